@@ -1,0 +1,549 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.IO.Pipelines;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Warren.Protocol.Framing;
+using Warren.Protocol.Streams;
+
+namespace Warren.Protocol.Session;
+
+/// <summary>
+/// One multiplexed session over a duplex byte transport (TLS over TCP, a WebSocket, an in-memory pipe).
+/// <para>
+/// Two loops own the transport: <see cref="ReadLoopAsync"/> parses frames and dispatches them without ever
+/// blocking on a stream; <see cref="WriteLoopAsync"/> is the single writer, fed by a control queue and a queue of
+/// ready streams, coalescing everything queued into one flush. Producers never wait on a lock held across I/O.
+/// </para>
+/// See docs/protocol.md for the wire format and docs/architecture.md for where the session sits.
+/// </summary>
+public sealed partial class MuxSession : IAsyncDisposable
+{
+    private const byte ProtocolVersion = FrameWriter.Version1;
+
+    private readonly IDuplexPipe _transport;
+    private readonly Action? _abortTransport;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<uint, MuxStream> _streams = new();
+    private readonly Channel<MuxStream> _accepts;
+    private readonly SemaphoreSlim _pendingOpens;
+    private readonly Lock _stateLock = new();
+    private readonly TaskCompletionSource<SessionCloseInfo> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly CancellationTokenSource _lifetime = new();
+    private readonly SessionSettings _localSettings;
+
+    // Guarded by _stateLock.
+    private uint _nextLocalId;
+    private uint _lastLocalId;
+    private int _localActive;
+    private int _peerActive;
+    private bool _localGoAway;
+    private bool _remoteGoAway;
+    private SessionCloseInfo? _closeInfo;
+
+    // Reader loop only.
+    private uint _lastPeerId;
+    private long _abuseWindowStart;
+    private int _abuseCount;
+
+    private long _growthReserved;
+    private long _lastReceived;
+    private long _rttTicks;
+    private ITimer? _timer;
+    private Task _readLoop = Task.CompletedTask;
+    private Task _writeLoop = Task.CompletedTask;
+
+    private MuxSession(IDuplexPipe transport, SessionRole role, SessionOptions options, ILogger? logger, Action? abortTransport, string name)
+    {
+        _transport = transport;
+        _abortTransport = abortTransport;
+        _logger = logger ?? NullLogger.Instance;
+        Role = role;
+        Options = options;
+        Name = name;
+        _localSettings = options.ToSettings();
+        PeerSettings = SessionSettings.ProtocolDefaults;
+        _nextLocalId = role == SessionRole.Client ? 1u : 2u;
+        _accepts = Channel.CreateBounded<MuxStream>(new BoundedChannelOptions(options.AcceptBacklog)
+        {
+            SingleWriter = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+        _pendingOpens = new SemaphoreSlim(options.MaxPendingOpens, options.MaxPendingOpens);
+        _signal = Channel.CreateBounded<bool>(new BoundedChannelOptions(1)
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.DropWrite,
+        });
+        _lastReceived = options.TimeProvider.GetTimestamp();
+    }
+
+    /// <summary>Which end of the transport this side is.</summary>
+    public SessionRole Role { get; }
+
+    /// <summary>A label for logs and metrics (e.g. the agent's name and address).</summary>
+    public string Name { get; }
+
+    public SessionOptions Options { get; }
+
+    /// <summary>What the peer announced in its HELLO.</summary>
+    public SessionSettings PeerSettings { get; private set; }
+
+    public SessionCounters Counters { get; } = new();
+
+    internal TimeProvider TimeProvider => Options.TimeProvider;
+
+    /// <summary>Smoothed round-trip time from PINGs; zero until the first reply.</summary>
+    public TimeSpan SmoothedRtt => TimeSpan.FromTicks(Volatile.Read(ref _rttTicks));
+
+    /// <summary>Streams in the session's table (open in at least one direction).</summary>
+    public int StreamCount => _streams.Count;
+
+    /// <summary>Frames waiting for the writer (control frames plus ready streams).</summary>
+    public int WriteQueueDepth => _control.Count + _ready.Count;
+
+    /// <summary>Completes, never faulted, once the session has ended; says why.</summary>
+    public Task<SessionCloseInfo> Completion => _completion.Task;
+
+    /// <summary>Cancelled when the session starts closing.</summary>
+    public CancellationToken Closing => _lifetime.Token;
+
+    /// <summary>True once GOAWAY was sent or received or the session closed: no new streams.</summary>
+    public bool IsGoingAway
+    {
+        get
+        {
+            lock (_stateLock)
+            {
+                return _localGoAway || _remoteGoAway || _closeInfo is not null;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Exchanges HELLO over <paramref name="transport"/> and starts the session. The caller keeps ownership of the
+    /// transport's underlying connection and closes it after <see cref="Completion"/>; <paramref name="abortTransport"/>
+    /// is called to tear it down when the session must end at once (dead peer, blocked writes).
+    /// </summary>
+    public static async Task<MuxSession> StartAsync(
+        IDuplexPipe transport,
+        SessionRole role,
+        SessionOptions? options = null,
+        ILogger? logger = null,
+        Action? abortTransport = null,
+        string? name = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(transport);
+        options ??= new SessionOptions();
+        options.Validate();
+        var session = new MuxSession(transport, role, options, logger, abortTransport, name ?? role.ToString().ToLowerInvariant());
+        await session.HandshakeAsync(cancellationToken).ConfigureAwait(false);
+        session.Run();
+        return session;
+    }
+
+    private async Task HandshakeAsync(CancellationToken cancellationToken)
+    {
+        FrameWriter.WriteHello(_transport.Output, new Hello(ProtocolVersion, ProtocolVersion, _localSettings));
+        using var timeout = new CancellationTokenSource(Options.HandshakeTimeout, TimeProvider);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
+        try
+        {
+            await _transport.Output.FlushAsync(linked.Token).ConfigureAwait(false);
+            var limits = new FrameLimits(ProtocolVersion, Hello.MaxPayloadLength, 0);
+            var headerBytes = new byte[FrameHeader.Size];
+            while (true)
+            {
+                var result = await _transport.Input.ReadAsync(linked.Token).ConfigureAwait(false);
+                var buffer = result.Buffer;
+                if (buffer.Length >= FrameHeader.Size)
+                {
+                    buffer.Slice(0, FrameHeader.Size).CopyTo(headerBytes);
+                    var first = FrameHeader.Read(headerBytes);
+                    if (first.Type != FrameType.Hello || first.StreamId != 0)
+                    {
+                        throw new ProtocolException(ErrorCode.ProtocolError, $"expected HELLO as the first frame, got {first}");
+                    }
+                }
+                if (FrameReader.TryReadFrame(ref buffer, limits, out _, out var payload))
+                {
+                    var hello = Hello.Parse(payload.IsSingleSegment ? payload.FirstSpan : payload.ToArray());
+                    _transport.Input.AdvanceTo(buffer.Start);
+                    if (hello.MinVersion > ProtocolVersion || hello.MaxVersion < ProtocolVersion)
+                    {
+                        throw new ProtocolException(ErrorCode.UnsupportedVersion, $"peer speaks versions {hello.MinVersion}..{hello.MaxVersion}; this side speaks {ProtocolVersion}");
+                    }
+                    PeerSettings = hello.Settings;
+                    return;
+                }
+                _transport.Input.AdvanceTo(buffer.Start, buffer.End);
+                if (result.IsCompleted)
+                {
+                    throw new MuxException(ErrorCode.ConnectionLost, "the peer closed the connection during the handshake");
+                }
+            }
+        }
+        catch (ProtocolException ex)
+        {
+            // Tell the peer why, best effort, then fail the start.
+            FrameWriter.WriteGoAway(_transport.Output, ProtocolVersion, 0, ex.Code, System.Text.Encoding.UTF8.GetBytes(ex.Message));
+            _ = _transport.Output.FlushAsync(CancellationToken.None).AsTask();
+            throw new MuxException(ex.Code, "handshake failed: " + ex.Message, ex);
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new MuxException(ErrorCode.HandshakeTimeout, $"the peer did not complete the handshake within {Options.HandshakeTimeout.TotalSeconds:0.#} s");
+        }
+    }
+
+    private void Run()
+    {
+        _lastReceived = TimeProvider.GetTimestamp();
+        _readLoop = ReadLoopAsync();
+        _writeLoop = WriteLoopAsync();
+        var tick = TimeSpan.FromTicks(Math.Clamp(
+            Math.Min(Options.KeepAliveInterval.Ticks, Options.WriteTimeout.Ticks) / 4,
+            TimeSpan.FromMilliseconds(20).Ticks,
+            TimeSpan.FromSeconds(1).Ticks));
+        _timer = TimeProvider.CreateTimer(static s => ((MuxSession)s!).OnTick(), this, tick, tick);
+        SendPing(); // a first RTT sample, so window auto-tuning can start at once
+        _ = Task.WhenAll(_readLoop, _writeLoop).ContinueWith(static (_, s) => ((MuxSession)s!).OnLoopsEnded(), this, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    // ---------------------------------------------------------------- streams
+
+    /// <summary>
+    /// Opens a stream carrying <paramref name="metadata"/> and waits for the peer to accept it (or refuse it with
+    /// a reset, surfaced as <see cref="StreamAbortedException"/> with the peer's code).
+    /// </summary>
+    public async ValueTask<MuxStream> OpenStreamAsync(ReadOnlyMemory<byte> metadata, CancellationToken cancellationToken = default)
+    {
+        if (metadata.Length > PeerSettings.MaxOpenMetadata)
+        {
+            throw new ArgumentException($"open metadata of {metadata.Length} bytes exceeds the peer's limit of {PeerSettings.MaxOpenMetadata}", nameof(metadata));
+        }
+        ThrowIfCannotOpen();
+        await _pendingOpens.WaitAsync(cancellationToken).ConfigureAwait(false);
+        MuxStream? stream = null;
+        try
+        {
+            lock (_stateLock)
+            {
+                ThrowIfCannotOpenUnsynchronized();
+                if (_localActive >= PeerSettings.MaxConcurrentStreams)
+                {
+                    throw new MuxException(ErrorCode.RefusedStream, $"the peer's limit of {PeerSettings.MaxConcurrentStreams} concurrent streams is reached");
+                }
+                var id = _nextLocalId;
+                if (id > int.MaxValue)
+                {
+                    throw new MuxException(ErrorCode.RefusedStream, "stream ids exhausted; open a new session");
+                }
+                _nextLocalId += 2;
+                _lastLocalId = id;
+                stream = new MuxStream(this, id, isLocal: true, metadata.ToArray(), PeerSettings.InitialStreamWindow, _localSettings.InitialStreamWindow);
+                _streams[id] = stream;
+                _localActive++;
+            }
+            Interlocked.Increment(ref Counters._streamsOpened);
+            stream.StartOpen();
+            await stream.AcceptedTask.WaitAsync(Options.OpenTimeout, TimeProvider, cancellationToken).ConfigureAwait(false);
+            return stream;
+        }
+        catch (TimeoutException)
+        {
+            stream?.Abort(ErrorCode.Cancel);
+            throw new MuxException(ErrorCode.Cancel, $"the peer did not accept the stream within {Options.OpenTimeout.TotalSeconds:0.#} s");
+        }
+        catch
+        {
+            stream?.Abort(ErrorCode.Cancel);
+            throw;
+        }
+        finally
+        {
+            _pendingOpens.Release();
+        }
+    }
+
+    /// <summary>Waits for the next stream the peer opens. Call <see cref="MuxStream.Accept"/> or <see cref="MuxStream.Abort"/> on it.</summary>
+    public async ValueTask<MuxStream> AcceptStreamAsync(CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            return await _accepts.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (ChannelClosedException ex)
+        {
+            throw ex.InnerException as SessionClosedException ?? new SessionClosedException(ErrorCode.NoError, "session closed");
+        }
+    }
+
+    private void ThrowIfCannotOpen()
+    {
+        lock (_stateLock)
+        {
+            ThrowIfCannotOpenUnsynchronized();
+        }
+    }
+
+    private void ThrowIfCannotOpenUnsynchronized()
+    {
+        if (_closeInfo is { } info)
+        {
+            throw new SessionClosedException(info.Code, info.Reason);
+        }
+        if (_localGoAway || _remoteGoAway)
+        {
+            throw new SessionClosedException(ErrorCode.NoError, "the session is going away; open the stream on another session");
+        }
+    }
+
+    internal long TryReserveWindowGrowth(long bytes)
+    {
+        while (true)
+        {
+            var reserved = Volatile.Read(ref _growthReserved);
+            var grant = Math.Min(bytes, Options.SessionWindowGrowthBudget - reserved);
+            if (grant <= 0)
+            {
+                return 0;
+            }
+            if (Interlocked.CompareExchange(ref _growthReserved, reserved + grant, reserved) == reserved)
+            {
+                return grant;
+            }
+        }
+    }
+
+    /// <summary>A stream finished both directions or was reset: forget it.</summary>
+    internal void OnStreamClosed(MuxStream stream, long growth)
+    {
+        if (!_streams.TryRemove(new KeyValuePair<uint, MuxStream>(stream.Id, stream)))
+        {
+            return;
+        }
+        if (growth > 0)
+        {
+            Interlocked.Add(ref _growthReserved, -growth);
+        }
+        lock (_stateLock)
+        {
+            if (stream.IsLocal)
+            {
+                _localActive--;
+            }
+            else
+            {
+                _peerActive--;
+            }
+        }
+        CheckDrained();
+    }
+
+    // ---------------------------------------------------------------- lifetime
+
+    /// <summary>
+    /// Starts a graceful drain: GOAWAY tells the peer to open no more streams; streams already open finish; the
+    /// session closes when none is left.
+    /// </summary>
+    public void GoAway(string reason = "going away")
+    {
+        uint lastPeerId;
+        lock (_stateLock)
+        {
+            if (_localGoAway || _closeInfo is not null)
+            {
+                return;
+            }
+            _localGoAway = true;
+            lastPeerId = Volatile.Read(ref _lastPeerId);
+        }
+        Log.GoingAway(_logger, Name, reason);
+        EnqueueGoAway(lastPeerId, ErrorCode.NoError, reason, final: false);
+        CheckDrained();
+    }
+
+    /// <summary>Drains (see <see cref="GoAway"/>) and waits up to <paramref name="grace"/>; then closes whatever is left.</summary>
+    public async Task<SessionCloseInfo> DrainAsync(TimeSpan grace, CancellationToken cancellationToken = default)
+    {
+        GoAway("draining");
+        try
+        {
+            return await Completion.WaitAsync(grace, TimeProvider, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            Abort(ErrorCode.NoError, $"drain grace period of {grace.TotalSeconds:0.#} s ended");
+            return await Completion.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Closes the session now: GOAWAY with <paramref name="code"/>, every stream fails.</summary>
+    public void Abort(ErrorCode code, string reason) => Close(new SessionCloseInfo(code, ByPeer: false, reason), CloseMode.SendGoAway);
+
+    public async ValueTask DisposeAsync()
+    {
+        Abort(ErrorCode.NoError, "disposed");
+        await Completion.ConfigureAwait(false);
+        _lifetime.Dispose();
+        _pendingOpens.Dispose();
+    }
+
+    private void CheckDrained()
+    {
+        bool drained;
+        lock (_stateLock)
+        {
+            drained = (_localGoAway || _remoteGoAway) && _closeInfo is null && _streams.IsEmpty;
+        }
+        if (drained)
+        {
+            Close(new SessionCloseInfo(ErrorCode.NoError, ByPeer: false, "drained"), CloseMode.Graceful);
+        }
+    }
+
+    private enum CloseMode
+    {
+        /// <summary>Write what is queued, then end the transport's output.</summary>
+        Graceful,
+        /// <summary>Send a final GOAWAY with the error, then end.</summary>
+        SendGoAway,
+        /// <summary>The transport is unusable: end at once.</summary>
+        Immediate,
+    }
+
+    private void Close(SessionCloseInfo info, CloseMode mode)
+    {
+        lock (_stateLock)
+        {
+            if (_closeInfo is not null)
+            {
+                return;
+            }
+            _closeInfo = info;
+        }
+        if (info.Code is ErrorCode.NoError)
+        {
+            Log.SessionClosed(_logger, Name, info.ToString());
+        }
+        else
+        {
+            Log.SessionFailed(_logger, Name, info.ToString());
+        }
+
+        _lifetime.Cancel();
+        var error = new SessionClosedException(info.Code, info.Reason);
+        foreach (var stream in _streams.Values)
+        {
+            stream.OnSessionClosed(error);
+        }
+        _streams.Clear();
+        _accepts.Writer.TryComplete(error);
+
+        switch (mode)
+        {
+            case CloseMode.SendGoAway when !info.ByPeer:
+                EnqueueGoAway(Volatile.Read(ref _lastPeerId), info.Code, info.Reason, final: true);
+                break;
+            case CloseMode.Immediate:
+                _writerExit = true;
+                AbortTransport();
+                break;
+            default:
+                _writerExitWhenIdle = true;
+                break;
+        }
+        Signal();
+        // Whatever happens to the transport, the loops end within the write timeout.
+        TimeProvider.CreateTimer(static s => ((MuxSession)s!).ForceEnd(), this, Options.WriteTimeout, Timeout.InfiniteTimeSpan);
+    }
+
+    private void ForceEnd()
+    {
+        if (_completion.Task.IsCompleted)
+        {
+            return;
+        }
+        _writerExit = true;
+        AbortTransport();
+        Signal();
+    }
+
+    private void AbortTransport()
+    {
+        _transport.Input.CancelPendingRead();
+        _transport.Output.CancelPendingFlush();
+        try
+        {
+            _abortTransport?.Invoke();
+        }
+        catch (Exception ex)
+        {
+            Log.AbortFailed(_logger, Name, ex);
+        }
+    }
+
+    private void OnLoopsEnded()
+    {
+        _timer?.Dispose();
+        var info = _closeInfo ?? new SessionCloseInfo(ErrorCode.ConnectionLost, ByPeer: false, "the transport ended");
+        _completion.TrySetResult(info);
+    }
+
+    // ---------------------------------------------------------------- keepalive
+
+    private long _pingSent;        // timestamp of the outstanding PING, 0 when none
+    private long _lastPingTime;
+
+    private void OnTick()
+    {
+        if (_closeInfo is not null)
+        {
+            return;
+        }
+        var now = TimeProvider.GetTimestamp();
+        var silent = TimeProvider.GetElapsedTime(Volatile.Read(ref _lastReceived), now);
+        if (silent > Options.KeepAliveTimeout)
+        {
+            Log.KeepAliveTimeout(_logger, Name, silent.TotalSeconds);
+            // The peer may still read; tell it why, but do not wait long for a wedged transport.
+            Close(new SessionCloseInfo(ErrorCode.KeepAliveTimeout, ByPeer: false, $"nothing received from the peer for {silent.TotalSeconds:0.#} s"), CloseMode.SendGoAway);
+            return;
+        }
+        var flushStarted = Volatile.Read(ref _flushStarted);
+        if (flushStarted != 0 && TimeProvider.GetElapsedTime(flushStarted, now) > Options.WriteTimeout)
+        {
+            Log.WriteTimeout(_logger, Name, Options.WriteTimeout.TotalSeconds);
+            Close(new SessionCloseInfo(ErrorCode.KeepAliveTimeout, ByPeer: false, $"a write to the transport blocked for over {Options.WriteTimeout.TotalSeconds:0.#} s"), CloseMode.Immediate);
+            return;
+        }
+        if (Volatile.Read(ref _pingSent) == 0 && TimeProvider.GetElapsedTime(Volatile.Read(ref _lastPingTime), now) >= Options.KeepAliveInterval)
+        {
+            SendPing();
+        }
+    }
+
+    private void SendPing()
+    {
+        var now = TimeProvider.GetTimestamp();
+        Volatile.Write(ref _lastPingTime, now);
+        Volatile.Write(ref _pingSent, now);
+        EnqueueControl(new ControlFrame(FrameType.Ping, 0, (ulong)now));
+    }
+
+    private void OnPingAck(ulong opaque)
+    {
+        var sent = Volatile.Read(ref _pingSent);
+        if (sent == 0 || (ulong)sent != opaque)
+        {
+            return; // not ours, or late: ignore
+        }
+        var sample = TimeProvider.GetElapsedTime(sent, TimeProvider.GetTimestamp()).Ticks;
+        var previous = Volatile.Read(ref _rttTicks);
+        Volatile.Write(ref _rttTicks, previous == 0 ? sample : ((previous * 7) + sample) / 8);
+        Volatile.Write(ref _pingSent, 0);
+    }
+}

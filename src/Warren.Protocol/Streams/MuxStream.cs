@@ -1,0 +1,615 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.IO.Pipelines;
+using System.Threading.Tasks.Sources;
+using Warren.Protocol.Framing;
+using Warren.Protocol.Session;
+
+namespace Warren.Protocol.Streams;
+
+/// <summary>
+/// One multiplexed stream, exposed as a <see cref="Stream"/> so HTTP clients and socket splicers can use it as
+/// they would a socket.
+/// <para>
+/// Send path: <see cref="WriteAsync(ReadOnlyMemory{byte}, CancellationToken)"/> hands the caller's buffer to the
+/// session's single writer loop and completes once every byte has been framed into the transport (one copy, no
+/// intermediate buffer). The writer takes at most one frame per turn from each ready stream, so streams share the
+/// link fairly. Receive path: the session's reader copies DATA into <see cref="_inbound"/>, bounded by the receive
+/// window; credit goes back to the peer when the application <em>consumes</em> bytes (docs/protocol.md §6).
+/// </para>
+/// Lock order: a stream's <see cref="_lock"/> may be taken while holding nothing else; the session never holds a
+/// lock of its own while calling into a stream, and no lock is ever held across I/O.
+/// </summary>
+public sealed class MuxStream : Stream, IValueTaskSource
+{
+    private readonly MuxSession _session;
+    private readonly Lock _lock = new();
+    private readonly Pipe _inbound;
+
+    // Send state (under _lock).
+    private long _sendWindow;
+    private ReadOnlyMemory<byte> _pendingWrite;
+    private bool _writeInProgress;
+    private ManualResetValueTaskSourceCore<bool> _writeSource = new() { RunContinuationsAsynchronously = true };
+    private CancellationTokenRegistration _writeCancellation;
+    private bool _openPending;     // local stream: OPEN not yet written
+    private bool _acceptPending;   // remote stream: ACCEPT requested, not yet written
+    private bool _acceptSent;
+    private bool _finRequested;
+    private bool _finSent;
+    private bool _scheduled;
+
+    // Receive state (under _lock).
+    private int _recvWindowSize;
+    private long _recvCredit;          // bytes the peer may still send
+    private long _consumedUnacked;     // bytes read by the application, not yet returned as credit
+    private long _lastWindowUpdate;    // timestamp, for window auto-tuning
+    private long _growth;              // bytes of window taken from the session's growth budget
+    private bool _finReceived;
+    private bool _readEof;
+
+    private ErrorCode? _resetCode;
+    private bool _closed;              // removed from the session table
+    private readonly TaskCompletionSource? _accepted;
+
+    internal MuxStream(MuxSession session, uint id, bool isLocal, ReadOnlyMemory<byte> metadata, int peerInitialWindow, int localInitialWindow)
+    {
+        _session = session;
+        Id = id;
+        IsLocal = isLocal;
+        Metadata = metadata;
+        _sendWindow = peerInitialWindow;
+        _recvWindowSize = localInitialWindow;
+        _recvCredit = localInitialWindow;
+        _lastWindowUpdate = session.TimeProvider.GetTimestamp();
+        // The window bounds what is buffered here, so the pipe itself needs no pause threshold. Readers resume on
+        // the thread pool, never inline on the session's reader loop.
+        _inbound = new Pipe(new PipeOptions(pauseWriterThreshold: 0, resumeWriterThreshold: 0, minimumSegmentSize: 4096, useSynchronizationContext: false));
+        if (isLocal)
+        {
+            _openPending = true;
+            _accepted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+    }
+
+    /// <summary>Stream id on the wire (docs/protocol.md §3.1).</summary>
+    public uint Id { get; }
+
+    /// <summary>True when this side opened the stream.</summary>
+    public bool IsLocal { get; }
+
+    /// <summary>The metadata carried by the OPEN frame.</summary>
+    public ReadOnlyMemory<byte> Metadata { get; }
+
+    /// <summary>The session this stream belongs to.</summary>
+    public MuxSession Session => _session;
+
+    /// <summary>The reset code, once the stream has been reset by either side.</summary>
+    public ErrorCode? ResetCode { get { lock (_lock) { return _resetCode; } } }
+
+    internal Task AcceptedTask => _accepted!.Task;
+
+    /// <summary>For a stream the peer opened: whether the application accepted it (used by the abuse budget).</summary>
+    internal bool WasAccepted { get { lock (_lock) { return _acceptSent || _acceptPending; } } }
+
+    /// <summary>Queues the OPEN frame of a stream this side opened.</summary>
+    internal void StartOpen()
+    {
+        lock (_lock)
+        {
+            ScheduleUnsynchronized();
+        }
+    }
+
+    internal int ReceiveWindowSize { get { lock (_lock) { return _recvWindowSize; } } }
+
+    // ---------------------------------------------------------------- application API
+
+    /// <summary>Accepts a stream the peer opened: the peer learns that the stream is being served.</summary>
+    public void Accept()
+    {
+        lock (_lock)
+        {
+            if (IsLocal || _acceptSent || _acceptPending || _resetCode is not null || _closed)
+            {
+                return;
+            }
+            _acceptPending = true;
+            ScheduleUnsynchronized();
+        }
+    }
+
+    /// <summary>Refuses or aborts the stream with a reset carrying <paramref name="code"/>. Safe to call twice.</summary>
+    public void Abort(ErrorCode code = ErrorCode.Cancel) => ResetCore(code, sendReset: true, byPeer: false);
+
+    /// <summary>Half-closes the send direction: a FIN follows the bytes already written.</summary>
+    public void CompleteWrites()
+    {
+        lock (_lock)
+        {
+            if (_finRequested || _resetCode is not null || _closed)
+            {
+                return;
+            }
+            _finRequested = true;
+            ScheduleUnsynchronized();
+        }
+    }
+
+    public override bool CanRead => true;
+    public override bool CanWrite => true;
+    public override bool CanSeek => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Flush() { }
+    public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+    public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    /// <summary>
+    /// Reads what has arrived, up to <paramref name="buffer"/>'s length; 0 at the end of the stream. A zero-length
+    /// buffer waits until data is available without taking any, so idle readers hold no buffer (as YARP's copier does).
+    /// </summary>
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (_readEof)
+        {
+            return 0;
+        }
+        var result = await _inbound.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        var data = result.Buffer;
+        if (data.IsEmpty && result.IsCompleted)
+        {
+            _inbound.Reader.AdvanceTo(data.End);
+            _readEof = true;
+            OnReadEof();
+            return 0;
+        }
+        if (buffer.IsEmpty)
+        {
+            _inbound.Reader.AdvanceTo(data.Start);
+            return 0;
+        }
+        var count = (int)Math.Min(buffer.Length, data.Length);
+        data.Slice(0, count).CopyTo(buffer.Span);
+        _inbound.Reader.AdvanceTo(data.GetPosition(count));
+        OnConsumed(count);
+        return count;
+    }
+
+    /// <summary>
+    /// Queues <paramref name="buffer"/> for the session's writer and completes when all of it is framed. Only one
+    /// write may be outstanding per stream. Cancelling a write resets the stream, since part of it may be sent.
+    /// </summary>
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        lock (_lock)
+        {
+            if (_resetCode is { } code)
+            {
+                return ValueTask.FromException(new StreamAbortedException(code, byPeer: false));
+            }
+            if (_closed || _finRequested)
+            {
+                return ValueTask.FromException(new InvalidOperationException("the stream's send side is closed"));
+            }
+            if (_writeInProgress)
+            {
+                return ValueTask.FromException(new InvalidOperationException("a write is already in progress on this stream"));
+            }
+            if (buffer.IsEmpty)
+            {
+                return ValueTask.CompletedTask;
+            }
+            if (cancellationToken.IsCancellationRequested)
+            {
+                return ValueTask.FromCanceled(cancellationToken);
+            }
+            _writeInProgress = true;
+            _pendingWrite = buffer;
+            _writeSource.Reset();
+            if (!IsLocal && !_acceptSent)
+            {
+                _acceptPending = true;   // writing implies accepting
+            }
+            ScheduleUnsynchronized();
+            if (cancellationToken.CanBeCanceled)
+            {
+                _writeCancellation = cancellationToken.UnsafeRegister(static s => ((MuxStream)s!).Abort(ErrorCode.Cancel), this);
+            }
+            return new ValueTask(this, _writeSource.Version);
+        }
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            CloseForDispose();
+        }
+        base.Dispose(disposing);
+    }
+
+    public override ValueTask DisposeAsync()
+    {
+        CloseForDispose();
+        return base.DisposeAsync();
+    }
+
+    /// <summary>
+    /// Disposing ends the stream: if both directions already ended it is simply released; if only the peer's side
+    /// ended, a FIN closes ours; otherwise we can no longer read what the peer sends, so the stream is reset (CANCEL).
+    /// </summary>
+    private void CloseForDispose()
+    {
+        bool reset;
+        lock (_lock)
+        {
+            if (_closed || _resetCode is not null)
+            {
+                reset = false;
+            }
+            else if (_finReceived && !_writeInProgress)
+            {
+                if (!_finRequested)
+                {
+                    _finRequested = true;
+                    ScheduleUnsynchronized();
+                }
+                reset = false;
+            }
+            else
+            {
+                reset = true;
+            }
+        }
+        if (reset)
+        {
+            Abort(ErrorCode.Cancel);
+        }
+        _inbound.Reader.Complete();
+    }
+
+    // ---------------------------------------------------------------- IValueTaskSource (the pending write)
+
+    void IValueTaskSource.GetResult(short token) => _writeSource.GetResult(token);
+
+    ValueTaskSourceStatus IValueTaskSource.GetStatus(short token) => _writeSource.GetStatus(token);
+
+    void IValueTaskSource.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _writeSource.OnCompleted(continuation, state, token, flags);
+
+    // Called under _lock; the continuation runs asynchronously (RunContinuationsAsynchronously), never inline.
+    private void CompleteWriteUnsynchronized(Exception? error)
+    {
+        if (!_writeInProgress)
+        {
+            return;
+        }
+        _writeInProgress = false;
+        _pendingWrite = default;
+        // Disposing the registration from inside its own callback would deadlock; Unregister never waits.
+        _writeCancellation.Unregister();
+        _writeCancellation = default;
+        if (error is null)
+        {
+            _writeSource.SetResult(true);
+        }
+        else
+        {
+            _writeSource.SetException(error);
+        }
+    }
+
+    // ---------------------------------------------------------------- writer loop side
+
+    private void ScheduleUnsynchronized()
+    {
+        if (_scheduled || _closed)
+        {
+            return;
+        }
+        if (_openPending || _acceptPending || (_finRequested && !_finSent) || (_writeInProgress && _sendWindow > 0))
+        {
+            _scheduled = true;
+            _session.ScheduleStream(this);
+        }
+        else if (_writeInProgress)
+        {
+            Interlocked.Increment(ref _session.Counters._flowControlStalls);
+        }
+    }
+
+    /// <summary>
+    /// Called by the session's writer loop only: writes this stream's OPEN/ACCEPT and at most one DATA frame.
+    /// Returns the bytes written and whether the stream wants another turn.
+    /// </summary>
+    internal int WriteNext(IBufferWriter<byte> output, byte version, int maxFramePayload, out bool again, out int frames)
+    {
+        var written = 0;
+        frames = 0;
+        lock (_lock)
+        {
+            _scheduled = false;
+            again = false;
+            if (_resetCode is not null || _closed)
+            {
+                return 0;
+            }
+            if (_openPending)
+            {
+                FrameWriter.WriteOpen(output, version, Id, Metadata.Span, fin: false);
+                _openPending = false;
+                written += FrameHeader.Size + Metadata.Length;
+                frames++;
+            }
+            if (_acceptPending)
+            {
+                FrameWriter.WriteAccept(output, version, Id);
+                _acceptPending = false;
+                _acceptSent = true;
+                written += FrameHeader.Size;
+                frames++;
+            }
+            if (_writeInProgress && _sendWindow > 0)
+            {
+                var count = (int)Math.Min(Math.Min(_pendingWrite.Length, maxFramePayload), _sendWindow);
+                var last = count == _pendingWrite.Length;
+                var fin = last && _finRequested;
+                FrameWriter.WriteData(output, version, Id, _pendingWrite.Span[..count], fin);
+                _sendWindow -= count;
+                written += FrameHeader.Size + count;
+                frames++;
+                _session.Counters._bytesSent += count;
+                if (fin)
+                {
+                    _finSent = true;
+                }
+                if (last)
+                {
+                    CompleteWriteUnsynchronized(null);
+                }
+                else
+                {
+                    _pendingWrite = _pendingWrite[count..];
+                }
+            }
+            else if (_finRequested && !_finSent && !_writeInProgress)
+            {
+                FrameWriter.WriteData(output, version, Id, default, fin: true);
+                _finSent = true;
+                written += FrameHeader.Size;
+                frames++;
+            }
+
+            if (_writeInProgress)
+            {
+                if (_sendWindow > 0)
+                {
+                    // More to send: go to the back of the queue so other streams get their turn first.
+                    _scheduled = true;
+                    again = true;
+                }
+                else
+                {
+                    Interlocked.Increment(ref _session.Counters._flowControlStalls);
+                }
+            }
+            else if (_finRequested && !_finSent)
+            {
+                _scheduled = true;
+                again = true;
+            }
+        }
+        TryComplete();
+        return written;
+    }
+
+    // ---------------------------------------------------------------- reader loop side
+
+    /// <summary>DATA arrived (reader loop). Throws <see cref="ProtocolException"/> for window or state violations.</summary>
+    internal void OnData(in ReadOnlySequence<byte> payload, bool fin)
+    {
+        var length = payload.Length;
+        lock (_lock)
+        {
+            if (_finReceived)
+            {
+                throw new ProtocolException(ErrorCode.ProtocolError, $"DATA on stream {Id} after its FIN");
+            }
+            if (length > _recvCredit)
+            {
+                throw new ProtocolException(ErrorCode.FlowControlError, $"DATA of {length} bytes on stream {Id} exceeds its window of {_recvCredit}");
+            }
+            _recvCredit -= length;
+            if (_resetCode is not null || _closed)
+            {
+                return; // reset locally: late data is dropped
+            }
+            if (length > 0)
+            {
+                var writer = _inbound.Writer;
+                foreach (var segment in payload)
+                {
+                    writer.Write(segment.Span);
+                }
+                // Completes synchronously: the pipe has no pause threshold; the window is the bound.
+                var flush = writer.FlushAsync();
+                Debug.Assert(flush.IsCompleted, "an unthrottled pipe flushes synchronously");
+                flush.GetAwaiter().GetResult();
+            }
+            if (fin)
+            {
+                _finReceived = true;
+                _inbound.Writer.Complete();
+            }
+        }
+        if (fin)
+        {
+            TryComplete();
+        }
+    }
+
+    /// <summary>WINDOW_UPDATE arrived (reader loop).</summary>
+    internal void OnWindowUpdate(uint increment)
+    {
+        lock (_lock)
+        {
+            _sendWindow += increment;
+            if (_sendWindow > int.MaxValue)
+            {
+                throw new ProtocolException(ErrorCode.FlowControlError, $"WINDOW_UPDATE pushes stream {Id}'s window past 2^31-1");
+            }
+            ScheduleUnsynchronized();
+        }
+    }
+
+    /// <summary>ACCEPT arrived for a stream we opened (reader loop).</summary>
+    internal void OnAccepted()
+    {
+        if (!IsLocal)
+        {
+            throw new ProtocolException(ErrorCode.ProtocolError, $"ACCEPT for stream {Id}, which the peer opened");
+        }
+        if (!_accepted!.TrySetResult())
+        {
+            throw new ProtocolException(ErrorCode.ProtocolError, $"duplicate ACCEPT for stream {Id}");
+        }
+    }
+
+    /// <summary>RST arrived (reader loop).</summary>
+    internal void OnReset(ErrorCode code) => ResetCore(code, sendReset: false, byPeer: true);
+
+    /// <summary>The session ended; fail everything that waits.</summary>
+    internal void OnSessionClosed(SessionClosedException error)
+    {
+        lock (_lock)
+        {
+            if (_closed)
+            {
+                return;
+            }
+            _resetCode ??= error.Code == ErrorCode.NoError ? ErrorCode.Cancel : error.Code;
+            CompleteWriteUnsynchronized(error);
+            if (!_finReceived)
+            {
+                _inbound.Writer.Complete(error);
+            }
+            _closed = true;
+        }
+        _accepted?.TrySetException(error);
+    }
+
+    private void ResetCore(ErrorCode code, bool sendReset, bool byPeer)
+    {
+        lock (_lock)
+        {
+            if (_resetCode is not null || _closed)
+            {
+                return;
+            }
+            _resetCode = code;
+            var error = new StreamAbortedException(code, byPeer);
+            CompleteWriteUnsynchronized(error);
+            if (!_finReceived)
+            {
+                _inbound.Writer.Complete(error);
+            }
+            // A reset stream frees its data; late frames are drained by the session (docs/protocol.md §5).
+        }
+        _accepted?.TrySetException(new StreamAbortedException(code, byPeer));
+        if (sendReset)
+        {
+            _session.EnqueueReset(Id, code);
+        }
+        TryComplete();
+    }
+
+    // ---------------------------------------------------------------- credit
+
+    private void OnConsumed(int count)
+    {
+        uint increment;
+        lock (_lock)
+        {
+            if (_finReceived || _resetCode is not null || _closed)
+            {
+                return; // the peer sends nothing more; no credit needed
+            }
+            _consumedUnacked += count;
+            // Batch credit (as Kestrel and yamux do): update once half the window has been consumed.
+            if (_consumedUnacked < _recvWindowSize / 2)
+            {
+                return;
+            }
+            var now = _session.TimeProvider.GetTimestamp();
+            var grow = AutoTuneUnsynchronized(now);
+            increment = (uint)(_consumedUnacked + grow);
+            _recvCredit += increment;
+            _consumedUnacked = 0;
+            _lastWindowUpdate = now;
+        }
+        _session.EnqueueWindowUpdate(Id, increment);
+    }
+
+    /// <summary>
+    /// Grows the window when half of it was consumed in under two round trips: the stream is then limited by the
+    /// window rather than by its consumer, so the link's bandwidth-delay product is larger than the window
+    /// (docs/protocol.md §6.2, after quic-go's auto-tuning). Growth comes out of the session's budget.
+    /// </summary>
+    private long AutoTuneUnsynchronized(long now)
+    {
+        var rtt = _session.SmoothedRtt;
+        if (rtt <= TimeSpan.Zero || _recvWindowSize >= _session.Options.MaxStreamWindow)
+        {
+            return 0;
+        }
+        var elapsed = _session.TimeProvider.GetElapsedTime(_lastWindowUpdate, now);
+        if (elapsed >= rtt * 2)
+        {
+            return 0;
+        }
+        var grow = Math.Min(_recvWindowSize, _session.Options.MaxStreamWindow - _recvWindowSize);
+        grow = (int)_session.TryReserveWindowGrowth(grow);
+        _recvWindowSize += grow;
+        _growth += grow;
+        return grow;
+    }
+
+    private void OnReadEof() => TryComplete();
+
+    /// <summary>Leaves the session's table once both directions are done or the stream was reset.</summary>
+    private void TryComplete()
+    {
+        long growth;
+        lock (_lock)
+        {
+            if (_closed)
+            {
+                return;
+            }
+            var sendDone = _finSent || _resetCode is not null;
+            var receiveDone = _finReceived || _resetCode is not null;
+            if (!sendDone || !receiveDone)
+            {
+                return;
+            }
+            _closed = true;
+            growth = _growth;
+            _growth = 0;
+        }
+        _session.OnStreamClosed(this, growth);
+    }
+
+    public override string ToString() => $"stream {Id} ({(IsLocal ? "local" : "remote")})";
+}
