@@ -1,0 +1,64 @@
+namespace Warren.Configuration;
+
+/// <summary>agent.yaml: which edge to dial and which private services to publish through it.</summary>
+public sealed record AgentConfig
+{
+    /// <summary>"host:port" of the edge's agent listener (required).</summary>
+    public string Edge { get; init; } = "";
+
+    /// <summary>Required, non-empty.</summary>
+    public string Token { get; init; } = "";
+
+    /// <summary>YAML key <c>edge_fingerprint</c>: SHA-256 of the edge certificate, normalised to 64 lowercase hex digits.</summary>
+    public string? EdgeFingerprint { get; init; }
+
+    /// <summary>Plain TCP to the edge (tests only).</summary>
+    public bool Insecure { get; init; }
+
+    public string Name { get; init; } = Environment.MachineName;
+
+    /// <summary>Sessions to open to the edge, 1..16.</summary>
+    public int Connections { get; init; } = 1;
+
+    /// <summary>Local admin/metrics listener, e.g. 127.0.0.1:9091; null for off.</summary>
+    public string? Admin { get; init; }
+
+    public IReadOnlyList<ServiceConfig> Services { get; init; } = [];
+
+    /// <summary>The file it came from, for messages; null when built in code or without a file.</summary>
+    public string? SourcePath { get; init; }
+}
+
+public sealed record ServiceConfig
+{
+    /// <summary>[a-z0-9][a-z0-9-_.]{0,62}, unique within the agent.</summary>
+    public string Name { get; init; } = "";
+
+    /// <summary>HTTP services: exact "a.example.com" or wildcard "*.example.com", lowercase.</summary>
+    public IReadOnlyList<string> Hostnames { get; init; } = [];
+
+    /// <summary>YAML key <c>path_prefix</c>; starts with "/".</summary>
+    public string? PathPrefix { get; init; }
+
+    /// <summary>TCP services: the edge port, 1..65535.</summary>
+    public int? Port { get; init; }
+
+    /// <summary>http://, https:// or tcp:// with host and port (required).</summary>
+    public Uri Target { get; init; } = null!;
+
+    /// <summary>YAML key <c>max_concurrency</c>, 1..100000.</summary>
+    public int MaxConcurrency { get; init; } = 256;
+
+    public TimeSpan QueueTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    public TimeSpan DialTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    public TimeSpan ResponseTimeout { get; init; } = TimeSpan.FromSeconds(100);
+
+    public long? MaxRequestBodySize { get; init; }
+
+    /// <summary>For https:// targets.</summary>
+    public bool InsecureSkipVerify { get; init; }
+
+    public bool IsTcp => Target.Scheme == "tcp";
+}

@@ -1,0 +1,86 @@
+namespace Warren.Configuration;
+
+/// <summary>edge.yaml: what the public edge listens on, which agents it accepts and its limits.</summary>
+public sealed record EdgeConfig
+{
+    public ListenConfig Listen { get; init; } = new();
+
+    public IReadOnlyList<CertificateConfig> Certificates { get; init; } = [];
+
+    /// <summary>YAML key <c>data</c>: where the edge keeps generated certificates and state.</summary>
+    public string DataDirectory { get; init; } = "./warren-data";
+
+    /// <summary>YAML key <c>tokens</c>: the agents allowed to connect.</summary>
+    public IReadOnlyList<EdgeTokenConfig> Tokens { get; init; } = [];
+
+    /// <summary>YAML key <c>agent_tls</c>.</summary>
+    public AgentLinkConfig AgentTls { get; init; } = new();
+
+    /// <summary>YAML key <c>limits</c>.</summary>
+    public EdgeLimitsConfig Limits { get; init; } = new();
+
+    /// <summary>The file it came from, for messages; null when built in code or without a file.</summary>
+    public string? SourcePath { get; init; }
+}
+
+public sealed record ListenConfig
+{
+    /// <summary>"host:port", or null/"" for off.</summary>
+    public string? Http { get; init; } = "0.0.0.0:80";
+
+    /// <summary>"host:port", or null/"" for off.</summary>
+    public string? Https { get; init; }
+
+    public string Agents { get; init; } = "0.0.0.0:7443";
+
+    public string Admin { get; init; } = "127.0.0.1:9090";
+}
+
+public sealed record CertificateConfig
+{
+    public IReadOnlyList<string> Hosts { get; init; } = [];
+
+    public string Cert { get; init; } = "";
+
+    public string Key { get; init; } = "";
+}
+
+public sealed record EdgeTokenConfig
+{
+    public string Name { get; init; } = "";
+
+    /// <summary>The plaintext token (typically from ${ENV}); exactly one of Token and TokenSha256 is set.</summary>
+    public string? Token { get; init; }
+
+    /// <summary>YAML key <c>token_sha256</c>: lowercase hex SHA-256 of the token.</summary>
+    public string? TokenSha256 { get; init; }
+
+    /// <summary>YAML key <c>allow_hosts</c>: exact hostnames or "*.example.com"; empty allows any.</summary>
+    public IReadOnlyList<string> AllowHosts { get; init; } = [];
+
+    /// <summary>YAML key <c>allow_ports</c>; empty allows any.</summary>
+    public IReadOnlyList<int> AllowPorts { get; init; } = [];
+}
+
+/// <summary>TLS for the agent listener. No cert: a self-signed one is generated in the data directory. Insecure: plain TCP (tests only).</summary>
+public sealed record AgentLinkConfig
+{
+    public string? Cert { get; init; }
+
+    public string? Key { get; init; }
+
+    public bool Insecure { get; init; }
+}
+
+public sealed record EdgeLimitsConfig
+{
+    /// <summary>YAML key <c>max_request_body_size</c>: accepts "30MB", "1GiB" or plain bytes.</summary>
+    public long MaxRequestBodySize { get; init; } = 30_000_000;
+
+    public int MaxConnections { get; init; } = 10_000;
+
+    public TimeSpan RequestHeadersTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>For upgraded (WebSocket) and TCP streams.</summary>
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromSeconds(100);
+}
