@@ -1,26 +1,64 @@
 using System.Collections;
+using YamlDotNet.RepresentationModel;
 
 namespace Warren.Configuration;
 
-/// <summary>Loads edge.yaml and agent.yaml, applies WARREN_* environment and flag overrides, and validates.</summary>
+/// <summary>
+/// Loads edge.yaml and agent.yaml. Precedence, highest first: <c>overrides</c> (CLI flags, dotted keys such as
+/// "listen.http"), WARREN_* environment variables (WARREN_LISTEN__HTTP), the file, the defaults.
+/// Every problem found is collected and thrown as one <see cref="ConfigException"/>.
+/// </summary>
 public static class ConfigLoader
 {
+    /// <summary>Where a flag override comes from, in messages.</summary>
+    public const string CommandLineSource = "command line";
+
+    /// <summary>The prefix of environment overrides; levels are separated by "__".</summary>
+    public const string EnvironmentPrefix = "WARREN_";
+
+    /// <summary>The dotted keys of edge.yaml that WARREN_* variables and flags can override.</summary>
+    public static IReadOnlyList<string> EdgeOverridableKeys { get; } =
+    [
+        "listen.http", "listen.https", "listen.agents", "listen.admin", "data",
+        "agent_tls.cert", "agent_tls.key", "agent_tls.insecure",
+        "limits.max_request_body_size", "limits.max_connections", "limits.request_headers_timeout", "limits.idle_timeout",
+    ];
+
+    /// <summary>The dotted keys of agent.yaml that WARREN_* variables and flags can override.</summary>
+    public static IReadOnlyList<string> AgentOverridableKeys { get; } =
+        ["edge", "token", "edge_fingerprint", "insecure", "name", "connections", "admin"];
+
     public static EdgeConfig LoadEdge(string? path, IReadOnlyDictionary<string, string?> environment, IReadOnlyDictionary<string, string>? overrides = null)
     {
-        ArgumentNullException.ThrowIfNull(environment);
-        return ValidateEdge(new EdgeConfig { SourcePath = path });
+        var (reader, root) = Open(path, environment, overrides, EdgeOverridableKeys);
+        var config = ReadEdge(reader, root) with { SourcePath = path };
+        return Validator.Edge(config, reader.Diagnostics).ThrowIfInvalid(reader.Diagnostics);
     }
 
     public static AgentConfig LoadAgent(string? path, IReadOnlyDictionary<string, string?> environment, IReadOnlyDictionary<string, string>? overrides = null)
     {
-        ArgumentNullException.ThrowIfNull(environment);
-        return ValidateAgent(new AgentConfig { SourcePath = path });
+        var (reader, root) = Open(path, environment, overrides, AgentOverridableKeys);
+        var config = ReadAgent(reader, root) with { SourcePath = path };
+        return Validator.Agent(config, reader.Diagnostics).ThrowIfInvalid(reader.Diagnostics);
     }
 
-    public static EdgeConfig ValidateEdge(EdgeConfig config) => config;
+    /// <summary>The same rules as <see cref="LoadEdge"/>, for configs built in code. Returns it with values normalised.</summary>
+    public static EdgeConfig ValidateEdge(EdgeConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var diagnostics = new Diagnostics(config.SourcePath);
+        return Validator.Edge(config, diagnostics).ThrowIfInvalid(diagnostics);
+    }
 
-    public static AgentConfig ValidateAgent(AgentConfig config) => config;
+    /// <summary>The same rules as <see cref="LoadAgent"/>, for configs built in code. Returns it with values normalised.</summary>
+    public static AgentConfig ValidateAgent(AgentConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var diagnostics = new Diagnostics(config.SourcePath);
+        return Validator.Agent(config, diagnostics).ThrowIfInvalid(diagnostics);
+    }
 
+    /// <summary>A snapshot of the process environment, for the <c>environment</c> argument.</summary>
     public static IReadOnlyDictionary<string, string?> ProcessEnvironment()
     {
         var result = new Dictionary<string, string?>(StringComparer.Ordinal);
@@ -30,5 +68,147 @@ public static class ConfigLoader
         }
 
         return result;
+    }
+
+    private static T ThrowIfInvalid<T>(this T config, Diagnostics diagnostics)
+    {
+        diagnostics.ThrowIfAny();
+        return config;
+    }
+
+    private static (YamlReader Reader, YamlMappingNode Root) Open(
+        string? path,
+        IReadOnlyDictionary<string, string?> environment,
+        IReadOnlyDictionary<string, string>? overrides,
+        IReadOnlyList<string> overridable)
+    {
+        ArgumentNullException.ThrowIfNull(environment);
+        var reader = new YamlReader(new Diagnostics(path), environment);
+        var root = reader.LoadRoot(path);
+        if (root is null)
+        {
+            // The file could not be read or parsed: that error alone is the useful one.
+            reader.Diagnostics.ThrowIfAny();
+        }
+
+        root ??= new YamlMappingNode();
+        foreach (var (name, value) in environment.OrderBy(e => e.Key, StringComparer.Ordinal))
+        {
+            if (value is null || !name.StartsWith(EnvironmentPrefix, StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+
+            // WARREN_* variables that are not settings of this file (the other role's, the CLI's own) are ignored.
+            var key = name[EnvironmentPrefix.Length..].ToLowerInvariant().Replace("__", ".", StringComparison.Ordinal);
+            if (overridable.Contains(key))
+            {
+                reader.Override(root, key, value, name);
+            }
+        }
+
+        foreach (var (name, value) in overrides ?? new Dictionary<string, string>())
+        {
+            var key = name.TrimStart('-').ToLowerInvariant().Replace('-', '_');
+            if (overridable.Contains(key))
+            {
+                reader.Override(root, key, value, CommandLineSource);
+            }
+            else
+            {
+                reader.Diagnostics.Fail(key, CommandLineSource, null, $"'{name}' cannot be overridden; these can: {string.Join(", ", overridable)}");
+            }
+        }
+
+        return (reader, root);
+    }
+
+    private static EdgeConfig ReadEdge(YamlReader reader, YamlMappingNode root)
+    {
+        var defaults = new EdgeConfig();
+        var file = reader.Map(root, "", "listen", "certificates", "data", "tokens", "agent_tls", "limits");
+
+        var listen = file.Map("listen", "http", "https", "agents", "admin");
+        var limits = file.Map("limits", "max_request_body_size", "max_connections", "request_headers_timeout", "idle_timeout");
+        var tls = file.Map("agent_tls", "cert", "key", "insecure");
+        return new EdgeConfig
+        {
+            Listen = new ListenConfig
+            {
+                Http = listen["http"] is null ? defaults.Listen.Http : listen.OptionalString("http", null),
+                Https = listen.OptionalString("https", defaults.Listen.Https),
+                Agents = listen.String("agents", defaults.Listen.Agents),
+                Admin = listen.String("admin", defaults.Listen.Admin),
+            },
+            Certificates = file.List(
+                "certificates",
+                c => new CertificateConfig
+                {
+                    Hosts = c.StringList("hosts"),
+                    Cert = c.FilePath("cert", "") ?? "",
+                    Key = c.FilePath("key", "") ?? "",
+                },
+                "hosts", "cert", "key"),
+            DataDirectory = file.FilePath("data", defaults.DataDirectory) ?? "",
+            Tokens = file.List(
+                "tokens",
+                t => new EdgeTokenConfig
+                {
+                    Name = t.String("name", ""),
+                    Token = t.OptionalString("token", null),
+                    TokenSha256 = t.OptionalString("token_sha256", null),
+                    AllowHosts = t.StringList("allow_hosts"),
+                    AllowPorts = t.IntList("allow_ports"),
+                },
+                "name", "token", "token_sha256", "allow_hosts", "allow_ports"),
+            AgentTls = new AgentLinkConfig
+            {
+                Cert = tls.FilePath("cert", null),
+                Key = tls.FilePath("key", null),
+                Insecure = tls.Bool("insecure", false),
+            },
+            Limits = new EdgeLimitsConfig
+            {
+                MaxRequestBodySize = limits.Size("max_request_body_size", defaults.Limits.MaxRequestBodySize),
+                MaxConnections = limits.Int("max_connections", defaults.Limits.MaxConnections),
+                RequestHeadersTimeout = limits.Duration("request_headers_timeout", defaults.Limits.RequestHeadersTimeout),
+                IdleTimeout = limits.Duration("idle_timeout", defaults.Limits.IdleTimeout),
+            },
+        };
+    }
+
+    private static AgentConfig ReadAgent(YamlReader reader, YamlMappingNode root)
+    {
+        var defaults = new AgentConfig();
+        var serviceDefaults = new ServiceConfig();
+        var file = reader.Map(root, "", "edge", "token", "edge_fingerprint", "insecure", "name", "connections", "admin", "services");
+        return new AgentConfig
+        {
+            Edge = file.String("edge", ""),
+            Token = file.String("token", ""),
+            EdgeFingerprint = file.OptionalString("edge_fingerprint", null),
+            Insecure = file.Bool("insecure", false),
+            Name = file.String("name", defaults.Name),
+            Connections = file.Int("connections", defaults.Connections),
+            Admin = file.OptionalString("admin", null),
+            Services = file.List(
+                "services",
+                s => new ServiceConfig
+                {
+                    Name = s.String("name", ""),
+                    Hostnames = s.StringList("hostnames"),
+                    PathPrefix = s.OptionalString("path_prefix", null),
+                    Port = s.OptionalInt("port"),
+                    Target = s.Target("target")!,
+                    MaxConcurrency = s.Int("max_concurrency", serviceDefaults.MaxConcurrency),
+                    QueueTimeout = s.Duration("queue_timeout", serviceDefaults.QueueTimeout),
+                    DialTimeout = s.Duration("dial_timeout", serviceDefaults.DialTimeout),
+                    ResponseTimeout = s.Duration("response_timeout", serviceDefaults.ResponseTimeout),
+                    MaxRequestBodySize = s.OptionalSize("max_request_body_size"),
+                    InsecureSkipVerify = s.Bool("insecure_skip_verify", false),
+                },
+                "name", "hostnames", "path_prefix", "port", "target", "max_concurrency", "queue_timeout",
+                "dial_timeout", "response_timeout", "max_request_body_size", "insecure_skip_verify"),
+        };
     }
 }
