@@ -1,0 +1,204 @@
+using Microsoft.Extensions.Logging;
+using Warren.Agent.Services;
+using Warren.Configuration;
+using Warren.Protocol.Framing;
+using Warren.Protocol.Session;
+using Warren.Protocol.Streams;
+using Warren.Protocol.Transport;
+using Warren.Protocol.Tunnel;
+
+namespace Warren.Agent.Connection;
+
+/// <summary>
+/// One of the agent's sessions to the edge, kept up forever: dial, handshake, authenticate, register, serve
+/// streams; when the session ends, back off (1 s doubling to 60 s, full jitter) and do it again.
+/// </summary>
+internal sealed partial class EdgeConnection(
+    int index, AgentConfig config, StreamDispatcher dispatcher, SessionOptions sessionOptions, ILogger logger)
+{
+    private static readonly TimeSpan ControlTimeout = TimeSpan.FromSeconds(10);
+    private readonly EdgeDialer _dialer = new(config, logger);
+    private readonly Backoff _backoff = new(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60));
+    private volatile MuxSession? _session;
+    private volatile IReadOnlyList<RegistrationResult> _registrations = [];
+
+    public int Index => index;
+
+    /// <summary>The live session, once authenticated and registered.</summary>
+    public MuxSession? Session => _session;
+
+    public IReadOnlyList<RegistrationResult> Registrations => _registrations;
+
+    public int Reconnects { get; private set; }
+
+    public async Task RunAsync(CancellationToken stopping)
+    {
+        while (!stopping.IsCancellationRequested)
+        {
+            var ranFor = TimeSpan.Zero;
+            try
+            {
+                var started = TimeProvider.System.GetTimestamp();
+                await RunSessionAsync(stopping).ConfigureAwait(false);
+                ranFor = TimeProvider.System.GetElapsedTime(started);
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (AgentRejectedException ex)
+            {
+                Log.Rejected(logger, index, ex.Message);
+            }
+            catch (Exception ex)
+            {
+                Log.ConnectFailed(logger, index, config.Edge, ex.Message);
+            }
+            if (ranFor > TimeSpan.FromSeconds(30))
+            {
+                _backoff.Reset(); // it was a working session: come back quickly
+            }
+            var wait = _backoff.Next();
+            Reconnects++;
+            Log.Reconnecting(logger, index, wait.TotalSeconds);
+            try
+            {
+                await Task.Delay(wait, stopping).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task RunSessionAsync(CancellationToken stopping)
+    {
+        var transport = await _dialer.DialAsync(stopping).ConfigureAwait(false);
+        await using var _ = transport.ConfigureAwait(false);
+        var session = await MuxSession.StartAsync(StreamTransport.Create(transport), SessionRole.Client, sessionOptions, logger,
+            abortTransport: transport.Dispose, name: $"agent[{index}]->{config.Edge}", cancellationToken: stopping).ConfigureAwait(false);
+        await using var __ = session.ConfigureAwait(false);
+        try
+        {
+            using var control = await OpenControlAsync(session, stopping).ConfigureAwait(false);
+            _session = session;
+            _backoff.Reset();
+            Log.Connected(logger, index, config.Edge, _registrations.Count(r => r.Ok), _registrations.Count);
+            using var stop = stopping.Register(() => session.GoAway("agent shutting down"));
+            await AcceptLoopAsync(session).ConfigureAwait(false);
+            var info = await session.Completion.ConfigureAwait(false);
+            Log.SessionEnded(logger, index, info.ToString());
+        }
+        finally
+        {
+            _session = null;
+        }
+    }
+
+    /// <summary>Opens the control stream, authenticates, and registers every configured service (docs/protocol.md §10.2).</summary>
+    private async Task<MuxStream> OpenControlAsync(MuxSession session, CancellationToken stopping)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        timeout.CancelAfter(ControlTimeout);
+        var stream = await session.OpenStreamAsync(new StreamOpenRequest(StreamKind.Control, "", "").Encode(), timeout.Token).ConfigureAwait(false);
+        var channel = new ControlChannel(stream);
+        await channel.SendAsync(new ControlMessage
+        {
+            Type = ControlMessage.Auth,
+            Token = config.Token,
+            Agent = config.Name,
+            Version = typeof(EdgeConnection).Assembly.GetName().Version?.ToString(),
+        }, timeout.Token).ConfigureAwait(false);
+        var auth = await channel.ReceiveAsync(timeout.Token).ConfigureAwait(false);
+        if (auth is not { Type: ControlMessage.AuthResult, Ok: true })
+        {
+            throw new AgentRejectedException($"the edge refused the token: {auth?.Error ?? "no answer"}");
+        }
+        await channel.SendAsync(new ControlMessage
+        {
+            Type = ControlMessage.Register,
+            Services = [.. dispatcher.Services.Values.Select(s => ToRegistration(s.Config))],
+        }, timeout.Token).ConfigureAwait(false);
+        var registered = await channel.ReceiveAsync(timeout.Token).ConfigureAwait(false);
+        if (registered is not { Type: ControlMessage.RegisterResult, Results: { } results })
+        {
+            throw new AgentRejectedException("the edge did not answer the registration");
+        }
+        foreach (var result in results.Where(r => !r.Ok))
+        {
+            Log.ServiceRefused(logger, result.Name, result.Error ?? "refused");
+        }
+        _registrations = results;
+        return stream;
+    }
+
+    private static ServiceRegistration ToRegistration(ServiceConfig service) => new()
+    {
+        Name = service.Name,
+        Kind = service.IsTcp ? "tcp" : "http",
+        Hostnames = service.Hostnames,
+        PathPrefix = service.PathPrefix,
+        Port = service.Port,
+        MaxConcurrency = service.MaxConcurrency,
+        ResponseTimeoutMs = (long)service.ResponseTimeout.TotalMilliseconds,
+        MaxRequestBodySize = service.MaxRequestBodySize,
+    };
+
+    private async Task AcceptLoopAsync(MuxSession session)
+    {
+        while (true)
+        {
+            MuxStream stream;
+            try
+            {
+                stream = await session.AcceptStreamAsync().ConfigureAwait(false);
+            }
+            catch (SessionClosedException)
+            {
+                return;
+            }
+            // Each stream runs on its own; a slow backend never holds up the accept loop.
+            _ = ServeOneAsync(stream, session.Closing);
+        }
+    }
+
+    private async Task ServeOneAsync(MuxStream stream, CancellationToken sessionClosing)
+    {
+        try
+        {
+            await dispatcher.ServeAsync(stream, sessionClosing).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            Log.StreamFailed(logger, stream.Id, ex.Message);
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(120, LogLevel.Information, "Session {Index} connected to {Edge}: {Ok}/{Total} services registered", EventName = "Connected")]
+        public static partial void Connected(ILogger logger, int index, string edge, int ok, int total);
+
+        [LoggerMessage(121, LogLevel.Warning, "Session {Index}: cannot reach the edge at {Edge}: {Message}", EventName = "ConnectFailed")]
+        public static partial void ConnectFailed(ILogger logger, int index, string edge, string message);
+
+        [LoggerMessage(122, LogLevel.Information, "Session {Index}: reconnecting in {Seconds:0.0} s", EventName = "Reconnecting")]
+        public static partial void Reconnecting(ILogger logger, int index, double seconds);
+
+        [LoggerMessage(123, LogLevel.Error, "Session {Index}: {Message}", EventName = "Rejected")]
+        public static partial void Rejected(ILogger logger, int index, string message);
+
+        [LoggerMessage(124, LogLevel.Error, "Service {Service} was refused by the edge: {Reason}", EventName = "ServiceRefused")]
+        public static partial void ServiceRefused(ILogger logger, string service, string reason);
+
+        [LoggerMessage(125, LogLevel.Information, "Session {Index} ended: {Reason}", EventName = "SessionEnded")]
+        public static partial void SessionEnded(ILogger logger, int index, string reason);
+
+        [LoggerMessage(126, LogLevel.Debug, "Stream {StreamId} failed: {Message}", EventName = "StreamFailed")]
+        public static partial void StreamFailed(ILogger logger, uint streamId, string message);
+    }
+}
+
+/// <summary>The edge answered, and said no (bad token, malformed registration).</summary>
+internal sealed class AgentRejectedException(string message) : Exception(message);

@@ -1,0 +1,102 @@
+using System.Collections.Frozen;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Warren.Protocol.Framing;
+using Warren.Protocol.Streams;
+using Warren.Protocol.Tunnel;
+
+namespace Warren.Agent.Services;
+
+/// <summary>
+/// Serves the streams the edge opens: find the named service (never an address from the wire), wait for a
+/// concurrency slot, dial its target, accept the stream, and splice bytes both ways.
+/// </summary>
+internal sealed partial class StreamDispatcher(FrozenDictionary<string, LocalService> services, TimeProvider time, ILogger logger)
+{
+    /// <summary>Safety net for spliced connections nobody closes; the edge enforces the configured idle timeouts.</summary>
+    private static readonly TimeSpan SpliceIdleTimeout = TimeSpan.FromMinutes(10);
+
+    public IReadOnlyDictionary<string, LocalService> Services => services;
+
+    public async Task ServeAsync(MuxStream stream, CancellationToken cancellationToken)
+    {
+        await using var _ = stream.ConfigureAwait(false);
+        StreamOpenRequest request;
+        try
+        {
+            request = StreamOpenRequest.Decode(stream.Metadata.Span);
+        }
+        catch (ProtocolException ex)
+        {
+            Log.BadOpen(logger, ex.Message);
+            stream.Abort(ErrorCode.ProtocolError);
+            return;
+        }
+        if (request.Kind == StreamKind.Control || !services.TryGetValue(request.Service, out var service)
+            || (request.Kind == StreamKind.Tcp) != service.Config.IsTcp)
+        {
+            Log.UnknownService(logger, request.Service, request.Kind);
+            stream.Abort(ErrorCode.UnknownService);
+            return;
+        }
+        if (!await service.TryAcquireAsync(cancellationToken).ConfigureAwait(false))
+        {
+            Log.Overloaded(logger, service.Config.Name, service.Config.MaxConcurrency);
+            stream.Abort(ErrorCode.Overloaded);
+            return;
+        }
+        try
+        {
+            var (target, error) = await service.DialAsync(cancellationToken).ConfigureAwait(false);
+            if (target is null)
+            {
+                Log.DialFailed(logger, service.Config.Name, service.Config.Target.ToString(), error);
+                stream.Abort(error);
+                return;
+            }
+            await using (target.ConfigureAwait(false))
+            {
+                stream.Accept();
+                await Splice.RunAsync(
+                    stream, () => ShutdownSend(target),
+                    target, stream.CompleteWrites,
+                    SpliceIdleTimeout, time, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            // The slot frees only when the backend connection is closed: a client that went away leaves no ghost.
+            service.Release();
+        }
+    }
+
+    private static void ShutdownSend(Stream target)
+    {
+        try
+        {
+            if (target is NetworkStream network)
+            {
+                network.Socket.Shutdown(SocketShutdown.Send);
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Already closed: nothing to half-close.
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(110, LogLevel.Warning, "Refused a stream with malformed metadata: {Message}", EventName = "BadOpen")]
+        public static partial void BadOpen(ILogger logger, string message);
+
+        [LoggerMessage(111, LogLevel.Warning, "The edge asked for service '{Service}' ({Kind}), which this agent does not serve", EventName = "UnknownService")]
+        public static partial void UnknownService(ILogger logger, string service, StreamKind kind);
+
+        [LoggerMessage(112, LogLevel.Warning, "Service {Service}: all {Limit} slots busy past the queue timeout; answered overloaded (503)", EventName = "Overloaded")]
+        public static partial void Overloaded(ILogger logger, string service, int limit);
+
+        [LoggerMessage(113, LogLevel.Warning, "Service {Service}: could not connect to {Target}: {Error}", EventName = "DialFailed")]
+        public static partial void DialFailed(ILogger logger, string service, string target, ErrorCode error);
+    }
+}

@@ -1,0 +1,65 @@
+using System.Collections.Frozen;
+using Microsoft.Extensions.Logging;
+using Warren.Agent.Connection;
+using Warren.Agent.Services;
+using Warren.Configuration;
+using Warren.Protocol.Session;
+
+namespace Warren.Agent;
+
+/// <summary>
+/// The agent: keeps <see cref="AgentConfig.Connections"/> sessions to the edge and serves every configured
+/// service through them. Start with <see cref="Start"/>, stop with <see cref="StopAsync"/> (drains in-flight streams).
+/// </summary>
+public sealed class WarrenAgent : IAsyncDisposable
+{
+    private readonly EdgeConnection[] _connections;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly StreamDispatcher _dispatcher;
+    private Task _running = Task.CompletedTask;
+
+    public WarrenAgent(AgentConfig config, ILoggerFactory loggerFactory, SessionOptions? sessionOptions = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(loggerFactory);
+        Config = config;
+        var logger = loggerFactory.CreateLogger("Warren.Agent");
+        var services = config.Services.ToFrozenDictionary(s => s.Name, s => new LocalService(s), StringComparer.Ordinal);
+        _dispatcher = new StreamDispatcher(services, TimeProvider.System, logger);
+        sessionOptions ??= new SessionOptions();
+        _connections = [.. Enumerable.Range(0, config.Connections).Select(i => new EdgeConnection(i, config, _dispatcher, sessionOptions, logger))];
+    }
+
+    public AgentConfig Config { get; }
+
+    /// <summary>Sessions currently authenticated and registered.</summary>
+    public int ConnectedSessions => _connections.Count(c => c.Session is not null);
+
+    /// <summary>Ready when at least one session is up and every service it registered was accepted.</summary>
+    public bool IsReady => _connections.Any(c => c.Session is not null && c.Registrations.Count == Config.Services.Count && c.Registrations.All(r => r.Ok));
+
+    /// <summary>Live sessions, for status and metrics.</summary>
+    public IEnumerable<MuxSession> Sessions => _connections.Select(c => c.Session).OfType<MuxSession>();
+
+    public int Reconnects => _connections.Sum(c => c.Reconnects);
+
+    /// <summary>Streams in flight per service (for status and metrics).</summary>
+    public IReadOnlyDictionary<string, int> InFlight => _dispatcher.Services.ToDictionary(p => p.Key, p => p.Value.InFlight);
+
+    public void Start() => _running = Task.WhenAll(_connections.Select(c => Task.Run(() => c.RunAsync(_stopping.Token))));
+
+    /// <summary>Sends GOAWAY on every session and waits up to <paramref name="grace"/> for in-flight streams, then closes.</summary>
+    public async Task StopAsync(TimeSpan grace)
+    {
+        var drains = Sessions.Select(s => s.DrainAsync(grace)).ToArray();
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await Task.WhenAll(drains).ConfigureAwait(false);
+        await _running.ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync(TimeSpan.Zero + TimeSpan.FromMilliseconds(1)).ConfigureAwait(false);
+        _stopping.Dispose();
+    }
+}

@@ -1,0 +1,54 @@
+using System.CommandLine;
+using Microsoft.Extensions.Logging;
+using Warren.Agent;
+using Warren.Configuration;
+
+namespace Warren.Cli.Commands;
+
+/// <summary><c>warren agent</c>: publish the services in agent.yaml through the edge.</summary>
+internal static class AgentCommand
+{
+    public static Command Create(Option<bool> verbose)
+    {
+        var config = new Option<string?>("--config", "-c") { Description = "Path to agent.yaml" };
+        var edge = new Option<string?>("--edge") { Description = "Edge agent listener host:port (overrides edge)" };
+        var token = new Option<string?>("--token") { Description = "Agent token (overrides token; prefer WARREN_TOKEN)" };
+        var fingerprint = new Option<string?>("--edge-fingerprint") { Description = "Pinned SHA-256 of the edge certificate" };
+        var name = new Option<string?>("--name") { Description = "Agent name shown at the edge" };
+        var insecure = new Option<bool>("--insecure") { Description = "Plain TCP to the edge, for local tests only" };
+        var command = new Command("agent", "Run an agent next to private services") { config, edge, token, fingerprint, name, insecure };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var overrides = new Dictionary<string, string>();
+            EdgeCommand.AddOverride(overrides, "edge", parse.GetValue(edge));
+            EdgeCommand.AddOverride(overrides, "token", parse.GetValue(token));
+            EdgeCommand.AddOverride(overrides, "edge_fingerprint", parse.GetValue(fingerprint));
+            EdgeCommand.AddOverride(overrides, "name", parse.GetValue(name));
+            if (parse.GetValue(insecure))
+            {
+                overrides["insecure"] = "true";
+            }
+            AgentConfig agentConfig;
+            try
+            {
+                agentConfig = ConfigLoader.LoadAgent(parse.GetValue(config), ConfigLoader.ProcessEnvironment(), overrides);
+            }
+            catch (ConfigException ex)
+            {
+                await Console.Error.WriteLineAsync(ex.Message).ConfigureAwait(false);
+                return 2;
+            }
+            using var loggerFactory = CliLogging.Create(parse.GetValue(verbose));
+            var logger = loggerFactory.CreateLogger("warren");
+            var agent = new WarrenAgent(agentConfig, loggerFactory);
+            agent.Start();
+            logger.LogInformation("Agent {Name} started: {Count} services, {Connections} session(s) to {Edge}",
+                agentConfig.Name, agentConfig.Services.Count, agentConfig.Connections, agentConfig.Edge);
+            await EdgeCommand.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
+            logger.LogInformation("Shutting down: draining in-flight streams (up to 30 s)");
+            await agent.StopAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+            return 0;
+        });
+        return command;
+    }
+}

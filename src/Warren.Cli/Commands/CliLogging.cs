@@ -1,0 +1,17 @@
+using Microsoft.Extensions.Logging;
+
+namespace Warren.Cli.Commands;
+
+/// <summary>Console logging shared by every command: one line per event, framework noise at warning and above.</summary>
+internal static class CliLogging
+{
+    public static ILoggerFactory Create(bool verbose) => LoggerFactory.Create(builder => builder
+        .AddSimpleConsole(options =>
+        {
+            options.SingleLine = true;
+            options.TimestampFormat = "HH:mm:ss ";
+        })
+        .SetMinimumLevel(verbose ? LogLevel.Debug : LogLevel.Information)
+        .AddFilter("Microsoft", LogLevel.Warning)
+        .AddFilter("System", LogLevel.Warning));
+}

@@ -1,0 +1,84 @@
+using System.CommandLine;
+using Microsoft.Extensions.Logging;
+using Warren.Configuration;
+using Warren.Edge;
+
+namespace Warren.Cli.Commands;
+
+/// <summary><c>warren edge</c>: run the public edge from edge.yaml (+ WARREN_* variables + flags).</summary>
+internal static class EdgeCommand
+{
+    public static Command Create(Option<bool> verbose)
+    {
+        var config = new Option<string?>("--config", "-c") { Description = "Path to edge.yaml" };
+        var http = new Option<string?>("--http") { Description = "Public HTTP listen address (overrides listen.http)" };
+        var agents = new Option<string?>("--agents") { Description = "Agent listener address (overrides listen.agents)" };
+        var admin = new Option<string?>("--admin") { Description = "Admin listener address (overrides listen.admin)" };
+        var data = new Option<string?>("--data") { Description = "Data directory (overrides data)" };
+        var insecure = new Option<bool>("--insecure") { Description = "Plain TCP on the agent link, for local tests only" };
+        var command = new Command("edge", "Run the public edge") { config, http, agents, admin, data, insecure };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var overrides = new Dictionary<string, string>();
+            AddOverride(overrides, "listen.http", parse.GetValue(http));
+            AddOverride(overrides, "listen.agents", parse.GetValue(agents));
+            AddOverride(overrides, "listen.admin", parse.GetValue(admin));
+            AddOverride(overrides, "data", parse.GetValue(data));
+            if (parse.GetValue(insecure))
+            {
+                overrides["agent_tls.insecure"] = "true";
+            }
+            EdgeConfig edgeConfig;
+            try
+            {
+                edgeConfig = ConfigLoader.LoadEdge(parse.GetValue(config), ConfigLoader.ProcessEnvironment(), overrides);
+            }
+            catch (ConfigException ex)
+            {
+                await Console.Error.WriteLineAsync(ex.Message).ConfigureAwait(false);
+                return 2;
+            }
+            using var loggerFactory = CliLogging.Create(parse.GetValue(verbose));
+            var logger = loggerFactory.CreateLogger("warren");
+            EdgeServer edge;
+            try
+            {
+                edge = await EdgeServer.StartAsync(edgeConfig, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or IOException or FormatException)
+            {
+                await Console.Error.WriteLineAsync("warren edge: " + ex.Message).ConfigureAwait(false);
+                return 1;
+            }
+            await using (edge.ConfigureAwait(false))
+            {
+                logger.LogInformation("Edge up: http={Http} agents={Agents} admin={Admin}; agent link certificate SHA-256 {Fingerprint}",
+                    edge.HttpPort, edge.AgentsPort, edge.AdminPort, edge.AgentCertificateFingerprint ?? "(insecure: plain TCP)");
+                await WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
+                logger.LogInformation("Shutting down: draining agent sessions (up to 30 s)");
+                await edge.StopAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+            }
+            return 0;
+        });
+        return command;
+    }
+
+    internal static void AddOverride(Dictionary<string, string> overrides, string key, string? value)
+    {
+        if (!string.IsNullOrEmpty(value))
+        {
+            overrides[key] = value;
+        }
+    }
+
+    internal static async Task WaitForShutdownAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+}

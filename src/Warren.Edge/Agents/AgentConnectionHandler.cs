@@ -1,0 +1,187 @@
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+using Warren.Edge.Routing;
+using Warren.Protocol.Framing;
+using Warren.Protocol.Session;
+using Warren.Protocol.Streams;
+using Warren.Protocol.Tunnel;
+
+namespace Warren.Edge.Agents;
+
+/// <summary>
+/// Kestrel hands every connection on the agents listener (after TLS) to this handler: start a session, wait
+/// for the control stream, authenticate, register services, and keep the session routed until it ends.
+/// </summary>
+internal sealed partial class AgentConnectionHandler(
+    EdgeState state, TokenValidator tokens, SessionOptions sessionOptions, ILogger<AgentConnectionHandler> logger) : ConnectionHandler
+{
+    /// <summary>An agent that has not authenticated by then is dropped.</summary>
+    internal static TimeSpan AuthTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    public override async Task OnConnectedAsync(ConnectionContext connection)
+    {
+        MuxSession session;
+        try
+        {
+            session = await MuxSession.StartAsync(connection.Transport, SessionRole.Server, sessionOptions, logger,
+                abortTransport: connection.Abort, name: $"edge<-{connection.RemoteEndPoint}", cancellationToken: connection.ConnectionClosed).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            Log.HandshakeFailed(logger, connection.RemoteEndPoint?.ToString(), ex.Message);
+            return;
+        }
+        await using (session.ConfigureAwait(false))
+        {
+            AgentSession? agent = null;
+            try
+            {
+                (agent, var control) = await AuthenticateAsync(session, connection).ConfigureAwait(false);
+                if (agent is null)
+                {
+                    return;
+                }
+                state.Add(agent);
+                _ = RefuseAgentOpenedStreamsAsync(session);
+                await ServeControlAsync(agent, control!).ConfigureAwait(false);
+                await session.Completion.ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is ProtocolException or MuxException or IOException or OperationCanceledException)
+            {
+                Log.ControlFailed(logger, agent?.ToString() ?? connection.RemoteEndPoint?.ToString(), ex.Message);
+                session.Abort(ex is ProtocolException p ? p.Code : ErrorCode.ProtocolError, ex.Message);
+            }
+            finally
+            {
+                if (agent is not null)
+                {
+                    state.Remove(agent);
+                    Log.AgentDisconnected(logger, agent.ToString(), (await session.Completion.ConfigureAwait(false)).ToString());
+                }
+            }
+        }
+    }
+
+    private async Task<(AgentSession?, ControlChannel?)> AuthenticateAsync(MuxSession session, ConnectionContext connection)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed);
+        timeout.CancelAfter(AuthTimeout);
+        MuxStream stream;
+        try
+        {
+            stream = await session.AcceptStreamAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            Log.AuthTimeout(logger, connection.RemoteEndPoint?.ToString(), AuthTimeout.TotalSeconds);
+            session.Abort(ErrorCode.HandshakeTimeout, "no authentication within the time limit");
+            return (null, null);
+        }
+        var open = StreamOpenRequest.Decode(stream.Metadata.Span);
+        if (open.Kind != StreamKind.Control)
+        {
+            throw new ProtocolException(ErrorCode.ProtocolError, "the first stream must be the control stream");
+        }
+        stream.Accept();
+        var channel = new ControlChannel(stream);
+        var hello = await channel.ReceiveAsync(timeout.Token).ConfigureAwait(false);
+        if (hello is not { Type: ControlMessage.Auth })
+        {
+            throw new ProtocolException(ErrorCode.ProtocolError, "expected an auth message");
+        }
+        var grant = tokens.Validate(hello.Token);
+        if (grant is null)
+        {
+            Log.AuthFailed(logger, connection.RemoteEndPoint?.ToString(), hello.Agent);
+            state.CountAuthFailure();
+            await channel.SendAsync(new ControlMessage { Type = ControlMessage.AuthResult, Ok = false, Error = "invalid token" }, timeout.Token).ConfigureAwait(false);
+            session.Abort(ErrorCode.Unauthorized, "invalid token");
+            return (null, null);
+        }
+        var agent = new AgentSession(session, grant.Name, Sanitize(hello.Agent), connection.RemoteEndPoint, DateTimeOffset.UtcNow) { Grant = grant };
+        await channel.SendAsync(new ControlMessage { Type = ControlMessage.AuthResult, Ok = true, Session = agent.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) }, timeout.Token).ConfigureAwait(false);
+        Log.AgentAuthenticated(logger, agent.ToString(), grant.Name);
+        return (agent, channel);
+    }
+
+    /// <summary>Handles register messages for the life of the session (the first one, and re-registrations on reload).</summary>
+    private async Task ServeControlAsync(AgentSession agent, ControlChannel channel)
+    {
+        while (await channel.ReceiveAsync(agent.Mux.Closing).ConfigureAwait(false) is { } message)
+        {
+            if (message.Type != ControlMessage.Register || message.Services is null)
+            {
+                throw new ProtocolException(ErrorCode.ProtocolError, $"unexpected control message '{message.Type}'");
+            }
+            var results = state.Routes.Register(agent, message.Services, r => ValidateRegistration(r) ?? agent.Grant!.Check(r));
+            foreach (var refused in results.Where(r => !r.Ok))
+            {
+                Log.RegistrationRefused(logger, agent.ToString(), refused.Name, refused.Error!);
+            }
+            Log.Registered(logger, agent.ToString(), results.Count(r => r.Ok), results.Count);
+            await channel.SendAsync(new ControlMessage { Type = ControlMessage.RegisterResult, Results = results }, agent.Mux.Closing).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The agent is not trusted to describe services sanely: shape checks before any routing.</summary>
+    private static string? ValidateRegistration(ServiceRegistration r)
+    {
+        if (r.Name.Length is 0 or > StreamOpenRequest.MaxServiceLength)
+        {
+            return "invalid service name";
+        }
+        return r.Kind switch
+        {
+            "http" when r.Hostnames.Count == 0 || r.Port is not null => "an HTTP service needs hostnames and no port",
+            "tcp" when r.Port is not (>= 1 and <= 65535) || r.Hostnames.Count > 0 => "a TCP service needs a port 1..65535 and no hostnames",
+            "http" or "tcp" => r.Hostnames.Any(h => h.Length is 0 or > 253 || h.Contains('/', StringComparison.Ordinal)) ? "invalid hostname" : null,
+            _ => $"unknown service kind '{r.Kind}'",
+        };
+    }
+
+    /// <summary>Agents may only have the edge open streams to them; anything they open after the control stream is refused.</summary>
+    private static async Task RefuseAgentOpenedStreamsAsync(MuxSession session)
+    {
+        try
+        {
+            while (true)
+            {
+                var stream = await session.AcceptStreamAsync().ConfigureAwait(false);
+                stream.Abort(ErrorCode.RefusedStream);
+            }
+        }
+        catch (SessionClosedException)
+        {
+        }
+    }
+
+    private static string Sanitize(string? name) =>
+        string.IsNullOrWhiteSpace(name) ? "agent" : new string([.. name.Where(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.').Take(64)]);
+
+    private static partial class Log
+    {
+        [LoggerMessage(200, LogLevel.Information, "Agent handshake from {Remote} failed: {Message}", EventName = "AgentHandshakeFailed")]
+        public static partial void HandshakeFailed(ILogger logger, string? remote, string message);
+
+        [LoggerMessage(201, LogLevel.Warning, "Agent from {Remote} presented an invalid token (agent name '{Agent}')", EventName = "AgentAuthFailed")]
+        public static partial void AuthFailed(ILogger logger, string? remote, string? agent);
+
+        [LoggerMessage(202, LogLevel.Information, "Agent {Agent} authenticated with token '{Token}'", EventName = "AgentAuthenticated")]
+        public static partial void AgentAuthenticated(ILogger logger, string agent, string token);
+
+        [LoggerMessage(203, LogLevel.Information, "Agent {Agent} registered {Ok}/{Total} services", EventName = "AgentRegistered")]
+        public static partial void Registered(ILogger logger, string agent, int ok, int total);
+
+        [LoggerMessage(204, LogLevel.Warning, "Agent {Agent}: service {Service} refused: {Reason}", EventName = "RegistrationRefused")]
+        public static partial void RegistrationRefused(ILogger logger, string agent, string service, string reason);
+
+        [LoggerMessage(205, LogLevel.Information, "Agent {Agent} disconnected: {Reason}", EventName = "AgentDisconnected")]
+        public static partial void AgentDisconnected(ILogger logger, string agent, string reason);
+
+        [LoggerMessage(206, LogLevel.Warning, "Agent from {Remote} did not authenticate within {Seconds} s; dropped", EventName = "AgentAuthTimeout")]
+        public static partial void AuthTimeout(ILogger logger, string? remote, double seconds);
+
+        [LoggerMessage(207, LogLevel.Warning, "Agent {Agent}: control channel failed: {Message}", EventName = "AgentControlFailed")]
+        public static partial void ControlFailed(ILogger logger, string? agent, string message);
+    }
+}

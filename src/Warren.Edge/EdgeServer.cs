@@ -1,0 +1,202 @@
+using System.Net;
+using System.Net.Http;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Warren.Configuration;
+using Warren.Edge.Agents;
+using Warren.Edge.Forwarding;
+using Warren.Edge.Tcp;
+using Warren.Edge.Tls;
+using Warren.Protocol.Session;
+using Yarp.ReverseProxy.Forwarder;
+using SessionOptions = Warren.Protocol.Session.SessionOptions;
+
+namespace Warren.Edge;
+
+/// <summary>Knobs for hosting the edge that are not part of edge.yaml (tests and the demo set them).</summary>
+public sealed class EdgeServerOptions
+{
+    public SessionOptions Session { get; init; } = new() { HandshakeTimeout = TimeSpan.FromSeconds(5) };
+
+    /// <summary>Address TCP services listen on. Default: all interfaces.</summary>
+    public IPAddress TcpBindAddress { get; init; } = IPAddress.Any;
+}
+
+/// <summary>
+/// The edge: public HTTP(S) listeners, the agents listener (TLS, then the multiplexer), TCP service listeners,
+/// and an admin listener. Start with <see cref="StartAsync"/>; ports given as 0 are bound to free ports, readable
+/// from the properties afterwards.
+/// </summary>
+public sealed class EdgeServer : IAsyncDisposable
+{
+    private readonly WebApplication _public;
+    private readonly WebApplication _admin;
+    private readonly TcpServiceHost _tcp;
+    private readonly HttpMessageInvoker _client;
+    private readonly Dictionary<string, ListenOptions> _listeners;
+    private readonly ListenOptions _adminListener;
+
+    private EdgeServer(WebApplication publicApp, WebApplication admin, TcpServiceHost tcp, HttpMessageInvoker client,
+        Dictionary<string, ListenOptions> listeners, ListenOptions adminListener, EdgeState state, string? fingerprint)
+    {
+        _public = publicApp;
+        _admin = admin;
+        _tcp = tcp;
+        _client = client;
+        _listeners = listeners;
+        _adminListener = adminListener;
+        State = state;
+        AgentCertificateFingerprint = fingerprint;
+    }
+
+    internal EdgeState State { get; }
+
+    public int? HttpPort => _listeners.GetValueOrDefault("http")?.IPEndPoint?.Port;
+    public int? HttpsPort => _listeners.GetValueOrDefault("https")?.IPEndPoint?.Port;
+    public int AgentsPort => _listeners["agents"].IPEndPoint!.Port;
+    public int AdminPort => _adminListener.IPEndPoint!.Port;
+
+    /// <summary>SHA-256 of the agent listener's certificate (what agents pin); null when the link is insecure.</summary>
+    public string? AgentCertificateFingerprint { get; }
+
+    public int SessionCount => State.Sessions.Count;
+
+    public static async Task<EdgeServer> StartAsync(EdgeConfig config, ILoggerFactory loggerFactory, EdgeServerOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        options ??= new EdgeServerOptions();
+        if (config.Tokens.Count == 0)
+        {
+            // No configuration path leaves agent authentication silently off (docs/security.md).
+            throw new InvalidOperationException("no agent tokens are configured: the edge refuses to accept agents without authentication (add tokens: to edge.yaml)");
+        }
+        var state = new EdgeState();
+        var tokens = new TokenValidator(config.Tokens);
+        var logger = loggerFactory.CreateLogger("Warren.Edge");
+        var agentCertificate = config.AgentTls.Insecure ? null : EdgeCertificates.LoadOrCreateAgentCertificate(config);
+        var sni = config.Listen.Https is { Length: > 0 } ? new SniCertificateSelector(config.Certificates) : null;
+        var client = TunnelHttpClientFactory.Create(state.Routes, options.Session.OpenTimeout);
+        var listeners = new Dictionary<string, ListenOptions>();
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(loggerFactory);
+        builder.Services.AddSingleton(state);
+        builder.Services.AddSingleton(state.Routes);
+        builder.Services.AddSingleton(tokens);
+        builder.Services.AddSingleton(options.Session);
+        builder.Services.AddSingleton(client);
+        builder.Services.AddHttpForwarder();
+        builder.Services.AddSingleton<TunnelForwardingMiddleware>();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            var limits = kestrel.Limits;
+            limits.MaxRequestBodySize = config.Limits.MaxRequestBodySize;
+            limits.RequestHeadersTimeout = config.Limits.RequestHeadersTimeout;
+            limits.MaxConcurrentConnections = config.Limits.MaxConnections;
+            limits.MaxConcurrentUpgradedConnections = config.Limits.MaxConnections;
+            if (config.Listen.Http is { Length: > 0 } http)
+            {
+                kestrel.Listen(EndPointParser.Parse(http), l =>
+                {
+                    l.Protocols = HttpProtocols.Http1;
+                    listeners["http"] = l;
+                });
+            }
+            if (sni is not null)
+            {
+                kestrel.Listen(EndPointParser.Parse(config.Listen.Https!), l =>
+                {
+                    l.Protocols = HttpProtocols.Http1AndHttp2;
+                    l.UseHttps(new HttpsConnectionAdapterOptions { ServerCertificateSelector = (_, name) => sni.Select(name) });
+                    listeners["https"] = l;
+                });
+            }
+            kestrel.Listen(EndPointParser.Parse(config.Listen.Agents), l =>
+            {
+                if (agentCertificate is not null)
+                {
+                    l.UseHttps(agentCertificate);
+                }
+                l.UseConnectionHandler<AgentConnectionHandler>();
+                listeners["agents"] = l;
+            });
+        });
+        var app = builder.Build();
+        app.Run(app.Services.GetRequiredService<TunnelForwardingMiddleware>().InvokeAsync);
+
+        ListenOptions? adminListener = null;
+        var adminBuilder = WebApplication.CreateSlimBuilder();
+        adminBuilder.Logging.ClearProviders();
+        adminBuilder.Services.AddSingleton(loggerFactory);
+        adminBuilder.WebHost.ConfigureKestrel(k => k.Listen(EndPointParser.Parse(config.Listen.Admin), l => adminListener = l));
+        var admin = adminBuilder.Build();
+        MapAdmin(admin, state);
+
+        var tcp = new TcpServiceHost(state.Routes, options.TcpBindAddress, config.Limits.IdleTimeout, logger);
+        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        await admin.StartAsync(cancellationToken).ConfigureAwait(false);
+        var fingerprint = agentCertificate is null ? null : EdgeCertificates.Fingerprint(agentCertificate);
+        return new EdgeServer(app, admin, tcp, client, listeners, adminListener!, state, fingerprint);
+    }
+
+    private static void MapAdmin(WebApplication admin, EdgeState state)
+    {
+        admin.MapGet("/healthz", () => "ok");
+        admin.MapGet("/readyz", () => "ready");
+        admin.MapGet("/api/status", (HttpContext context) =>
+        {
+            var body = JsonSerializer.Serialize(new
+            {
+                sessions = state.Sessions.Select(s => new
+                {
+                    id = s.Id,
+                    agent = s.AgentName,
+                    token = s.TokenName,
+                    remote = s.Remote?.ToString(),
+                    connected_at = s.ConnectedAt,
+                    rtt_ms = s.Mux.SmoothedRtt.TotalMilliseconds,
+                    streams = s.Mux.StreamCount,
+                    services = s.Services.Select(x => x.Name),
+                }),
+                services = state.Routes.Services.Select(s => new
+                {
+                    name = s.Name,
+                    owner = s.Owner,
+                    kind = s.Registration.Kind,
+                    hostnames = s.Registration.Hostnames,
+                    port = s.Registration.Port,
+                    sessions = s.Sessions.Length,
+                }),
+            });
+            return Results.Text(body, "application/json");
+        });
+    }
+
+    /// <summary>Stops accepting, sends GOAWAY to every agent, and waits up to <paramref name="grace"/> for in-flight work.</summary>
+    public async Task StopAsync(TimeSpan grace)
+    {
+        using var timeout = new CancellationTokenSource(grace);
+        var drains = State.Sessions.Select(s => s.Mux.DrainAsync(grace)).ToArray();
+        await _public.StopAsync(timeout.Token).ConfigureAwait(false);
+        await Task.WhenAll(drains).ConfigureAwait(false);
+        await _admin.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        await _tcp.DisposeAsync().ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+        await _public.DisposeAsync().ConfigureAwait(false);
+        await _admin.DisposeAsync().ConfigureAwait(false);
+        _client.Dispose();
+    }
+}

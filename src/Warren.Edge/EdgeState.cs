@@ -1,0 +1,28 @@
+using System.Collections.Concurrent;
+using Warren.Edge.Agents;
+using Warren.Edge.Routing;
+
+namespace Warren.Edge;
+
+/// <summary>The edge's live state: connected agent sessions and the routes they registered.</summary>
+internal sealed class EdgeState
+{
+    private readonly ConcurrentDictionary<long, AgentSession> _sessions = new();
+    private long _authFailures;
+
+    public RouteTable Routes { get; } = new();
+
+    public IReadOnlyCollection<AgentSession> Sessions => [.. _sessions.Values];
+
+    public long AuthFailures => Interlocked.Read(ref _authFailures);
+
+    public void Add(AgentSession session) => _sessions[session.Id] = session;
+
+    public void Remove(AgentSession session)
+    {
+        _sessions.TryRemove(session.Id, out _);
+        Routes.Unregister(session);
+    }
+
+    public void CountAuthFailure() => Interlocked.Increment(ref _authFailures);
+}

@@ -1,0 +1,88 @@
+using System.Net;
+using System.Net.Http;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using Warren.Edge.Routing;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Warren.Edge.Forwarding;
+
+/// <summary>
+/// The public request path: route by Host (and path prefix), then let YARP forward the request over a tunnel
+/// stream. Unknown host → 404, nobody serving → 503, backend refused → 502, backend too slow → 504; each with one
+/// log line and no internal detail for the client.
+/// </summary>
+internal sealed partial class TunnelForwardingMiddleware(
+    IHttpForwarder forwarder, RouteTable routes, HttpMessageInvoker client, ILogger<TunnelForwardingMiddleware> logger)
+{
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var request = context.Request;
+        if (HttpMethods.IsConnect(request.Method))
+        {
+            // The edge is never an open proxy.
+            Log.Refused(logger, "CONNECT", request.Host.Value);
+            context.Response.StatusCode = StatusCodes.Status405MethodNotAllowed;
+            return;
+        }
+        var host = request.Host.Host;
+        var service = string.IsNullOrEmpty(host) ? null : routes.MatchHttp(host, request.Path.Value ?? "/");
+        if (service is null)
+        {
+            Log.NoRoute(logger, request.Host.Value, request.Path.Value);
+            context.Response.StatusCode = StatusCodes.Status404NotFound;
+            return;
+        }
+        if (service.PickSession() is null)
+        {
+            Log.NoSession(logger, service.Name);
+            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            return;
+        }
+        if (service.Registration.MaxRequestBodySize is { } maxBody && context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodyLimit)
+        {
+            bodyLimit.MaxRequestBodySize = maxBody;
+        }
+
+        var error = await forwarder.SendAsync(context, TunnelHttpClientFactory.DestinationPrefix(service), client, service.ForwarderConfig, TunnelTransformer.Instance).ConfigureAwait(false);
+        if (error == ForwarderError.None)
+        {
+            return;
+        }
+        var exception = context.GetForwarderErrorFeature()?.Exception;
+        var tunnel = FindTunnelError(exception);
+        if (tunnel is not null && !context.Response.HasStarted)
+        {
+            context.Response.StatusCode = tunnel.StatusCode;
+        }
+        Log.ForwardFailed(logger, service.Name, error, context.Response.StatusCode, tunnel?.Message ?? exception?.Message);
+    }
+
+    private static TunnelConnectException? FindTunnelError(Exception? exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is TunnelConnectException tunnel)
+            {
+                return tunnel;
+            }
+        }
+        return null;
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(300, LogLevel.Debug, "No service for host '{Host}' path '{Path}': 404", EventName = "NoRoute")]
+        public static partial void NoRoute(ILogger logger, string? host, string? path);
+
+        [LoggerMessage(301, LogLevel.Warning, "Service {Service} has no agent session: 503", EventName = "NoSession")]
+        public static partial void NoSession(ILogger logger, string service);
+
+        [LoggerMessage(302, LogLevel.Warning, "Service {Service}: forwarding failed ({Error}) -> {Status}: {Message}", EventName = "ForwardFailed")]
+        public static partial void ForwardFailed(ILogger logger, string service, ForwarderError error, int status, string? message);
+
+        [LoggerMessage(303, LogLevel.Information, "Refused {Method} for '{Host}': the edge is not a forward proxy", EventName = "ProxyRefused")]
+        public static partial void Refused(ILogger logger, string method, string? host);
+    }
+}

@@ -1,0 +1,219 @@
+using System.Collections.Frozen;
+using Warren.Edge.Agents;
+using Warren.Protocol.Tunnel;
+
+namespace Warren.Edge.Routing;
+
+/// <summary>
+/// Hostname (exact, then one-label wildcard "*.example.com") and optional path prefix → service; TCP port →
+/// service. Readers take an immutable snapshot without locking; registrations rebuild it under a lock.
+/// <para>
+/// Ownership rule (docs/security.md): a hostname or port belongs to the token that first registered it; sessions
+/// of the same token share it (load spreading, failover); another token's claim is refused, never evicting.
+/// </para>
+/// </summary>
+internal sealed class RouteTable
+{
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, ServiceEntry> _services = new(StringComparer.Ordinal); // owner/name → entry
+    private Snapshot _snapshot = Snapshot.Empty;
+    private int _nextId;
+
+    private sealed record Snapshot(
+        FrozenDictionary<string, (string Prefix, ServiceEntry Entry)[]> Hosts,
+        FrozenDictionary<int, ServiceEntry> Ports,
+        FrozenDictionary<int, ServiceEntry> ById)
+    {
+        public static readonly Snapshot Empty = new(
+            FrozenDictionary<string, (string, ServiceEntry)[]>.Empty, FrozenDictionary<int, ServiceEntry>.Empty, FrozenDictionary<int, ServiceEntry>.Empty);
+    }
+
+    /// <summary>Raised (outside the lock) when a TCP port gains its first service or loses its last one.</summary>
+    public event Action<ServiceEntry, bool>? TcpServiceChanged;
+
+    public IReadOnlyCollection<ServiceEntry> Services
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _services.Values];
+            }
+        }
+    }
+
+    /// <summary>Finds the HTTP service for a request's host and path, or null (→ 404).</summary>
+    public ServiceEntry? MatchHttp(string host, string path)
+    {
+        var hosts = Volatile.Read(ref _snapshot).Hosts;
+        host = host.ToLowerInvariant();
+        if (hosts.TryGetValue(host, out var routes) && MatchPrefix(routes, path) is { } exact)
+        {
+            return exact;
+        }
+        var dot = host.IndexOf('.', StringComparison.Ordinal);
+        if (dot > 0 && hosts.TryGetValue(string.Concat("*", host.AsSpan(dot)), out routes))
+        {
+            return MatchPrefix(routes, path);
+        }
+        return null;
+    }
+
+    private static ServiceEntry? MatchPrefix((string Prefix, ServiceEntry Entry)[] routes, string path)
+    {
+        // Longest prefix first (sorted when the snapshot is built).
+        foreach (var (prefix, entry) in routes)
+        {
+            if (prefix.Length == 0 || path.StartsWith(prefix, StringComparison.Ordinal)
+                && (path.Length == prefix.Length || prefix.EndsWith('/') || path[prefix.Length] == '/'))
+            {
+                return entry;
+            }
+        }
+        return null;
+    }
+
+    public ServiceEntry? MatchPort(int port) => Volatile.Read(ref _snapshot).Ports.GetValueOrDefault(port);
+
+    public ServiceEntry? GetById(int id) => Volatile.Read(ref _snapshot).ById.GetValueOrDefault(id);
+
+    /// <summary>
+    /// Registers <paramref name="session"/>'s services, replacing what it registered before. Each claim is checked
+    /// against the token's grants (<paramref name="isGranted"/>) and against other tokens' ownership; refused claims
+    /// come back with a reason and the rest still register.
+    /// </summary>
+    public IReadOnlyList<RegistrationResult> Register(AgentSession session, IReadOnlyList<ServiceRegistration> registrations, Func<ServiceRegistration, string?> isGranted)
+    {
+        var results = new List<RegistrationResult>(registrations.Count);
+        var changes = new List<(ServiceEntry, bool)>();
+        lock (_lock)
+        {
+            var kept = new List<ServiceEntry>();
+            foreach (var registration in registrations)
+            {
+                var error = isGranted(registration) ?? CheckConflictsUnsynchronized(session.TokenName, registration);
+                if (error is not null)
+                {
+                    results.Add(new RegistrationResult { Name = registration.Name, Ok = false, Error = error });
+                    continue;
+                }
+                var key = session.TokenName + "/" + registration.Name;
+                if (!_services.TryGetValue(key, out var entry))
+                {
+                    entry = new ServiceEntry(++_nextId, session.TokenName, registration);
+                    _services[key] = entry;
+                }
+                else
+                {
+                    entry.Registration = registration;
+                }
+                if (entry.Kind == StreamKind.Tcp && entry.Sessions.IsEmpty)
+                {
+                    changes.Add((entry, true));
+                }
+                entry.Add(session);
+                kept.Add(entry);
+                results.Add(new RegistrationResult { Name = registration.Name, Ok = true });
+            }
+            foreach (var old in session.Services.Except(kept))
+            {
+                RemoveSessionUnsynchronized(old, session, changes);
+            }
+            session.Services = kept;
+            RebuildUnsynchronized();
+        }
+        RaiseChanges(changes);
+        return results;
+    }
+
+    /// <summary>Removes a session from every service it served; services left without sessions disappear (→ 404 again).</summary>
+    public void Unregister(AgentSession session)
+    {
+        var changes = new List<(ServiceEntry, bool)>();
+        lock (_lock)
+        {
+            foreach (var entry in session.Services)
+            {
+                RemoveSessionUnsynchronized(entry, session, changes);
+            }
+            session.Services = [];
+            RebuildUnsynchronized();
+        }
+        RaiseChanges(changes);
+    }
+
+    private void RemoveSessionUnsynchronized(ServiceEntry entry, AgentSession session, List<(ServiceEntry, bool)> changes)
+    {
+        entry.Remove(session);
+        if (entry.Sessions.IsEmpty)
+        {
+            _services.Remove(entry.Owner + "/" + entry.Name);
+            if (entry.Kind == StreamKind.Tcp)
+            {
+                changes.Add((entry, false));
+            }
+        }
+    }
+
+    private void RaiseChanges(List<(ServiceEntry Entry, bool Added)> changes)
+    {
+        foreach (var (entry, added) in changes)
+        {
+            TcpServiceChanged?.Invoke(entry, added);
+        }
+    }
+
+    private string? CheckConflictsUnsynchronized(string owner, ServiceRegistration registration)
+    {
+        foreach (var other in _services.Values)
+        {
+            if (other.Owner == owner && other.Name == registration.Name)
+            {
+                continue; // the same service of the same token: another session joins it
+            }
+            if (registration.Port is { } port && other.Registration.Port == port)
+            {
+                return $"port {port} is already published by another service";
+            }
+            foreach (var host in registration.Hostnames)
+            {
+                if (other.Registration.Hostnames.Contains(host, StringComparer.OrdinalIgnoreCase)
+                    && (other.Owner != owner || (other.Registration.PathPrefix ?? "") == (registration.PathPrefix ?? "")))
+                {
+                    return other.Owner == owner
+                        ? $"hostname {host} with the same path prefix is already served by service {other.Name}"
+                        : $"hostname {host} is owned by another token";
+                }
+            }
+        }
+        return null;
+    }
+
+    private void RebuildUnsynchronized()
+    {
+        var hosts = new Dictionary<string, List<(string, ServiceEntry)>>(StringComparer.Ordinal);
+        var ports = new Dictionary<int, ServiceEntry>();
+        var byId = new Dictionary<int, ServiceEntry>();
+        foreach (var entry in _services.Values)
+        {
+            byId[entry.Id] = entry;
+            if (entry.Registration.Port is { } port)
+            {
+                ports[port] = entry;
+            }
+            foreach (var host in entry.Registration.Hostnames)
+            {
+                var key = host.ToLowerInvariant();
+                if (!hosts.TryGetValue(key, out var list))
+                {
+                    hosts[key] = list = [];
+                }
+                list.Add((entry.Registration.PathPrefix ?? "", entry));
+            }
+        }
+        Volatile.Write(ref _snapshot, new Snapshot(
+            hosts.ToFrozenDictionary(p => p.Key, p => p.Value.OrderByDescending(r => r.Item1.Length).ToArray(), StringComparer.Ordinal),
+            ports.ToFrozenDictionary(),
+            byId.ToFrozenDictionary()));
+    }
+}

@@ -1,0 +1,73 @@
+using System.Collections.Immutable;
+using System.Net;
+using System.Net.Http;
+using Yarp.ReverseProxy.Forwarder;
+using Warren.Edge.Agents;
+using Warren.Protocol.Tunnel;
+
+namespace Warren.Edge.Routing;
+
+/// <summary>
+/// A published service: owned by one token, served by one or more sessions of that token (load spreading and
+/// failover). The session list is copy-on-write so the request path reads it without a lock.
+/// </summary>
+internal sealed class ServiceEntry(int id, string owner, ServiceRegistration registration)
+{
+    private ImmutableArray<AgentSession> _sessions = [];
+
+    /// <summary>Small number naming the service in the forwarder's destination (one connection pool per service).</summary>
+    public int Id { get; } = id;
+    public string Owner { get; } = owner;
+    public string Name { get; } = registration.Name;
+    public StreamKind Kind { get; } = registration.Kind == "tcp" ? StreamKind.Tcp : StreamKind.Http;
+    public ServiceRegistration Registration
+    {
+        get => _registration;
+        set
+        {
+            _registration = value;
+            ForwarderConfig = CreateForwarderConfig(value);
+        }
+    }
+
+    private ServiceRegistration _registration = registration;
+
+    /// <summary>How YARP forwards to this service: HTTP/1.1 over the tunnel, its response timeout as the activity timeout.</summary>
+    public ForwarderRequestConfig ForwarderConfig { get; private set; } = CreateForwarderConfig(registration);
+
+    private static ForwarderRequestConfig CreateForwarderConfig(ServiceRegistration registration) => new()
+    {
+        Version = HttpVersion.Version11,
+        VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        ActivityTimeout = registration.ResponseTimeoutMs is > 0 and var ms ? TimeSpan.FromMilliseconds(ms) : TimeSpan.FromSeconds(100),
+    };
+
+    public ImmutableArray<AgentSession> Sessions => ImmutableInterlocked.InterlockedCompareExchange(ref _sessions, _sessions, _sessions);
+
+    public void Add(AgentSession session) => ImmutableInterlocked.Update(ref _sessions, static (list, s) => list.Contains(s) ? list : list.Add(s), session);
+
+    public void Remove(AgentSession session) => ImmutableInterlocked.Update(ref _sessions, static (list, s) => list.Remove(s), session);
+
+    /// <summary>The usable session with the fewest open streams; null when none is left (→ 503).</summary>
+    public AgentSession? PickSession()
+    {
+        AgentSession? best = null;
+        var bestLoad = int.MaxValue;
+        foreach (var session in Sessions)
+        {
+            if (!session.IsUsable)
+            {
+                continue;
+            }
+            var load = session.Mux.StreamCount;
+            if (load < bestLoad)
+            {
+                best = session;
+                bestLoad = load;
+            }
+        }
+        return best;
+    }
+
+    public override string ToString() => $"{Owner}/{Name}";
+}

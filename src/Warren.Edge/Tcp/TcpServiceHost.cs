@@ -1,0 +1,154 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Warren.Edge.Routing;
+using Warren.Protocol.Session;
+using Warren.Protocol.Tunnel;
+
+namespace Warren.Edge.Tcp;
+
+/// <summary>
+/// Raw TCP services: while a service is registered, the edge listens on its port and splices every client
+/// connection onto a tunnel stream. The listener closes when the last session serving the port goes away.
+/// </summary>
+internal sealed partial class TcpServiceHost : IAsyncDisposable
+{
+    private readonly RouteTable _routes;
+    private readonly IPAddress _bindAddress;
+    private readonly TimeSpan _idleTimeout;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<int, Listener> _listeners = new();
+    private readonly CancellationTokenSource _stopping = new();
+
+    public TcpServiceHost(RouteTable routes, IPAddress bindAddress, TimeSpan idleTimeout, ILogger logger)
+    {
+        _routes = routes;
+        _bindAddress = bindAddress;
+        _idleTimeout = idleTimeout;
+        _logger = logger;
+        routes.TcpServiceChanged += OnServiceChanged;
+    }
+
+    public IReadOnlyCollection<int> Ports => [.. _listeners.Keys];
+
+    private sealed record Listener(Socket Socket, Task AcceptLoop);
+
+    private void OnServiceChanged(ServiceEntry service, bool added)
+    {
+        if (service.Registration.Port is not { } port)
+        {
+            return;
+        }
+        if (!added)
+        {
+            if (_listeners.TryRemove(port, out var old))
+            {
+                old.Socket.Dispose();
+                Log.Closed(_logger, service.Name, port);
+            }
+            return;
+        }
+        var socket = new Socket(_bindAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            socket.Bind(new IPEndPoint(_bindAddress, port));
+            socket.Listen(512);
+        }
+        catch (SocketException ex)
+        {
+            socket.Dispose();
+            Log.BindFailed(_logger, service.Name, port, ex.Message);
+            return;
+        }
+        _listeners[port] = new Listener(socket, AcceptLoopAsync(socket, port));
+        Log.Listening(_logger, service.Name, port);
+    }
+
+    private async Task AcceptLoopAsync(Socket listener, int port)
+    {
+        while (!_stopping.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await listener.AcceptAsync(_stopping.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException or OperationCanceledException)
+            {
+                return;
+            }
+            client.NoDelay = true;
+            _ = ServeAsync(client, port);
+        }
+    }
+
+    private async Task ServeAsync(Socket client, int port)
+    {
+        using var _ = client;
+        var service = _routes.MatchPort(port);
+        var session = service?.PickSession();
+        if (service is null || session is null)
+        {
+            Log.NoSession(_logger, port);
+            return;
+        }
+        try
+        {
+            var stream = await session.OpenAsync(service, StreamKind.Tcp, client.RemoteEndPoint?.ToString() ?? "", _stopping.Token).ConfigureAwait(false);
+            await using var streamScope = stream.ConfigureAwait(false);
+            var network = new NetworkStream(client, ownsSocket: false);
+            await using var networkScope = network.ConfigureAwait(false);
+            await Splice.RunAsync(
+                network, stream.CompleteWrites,
+                stream, () => ShutdownSend(client),
+                _idleTimeout, TimeProvider.System, _stopping.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is MuxException or IOException or OperationCanceledException)
+        {
+            Log.StreamFailed(_logger, service.Name, ex.Message);
+        }
+    }
+
+    private static void ShutdownSend(Socket socket)
+    {
+        try
+        {
+            socket.Shutdown(SocketShutdown.Send);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _routes.TcpServiceChanged -= OnServiceChanged;
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        foreach (var listener in _listeners.Values)
+        {
+            listener.Socket.Dispose();
+            await listener.AcceptLoop.ConfigureAwait(false);
+        }
+        _listeners.Clear();
+        _stopping.Dispose();
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(400, LogLevel.Information, "TCP service {Service} listening on port {Port}", EventName = "TcpListening")]
+        public static partial void Listening(ILogger logger, string service, int port);
+
+        [LoggerMessage(401, LogLevel.Error, "TCP service {Service}: cannot listen on port {Port}: {Message}", EventName = "TcpBindFailed")]
+        public static partial void BindFailed(ILogger logger, string service, int port, string message);
+
+        [LoggerMessage(402, LogLevel.Information, "TCP service {Service}: port {Port} closed (no session serves it)", EventName = "TcpClosed")]
+        public static partial void Closed(ILogger logger, string service, int port);
+
+        [LoggerMessage(403, LogLevel.Warning, "TCP connection on port {Port} dropped: no agent session serves it", EventName = "TcpNoSession")]
+        public static partial void NoSession(ILogger logger, int port);
+
+        [LoggerMessage(404, LogLevel.Information, "TCP service {Service}: connection ended: {Message}", EventName = "TcpStreamFailed")]
+        public static partial void StreamFailed(ILogger logger, string service, string message);
+    }
+}

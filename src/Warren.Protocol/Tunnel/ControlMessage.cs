@@ -1,0 +1,56 @@
+using System.Text.Json.Serialization;
+
+namespace Warren.Protocol.Tunnel;
+
+/// <summary>
+/// One message on the control stream (docs/protocol.md §10.2): a 4-byte big-endian length, then UTF-8 JSON.
+/// A single shape with a <see cref="Type"/> discriminator keeps the wire format easy to read and extend.
+/// </summary>
+public sealed record ControlMessage
+{
+    public const string Auth = "auth";
+    public const string AuthResult = "auth_result";
+    public const string Register = "register";
+    public const string RegisterResult = "register_result";
+
+    [JsonPropertyName("type")] public string Type { get; init; } = "";
+
+    // auth (agent -> edge)
+    [JsonPropertyName("token")] public string? Token { get; init; }
+    [JsonPropertyName("agent")] public string? Agent { get; init; }
+    [JsonPropertyName("version")] public string? Version { get; init; }
+
+    // auth_result (edge -> agent)
+    [JsonPropertyName("ok")] public bool? Ok { get; init; }
+    [JsonPropertyName("error")] public string? Error { get; init; }
+    [JsonPropertyName("session")] public string? Session { get; init; }
+
+    // register (agent -> edge) and register_result (edge -> agent)
+    [JsonPropertyName("services")] public IReadOnlyList<ServiceRegistration>? Services { get; init; }
+    [JsonPropertyName("results")] public IReadOnlyList<RegistrationResult>? Results { get; init; }
+}
+
+/// <summary>A service the agent offers. The target stays on the agent; the edge never learns it.</summary>
+public sealed record ServiceRegistration
+{
+    [JsonPropertyName("name")] public string Name { get; init; } = "";
+    [JsonPropertyName("kind")] public string Kind { get; init; } = "http";
+    [JsonPropertyName("hostnames")] public IReadOnlyList<string> Hostnames { get; init; } = [];
+    [JsonPropertyName("path_prefix")] public string? PathPrefix { get; init; }
+    [JsonPropertyName("port")] public int? Port { get; init; }
+    [JsonPropertyName("max_concurrency")] public int MaxConcurrency { get; init; }
+    [JsonPropertyName("response_timeout_ms")] public long? ResponseTimeoutMs { get; init; }
+    [JsonPropertyName("max_request_body_size")] public long? MaxRequestBodySize { get; init; }
+}
+
+/// <summary>The edge's answer for one registration: refused ones carry the reason.</summary>
+public sealed record RegistrationResult
+{
+    [JsonPropertyName("name")] public string Name { get; init; } = "";
+    [JsonPropertyName("ok")] public bool Ok { get; init; }
+    [JsonPropertyName("error")] public string? Error { get; init; }
+}
+
+[JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(ControlMessage))]
+internal sealed partial class ControlJsonContext : JsonSerializerContext;

@@ -1,0 +1,85 @@
+using System.Buffers;
+
+namespace Warren.Protocol.Tunnel;
+
+/// <summary>
+/// Copies bytes both ways between two streams (a socket and a tunnel stream), with half-close: when one side
+/// ends, the other side's send direction is closed and the copy the other way goes on until it ends too.
+/// </summary>
+public static class Splice
+{
+    /// <summary>
+    /// Runs both directions; completes when both have ended or either failed (then both are torn down by the caller).
+    /// <paramref name="halfCloseA"/>/<paramref name="halfCloseB"/> close the send side of a and b respectively.
+    /// <paramref name="idleTimeout"/> ends the splice when no byte moved either way for that long.
+    /// </summary>
+    public static async Task<(long AToB, long BToA)> RunAsync(
+        Stream a, Action halfCloseB, Stream b, Action halfCloseA, TimeSpan idleTimeout, TimeProvider time, CancellationToken cancellationToken)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var activity = new ActivityClock(time);
+        using var idle = time.CreateTimer(static s =>
+        {
+            var (clock, source, limit) = ((ActivityClock, CancellationTokenSource, TimeSpan))s!;
+            if (clock.IdleFor() > limit)
+            {
+                try { source.Cancel(); } catch (ObjectDisposedException) { }
+            }
+        }, (activity, cts, idleTimeout), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+
+        var aToB = CopyAsync(a, b, halfCloseB, activity, cts);
+        var bToA = CopyAsync(b, a, halfCloseA, activity, cts);
+        await Task.WhenAll(aToB, bToA).ConfigureAwait(false);
+        return (aToB.Result, bToA.Result);
+    }
+
+    private static async Task<long> CopyAsync(Stream from, Stream to, Action halfClose, ActivityClock activity, CancellationTokenSource cts)
+    {
+        var total = 0L;
+        try
+        {
+            while (true)
+            {
+                // A zero-byte read waits for data without holding a buffer, so an idle WebSocket or TCP
+                // connection costs no buffer memory (YARP's StreamCopier does the same).
+                await from.ReadAsync(Memory<byte>.Empty, cts.Token).ConfigureAwait(false);
+                var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
+                try
+                {
+                    var n = await from.ReadAsync(buffer, cts.Token).ConfigureAwait(false);
+                    if (n == 0)
+                    {
+                        halfClose();
+                        return total;
+                    }
+                    await to.WriteAsync(buffer.AsMemory(0, n), cts.Token).ConfigureAwait(false);
+                    total += n;
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                }
+                activity.Touch();
+            }
+        }
+        catch (Exception) when (!cts.IsCancellationRequested)
+        {
+            // One direction failed: stop the other one too.
+            try { await cts.CancelAsync().ConfigureAwait(false); } catch (ObjectDisposedException) { }
+            return total;
+        }
+        catch (Exception)
+        {
+            return total;
+        }
+    }
+
+    private sealed class ActivityClock(TimeProvider time)
+    {
+        private long _last = time.GetTimestamp();
+
+        public void Touch() => Volatile.Write(ref _last, time.GetTimestamp());
+
+        public TimeSpan IdleFor() => time.GetElapsedTime(Volatile.Read(ref _last));
+    }
+}
