@@ -7,6 +7,7 @@ var root = new RootCommand("Warren: one encrypted, multiplexed session publishes
     EdgeCommand.Create(verbose),
     AgentCommand.Create(verbose),
     DemoCommand.Create(verbose),
+    TokenCommand.Create(),
 };
 root.Options.Add(verbose);
 return await root.Parse(args).InvokeAsync().ConfigureAwait(false);

@@ -14,6 +14,7 @@ using Warren.Edge.Agents;
 using Warren.Edge.Forwarding;
 using Warren.Edge.Tcp;
 using Warren.Edge.Tls;
+using Warren.Edge.Tokens;
 using Warren.Protocol.Session;
 using Yarp.ReverseProxy.Forwarder;
 using SessionOptions = Warren.Protocol.Session.SessionOptions;
@@ -27,6 +28,9 @@ public sealed class EdgeServerOptions
 
     /// <summary>Address TCP services listen on. Default: all interfaces.</summary>
     public IPAddress TcpBindAddress { get; init; } = IPAddress.Any;
+
+    /// <summary>Concurrent connections one client IP may hold on the public listeners. Default 1,000.</summary>
+    public int MaxConnectionsPerIp { get; init; } = 1000;
 }
 
 /// <summary>
@@ -42,10 +46,12 @@ public sealed class EdgeServer : IAsyncDisposable
     private readonly HttpMessageInvoker _client;
     private readonly Dictionary<string, ListenOptions> _listeners;
     private readonly ListenOptions _adminListener;
+    private readonly TokenValidator _tokens;
 
     private EdgeServer(WebApplication publicApp, WebApplication admin, TcpServiceHost tcp, HttpMessageInvoker client,
-        Dictionary<string, ListenOptions> listeners, ListenOptions adminListener, EdgeState state, string? fingerprint)
+        Dictionary<string, ListenOptions> listeners, ListenOptions adminListener, EdgeState state, string? fingerprint, TokenValidator tokens)
     {
+        _tokens = tokens;
         _public = publicApp;
         _admin = admin;
         _tcp = tcp;
@@ -72,18 +78,22 @@ public sealed class EdgeServer : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(config);
         options ??= new EdgeServerOptions();
-        if (config.Tokens.Count == 0)
+        var state = new EdgeState();
+        var tokens = new TokenValidator(config.Tokens, new TokenStore(config.DataDirectory));
+        if (tokens.Count == 0)
         {
             // No configuration path leaves agent authentication silently off (docs/security.md).
-            throw new InvalidOperationException("no agent tokens are configured: the edge refuses to accept agents without authentication (add tokens: to edge.yaml)");
+            tokens.Dispose();
+            throw new InvalidOperationException(
+                $"no agent tokens: the edge refuses to accept agents without authentication. Create one with `warren token create --data {config.DataDirectory} --name NAME --allow-host PATTERN`, or add tokens: to edge.yaml");
         }
-        var state = new EdgeState();
-        var tokens = new TokenValidator(config.Tokens);
+        tokens.TokensRevoked += names => state.CloseSessionsOf(names);
         var logger = loggerFactory.CreateLogger("Warren.Edge");
         var agentCertificate = config.AgentTls.Insecure ? null : EdgeCertificates.LoadOrCreateAgentCertificate(config);
         var sni = config.Listen.Https is { Length: > 0 } ? new SniCertificateSelector(config.Certificates) : null;
         var client = TunnelHttpClientFactory.Create(state.Routes, options.Session.OpenTimeout);
         var listeners = new Dictionary<string, ListenOptions>();
+        var perIp = new PerIpConnectionLimiter(options.MaxConnectionsPerIp);
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -91,6 +101,7 @@ public sealed class EdgeServer : IAsyncDisposable
         builder.Services.AddSingleton(state);
         builder.Services.AddSingleton(state.Routes);
         builder.Services.AddSingleton(tokens);
+        builder.Services.AddSingleton<AuthFailureLimiter>();
         builder.Services.AddSingleton(options.Session);
         builder.Services.AddSingleton(client);
         builder.Services.AddHttpForwarder();
@@ -103,10 +114,17 @@ public sealed class EdgeServer : IAsyncDisposable
             limits.RequestHeadersTimeout = config.Limits.RequestHeadersTimeout;
             limits.MaxConcurrentConnections = config.Limits.MaxConnections;
             limits.MaxConcurrentUpgradedConnections = config.Limits.MaxConnections;
+            // Kestrel's defaults, kept on purpose and named here so they are visible (docs/security.md):
+            // 32 KiB of headers in at most 100 fields, 8 KiB request line, 240 B/s minimum body rate after 5 s.
+            limits.MaxRequestHeadersTotalSize = 32 * 1024;
+            limits.MaxRequestHeaderCount = 100;
+            limits.MaxRequestLineSize = 8 * 1024;
+            limits.MinRequestBodyDataRate = new MinDataRate(bytesPerSecond: 240, gracePeriod: TimeSpan.FromSeconds(5));
             if (config.Listen.Http is { Length: > 0 } http)
             {
                 kestrel.Listen(EndPointParser.Parse(http), l =>
                 {
+                    l.Use(perIp.Middleware);
                     l.Protocols = HttpProtocols.Http1;
                     listeners["http"] = l;
                 });
@@ -115,6 +133,7 @@ public sealed class EdgeServer : IAsyncDisposable
             {
                 kestrel.Listen(EndPointParser.Parse(config.Listen.Https!), l =>
                 {
+                    l.Use(perIp.Middleware);
                     l.Protocols = HttpProtocols.Http1AndHttp2;
                     l.UseHttps(new HttpsConnectionAdapterOptions { ServerCertificateSelector = (_, name) => sni.Select(name) });
                     listeners["https"] = l;
@@ -145,7 +164,7 @@ public sealed class EdgeServer : IAsyncDisposable
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         await admin.StartAsync(cancellationToken).ConfigureAwait(false);
         var fingerprint = agentCertificate is null ? null : EdgeCertificates.Fingerprint(agentCertificate);
-        return new EdgeServer(app, admin, tcp, client, listeners, adminListener!, state, fingerprint);
+        return new EdgeServer(app, admin, tcp, client, listeners, adminListener!, state, fingerprint, tokens);
     }
 
     private static void MapAdmin(WebApplication admin, EdgeState state)
@@ -198,5 +217,6 @@ public sealed class EdgeServer : IAsyncDisposable
         await _public.DisposeAsync().ConfigureAwait(false);
         await _admin.DisposeAsync().ConfigureAwait(false);
         _client.Dispose();
+        _tokens.Dispose();
     }
 }

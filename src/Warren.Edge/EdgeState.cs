@@ -25,4 +25,16 @@ internal sealed class EdgeState
     }
 
     public void CountAuthFailure() => Interlocked.Increment(ref _authFailures);
+
+    /// <summary>A token was revoked: its sessions are closed now, not at their next login.</summary>
+    public void CloseSessionsOf(IReadOnlySet<string> tokenNames)
+    {
+        foreach (var session in _sessions.Values)
+        {
+            if (tokenNames.Contains(session.TokenName))
+            {
+                session.Mux.Abort(Warren.Protocol.Framing.ErrorCode.Unauthorized, "token revoked");
+            }
+        }
+    }
 }

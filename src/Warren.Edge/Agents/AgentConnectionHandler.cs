@@ -13,13 +13,19 @@ namespace Warren.Edge.Agents;
 /// for the control stream, authenticate, register services, and keep the session routed until it ends.
 /// </summary>
 internal sealed partial class AgentConnectionHandler(
-    EdgeState state, TokenValidator tokens, SessionOptions sessionOptions, ILogger<AgentConnectionHandler> logger) : ConnectionHandler
+    EdgeState state, TokenValidator tokens, AuthFailureLimiter failures, SessionOptions sessionOptions, ILogger<AgentConnectionHandler> logger) : ConnectionHandler
 {
     /// <summary>An agent that has not authenticated by then is dropped.</summary>
     internal static TimeSpan AuthTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     public override async Task OnConnectedAsync(ConnectionContext connection)
     {
+        var address = (connection.RemoteEndPoint as System.Net.IPEndPoint)?.Address;
+        if (failures.IsBlocked(address))
+        {
+            Log.Blocked(logger, address?.ToString());
+            return; // closing the connection is the whole answer
+        }
         MuxSession session;
         try
         {
@@ -94,8 +100,16 @@ internal sealed partial class AgentConnectionHandler(
         {
             Log.AuthFailed(logger, connection.RemoteEndPoint?.ToString(), hello.Agent);
             state.CountAuthFailure();
+            failures.RecordFailure((connection.RemoteEndPoint as System.Net.IPEndPoint)?.Address);
             await channel.SendAsync(new ControlMessage { Type = ControlMessage.AuthResult, Ok = false, Error = "invalid token" }, timeout.Token).ConfigureAwait(false);
             session.Abort(ErrorCode.Unauthorized, "invalid token");
+            return (null, null);
+        }
+        if (grant.MaxSessions is { } max && state.Sessions.Count(s => s.TokenName == grant.Name) >= max)
+        {
+            Log.TooManySessions(logger, grant.Name, max);
+            await channel.SendAsync(new ControlMessage { Type = ControlMessage.AuthResult, Ok = false, Error = $"token '{grant.Name}' already has its maximum of {max} sessions" }, timeout.Token).ConfigureAwait(false);
+            session.Abort(ErrorCode.Unauthorized, "too many sessions for this token");
             return (null, null);
         }
         var agent = new AgentSession(session, grant.Name, Sanitize(hello.Agent), connection.RemoteEndPoint, DateTimeOffset.UtcNow) { Grant = grant };
@@ -180,6 +194,12 @@ internal sealed partial class AgentConnectionHandler(
 
         [LoggerMessage(206, LogLevel.Warning, "Agent from {Remote} did not authenticate within {Seconds} s; dropped", EventName = "AgentAuthTimeout")]
         public static partial void AuthTimeout(ILogger logger, string? remote, double seconds);
+
+        [LoggerMessage(208, LogLevel.Warning, "Dropped an agent connection from {Remote}: too many failed authentications", EventName = "AgentBlocked")]
+        public static partial void Blocked(ILogger logger, string? remote);
+
+        [LoggerMessage(209, LogLevel.Warning, "Token '{Token}' already has its maximum of {Max} sessions; refused another", EventName = "AgentTooManySessions")]
+        public static partial void TooManySessions(ILogger logger, string token, int max);
 
         [LoggerMessage(207, LogLevel.Warning, "Agent {Agent}: control channel failed: {Message}", EventName = "AgentControlFailed")]
         public static partial void ControlFailed(ILogger logger, string? agent, string message);

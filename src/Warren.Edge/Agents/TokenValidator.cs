@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using Warren.Configuration;
+using Warren.Edge.Tokens;
 using Warren.Protocol.Tunnel;
 
 namespace Warren.Edge.Agents;
@@ -8,6 +9,9 @@ namespace Warren.Edge.Agents;
 /// <summary>A token's identity and grants, once its secret matched.</summary>
 internal sealed record TokenGrant(string Name, IReadOnlyList<string> AllowHosts, IReadOnlyList<int> AllowPorts)
 {
+    /// <summary>Live sessions this token may hold at once; null = no limit.</summary>
+    public int? MaxSessions { get; init; }
+
     /// <summary>Null when the token may publish <paramref name="service"/>, else why not.</summary>
     public string? Check(ServiceRegistration service)
     {
@@ -42,20 +46,37 @@ internal sealed record TokenGrant(string Name, IReadOnlyList<string> AllowHosts,
 }
 
 /// <summary>
-/// Checks agent tokens: only SHA-256 hashes are held, the presented secret's length is capped before hashing, and
-/// hashes are compared in constant time against every configured token (no early exit that leaks which one).
+/// Checks agent tokens from edge.yaml and from the token store. Only SHA-256 hashes are held, the presented
+/// secret's length is capped before hashing, and hashes are compared in constant time against every known token
+/// (no early exit that leaks which one). The store is re-read periodically; tokens that disappear (revoked) are
+/// reported through <see cref="TokensRevoked"/> so their live sessions can be closed.
 /// </summary>
-internal sealed class TokenValidator
+internal sealed class TokenValidator : IDisposable
 {
     public const int MaxTokenLength = 512;
-    private readonly (byte[] Hash, TokenGrant Grant)[] _tokens;
+    private readonly (byte[] Hash, TokenGrant Grant)[] _configured;
+    private readonly TokenStore? _store;
+    private readonly ITimer? _refresh;
+    private (byte[] Hash, TokenGrant Grant)[] _tokens;
 
-    public TokenValidator(IEnumerable<EdgeTokenConfig> tokens) =>
-        _tokens = [.. tokens.Select(t => (
+    public TokenValidator(IEnumerable<EdgeTokenConfig> configured, TokenStore? store = null, TimeProvider? time = null, TimeSpan? refreshInterval = null)
+    {
+        _configured = [.. configured.Select(t => (
             t.TokenSha256 is { } hex ? Convert.FromHexString(hex) : SHA256.HashData(Encoding.UTF8.GetBytes(t.Token!)),
             new TokenGrant(t.Name, t.AllowHosts, t.AllowPorts)))];
+        _store = store;
+        _tokens = Load();
+        if (store is not null)
+        {
+            var interval = refreshInterval ?? TimeSpan.FromSeconds(2);
+            _refresh = (time ?? TimeProvider.System).CreateTimer(static s => ((TokenValidator)s!).Refresh(), this, interval, interval);
+        }
+    }
 
-    public int Count => _tokens.Length;
+    /// <summary>Raised with the names of tokens that were valid and no longer are.</summary>
+    public event Action<IReadOnlySet<string>>? TokensRevoked;
+
+    public int Count => Volatile.Read(ref _tokens).Length;
 
     public TokenGrant? Validate(string? presented)
     {
@@ -65,7 +86,7 @@ internal sealed class TokenValidator
         }
         var hash = SHA256.HashData(Encoding.UTF8.GetBytes(presented));
         TokenGrant? match = null;
-        foreach (var (expected, grant) in _tokens)
+        foreach (var (expected, grant) in Volatile.Read(ref _tokens))
         {
             if (CryptographicOperations.FixedTimeEquals(hash, expected))
             {
@@ -74,4 +95,31 @@ internal sealed class TokenValidator
         }
         return match;
     }
+
+    /// <summary>Re-reads the store; called by the timer, and by tests.</summary>
+    internal void Refresh()
+    {
+        (byte[] Hash, TokenGrant Grant)[] next;
+        try
+        {
+            next = Load();
+        }
+        catch (Microsoft.Data.Sqlite.SqliteException)
+        {
+            return; // busy or briefly locked by the CLI: keep the last good view, try again next tick
+        }
+        var previous = Interlocked.Exchange(ref _tokens, next);
+        var gone = previous.Select(t => t.Grant.Name).Except(next.Select(t => t.Grant.Name)).ToHashSet();
+        if (gone.Count > 0)
+        {
+            TokensRevoked?.Invoke(gone);
+        }
+    }
+
+    private (byte[] Hash, TokenGrant Grant)[] Load() =>
+        _store is null
+            ? _configured
+            : [.. _configured, .. _store.List().Where(t => t.RevokedAt is null).Select(t => (t.Hash, new TokenGrant(t.Name, t.AllowHosts, t.AllowPorts) { MaxSessions = t.MaxSessions }))];
+
+    public void Dispose() => _refresh?.Dispose();
 }

@@ -26,6 +26,17 @@ internal sealed partial class TunnelForwardingMiddleware(
             context.Response.StatusCode = StatusCodes.Status405MethodNotAllowed;
             return;
         }
+        foreach (var header in request.Headers)
+        {
+            // Underscored names can alias dashed ones after normalisation by some backends (identity-header
+            // injection, Envoy's headers_with_underscores_action): rejected outright.
+            if (header.Key.Contains('_', StringComparison.Ordinal))
+            {
+                Log.BadHeader(logger, header.Key);
+                context.Response.StatusCode = StatusCodes.Status400BadRequest;
+                return;
+            }
+        }
         var host = request.Host.Host;
         var service = string.IsNullOrEmpty(host) ? null : routes.MatchHttp(host, request.Path.Value ?? "/");
         if (service is null)
@@ -81,6 +92,9 @@ internal sealed partial class TunnelForwardingMiddleware(
 
         [LoggerMessage(302, LogLevel.Warning, "Service {Service}: forwarding failed ({Error}) -> {Status}: {Message}", EventName = "ForwardFailed")]
         public static partial void ForwardFailed(ILogger logger, string service, ForwarderError error, int status, string? message);
+
+        [LoggerMessage(304, LogLevel.Information, "Rejected a request with header name '{Header}': underscores are not accepted in header names", EventName = "BadHeader")]
+        public static partial void BadHeader(ILogger logger, string header);
 
         [LoggerMessage(303, LogLevel.Information, "Refused {Method} for '{Host}': the edge is not a forward proxy", EventName = "ProxyRefused")]
         public static partial void Refused(ILogger logger, string method, string? host);

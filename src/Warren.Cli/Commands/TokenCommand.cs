@@ -1,0 +1,115 @@
+using System.CommandLine;
+using Warren.Configuration;
+using Warren.Edge.Tokens;
+
+namespace Warren.Cli.Commands;
+
+/// <summary><c>warren token create|list|revoke</c>: manage agent tokens in the edge's database.</summary>
+internal static class TokenCommand
+{
+    public static Command Create()
+    {
+        var data = new Option<string?>("--data") { Description = "The edge's data directory (default: from --config, else ./warren-data)", Recursive = true };
+        var config = new Option<string?>("--config", "-c") { Description = "Path to edge.yaml, to find its data directory", Recursive = true };
+        var command = new Command("token", "Create, list and revoke agent tokens") { data, config };
+
+        var name = new Option<string>("--name") { Description = "Token name (unique)", Required = true };
+        var hosts = new Option<string[]>("--allow-host") { Description = "Hostname pattern the token may publish: exact, *.example.com, or *", AllowMultipleArgumentsPerToken = false };
+        var ports = new Option<int[]>("--allow-port") { Description = "TCP port the token may publish" };
+        var maxSessions = new Option<int?>("--max-sessions") { Description = "Live sessions the token may hold at once" };
+        var create = new Command("create", "Create a token and print its secret once") { name, hosts, ports, maxSessions };
+        create.SetAction(parse => Run(parse, data, config, store =>
+        {
+            var tokenName = parse.GetValue(name)!;
+            var allowHosts = parse.GetValue(hosts) ?? [];
+            var allowPorts = parse.GetValue(ports) ?? [];
+            var errors = Validate(tokenName, allowHosts, allowPorts, parse.GetValue(maxSessions));
+            if (errors is not null)
+            {
+                Console.Error.WriteLine("warren token create: " + errors);
+                return 2;
+            }
+            var secret = store.Create(tokenName, allowHosts.Select(h => h.ToLowerInvariant()).ToArray(), allowPorts, parse.GetValue(maxSessions));
+            Console.WriteLine(secret);
+            Console.Error.WriteLine($"Token '{tokenName}' created. This is the only time its secret is shown; only its SHA-256 is stored in {store.DatabasePath}.");
+            return 0;
+        }));
+
+        var list = new Command("list", "List tokens (never their secrets)");
+        list.SetAction(parse => Run(parse, data, config, store =>
+        {
+            Console.WriteLine($"{"NAME",-24} {"STATE",-8} {"HOSTS",-32} {"PORTS",-16} {"MAX",-4} CREATED");
+            foreach (var token in store.List())
+            {
+                Console.WriteLine($"{token.Name,-24} {(token.RevokedAt is null ? "active" : "revoked"),-8} {string.Join(',', token.AllowHosts),-32} {string.Join(',', token.AllowPorts),-16} {token.MaxSessions?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-",-4} {token.CreatedAt:yyyy-MM-dd HH:mm}");
+            }
+            return 0;
+        }));
+
+        var revokeName = new Argument<string>("name") { Description = "Token to revoke" };
+        var revoke = new Command("revoke", "Revoke a token; a running edge closes its sessions within seconds") { revokeName };
+        revoke.SetAction(parse => Run(parse, data, config, store =>
+        {
+            var target = parse.GetValue(revokeName)!;
+            if (!store.Revoke(target))
+            {
+                Console.Error.WriteLine($"warren token revoke: no active token named '{target}'");
+                return 1;
+            }
+            Console.WriteLine($"Token '{target}' revoked.");
+            return 0;
+        }));
+
+        command.Subcommands.Add(create);
+        command.Subcommands.Add(list);
+        command.Subcommands.Add(revoke);
+        return command;
+    }
+
+    private static string? Validate(string name, string[] hosts, int[] ports, int? maxSessions)
+    {
+        if (name.Length is 0 or > 64 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
+        {
+            return $"--name '{name}' must be 1..64 letters, digits, '-', '_' or '.'";
+        }
+        if (hosts.Length == 0 && ports.Length == 0)
+        {
+            return "grant at least one --allow-host or --allow-port (a token that may publish nothing is useless)";
+        }
+        if (hosts.FirstOrDefault(h => h != "*" && !ConfigFormats.IsHostPattern(h.ToLowerInvariant())) is { } badHost)
+        {
+            return $"--allow-host '{badHost}' is not a hostname, *.domain pattern or *";
+        }
+        if (ports.FirstOrDefault(p => p is < 1 or > 65535) is var badPort && badPort != 0)
+        {
+            return $"--allow-port {badPort} is outside 1..65535";
+        }
+        return maxSessions is < 1 ? "--max-sessions must be at least 1" : null;
+    }
+
+    private static int Run(ParseResult parse, Option<string?> data, Option<string?> config, Func<TokenStore, int> action)
+    {
+        var directory = parse.GetValue(data);
+        if (directory is null && parse.GetValue(config) is { } path)
+        {
+            try
+            {
+                directory = ConfigLoader.LoadEdge(path, ConfigLoader.ProcessEnvironment()).DataDirectory;
+            }
+            catch (ConfigException ex)
+            {
+                Console.Error.WriteLine(ex.Message);
+                return 2;
+            }
+        }
+        try
+        {
+            return action(new TokenStore(directory ?? "./warren-data"));
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or IOException or UnauthorizedAccessException or Microsoft.Data.Sqlite.SqliteException)
+        {
+            Console.Error.WriteLine("warren token: " + ex.Message);
+            return 1;
+        }
+    }
+}

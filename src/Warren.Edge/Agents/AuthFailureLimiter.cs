@@ -1,0 +1,38 @@
+using System.Net;
+using System.Threading.RateLimiting;
+
+namespace Warren.Edge.Agents;
+
+/// <summary>
+/// Limits failed agent authentications per source IP: past <see cref="MaxFailures"/> within <see cref="Window"/>,
+/// new connections from that IP are dropped before any work until the window ends (token brute force).
+/// </summary>
+internal sealed class AuthFailureLimiter : IDisposable
+{
+    public const int MaxFailures = 10;
+    public static readonly TimeSpan Window = TimeSpan.FromMinutes(1);
+
+    private readonly PartitionedRateLimiter<IPAddress> _failures = PartitionedRateLimiter.Create<IPAddress, IPAddress>(ip =>
+        RateLimitPartition.GetFixedWindowLimiter(ip, _ => new FixedWindowRateLimiterOptions
+        {
+            PermitLimit = MaxFailures,
+            Window = Window,
+            QueueLimit = 0,
+        }));
+
+    /// <summary>True when <paramref name="address"/> used up its failures for the current window.</summary>
+    public bool IsBlocked(IPAddress? address) => address is not null && _failures.GetStatistics(Normalize(address))?.CurrentAvailablePermits == 0;
+
+    public void RecordFailure(IPAddress? address)
+    {
+        if (address is not null)
+        {
+            using var lease = _failures.AttemptAcquire(Normalize(address));
+        }
+    }
+
+    // ::ffff:10.0.0.1 and 10.0.0.1 are the same client.
+    private static IPAddress Normalize(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+
+    public void Dispose() => _failures.Dispose();
+}

@@ -1,0 +1,114 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
+
+namespace Warren.Edge.Tokens;
+
+/// <summary>A stored agent token: its name, grants and state. The secret itself is never stored, only its SHA-256.</summary>
+public sealed record StoredToken(string Name, IReadOnlyList<string> AllowHosts, IReadOnlyList<int> AllowPorts, int? MaxSessions, DateTimeOffset CreatedAt, DateTimeOffset? RevokedAt)
+{
+    internal byte[] Hash { get; init; } = [];
+}
+
+/// <summary>
+/// Agent tokens in the edge's embedded SQLite database (<c>{data}/warren.db</c>), created on first use. The CLI
+/// writes it (<c>warren token create|list|revoke</c>); the running edge re-reads it every few seconds, so a revoke
+/// takes effect on live sessions within seconds.
+/// </summary>
+public sealed class TokenStore
+{
+    /// <summary>Tokens carry a recognisable prefix (as GitHub's do) so leaked ones are easy to spot in logs and scanners.</summary>
+    public const string TokenPrefix = "wrn_";
+
+    private readonly string _connectionString;
+
+    public TokenStore(string dataDirectory)
+    {
+        Directory.CreateDirectory(dataDirectory);
+        DatabasePath = Path.Combine(dataDirectory, "warren.db");
+        _connectionString = new SqliteConnectionStringBuilder { DataSource = DatabasePath, Pooling = false }.ToString();
+        using var connection = Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = """
+            PRAGMA journal_mode = WAL;
+            CREATE TABLE IF NOT EXISTS tokens (
+                name         TEXT PRIMARY KEY,
+                sha256       BLOB NOT NULL UNIQUE,
+                allow_hosts  TEXT NOT NULL,
+                allow_ports  TEXT NOT NULL,
+                max_sessions INTEGER,
+                created_at   TEXT NOT NULL,
+                revoked_at   TEXT
+            );
+            """;
+        command.ExecuteNonQuery();
+    }
+
+    public string DatabasePath { get; }
+
+    /// <summary>Creates a token and returns its secret: 256 random bits, shown once, never stored.</summary>
+    public string Create(string name, IReadOnlyList<string> allowHosts, IReadOnlyList<int> allowPorts, int? maxSessions)
+    {
+        var secret = TokenPrefix + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        using var connection = Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "INSERT INTO tokens (name, sha256, allow_hosts, allow_ports, max_sessions, created_at) VALUES ($name, $hash, $hosts, $ports, $max, $created)";
+        command.Parameters.AddWithValue("$name", name);
+        command.Parameters.AddWithValue("$hash", SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
+        command.Parameters.AddWithValue("$hosts", JsonSerializer.Serialize(allowHosts));
+        command.Parameters.AddWithValue("$ports", JsonSerializer.Serialize(allowPorts));
+        command.Parameters.AddWithValue("$max", (object?)maxSessions ?? DBNull.Value);
+        command.Parameters.AddWithValue("$created", DateTimeOffset.UtcNow.ToString("O"));
+        try
+        {
+            command.ExecuteNonQuery();
+        }
+        catch (SqliteException ex) when (ex.SqliteErrorCode == 19) // SQLITE_CONSTRAINT
+        {
+            throw new InvalidOperationException($"a token named '{name}' already exists (revoked tokens keep their name)", ex);
+        }
+        return secret;
+    }
+
+    /// <summary>Marks a token revoked; false when no active token has that name.</summary>
+    public bool Revoke(string name)
+    {
+        using var connection = Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "UPDATE tokens SET revoked_at = $now WHERE name = $name AND revoked_at IS NULL";
+        command.Parameters.AddWithValue("$name", name);
+        command.Parameters.AddWithValue("$now", DateTimeOffset.UtcNow.ToString("O"));
+        return command.ExecuteNonQuery() == 1;
+    }
+
+    public IReadOnlyList<StoredToken> List()
+    {
+        using var connection = Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT name, sha256, allow_hosts, allow_ports, max_sessions, created_at, revoked_at FROM tokens ORDER BY name";
+        using var reader = command.ExecuteReader();
+        var tokens = new List<StoredToken>();
+        while (reader.Read())
+        {
+            tokens.Add(new StoredToken(
+                reader.GetString(0),
+                JsonSerializer.Deserialize<string[]>(reader.GetString(2)) ?? [],
+                JsonSerializer.Deserialize<int[]>(reader.GetString(3)) ?? [],
+                reader.IsDBNull(4) ? null : reader.GetInt32(4),
+                DateTimeOffset.Parse(reader.GetString(5), System.Globalization.CultureInfo.InvariantCulture),
+                reader.IsDBNull(6) ? null : DateTimeOffset.Parse(reader.GetString(6), System.Globalization.CultureInfo.InvariantCulture))
+            {
+                Hash = (byte[])reader.GetValue(1),
+            });
+        }
+        return tokens;
+    }
+
+    private SqliteConnection Open()
+    {
+        var connection = new SqliteConnection(_connectionString);
+        connection.Open();
+        return connection;
+    }
+}
