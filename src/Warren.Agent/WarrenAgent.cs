@@ -51,9 +51,10 @@ public sealed class WarrenAgent : IAsyncDisposable
     /// <summary>Sends GOAWAY on every session and waits up to <paramref name="grace"/> for in-flight streams, then closes.</summary>
     public async Task StopAsync(TimeSpan grace)
     {
-        var drains = Sessions.Select(s => s.DrainAsync(grace)).ToArray();
+        // Stop reconnecting, then drain every session: GOAWAY, in-flight streams finish, the rest is cut at the grace.
+        var sessions = Sessions.ToArray();
         await _stopping.CancelAsync().ConfigureAwait(false);
-        await Task.WhenAll(drains).ConfigureAwait(false);
+        await Task.WhenAll(sessions.Select(s => s.DrainAsync(grace))).ConfigureAwait(false);
         await _running.ConfigureAwait(false);
     }
 

@@ -54,6 +54,10 @@ internal sealed partial class EdgeConnection(
             {
                 Log.ConnectFailed(logger, index, config.Edge, ex.Message);
             }
+            if (stopping.IsCancellationRequested)
+            {
+                return;
+            }
             if (ranFor > TimeSpan.FromSeconds(30))
             {
                 _backoff.Reset(); // it was a working session: come back quickly
@@ -81,13 +85,17 @@ internal sealed partial class EdgeConnection(
         await using var __ = session.ConfigureAwait(false);
         try
         {
-            using var control = await OpenControlAsync(session, stopping).ConfigureAwait(false);
+            var control = await OpenControlAsync(session, stopping).ConfigureAwait(false);
+            // The control stream ends with the session's GOAWAY (either side), so it never holds up a drain.
+            using var goingAway = session.GoingAway.Register(control.CompleteWrites);
+            var controlLoop = ReadControlAsync(control, session);
             _session = session;
             _backoff.Reset();
             Log.Connected(logger, index, config.Edge, _registrations.Count(r => r.Ok), _registrations.Count);
             using var stop = stopping.Register(() => session.GoAway("agent shutting down"));
             await AcceptLoopAsync(session).ConfigureAwait(false);
             var info = await session.Completion.ConfigureAwait(false);
+            await controlLoop.ConfigureAwait(false);
             Log.SessionEnded(logger, index, info.ToString());
         }
         finally
@@ -131,6 +139,24 @@ internal sealed partial class EdgeConnection(
         }
         _registrations = results;
         return stream;
+    }
+
+    /// <summary>Reads what the edge sends on the control stream after registration, until it ends; then closes our side.</summary>
+    private async Task ReadControlAsync(MuxStream control, MuxSession session)
+    {
+        await using var _ = control.ConfigureAwait(false);
+        var channel = new ControlChannel(control);
+        try
+        {
+            while (await channel.ReceiveAsync(session.Closing).ConfigureAwait(false) is { } message)
+            {
+                Log.UnexpectedControl(logger, index, message.Type);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or ProtocolException)
+        {
+            // The session is ending; its own close reason is logged.
+        }
     }
 
     private static ServiceRegistration ToRegistration(ServiceConfig service) => new()
@@ -194,6 +220,9 @@ internal sealed partial class EdgeConnection(
 
         [LoggerMessage(125, LogLevel.Information, "Session {Index} ended: {Reason}", EventName = "SessionEnded")]
         public static partial void SessionEnded(ILogger logger, int index, string reason);
+
+        [LoggerMessage(127, LogLevel.Warning, "Session {Index}: ignored control message '{Type}' from the edge", EventName = "UnexpectedControl")]
+        public static partial void UnexpectedControl(ILogger logger, int index, string type);
 
         [LoggerMessage(126, LogLevel.Debug, "Stream {StreamId} failed: {Message}", EventName = "StreamFailed")]
         public static partial void StreamFailed(ILogger logger, uint streamId, string message);

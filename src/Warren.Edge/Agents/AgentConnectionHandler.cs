@@ -121,6 +121,10 @@ internal sealed partial class AgentConnectionHandler(
     /// <summary>Handles register messages for the life of the session (the first one, and re-registrations on reload).</summary>
     private async Task ServeControlAsync(AgentSession agent, ControlChannel channel)
     {
+        var stream = (MuxStream)channel.Stream;
+        await using var _ = stream.ConfigureAwait(false);
+        // When either side goes away the control stream ends too, so it never holds up a drain.
+        using var goingAway = agent.Mux.GoingAway.Register(stream.CompleteWrites);
         while (await channel.ReceiveAsync(agent.Mux.Closing).ConfigureAwait(false) is { } message)
         {
             if (message.Type != ControlMessage.Register || message.Services is null)

@@ -213,6 +213,7 @@ public sealed partial class MuxSession
             _remoteGoAway = true;
         }
         Log.PeerGoingAway(_logger, Name, reason);
+        _goingAway.Cancel();
         // Streams we opened above lastId were never processed: fail them as refused, so callers may retry elsewhere.
         foreach (var stream in _streams.Values)
         {

@@ -31,6 +31,7 @@ public sealed partial class MuxSession : IAsyncDisposable
     private readonly Lock _stateLock = new();
     private readonly TaskCompletionSource<SessionCloseInfo> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _lifetime = new();
+    private readonly CancellationTokenSource _goingAway = new();
     private readonly SessionSettings _localSettings;
 
     // Guarded by _stateLock.
@@ -108,6 +109,12 @@ public sealed partial class MuxSession : IAsyncDisposable
 
     /// <summary>Cancelled when the session starts closing.</summary>
     public CancellationToken Closing => _lifetime.Token;
+
+    /// <summary>
+    /// Cancelled when GOAWAY is sent or received, or the session closes: long-lived streams (the tunnel's control
+    /// stream) end themselves then, so a drain is not held up by streams that never finish on their own.
+    /// </summary>
+    public CancellationToken GoingAway => _goingAway.Token;
 
     /// <summary>True once GOAWAY was sent or received or the session closed: no new streams.</summary>
     public bool IsGoingAway
@@ -246,9 +253,13 @@ public sealed partial class MuxSession : IAsyncDisposable
                 stream = new MuxStream(this, id, isLocal: true, metadata.ToArray(), PeerSettings.InitialStreamWindow, _localSettings.InitialStreamWindow);
                 _streams[id] = stream;
                 _localActive++;
+                // Queue the OPEN while still holding the lock that allocated the id: OPENs must reach the wire in
+                // increasing id order (the peer rejects a decreasing id, §3.1). Queued after the lock, two concurrent
+                // opens could swap places and the peer would close the session with PROTOCOL_ERROR. ScheduleStream
+                // takes no lock, so the lock order (§ MuxStream) is kept.
+                ScheduleStream(stream);
             }
             Interlocked.Increment(ref Counters._streamsOpened);
-            stream.StartOpen();
             await stream.AcceptedTask.WaitAsync(Options.OpenTimeout, TimeProvider, cancellationToken).ConfigureAwait(false);
             return stream;
         }
@@ -363,6 +374,7 @@ public sealed partial class MuxSession : IAsyncDisposable
         }
         Log.GoingAway(_logger, Name, reason);
         EnqueueGoAway(lastPeerId, ErrorCode.NoError, reason, final: false);
+        _goingAway.Cancel();
         CheckDrained();
     }
 
@@ -389,6 +401,7 @@ public sealed partial class MuxSession : IAsyncDisposable
         Abort(ErrorCode.NoError, "disposed");
         await Completion.ConfigureAwait(false);
         _lifetime.Dispose();
+        _goingAway.Dispose();
         _pendingOpens.Dispose();
     }
 
@@ -435,6 +448,7 @@ public sealed partial class MuxSession : IAsyncDisposable
         }
 
         _lifetime.Cancel();
+        _goingAway.Cancel();
         var error = new SessionClosedException(info.Code, info.Reason);
         foreach (var stream in _streams.Values)
         {

@@ -49,6 +49,7 @@ public sealed class MuxStream : Stream, IValueTaskSource
     private bool _readEof;
 
     private ErrorCode? _resetCode;
+    private bool _resetByPeer;
     private bool _closed;              // removed from the session table
     private readonly TaskCompletionSource? _accepted;
 
@@ -67,7 +68,9 @@ public sealed class MuxStream : Stream, IValueTaskSource
         _inbound = new Pipe(new PipeOptions(pauseWriterThreshold: 0, resumeWriterThreshold: 0, minimumSegmentSize: 4096, useSynchronizationContext: false));
         if (isLocal)
         {
+            // The session queues the OPEN itself, in id order, as it creates the stream (MuxSession.OpenStreamAsync).
             _openPending = true;
+            _scheduled = true;
             _accepted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         }
     }
@@ -91,15 +94,6 @@ public sealed class MuxStream : Stream, IValueTaskSource
 
     /// <summary>For a stream the peer opened: whether the application accepted it (used by the abuse budget).</summary>
     internal bool WasAccepted { get { lock (_lock) { return _acceptSent || _acceptPending; } } }
-
-    /// <summary>Queues the OPEN frame of a stream this side opened.</summary>
-    internal void StartOpen()
-    {
-        lock (_lock)
-        {
-            ScheduleUnsynchronized();
-        }
-    }
 
     internal int ReceiveWindowSize { get { lock (_lock) { return _recvWindowSize; } } }
 
@@ -197,7 +191,8 @@ public sealed class MuxStream : Stream, IValueTaskSource
         {
             if (_resetCode is { } code)
             {
-                return ValueTask.FromException(new StreamAbortedException(code, byPeer: false));
+                // Say who reset it: a write racing the peer's RST must report ByPeer like the read does.
+                return ValueTask.FromException(new StreamAbortedException(code, _resetByPeer));
             }
             if (_closed || _finRequested)
             {
@@ -519,6 +514,14 @@ public sealed class MuxStream : Stream, IValueTaskSource
                 return;
             }
             _resetCode = code;
+            _resetByPeer = byPeer;
+            if (_openPending)
+            {
+                // The OPEN never left (the writer skips reset streams): the peer has not heard of this id, and an RST
+                // for it would be a frame for a never-opened stream, a PROTOCOL_ERROR there (§5.3). Send nothing.
+                _openPending = false;
+                sendReset = false;
+            }
             var error = new StreamAbortedException(code, byPeer);
             CompleteWriteUnsynchronized(error);
             if (!_finReceived)
