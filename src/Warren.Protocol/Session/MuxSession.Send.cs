@@ -58,18 +58,102 @@ public sealed partial class MuxSession
 
     private void Signal() => _signal.Writer.TryWrite(true);
 
+    // Ownership of the transport's output: 1 while exactly one thread (the writer loop, or a producer writing inline)
+    // may write frames and flush. Whoever holds it and leaves work queued signals the loop (no lost wake-ups).
+    private int _writing;
+    // A flush an inline producer could not complete synchronously; the loop takes it over (and ownership with it).
+    private volatile Task<FlushResult>? _handedOffFlush;
+    private volatile bool _finalWritten;
+
     /// <summary>
-    /// The single writer. It writes everything queued (up to <see cref="SessionOptions.MaxWriteBatch"/>) into the
-    /// transport's pipe and flushes once, so many small frames leave in one write.
+    /// The fast path (as StackExchange.Redis does): a producer that just queued data writes it now on its own thread
+    /// if nobody else is writing, sparing two thread hops (to the writer loop and back) per write. If the writer is
+    /// busy the queued data simply waits for it; if the flush would block, the loop takes the flush over.
+    /// </summary>
+    internal void TryWriteInline()
+    {
+        if (_writerExit || _closeInfo is not null || Interlocked.CompareExchange(ref _writing, 1, 0) != 0)
+        {
+            return;
+        }
+        var handedOff = false;
+        try
+        {
+            if (_writerExit || _finalWritten)
+            {
+                return;
+            }
+            var output = _transport.Output;
+            if (WriteBatch(output, out _) > 0)
+            {
+                Volatile.Write(ref _flushStarted, TimeProvider.GetTimestamp());
+                var flush = output.FlushAsync();
+                if (!flush.IsCompletedSuccessfully)
+                {
+                    _handedOffFlush = flush.AsTask();
+                    handedOff = true;
+                    return;
+                }
+                Volatile.Write(ref _flushStarted, 0);
+                if (flush.Result is { IsCanceled: true } or { IsCompleted: true })
+                {
+                    _writerExit = true;
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            Close(new SessionCloseInfo(ErrorCode.ConnectionLost, ByPeer: false, "write failed: " + ex.Message), CloseMode.Immediate);
+        }
+        finally
+        {
+            if (!handedOff)
+            {
+                Volatile.Write(ref _writing, 0);
+            }
+            if (handedOff || _writerExit || _finalWritten || !_control.IsEmpty || !_ready.IsEmpty)
+            {
+                Signal();
+            }
+        }
+    }
+
+    /// <summary>
+    /// The writer loop: whenever frames are queued and no producer is writing inline, it writes everything queued
+    /// (up to <see cref="SessionOptions.MaxWriteBatch"/>) into the transport's pipe and flushes once, so many small
+    /// frames leave in one write. It also finishes flushes that producers handed over.
     /// </summary>
     private async Task WriteLoopAsync()
     {
         await Task.Yield();
         var output = _transport.Output;
+        var owned = false;
         try
         {
             while (!_writerExit)
             {
+                if (_handedOffFlush is { } pending)
+                {
+                    // Ownership came with the flush.
+                    owned = true;
+                    var handed = await pending.ConfigureAwait(false);
+                    _handedOffFlush = null;
+                    Volatile.Write(ref _flushStarted, 0);
+                    if (handed.IsCanceled || handed.IsCompleted)
+                    {
+                        break;
+                    }
+                }
+                else if (Interlocked.CompareExchange(ref _writing, 1, 0) != 0)
+                {
+                    await WaitForSignalAsync().ConfigureAwait(false);
+                    continue;
+                }
+                owned = true;
+                if (_finalWritten)
+                {
+                    break;
+                }
                 var written = WriteBatch(output, out var finalWritten);
                 if (written > 0)
                 {
@@ -85,10 +169,11 @@ public sealed partial class MuxSession
                 {
                     break;
                 }
+                owned = false;
+                Volatile.Write(ref _writing, 0);
                 if (written == 0)
                 {
-                    await _signal.Reader.WaitToReadAsync().ConfigureAwait(false);
-                    _signal.Reader.TryRead(out _);
+                    await WaitForSignalAsync().ConfigureAwait(false);
                 }
             }
         }
@@ -102,9 +187,39 @@ public sealed partial class MuxSession
             {
                 Close(new SessionCloseInfo(ErrorCode.ConnectionLost, ByPeer: false, "the transport stopped accepting writes"), CloseMode.Immediate);
             }
+            _writerExit = true;
+            await TakeOwnershipForExitAsync(owned).ConfigureAwait(false);
             await output.CompleteAsync().ConfigureAwait(false);
             // The writer is done; the reader has nothing left to wait for.
             _transport.Input.CancelPendingRead();
+        }
+    }
+
+    private async ValueTask WaitForSignalAsync()
+    {
+        await _signal.Reader.WaitToReadAsync().ConfigureAwait(false);
+        _signal.Reader.TryRead(out _);
+    }
+
+    /// <summary>Waits out an inline writer (it sees <see cref="_writerExit"/> and stops) so the output is completed by one thread only; ownership is never released again.</summary>
+    private async ValueTask TakeOwnershipForExitAsync(bool owned)
+    {
+        // An inline writer in the middle of a batch finishes it and releases, or hands its flush over to us.
+        while (!owned && Interlocked.CompareExchange(ref _writing, 1, 0) != 0 && _handedOffFlush is null)
+        {
+            await Task.Yield();
+        }
+        if (_handedOffFlush is { } pending)
+        {
+            try
+            {
+                await pending.ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // The transport is being torn down; the close reason is already recorded.
+            }
+            _handedOffFlush = null;
         }
     }
 
@@ -127,6 +242,7 @@ public sealed partial class MuxSession
                 if (control.Final)
                 {
                     finalWritten = true;
+                    _finalWritten = true;
                     break;
                 }
                 continue;

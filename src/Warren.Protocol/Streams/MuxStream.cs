@@ -187,6 +187,7 @@ public sealed class MuxStream : Stream, IValueTaskSource
     /// </summary>
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        short version;
         lock (_lock)
         {
             if (_resetCode is { } code)
@@ -222,8 +223,12 @@ public sealed class MuxStream : Stream, IValueTaskSource
             {
                 _writeCancellation = cancellationToken.UnsafeRegister(static s => ((MuxStream)s!).Abort(ErrorCode.Cancel), this);
             }
-            return new ValueTask(this, _writeSource.Version);
+            version = _writeSource.Version;
         }
+        // Outside the lock: write now on this thread if the session's writer is idle. When that frames all of the
+        // buffer, the returned task is already complete and the caller goes on without a thread hop.
+        _session.TryWriteInline();
+        return new ValueTask(this, version);
     }
 
     protected override void Dispose(bool disposing)
