@@ -95,7 +95,7 @@ public sealed class EdgeServer : IAsyncDisposable
         var listeners = new Dictionary<string, ListenOptions>();
         var perIp = new PerIpConnectionLimiter(options.MaxConnectionsPerIp);
 
-        var builder = WebApplication.CreateSlimBuilder();
+        var builder = WebHosting.CreateBuilder();
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggerFactory);
         builder.Services.AddSingleton(state);
@@ -153,7 +153,7 @@ public sealed class EdgeServer : IAsyncDisposable
         app.Run(app.Services.GetRequiredService<TunnelForwardingMiddleware>().InvokeAsync);
 
         ListenOptions? adminListener = null;
-        var adminBuilder = WebApplication.CreateSlimBuilder();
+        var adminBuilder = WebHosting.CreateBuilder();
         adminBuilder.Logging.ClearProviders();
         adminBuilder.Services.AddSingleton(loggerFactory);
         adminBuilder.WebHost.ConfigureKestrel(k => k.Listen(EndPointParser.Parse(config.Listen.Admin), l => adminListener = l));

@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Warren.Edge;
 
 namespace Warren.Cli.Demo;
 
@@ -29,7 +30,7 @@ internal sealed class SampleHttpService : IAsyncDisposable
 
     public static async Task<SampleHttpService> StartAsync(int port = 0)
     {
-        var builder = WebApplication.CreateSlimBuilder();
+        var builder = WebHosting.CreateBuilder();
         builder.Logging.ClearProviders();
         ListenOptions? listener = null;
         builder.WebHost.ConfigureKestrel(k =>
