@@ -16,6 +16,12 @@ internal sealed class RouteTable
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<string, ServiceEntry> _services = new(StringComparer.Ordinal); // owner/name → entry
+
+    // HTTP services whose last session ended (agent stopped, crashed or lost its link): still routed, so a request
+    // for a known service answers 503 "nobody serves it now" instead of 404 "no such service". They own nothing
+    // (another token may claim their hostnames, and then shadows them) and are bounded in number.
+    private readonly Dictionary<string, ServiceEntry> _offline = new(StringComparer.Ordinal); // owner/name → entry
+    private const int MaxOffline = 4096;
     private Snapshot _snapshot = Snapshot.Empty;
     private int _nextId;
 
@@ -98,6 +104,7 @@ internal sealed class RouteTable
                     continue;
                 }
                 var key = session.TokenName + "/" + registration.Name;
+                _offline.Remove(key);
                 if (!_services.TryGetValue(key, out var entry))
                 {
                     entry = new ServiceEntry(++_nextId, session.TokenName, registration);
@@ -126,7 +133,10 @@ internal sealed class RouteTable
         return results;
     }
 
-    /// <summary>Removes a session from every service it served; services left without sessions disappear (→ 404 again).</summary>
+    /// <summary>
+    /// Removes an ended session from every service it served. Services left without sessions release their
+    /// hostnames and ports; HTTP ones stay routed as offline (→ 503) until registered again or shadowed.
+    /// </summary>
     public void Unregister(AgentSession session)
     {
         var changes = new List<(ServiceEntry, bool)>();
@@ -135,6 +145,14 @@ internal sealed class RouteTable
             foreach (var entry in session.Services)
             {
                 RemoveSessionUnsynchronized(entry, session, changes);
+                if (entry.Sessions.IsEmpty && entry.Kind == StreamKind.Http)
+                {
+                    if (_offline.Count >= MaxOffline)
+                    {
+                        _offline.Remove(_offline.Keys.First());
+                    }
+                    _offline[entry.Owner + "/" + entry.Name] = entry;
+                }
             }
             session.Services = [];
             RebuildUnsynchronized();
@@ -209,6 +227,22 @@ internal sealed class RouteTable
                     hosts[key] = list = [];
                 }
                 list.Add((entry.Registration.PathPrefix ?? "", entry));
+            }
+        }
+        foreach (var entry in _offline.Values)
+        {
+            var prefix = entry.Registration.PathPrefix ?? "";
+            foreach (var host in entry.Registration.Hostnames)
+            {
+                var key = host.ToLowerInvariant();
+                if (!hosts.TryGetValue(key, out var list))
+                {
+                    hosts[key] = list = [];
+                }
+                if (!list.Exists(r => r.Item1 == prefix))
+                {
+                    list.Add((prefix, entry)); // a live service on the same hostname and prefix wins
+                }
             }
         }
         Volatile.Write(ref _snapshot, new Snapshot(
