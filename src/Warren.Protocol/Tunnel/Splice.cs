@@ -25,13 +25,20 @@ public static class Splice
             {
                 try { source.Cancel(); } catch (ObjectDisposedException) { }
             }
-        }, (activity, cts, idleTimeout), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+        }, (activity, cts, idleTimeout), IdleCheckPeriod(idleTimeout), IdleCheckPeriod(idleTimeout));
 
         var aToB = CopyAsync(a, b, halfCloseB, activity, cts);
         var bToA = CopyAsync(b, a, halfCloseA, activity, cts);
         await Task.WhenAll(aToB, bToA).ConfigureAwait(false);
         return (aToB.Result, bToA.Result);
     }
+
+    /// <summary>
+    /// A quarter of the idle timeout, within 1..30 s: an idle connection is cut between 1x and 1.25x its timeout,
+    /// and thousands of idle WebSockets cost a few timer callbacks a second, not thousands.
+    /// </summary>
+    internal static TimeSpan IdleCheckPeriod(TimeSpan idleTimeout) =>
+        TimeSpan.FromTicks(Math.Clamp(idleTimeout.Ticks / 4, TimeSpan.TicksPerSecond, 30 * TimeSpan.TicksPerSecond));
 
     private static async Task<long> CopyAsync(Stream from, Stream to, Action halfClose, ActivityClock activity, CancellationTokenSource cts)
     {
