@@ -29,8 +29,11 @@ public sealed class EdgeServerOptions
     /// <summary>Address TCP services listen on. Default: all interfaces.</summary>
     public IPAddress TcpBindAddress { get; init; } = IPAddress.Any;
 
-    /// <summary>Concurrent connections one client IP may hold on the public listeners. Default 1,000.</summary>
-    public int MaxConnectionsPerIp { get; init; } = 1000;
+    /// <summary>
+    /// Concurrent connections one client IP may hold on the public listeners. Default 2,048: well above one browser
+    /// or NAT'd office, well below the global cap of 10,000, so one host cannot take every slot.
+    /// </summary>
+    public int MaxConnectionsPerIp { get; init; } = 2048;
 }
 
 /// <summary>
