@@ -47,7 +47,9 @@ internal static class EdgeCommand
             }
             catch (Exception ex) when (ex is InvalidOperationException or IOException or FormatException)
             {
-                await Console.Error.WriteLineAsync("warren edge: " + ex.Message).ConfigureAwait(false);
+                // Name the file, as configuration errors do: the fix usually goes there.
+                var source = edgeConfig.SourcePath is { } file ? file + ": " : "";
+                await Console.Error.WriteLineAsync($"warren edge: {source}{ex.Message}").ConfigureAwait(false);
                 return 1;
             }
             await using (edge.ConfigureAwait(false))
