@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using Warren.Protocol.Session;
+using Warren.Protocol.Tests.Support;
 using Warren.Protocol.Transport;
 
 namespace Warren.Protocol.Tests.Session;
@@ -35,8 +36,6 @@ public sealed class SmokeTests
         await send;
         await echo;
         Assert.Equal(SHA256.HashData(data), SHA256.HashData(ms.ToArray()));
-        await Task.Delay(50);
-        Assert.Equal(0, client.StreamCount);
-        Assert.Equal(0, server.StreamCount);
+        await Wait.UntilAsync(() => client.StreamCount == 0 && server.StreamCount == 0, "both stream tables are empty");
     }
 }

@@ -1,0 +1,10 @@
+namespace Warren.Protocol.Tests.Support;
+
+/// <summary>The transports every session test runs over (yamux <c>testConnTypes</c>).</summary>
+public enum TransportKind
+{
+    /// <summary>Two in-memory pipes (<c>StreamTransport.CreateInMemoryPair</c>).</summary>
+    InMemory,
+    /// <summary>A real TCP connection on 127.0.0.1, wrapped with <c>StreamTransport.Create</c>.</summary>
+    Tcp,
+}
