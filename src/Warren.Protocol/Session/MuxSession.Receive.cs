@@ -43,9 +43,7 @@ public sealed partial class MuxSession
                 }
                 if (result.IsCompleted)
                 {
-                    var clean = buffer.IsEmpty && (_remoteGoAway || _localGoAway) && _streams.IsEmpty;
-                    Close(new SessionCloseInfo(clean ? ErrorCode.NoError : ErrorCode.ConnectionLost, ByPeer: true,
-                        buffer.IsEmpty ? "the peer closed the connection" : "the connection ended inside a frame"), CloseMode.Graceful);
+                    OnTransportEnded(buffer.IsEmpty ? "the peer closed the connection" : "the connection ended inside a frame", cleanEnd: buffer.IsEmpty);
                     break;
                 }
             }

@@ -58,6 +58,21 @@ public sealed partial class MuxSession
 
     private void Signal() => _signal.Writer.TryWrite(true);
 
+    /// <summary>
+    /// The transport ended under us (EOF on read, or the peer completed its side so writes report completion).
+    /// After a GOAWAY with no stream left that is how a drain ends, so it is a clean close; otherwise the
+    /// connection was lost and every stream fails. The reader and the writer can notice first; both decide alike.
+    /// </summary>
+    private void OnTransportEnded(string how, bool cleanEnd)
+    {
+        bool drained;
+        lock (_stateLock)
+        {
+            drained = cleanEnd && (_remoteGoAway || _localGoAway) && _streams.IsEmpty;
+        }
+        Close(new SessionCloseInfo(drained ? ErrorCode.NoError : ErrorCode.ConnectionLost, ByPeer: true, how), drained ? CloseMode.Graceful : CloseMode.Immediate);
+    }
+
     // Ownership of the transport's output: 1 while exactly one thread (the writer loop, or a producer writing inline)
     // may write frames and flush. Whoever holds it and leaves work queued signals the loop (no lost wake-ups).
     private int _writing;
@@ -185,7 +200,7 @@ public sealed partial class MuxSession
         {
             if (_closeInfo is null)
             {
-                Close(new SessionCloseInfo(ErrorCode.ConnectionLost, ByPeer: false, "the transport stopped accepting writes"), CloseMode.Immediate);
+                OnTransportEnded("the peer stopped reading", cleanEnd: true);
             }
             _writerExit = true;
             await TakeOwnershipForExitAsync(owned).ConfigureAwait(false);
