@@ -102,6 +102,10 @@ internal sealed class TokenValidator : IDisposable
         (byte[] Hash, TokenGrant Grant)[] next;
         try
         {
+            if (_store is null || !_store.HasChanged())
+            {
+                return;
+            }
             next = Load();
         }
         catch (Microsoft.Data.Sqlite.SqliteException)
@@ -121,5 +125,9 @@ internal sealed class TokenValidator : IDisposable
             ? _configured
             : [.. _configured, .. _store.List().Where(t => t.RevokedAt is null).Select(t => (t.Hash, new TokenGrant(t.Name, t.AllowHosts, t.AllowPorts) { MaxSessions = t.MaxSessions }))];
 
-    public void Dispose() => _refresh?.Dispose();
+    public void Dispose()
+    {
+        _refresh?.Dispose();
+        _store?.Dispose();
+    }
 }

@@ -16,7 +16,7 @@ public sealed record StoredToken(string Name, IReadOnlyList<string> AllowHosts, 
 /// writes it (<c>warren token create|list|revoke</c>); the running edge re-reads it every few seconds, so a revoke
 /// takes effect on live sessions within seconds.
 /// </summary>
-public sealed class TokenStore
+public sealed class TokenStore : IDisposable
 {
     /// <summary>Tokens carry a recognisable prefix (as GitHub's do) so leaked ones are easy to spot in logs and scanners.</summary>
     public const string TokenPrefix = "wrn_";
@@ -82,6 +82,24 @@ public sealed class TokenStore
         return command.ExecuteNonQuery() == 1;
     }
 
+    private SqliteConnection? _watch;
+    private long _lastVersion = -1;
+
+    /// <summary>
+    /// True when another connection (the CLI) committed since the last call. One connection stays open for this and
+    /// asks SQLite's <c>PRAGMA data_version</c>, so polling every few seconds costs a few microseconds, not a query.
+    /// </summary>
+    public bool HasChanged()
+    {
+        _watch ??= Open();
+        using var command = _watch.CreateCommand();
+        command.CommandText = "PRAGMA data_version";
+        var version = (long)command.ExecuteScalar()!;
+        var changed = version != _lastVersion;
+        _lastVersion = version;
+        return changed;
+    }
+
     public IReadOnlyList<StoredToken> List()
     {
         using var connection = Open();
@@ -104,6 +122,8 @@ public sealed class TokenStore
         }
         return tokens;
     }
+
+    public void Dispose() => _watch?.Dispose();
 
     private SqliteConnection Open()
     {

@@ -213,7 +213,7 @@ public sealed partial class MuxSession : IAsyncDisposable
         var tick = TimeSpan.FromTicks(Math.Clamp(
             Math.Min(Options.KeepAliveInterval.Ticks, Options.WriteTimeout.Ticks) / 4,
             TimeSpan.FromMilliseconds(20).Ticks,
-            TimeSpan.FromSeconds(1).Ticks));
+            TimeSpan.FromSeconds(5).Ticks)); // defaults: every 2.5 s, so an idle session costs almost nothing
         _timer = TimeProvider.CreateTimer(static s => ((MuxSession)s!).OnTick(), this, tick, tick);
         SendPing(); // a first RTT sample, so window auto-tuning can start at once
         _ = Task.WhenAll(_readLoop, _writeLoop).ContinueWith(static (_, s) => ((MuxSession)s!).OnLoopsEnded(), this, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
