@@ -11,29 +11,11 @@ internal sealed class AcceptLoop
 
     public AcceptLoop(MuxSession session, Func<MuxStream, Task> handler)
     {
-        Loop = RunAsync(session, handler);
+        Loop = AcceptAll.RunAsync(session, handler, _handlers.Add);
     }
 
     /// <summary>Ends with the session.</summary>
     public Task Loop { get; }
-
-    private async Task RunAsync(MuxSession session, Func<MuxStream, Task> handler)
-    {
-        while (true)
-        {
-            MuxStream stream;
-            try
-            {
-                stream = await session.AcceptStreamAsync();
-            }
-            catch (SessionClosedException)
-            {
-                return;
-            }
-            stream.Accept();
-            _handlers.Add(Task.Run(() => handler(stream)));
-        }
-    }
 
     /// <summary>Waits for every handler started so far; rethrows the first failure.</summary>
     public Task HandlersAsync() => Task.WhenAll(_handlers).Within();
