@@ -1,4 +1,5 @@
 using System.Net;
+using Warren.Configuration;
 
 namespace Warren.Edge;
 
@@ -7,16 +8,15 @@ internal static class EndPointParser
 {
     public static IPEndPoint Parse(string value)
     {
-        var colon = value.LastIndexOf(':');
-        if (colon <= 0 || !int.TryParse(value.AsSpan(colon + 1), out var port) || port is < 0 or > 65535)
+        // "*:80" is accepted here too (all interfaces), on top of the configuration's host:port syntax.
+        var text = value.StartsWith("*:", StringComparison.Ordinal) ? "0.0.0.0" + value[1..] : value;
+        if (!ConfigFormats.TryParseHostPort(text, out var host, out var port))
         {
             throw new FormatException($"'{value}' is not host:port");
         }
-        var host = value[..colon].Trim('[', ']');
         var address = host switch
         {
             "localhost" => IPAddress.Loopback,
-            "*" or "" => IPAddress.Any,
             _ when IPAddress.TryParse(host, out var parsed) => parsed,
             _ => throw new FormatException($"'{host}' is not an IP address; listen addresses take an IP, '*' or 'localhost'"),
         };

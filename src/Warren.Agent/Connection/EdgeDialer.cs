@@ -74,16 +74,8 @@ internal sealed partial class EdgeDialer(AgentConfig config, ILogger logger)
         return true;
     }
 
-    internal static (string Host, int Port) ParseEndpoint(string value)
-    {
-        var colon = value.LastIndexOf(':');
-        if (colon <= 0 || !int.TryParse(value.AsSpan(colon + 1), out var port))
-        {
-            throw new FormatException($"'{value}' is not host:port");
-        }
-        var host = value[..colon].Trim('[', ']');
-        return (host, port);
-    }
+    internal static (string Host, int Port) ParseEndpoint(string value) =>
+        ConfigFormats.TryParseHostPort(value, out var host, out var port) ? (host, port) : throw new FormatException($"'{value}' is not host:port");
 
     private static partial class Log
     {
