@@ -13,6 +13,7 @@ using Warren.Configuration;
 using Warren.Edge.Agents;
 using Warren.Edge.Forwarding;
 using Warren.Edge.Tcp;
+using Warren.Edge.Telemetry;
 using Warren.Edge.Tls;
 using Warren.Edge.Tokens;
 using Warren.Protocol.Session;
@@ -67,6 +68,9 @@ public sealed class EdgeServer : IAsyncDisposable
 
     internal EdgeState State { get; }
 
+    /// <summary>The edge's metrics (served on the admin listener at /metrics).</summary>
+    internal EdgeMetrics? Metrics { get; private init; }
+
     public int? HttpPort => _listeners.GetValueOrDefault("http")?.IPEndPoint?.Port;
     public int? HttpsPort => _listeners.GetValueOrDefault("https")?.IPEndPoint?.Port;
     public int AgentsPort => _listeners["agents"].IPEndPoint!.Port;
@@ -97,6 +101,7 @@ public sealed class EdgeServer : IAsyncDisposable
         var client = TunnelHttpClientFactory.Create(state.Routes, options.Session.OpenTimeout);
         var listeners = new Dictionary<string, ListenOptions>();
         var perIp = new PerIpConnectionLimiter(options.MaxConnectionsPerIp);
+        var metrics = new EdgeMetrics(state, sni, perIp);
 
         var builder = WebHosting.CreateBuilder();
         builder.Logging.ClearProviders();
@@ -128,6 +133,7 @@ public sealed class EdgeServer : IAsyncDisposable
                 kestrel.Listen(EndPointParser.Parse(http), l =>
                 {
                     l.Use(perIp.Middleware);
+                    l.Use(ConnectionTelemetry.Middleware(metrics, "http", countBytes: true));
                     l.Protocols = HttpProtocols.Http1;
                     listeners["http"] = l;
                 });
@@ -139,11 +145,13 @@ public sealed class EdgeServer : IAsyncDisposable
                     l.Use(perIp.Middleware);
                     l.Protocols = HttpProtocols.Http1AndHttp2;
                     l.UseHttps(new HttpsConnectionAdapterOptions { ServerCertificateSelector = (_, name) => sni.Select(name) });
+                    l.Use(ConnectionTelemetry.Middleware(metrics, "https", countBytes: true));
                     listeners["https"] = l;
                 });
             }
             kestrel.Listen(EndPointParser.Parse(config.Listen.Agents), l =>
             {
+                l.Use(ConnectionTelemetry.Middleware(metrics, "agents", countBytes: false));
                 if (agentCertificate is not null)
                 {
                     l.UseHttps(agentCertificate);
@@ -153,60 +161,36 @@ public sealed class EdgeServer : IAsyncDisposable
             });
         });
         var app = builder.Build();
-        app.Run(app.Services.GetRequiredService<TunnelForwardingMiddleware>().InvokeAsync);
+        app.Run(new RequestTelemetry(metrics, loggerFactory).Wrap(app.Services.GetRequiredService<TunnelForwardingMiddleware>().InvokeAsync));
 
         ListenOptions? adminListener = null;
         var adminBuilder = WebHosting.CreateBuilder();
         adminBuilder.Logging.ClearProviders();
         adminBuilder.Services.AddSingleton(loggerFactory);
-        adminBuilder.WebHost.ConfigureKestrel(k => k.Listen(EndPointParser.Parse(config.Listen.Admin), l => adminListener = l));
+        var adminEndPoint = EndPointParser.Parse(config.Listen.Admin);
+        if (!IPAddress.IsLoopback(adminEndPoint.Address))
+        {
+            // The admin listener has no authentication of its own yet: it may not leave loopback (docs/security.md).
+            throw new InvalidOperationException(
+                $"listen.admin {config.Listen.Admin} is not a loopback address; the admin listener serves status and metrics without authentication, so it binds to 127.0.0.1 or [::1] only (put an authenticating proxy in front to reach it remotely)");
+        }
+        adminBuilder.WebHost.ConfigureKestrel(k => k.Listen(adminEndPoint, l => adminListener = l));
         var admin = adminBuilder.Build();
-        MapAdmin(admin, state);
+        AdminEndpoints.Map(admin, state, metrics);
 
-        var tcp = new TcpServiceHost(state.Routes, options.TcpBindAddress, config.Limits.IdleTimeout, logger);
+        var tcp = new TcpServiceHost(state.Routes, options.TcpBindAddress, config.Limits.IdleTimeout, logger) { Telemetry = new TcpTelemetry(metrics, loggerFactory) };
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         await admin.StartAsync(cancellationToken).ConfigureAwait(false);
         var fingerprint = agentCertificate is null ? null : EdgeCertificates.Fingerprint(agentCertificate);
-        return new EdgeServer(app, admin, tcp, client, listeners, adminListener!, state, fingerprint, tokens);
-    }
-
-    private static void MapAdmin(WebApplication admin, EdgeState state)
-    {
-        admin.MapGet("/healthz", () => "ok");
-        admin.MapGet("/readyz", () => "ready");
-        admin.MapGet("/api/status", (HttpContext context) =>
-        {
-            var body = JsonSerializer.Serialize(new
-            {
-                sessions = state.Sessions.Select(s => new
-                {
-                    id = s.Id,
-                    agent = s.AgentName,
-                    token = s.TokenName,
-                    remote = s.Remote?.ToString(),
-                    connected_at = s.ConnectedAt,
-                    rtt_ms = s.Mux.SmoothedRtt.TotalMilliseconds,
-                    streams = s.Mux.StreamCount,
-                    services = s.Services.Select(x => x.Name),
-                }),
-                services = state.Routes.Services.Select(s => new
-                {
-                    name = s.Name,
-                    owner = s.Owner,
-                    kind = s.Registration.Kind,
-                    hostnames = s.Registration.Hostnames,
-                    port = s.Registration.Port,
-                    sessions = s.Sessions.Length,
-                }),
-            });
-            return Results.Text(body, "application/json");
-        });
+        metrics.IsReady = true;
+        return new EdgeServer(app, admin, tcp, client, listeners, adminListener!, state, fingerprint, tokens) { Metrics = metrics };
     }
 
     /// <summary>Stops accepting, sends GOAWAY to every agent, and waits up to <paramref name="grace"/> for in-flight work.</summary>
     public async Task StopAsync(TimeSpan grace)
     {
         using var timeout = new CancellationTokenSource(grace);
+        Metrics?.IsReady = false;
         var drains = State.Sessions.Select(s => s.Mux.DrainAsync(grace)).ToArray();
         await _public.StopAsync(timeout.Token).ConfigureAwait(false);
         await Task.WhenAll(drains).ConfigureAwait(false);
