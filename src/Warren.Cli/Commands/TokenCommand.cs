@@ -14,7 +14,7 @@ internal static class TokenCommand
         var command = new Command("token", "Create, list and revoke agent tokens") { data, config };
 
         var name = new Option<string>("--name") { Description = "Token name (unique)", Required = true };
-        var hosts = new Option<string[]>("--allow-host") { Description = "Hostname pattern the token may publish: exact, *.example.com, or *", AllowMultipleArgumentsPerToken = false };
+        var hosts = new Option<string[]>("--allow-host") { Description = "Hostname pattern the token may publish: exact (app.example.com) or one-label wildcard (*.example.com)", AllowMultipleArgumentsPerToken = false };
         var ports = new Option<int[]>("--allow-port") { Description = "TCP port the token may publish" };
         var maxSessions = new Option<int?>("--max-sessions") { Description = "Live sessions the token may hold at once" };
         var create = new Command("create", "Create a token and print its secret once") { name, hosts, ports, maxSessions };
@@ -76,9 +76,10 @@ internal static class TokenCommand
         {
             return "grant at least one --allow-host or --allow-port (a token that may publish nothing is useless)";
         }
-        if (hosts.FirstOrDefault(h => h != "*" && !ConfigFormats.IsHostPattern(h.ToLowerInvariant())) is { } badHost)
+        // No catch-all "*": a token is scoped to domains its owner controls, as edge.yaml's allow_hosts is.
+        if (hosts.FirstOrDefault(h => !ConfigFormats.IsHostPattern(h.ToLowerInvariant())) is { } badHost)
         {
-            return $"--allow-host '{badHost}' is not a hostname, *.domain pattern or *";
+            return $"--allow-host '{badHost}' is not a hostname or *.domain pattern";
         }
         if (ports.FirstOrDefault(p => p is < 1 or > 65535) is var badPort && badPort != 0)
         {

@@ -29,13 +29,9 @@ internal sealed record TokenGrant(string Name, IReadOnlyList<string> AllowHosts,
         return null;
     }
 
-    /// <summary>"*" grants everything; "*.example.com" grants its subdomains and wildcards under it; else exact.</summary>
+    /// <summary>"*.example.com" grants its subdomains and wildcards under it; anything else is an exact name.</summary>
     internal static bool HostMatches(string pattern, string host)
     {
-        if (pattern == "*")
-        {
-            return true;
-        }
         if (pattern.StartsWith("*.", StringComparison.Ordinal))
         {
             var suffix = pattern[1..];
