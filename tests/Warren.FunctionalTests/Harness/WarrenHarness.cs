@@ -26,6 +26,12 @@ internal sealed class HarnessOptions
 
     /// <summary>The edge's agent listener port; 0 lets the OS choose (a restarted edge needs a fixed one).</summary>
     public int AgentsPort { get; init; }
+
+    /// <summary>The edge's public HTTPS listener ("host:port", 0 lets the OS choose); null: no HTTPS listener.</summary>
+    public string? HttpsListen { get; init; }
+
+    /// <summary>The edge's public certificates (PEM files that must exist), chosen by SNI on the HTTPS listener.</summary>
+    public IReadOnlyList<CertificateConfig> Certificates { get; init; } = [];
 }
 
 /// <summary>
@@ -88,7 +94,8 @@ internal sealed class WarrenHarness : IAsyncDisposable
 
     public EdgeConfig EdgeConfig => ConfigLoader.ValidateEdge(new EdgeConfig
     {
-        Listen = new ListenConfig { Http = "127.0.0.1:0", Https = null, Agents = $"127.0.0.1:{_options.AgentsPort}", Admin = "127.0.0.1:0" },
+        Listen = new ListenConfig { Http = "127.0.0.1:0", Https = _options.HttpsListen, Agents = $"127.0.0.1:{_options.AgentsPort}", Admin = "127.0.0.1:0" },
+        Certificates = _options.Certificates,
         DataDirectory = DataDirectory,
         Tokens = [new EdgeTokenConfig { Name = "tests", Token = Token, AllowHosts = _options.AllowHosts, AllowPorts = _options.AllowPorts }],
     });
@@ -98,7 +105,7 @@ internal sealed class WarrenHarness : IAsyncDisposable
     {
         Edge = await EdgeServer.StartAsync(EdgeConfig, Log.Factory, new EdgeServerOptions { TcpBindAddress = IPAddress.Loopback });
         _edgeRunning = true;
-        Log.Note($"edge up: http={Edge.HttpPort} agents={Edge.AgentsPort} admin={Edge.AdminPort}");
+        Log.Note($"edge up: http={Edge.HttpPort} https={Edge.HttpsPort} agents={Edge.AgentsPort} admin={Edge.AdminPort}");
     }
 
     public async Task StopEdgeAsync()
