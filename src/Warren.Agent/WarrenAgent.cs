@@ -2,6 +2,7 @@ using System.Collections.Frozen;
 using Microsoft.Extensions.Logging;
 using Warren.Agent.Connection;
 using Warren.Agent.Services;
+using Warren.Agent.Telemetry;
 using Warren.Configuration;
 using Warren.Protocol.Session;
 
@@ -17,6 +18,8 @@ public sealed class WarrenAgent : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly StreamDispatcher _dispatcher;
     private Task _running = Task.CompletedTask;
+    private readonly ILoggerFactory _loggerFactory;
+    private AgentAdminServer? _admin;
 
     public WarrenAgent(AgentConfig config, ILoggerFactory loggerFactory, SessionOptions? sessionOptions = null)
     {
@@ -25,12 +28,22 @@ public sealed class WarrenAgent : IAsyncDisposable
         Config = config;
         var logger = loggerFactory.CreateLogger("Warren.Agent");
         var services = config.Services.ToFrozenDictionary(s => s.Name, s => new LocalService(s), StringComparer.Ordinal);
-        _dispatcher = new StreamDispatcher(services, TimeProvider.System, logger);
+        _loggerFactory = loggerFactory;
+        Metrics = new AgentMetrics(this, services);
+        _dispatcher = new StreamDispatcher(services, TimeProvider.System, logger) { Metrics = Metrics };
         sessionOptions ??= new SessionOptions();
         _connections = [.. Enumerable.Range(0, config.Connections).Select(i => new EdgeConnection(i, config, _dispatcher, sessionOptions, logger))];
     }
 
     public AgentConfig Config { get; }
+
+    /// <summary>The agent's metrics, served at /metrics on <see cref="AgentConfig.Admin"/> when set.</summary>
+    internal AgentMetrics Metrics { get; }
+
+    /// <summary>Port of the local admin listener once started; null when <see cref="AgentConfig.Admin"/> is off.</summary>
+    public int? AdminPort => _admin?.Port;
+
+    internal IEnumerable<(int Index, MuxSession? Session)> SessionsByIndex => _connections.Select(c => (c.Index, c.Session));
 
     /// <summary>Sessions currently authenticated and registered.</summary>
     public int ConnectedSessions => _connections.Count(c => c.Session is not null);
@@ -46,7 +59,15 @@ public sealed class WarrenAgent : IAsyncDisposable
     /// <summary>Streams in flight per service (for status and metrics).</summary>
     public IReadOnlyDictionary<string, int> InFlight => _dispatcher.Services.ToDictionary(p => p.Key, p => p.Value.InFlight);
 
-    public void Start() => _running = Task.WhenAll(_connections.Select(c => Task.Run(() => c.RunAsync(_stopping.Token))));
+    public void Start()
+    {
+        if (Config.Admin is { Length: > 0 } admin)
+        {
+            // Started before the sessions so /readyz answers "not ready" from the first moment; a bind failure stops Start.
+            _admin = AgentAdminServer.StartAsync(admin, this, Metrics, _loggerFactory).GetAwaiter().GetResult();
+        }
+        _running = Task.WhenAll(_connections.Select(c => Task.Run(() => c.RunAsync(_stopping.Token))));
+    }
 
     /// <summary>Sends GOAWAY on every session and waits up to <paramref name="grace"/> for in-flight streams, then closes.</summary>
     public async Task StopAsync(TimeSpan grace)
@@ -56,6 +77,11 @@ public sealed class WarrenAgent : IAsyncDisposable
         await _stopping.CancelAsync().ConfigureAwait(false);
         await Task.WhenAll(sessions.Select(s => s.DrainAsync(grace))).ConfigureAwait(false);
         await _running.ConfigureAwait(false);
+        if (_admin is { } adminServer)
+        {
+            _admin = null;
+            await adminServer.DisposeAsync().ConfigureAwait(false);
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -16,7 +16,14 @@ internal sealed class EdgeState
 
     public long AuthFailures => Interlocked.Read(ref _authFailures);
 
-    public void Add(AgentSession session) => _sessions[session.Id] = session;
+    /// <summary>Raised when an authenticated session joins (metrics follow it to its end through its Completion).</summary>
+    public event Action<AgentSession>? SessionAdded;
+
+    public void Add(AgentSession session)
+    {
+        _sessions[session.Id] = session;
+        SessionAdded?.Invoke(session);
+    }
 
     public void Remove(AgentSession session)
     {

@@ -18,6 +18,9 @@ internal sealed partial class StreamDispatcher(FrozenDictionary<string, LocalSer
 
     public IReadOnlyDictionary<string, LocalService> Services => services;
 
+    /// <summary>Per-service counters (Telemetry/AgentMetrics.cs); null when not measured.</summary>
+    public Telemetry.AgentMetrics? Metrics { get; init; }
+
     public async Task ServeAsync(MuxStream stream, CancellationToken cancellationToken)
     {
         await using var _ = stream.ConfigureAwait(false);
@@ -35,12 +38,25 @@ internal sealed partial class StreamDispatcher(FrozenDictionary<string, LocalSer
         if (request.Kind == StreamKind.Control || !services.TryGetValue(request.Service, out var service)
             || (request.Kind == StreamKind.Tcp) != service.Config.IsTcp)
         {
+            Metrics?.UnknownService.Inc();
             Log.UnknownService(logger, request.Service, request.Kind);
             stream.Abort(ErrorCode.UnknownService);
             return;
         }
-        if (!await service.TryAcquireAsync(cancellationToken).ConfigureAwait(false))
+        var metrics = Metrics?.For(service.Config.Name);
+        metrics?.Queued.Inc();
+        bool acquired;
+        try
         {
+            acquired = await service.TryAcquireAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            metrics?.Queued.Dec();
+        }
+        if (!acquired)
+        {
+            metrics?.Overloaded.Inc();
             Log.Overloaded(logger, service.Config.Name, service.Config.MaxConcurrency);
             stream.Abort(ErrorCode.Overloaded);
             return;
@@ -48,6 +64,7 @@ internal sealed partial class StreamDispatcher(FrozenDictionary<string, LocalSer
         try
         {
             var (target, error) = await service.DialAsync(cancellationToken).ConfigureAwait(false);
+            (error switch { ErrorCode.NoError => metrics?.DialOk, ErrorCode.DialTimeout => metrics?.DialTimeout, _ => metrics?.DialFailed })?.Inc();
             if (target is null)
             {
                 Log.DialFailed(logger, service.Config.Name, service.Config.Target.ToString(), error);
@@ -61,6 +78,7 @@ internal sealed partial class StreamDispatcher(FrozenDictionary<string, LocalSer
                     stream, () => ShutdownSend(target),
                     target, stream.CompleteWrites,
                     SpliceIdleTimeout, time, cancellationToken).ConfigureAwait(false);
+                metrics?.Served.Inc();
             }
         }
         finally

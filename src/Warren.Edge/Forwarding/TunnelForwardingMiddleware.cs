@@ -45,8 +45,10 @@ internal sealed partial class TunnelForwardingMiddleware(
             context.Response.StatusCode = StatusCodes.Status404NotFound;
             return;
         }
+        Telemetry.RequestTelemetry.Routed(context, service);
         if (service.PickSession() is null)
         {
+            Telemetry.RequestTelemetry.Answered(context, Telemetry.EdgeAnswer.NoSession);
             Log.NoSession(logger, service.Name);
             context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
             return;

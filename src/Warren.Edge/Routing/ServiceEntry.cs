@@ -69,5 +69,8 @@ internal sealed class ServiceEntry(int id, string owner, ServiceRegistration reg
         return best;
     }
 
+    /// <summary>This service's metric label children, looked up once (Telemetry/EdgeMetrics.cs).</summary>
+    public Telemetry.ServiceMetrics? Metrics { get; set; }
+
     public override string ToString() => $"{Owner}/{Name}";
 }

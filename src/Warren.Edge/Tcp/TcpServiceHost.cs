@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Warren.Edge.Routing;
+using Warren.Edge.Telemetry;
 using Warren.Protocol.Session;
 using Warren.Protocol.Tunnel;
 
@@ -31,6 +32,9 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
     }
 
     public IReadOnlyCollection<int> Ports => [.. _listeners.Keys];
+
+    /// <summary>Metrics and access log for each connection (docs/observability.md); null in tests that do not need them.</summary>
+    public TcpTelemetry? Telemetry { get; init; }
 
     private sealed record Listener(Socket Socket, Task AcceptLoop);
 
@@ -88,8 +92,10 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
         using var _ = client;
         var service = _routes.MatchPort(port);
         var session = service?.PickSession();
+        using var telemetry = Telemetry?.Begin(service, session, client, port);
         if (service is null || session is null)
         {
+            telemetry?.Fail(ErrorKind.NoSession);
             Log.NoSession(_logger, port);
             return;
         }
@@ -99,13 +105,15 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
             await using var streamScope = stream.ConfigureAwait(false);
             var network = new NetworkStream(client, ownsSocket: false);
             await using var networkScope = network.ConfigureAwait(false);
-            await Splice.RunAsync(
+            var (received, sent) = await Splice.RunAsync(
                 network, stream.CompleteWrites,
                 stream, () => ShutdownSend(client),
                 _idleTimeout, TimeProvider.System, _stopping.Token).ConfigureAwait(false);
+            telemetry?.Completed(received, sent);
         }
         catch (Exception ex) when (ex is MuxException or IOException or OperationCanceledException)
         {
+            telemetry?.Fail(TcpTelemetry.Classify(ex));
             Log.StreamFailed(_logger, service.Name, ex.Message);
         }
     }

@@ -1,0 +1,96 @@
+using System.Net;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Warren.Agent.Telemetry;
+
+/// <summary>
+/// The agent's local admin listener (agent.yaml <c>admin</c>): /healthz (process up), /readyz (a session up and every
+/// service registered), /metrics (Prometheus text) and /api/status (JSON, read by <c>warren status</c>).
+/// </summary>
+internal sealed class AgentAdminServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly ListenOptions _listener;
+
+    private AgentAdminServer(WebApplication app, ListenOptions listener) => (_app, _listener) = (app, listener);
+
+    public int Port => _listener.IPEndPoint!.Port;
+
+    public static async Task<AgentAdminServer> StartAsync(string address, WarrenAgent agent, AgentMetrics metrics, ILoggerFactory loggerFactory)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+        builder.Configuration.Sources.Clear();
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(loggerFactory);
+        ListenOptions? listener = null;
+        builder.WebHost.ConfigureKestrel(k => k.Listen(Parse(address), l => listener = l));
+        var app = builder.Build();
+        app.MapGet("/healthz", () => "ok");
+        app.MapGet("/readyz", () => agent.IsReady ? Results.Text("ready") : Results.Text("not ready", statusCode: StatusCodes.Status503ServiceUnavailable));
+        app.MapGet("/metrics", async (HttpContext context) =>
+        {
+            context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+            await metrics.Registry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
+        });
+        app.MapGet("/api/status", () => Results.Text(JsonSerializer.Serialize(new
+        {
+            role = "agent",
+            agent = agent.Config.Name,
+            edge = agent.Config.Edge,
+            ready = agent.IsReady,
+            reconnects = agent.Reconnects,
+            sessions = agent.SessionsByIndex.Where(p => p.Session is not null).Select(p => new
+            {
+                id = p.Index,
+                agent = agent.Config.Name,
+                remote = agent.Config.Edge,
+                rtt_ms = p.Session!.SmoothedRtt.TotalMilliseconds,
+                streams = p.Session.StreamCount,
+                services = agent.Config.Services.Select(s => s.Name),
+            }),
+            services = agent.Config.Services.Select(s => new
+            {
+                name = s.Name,
+                kind = s.IsTcp ? "tcp" : "http",
+                hostnames = s.Hostnames,
+                port = s.Port,
+                target = s.Target.ToString(),
+                in_flight = agent.InFlight.GetValueOrDefault(s.Name),
+                sessions = agent.ConnectedSessions,
+            }),
+        }), "application/json"));
+        await app.StartAsync().ConfigureAwait(false);
+        return new AgentAdminServer(app, listener!);
+    }
+
+    /// <summary>"127.0.0.1:9091", "[::1]:9091", "localhost:9091", "*:9091".</summary>
+    internal static IPEndPoint Parse(string address)
+    {
+        var colon = address.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(address.AsSpan(colon + 1), out var port) || port is < 0 or > 65535)
+        {
+            throw new FormatException($"admin address '{address}' is not host:port");
+        }
+        var host = address[..colon].Trim('[', ']');
+        var ip = host switch
+        {
+            "localhost" => IPAddress.Loopback,
+            "*" or "" => IPAddress.Any,
+            _ when IPAddress.TryParse(host, out var parsed) => parsed,
+            _ => throw new FormatException($"admin address '{address}': '{host}' is not an IP address"),
+        };
+        return new IPEndPoint(ip, port);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync().ConfigureAwait(false);
+        await _app.DisposeAsync().ConfigureAwait(false);
+    }
+}

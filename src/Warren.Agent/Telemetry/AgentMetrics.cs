@@ -1,0 +1,57 @@
+using Prometheus;
+using Warren.Agent.Services;
+
+namespace Warren.Agent.Telemetry;
+
+/// <summary>
+/// The agent's Prometheus metrics (docs/observability.md): its side of each service and of its sessions. Labels
+/// are configured service names, session indexes and fixed enums only. Per-service children are looked up once.
+/// </summary>
+internal sealed class AgentMetrics
+{
+    private readonly Dictionary<string, ServiceChildren> _services;
+
+    public AgentMetrics(WarrenAgent agent, IReadOnlyDictionary<string, LocalService> services)
+    {
+        Registry = Metrics.NewCustomRegistry();
+        DotNetStats.Register(Registry);
+        var f = Metrics.WithCustomRegistry(Registry);
+        var inFlight = f.CreateGauge("warren_agent_service_in_flight", "Streams holding a concurrency slot of the service (dialing or spliced).", ["service"]);
+        var queued = f.CreateGauge("warren_agent_service_queued", "Streams waiting for a concurrency slot (max_concurrency).", ["service"]);
+        var dials = f.CreateCounter("warren_agent_dials_total", "Connections to the service's target, by result (ok, dial_failed, dial_timeout).", ["service", "result"]);
+        var refused = f.CreateCounter("warren_agent_streams_refused_total", "Streams refused before dialing, by reason (overloaded: no slot within the queue timeout).", ["service", "reason"]);
+        var served = f.CreateCounter("warren_agent_streams_served_total", "Streams accepted and spliced to the target until they ended.", ["service"]);
+        UnknownService = f.CreateCounter("warren_agent_unknown_service_streams_total", "Streams the edge opened for a service this agent does not serve (name not used as a label).");
+        var sessions = f.CreateGauge("warren_agent_sessions_connected", "Sessions to the edge authenticated and registered.");
+        var reconnects = f.CreateCounter("warren_agent_reconnects_total", "Times a session to the edge was re-dialed after ending or failing.");
+        var rtt = f.CreateGauge("warren_agent_session_rtt_seconds", "Smoothed round-trip time to the edge, per session index.", ["session"]);
+        var ready = f.CreateGauge("warren_agent_ready", "1 when a session is up and every service was registered.");
+        _services = services.ToDictionary(p => p.Key, p => new ServiceChildren(
+            queued.WithLabels(p.Key), dials.WithLabels(p.Key, "ok"), dials.WithLabels(p.Key, "dial_failed"), dials.WithLabels(p.Key, "dial_timeout"),
+            refused.WithLabels(p.Key, "overloaded"), served.WithLabels(p.Key)), StringComparer.Ordinal);
+        var rttChildren = Enumerable.Range(0, agent.Config.Connections).Select(i => rtt.WithLabels(i.ToString(System.Globalization.CultureInfo.InvariantCulture))).ToArray();
+        Registry.AddBeforeCollectCallback(() =>
+        {
+            foreach (var (name, service) in services)
+            {
+                inFlight.WithLabels(name).Set(service.InFlight);
+            }
+            sessions.Set(agent.ConnectedSessions);
+            reconnects.IncTo(agent.Reconnects);
+            ready.Set(agent.IsReady ? 1 : 0);
+            foreach (var (index, session) in agent.SessionsByIndex)
+            {
+                rttChildren[index].Set(session?.SmoothedRtt.TotalSeconds ?? 0);
+            }
+        });
+    }
+
+    public CollectorRegistry Registry { get; }
+
+    public Counter UnknownService { get; }
+
+    public ServiceChildren? For(string service) => _services.GetValueOrDefault(service);
+
+    internal sealed record ServiceChildren(Gauge.Child Queued, Counter.Child DialOk, Counter.Child DialFailed, Counter.Child DialTimeout,
+        Counter.Child Overloaded, Counter.Child Served);
+}

@@ -1,0 +1,63 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Prometheus;
+
+namespace Warren.Edge.Telemetry;
+
+/// <summary>The edge's admin listener: /healthz, /readyz, /metrics (Prometheus text) and /api/status (JSON for `warren status`).</summary>
+internal static class AdminEndpoints
+{
+    public static void Map(WebApplication admin, EdgeState state, EdgeMetrics metrics)
+    {
+        admin.MapGet("/healthz", () => "ok");
+        admin.MapGet("/readyz", () => metrics.IsReady ? Results.Text("ready") : Results.Text("not ready", statusCode: StatusCodes.Status503ServiceUnavailable));
+        admin.MapGet("/metrics", (HttpContext context) => ExportAsync(metrics.Registry, context));
+        admin.MapGet("/api/status", () =>
+        {
+            var body = JsonSerializer.Serialize(new
+            {
+                role = "edge",
+                ready = metrics.IsReady,
+                auth_failures = state.AuthFailures,
+                sessions = state.Sessions.OrderBy(s => s.Id).Select(s => new
+                {
+                    id = s.Id,
+                    agent = s.AgentName,
+                    token = s.TokenName,
+                    remote = s.Remote?.ToString(),
+                    connected_at = s.ConnectedAt,
+                    rtt_ms = s.Mux.SmoothedRtt.TotalMilliseconds,
+                    streams = s.Mux.StreamCount,
+                    services = s.Services.Select(x => x.Name),
+                }),
+                services = state.Routes.Services.OrderBy(s => s.Name, StringComparer.Ordinal).Select(s =>
+                {
+                    var m = metrics.For(s);
+                    var (requestRate, errorRate) = m.Rates();
+                    return new
+                    {
+                        name = s.Name,
+                        owner = s.Owner,
+                        kind = s.Registration.Kind,
+                        hostnames = s.Registration.Hostnames,
+                        port = s.Registration.Port,
+                        sessions = s.Sessions.Length,
+                        requests = m.RequestCount,
+                        errors = m.ErrorCount,
+                        request_rate = Math.Round(requestRate, 3),
+                        error_rate = Math.Round(errorRate, 3),
+                    };
+                }),
+            });
+            return Results.Text(body, "application/json");
+        });
+    }
+
+    /// <summary>Writes the registry in Prometheus text format (what prometheus-net.AspNetCore's middleware does, without the package).</summary>
+    public static async Task ExportAsync(CollectorRegistry registry, HttpContext context)
+    {
+        context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+        await registry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
+    }
+}

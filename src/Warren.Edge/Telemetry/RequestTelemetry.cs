@@ -1,0 +1,158 @@
+using System.Diagnostics;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using Warren.Edge.Forwarding;
+using Warren.Edge.Routing;
+using Warren.Protocol.Framing;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Warren.Edge.Telemetry;
+
+/// <summary>
+/// Wraps the public request path: a few counter and histogram updates on the service's cached children, and one
+/// access-log line per request. The forwarding middleware names the service it routed to as a request feature
+/// (<see cref="ServiceEntry"/>); without one the request was answered by the edge itself (404, 405, 400).
+/// </summary>
+internal sealed class RequestTelemetry(EdgeMetrics metrics, ILoggerFactory loggerFactory)
+{
+    private readonly ILogger _access = loggerFactory.CreateLogger(AccessLog.Category);
+    private readonly EdgeMetrics _metrics = metrics;
+
+    public RequestDelegate Wrap(RequestDelegate next) => async context =>
+    {
+        var started = Stopwatch.GetTimestamp();
+        var bytes = context.Features.Get<ConnectionBytes>();
+        long received = bytes?.Received ?? 0, sent = bytes?.Sent ?? 0;
+        var upgradable = context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true };
+        context.Features.Set(this);
+        try
+        {
+            await next(context).ConfigureAwait(false);
+        }
+        finally
+        {
+            var status = context.Response.StatusCode;
+            var entry = context.Features.Get<ServiceEntry>();
+            var elapsed = Stopwatch.GetElapsedTime(started);
+            var upgraded = upgradable && status == StatusCodes.Status101SwitchingProtocols;
+            long bytesIn, bytesOut;
+            if (bytes is not null && context.Request.Protocol != "HTTP/2")
+            {
+                bytesIn = bytes.Received - received;
+                bytesOut = bytes.Sent - sent;
+            }
+            else
+            {
+                bytesIn = context.Request.ContentLength ?? 0;
+                bytesOut = context.Response.ContentLength ?? 0;
+            }
+            if (entry is not null)
+            {
+                var service = _metrics.For(entry);
+                service.Active.Dec();
+                service.CountStatus(status);
+                service.CountError(Classify(context, status));
+                service.Duration.Observe(elapsed.TotalSeconds);
+                service.BytesIn.Inc(bytesIn);
+                service.BytesOut.Inc(bytesOut);
+                if (upgraded)
+                {
+                    service.Upgraded.Inc();
+                }
+            }
+            else
+            {
+                (status switch
+                {
+                    StatusCodes.Status404NotFound => _metrics.NoRoute,
+                    StatusCodes.Status405MethodNotAllowed => _metrics.MethodNotAllowed,
+                    StatusCodes.Status400BadRequest => _metrics.BadHeader,
+                    _ => _metrics.OtherUnrouted,
+                }).Inc();
+            }
+            if (_access.IsEnabled(LogLevel.Information))
+            {
+                var request = context.Request;
+                AccessLog.Http(_access, entry?.Name ?? "-", request.Method, request.Host.Value ?? "", request.Path.Value ?? "/", status,
+                    elapsed.TotalMilliseconds, bytesIn, bytesOut, context.Connection.RemoteIpAddress?.ToString() ?? "-",
+                    entry is null ? "-" : AccessLog.SessionsOf(entry));
+            }
+        }
+    };
+
+    /// <summary>Called by the forwarding middleware once it knows the service, so in-flight gauges cover the forward.</summary>
+    public static void Routed(HttpContext context, ServiceEntry service)
+    {
+        if (context.Features.Get<RequestTelemetry>() is { } telemetry)
+        {
+            context.Features.Set(service);
+            var metrics = telemetry._metrics.For(service);
+            metrics.Active.Inc();
+            if (context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true })
+            {
+                // Open while the upgraded connection lives: counted when the 101 goes out, until the request ends.
+                context.Response.OnStarting(static state =>
+                {
+                    var (ctx, m) = ((HttpContext, ServiceMetrics))state;
+                    if (ctx.Response.StatusCode == StatusCodes.Status101SwitchingProtocols)
+                    {
+                        m.UpgradedOpen.Inc();
+                        ctx.Response.RegisterForDispose(new UpgradeClosed(m));
+                    }
+                    return Task.CompletedTask;
+                }, (context, metrics));
+            }
+        }
+    }
+
+    private sealed class UpgradeClosed(ServiceMetrics metrics) : IDisposable
+    {
+        public void Dispose() => metrics.UpgradedOpen.Dec();
+    }
+
+    /// <summary>Called by the forwarding middleware when it answers a routed request itself (no static instance allocates).</summary>
+    public static void Answered(HttpContext context, EdgeAnswer answer) => context.Features.Set(answer);
+
+    /// <summary>Maps how a routed request failed to the fixed error kinds.</summary>
+    internal static ErrorKind Classify(HttpContext context, int status)
+    {
+        if (context.Features.Get<EdgeAnswer>() is { } answer)
+        {
+            return answer.Kind;
+        }
+        var error = context.GetForwarderErrorFeature();
+        if (error is null || error.Error == ForwarderError.None)
+        {
+            return ErrorKind.None;
+        }
+        for (var e = error.Exception; e is not null; e = e.InnerException)
+        {
+            if (e is TunnelConnectException tunnel)
+            {
+                return tunnel.Code switch
+                {
+                    ErrorCode.DialFailed => ErrorKind.DialFailed,
+                    ErrorCode.DialTimeout => ErrorKind.DialTimeout,
+                    ErrorCode.Overloaded or ErrorCode.RefusedStream => ErrorKind.Overloaded,
+                    ErrorCode.NoError or ErrorCode.UnknownService => ErrorKind.NoSession,
+                    _ => ErrorKind.Reset,
+                };
+            }
+        }
+        return error.Error switch
+        {
+            ForwarderError.RequestTimedOut => ErrorKind.Timeout,
+            _ when status == StatusCodes.Status413PayloadTooLarge => ErrorKind.PolicyDenied,
+            _ => ErrorKind.Reset,
+        };
+    }
+}
+
+/// <summary>Marks a response the edge produced itself for a routed service (no session), so a backend's own 503 is not counted as no_session.</summary>
+internal sealed class EdgeAnswer(ErrorKind kind)
+{
+    public static readonly EdgeAnswer NoSession = new(ErrorKind.NoSession);
+
+    public ErrorKind Kind { get; } = kind;
+}

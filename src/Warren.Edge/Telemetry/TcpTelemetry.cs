@@ -1,0 +1,86 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Warren.Edge.Agents;
+using Warren.Edge.Routing;
+using Warren.Protocol.Framing;
+using Warren.Protocol.Session;
+
+namespace Warren.Edge.Telemetry;
+
+/// <summary>Metrics and the access-log line for raw TCP connections; one <see cref="Connection"/> per accepted client.</summary>
+internal sealed class TcpTelemetry(EdgeMetrics metrics, ILoggerFactory loggerFactory)
+{
+    private readonly ILogger _access = loggerFactory.CreateLogger(AccessLog.Category);
+
+    public Connection Begin(ServiceEntry? service, AgentSession? session, Socket client, int port) =>
+        new(this, service is null ? null : metrics.For(service), service, session, client, port);
+
+    /// <summary>Maps why a spliced connection failed to the fixed error kinds.</summary>
+    public static ErrorKind Classify(Exception ex) => ex switch
+    {
+        MuxException { Code: ErrorCode.DialFailed } => ErrorKind.DialFailed,
+        MuxException { Code: ErrorCode.DialTimeout } => ErrorKind.DialTimeout,
+        MuxException { Code: ErrorCode.Overloaded or ErrorCode.RefusedStream } => ErrorKind.Overloaded,
+        MuxException { Code: ErrorCode.IdleTimeout } or TimeoutException => ErrorKind.Timeout,
+        OperationCanceledException => ErrorKind.Reset,
+        _ => ErrorKind.Reset,
+    };
+
+    internal sealed class Connection : IDisposable
+    {
+        private readonly TcpTelemetry _owner;
+        private readonly ServiceMetrics? _metrics;
+        private readonly ServiceEntry? _service;
+        private readonly AgentSession? _session;
+        private readonly Socket _client;
+        private readonly int _port;
+        private readonly long _started = Stopwatch.GetTimestamp();
+        private long _in, _out;
+        private ErrorKind _error;
+
+        public Connection(TcpTelemetry owner, ServiceMetrics? metrics, ServiceEntry? service, AgentSession? session, Socket client, int port)
+        {
+            (_owner, _metrics, _service, _session, _client, _port) = (owner, metrics, service, session, client, port);
+            if (metrics is not null)
+            {
+                metrics.Tcp.Inc();
+                metrics.CountConnection();
+                metrics.TcpOpen.Inc();
+                metrics.Active.Inc();
+            }
+        }
+
+        public void Completed(long clientToService, long serviceToClient) => (_in, _out) = (clientToService, serviceToClient);
+
+        public void Fail(ErrorKind kind) => _error = kind;
+
+        public void Dispose()
+        {
+            if (_metrics is not null)
+            {
+                _metrics.TcpOpen.Dec();
+                _metrics.Active.Dec();
+                _metrics.BytesIn.Inc(_in);
+                _metrics.BytesOut.Inc(_out);
+                _metrics.CountError(_error);
+            }
+            if (_owner._access.IsEnabled(LogLevel.Information))
+            {
+                var elapsed = Stopwatch.GetElapsedTime(_started);
+                string client;
+                try
+                {
+                    client = (_client.RemoteEndPoint as System.Net.IPEndPoint)?.Address.ToString() ?? "-";
+                }
+                catch (ObjectDisposedException)
+                {
+                    client = "-";
+                }
+                AccessLog.Tcp(_owner._access, _service?.Name ?? "-", _port, _error == ErrorKind.None ? "ok" : EdgeMetrics.Label(_error),
+                    elapsed.TotalMilliseconds, _in, _out, client,
+                    _session is null ? "-" : _session.AgentName + "#" + _session.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            }
+        }
+    }
+}
