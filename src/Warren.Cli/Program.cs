@@ -8,6 +8,7 @@ var root = new RootCommand("Warren: one encrypted, multiplexed session publishes
     AgentCommand.Create(verbose),
     DemoCommand.Create(verbose),
     TokenCommand.Create(),
+    StatusCommand.Create(),
 };
 root.Options.Add(verbose);
 return await root.Parse(args).InvokeAsync().ConfigureAwait(false);

@@ -16,7 +16,9 @@ internal static class AgentCommand
         var fingerprint = new Option<string?>("--edge-fingerprint") { Description = "Pinned SHA-256 of the edge certificate" };
         var name = new Option<string?>("--name") { Description = "Agent name shown at the edge" };
         var insecure = new Option<bool>("--insecure") { Description = "Plain TCP to the edge, for local tests only" };
-        var command = new Command("agent", "Run an agent next to private services") { config, edge, token, fingerprint, name, insecure };
+        var admin = new Option<string?>("--admin") { Description = "Local admin address for /metrics, /healthz, /readyz, /api/status (overrides admin)" };
+        var logFormat = CliLogging.FormatOption();
+        var command = new Command("agent", "Run an agent next to private services") { config, edge, token, fingerprint, name, insecure, admin, logFormat };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var overrides = new Dictionary<string, string>();
@@ -24,6 +26,7 @@ internal static class AgentCommand
             EdgeCommand.AddOverride(overrides, "token", parse.GetValue(token));
             EdgeCommand.AddOverride(overrides, "edge_fingerprint", parse.GetValue(fingerprint));
             EdgeCommand.AddOverride(overrides, "name", parse.GetValue(name));
+            EdgeCommand.AddOverride(overrides, "admin", parse.GetValue(admin));
             if (parse.GetValue(insecure))
             {
                 overrides["insecure"] = "true";
@@ -38,7 +41,7 @@ internal static class AgentCommand
                 await Console.Error.WriteLineAsync(ex.Message).ConfigureAwait(false);
                 return 2;
             }
-            using var loggerFactory = CliLogging.Create(parse.GetValue(verbose));
+            using var loggerFactory = CliLogging.Create(parse.GetValue(verbose), parse.GetValue(logFormat));
             var logger = loggerFactory.CreateLogger("warren");
             var agent = new WarrenAgent(agentConfig, loggerFactory);
             agent.Start();

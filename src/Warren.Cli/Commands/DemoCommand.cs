@@ -19,10 +19,11 @@ internal static class DemoCommand
     {
         var httpPort = new Option<int>("--http-port") { Description = "Public HTTP port of the demo edge (0 = any free port)", DefaultValueFactory = _ => 8080 };
         var tcpPort = new Option<int>("--tcp-port") { Description = "Edge port of the TCP echo service (0 = any free port)", DefaultValueFactory = _ => 0 };
-        var command = new Command("demo", "Run an edge, an agent and sample services on loopback") { httpPort, tcpPort };
+        var logFormat = CliLogging.FormatOption();
+        var command = new Command("demo", "Run an edge, an agent and sample services on loopback") { httpPort, tcpPort, logFormat };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            using var loggerFactory = CliLogging.Create(parse.GetValue(verbose));
+            using var loggerFactory = CliLogging.Create(parse.GetValue(verbose), parse.GetValue(logFormat));
             try
             {
                 await using var demo = await DemoEnvironment.StartAsync(parse.GetValue(httpPort), parse.GetValue(tcpPort), loggerFactory, cancellationToken).ConfigureAwait(false);

@@ -16,7 +16,8 @@ internal static class EdgeCommand
         var admin = new Option<string?>("--admin") { Description = "Admin listener address (overrides listen.admin)" };
         var data = new Option<string?>("--data") { Description = "Data directory (overrides data)" };
         var insecure = new Option<bool>("--insecure") { Description = "Plain TCP on the agent link, for local tests only" };
-        var command = new Command("edge", "Run the public edge") { config, http, agents, admin, data, insecure };
+        var logFormat = CliLogging.FormatOption();
+        var command = new Command("edge", "Run the public edge") { config, http, agents, admin, data, insecure, logFormat };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var overrides = new Dictionary<string, string>();
@@ -38,7 +39,7 @@ internal static class EdgeCommand
                 await Console.Error.WriteLineAsync(ex.Message).ConfigureAwait(false);
                 return 2;
             }
-            using var loggerFactory = CliLogging.Create(parse.GetValue(verbose));
+            using var loggerFactory = CliLogging.Create(parse.GetValue(verbose), parse.GetValue(logFormat));
             var logger = loggerFactory.CreateLogger("warren");
             EdgeServer edge;
             try

@@ -1,0 +1,130 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Net.Http;
+using System.Text;
+using System.Text.Json;
+
+namespace Warren.Cli.Commands;
+
+/// <summary>
+/// <c>warren status [--admin 127.0.0.1:9090]</c>: reads /api/status from an edge's (or agent's) admin address and
+/// prints its sessions and services as tables. Exit 1 with a clear message when nothing answers there.
+/// </summary>
+internal static class StatusCommand
+{
+    public const string DefaultAdmin = "127.0.0.1:9090";
+
+    public static Command Create()
+    {
+        var admin = new Option<string>("--admin") { Description = "Admin address of the edge or agent (host:port or URL)", DefaultValueFactory = _ => DefaultAdmin };
+        var command = new Command("status", "Show the sessions and services of a running edge or agent") { admin };
+        command.SetAction((parse, cancellationToken) => RunAsync(parse.GetValue(admin)!, Console.Out, Console.Error, cancellationToken));
+        return command;
+    }
+
+    public static async Task<int> RunAsync(string admin, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    {
+        var baseUri = admin.Contains("://", StringComparison.Ordinal) ? admin.TrimEnd('/') : "http://" + admin;
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        string json;
+        try
+        {
+            using var response = await http.GetAsync(new Uri(baseUri + "/api/status"), cancellationToken).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode)
+            {
+                await error.WriteLineAsync($"warren status: {baseUri}/api/status answered {(int)response.StatusCode} {response.ReasonPhrase}").ConfigureAwait(false);
+                return 1;
+            }
+            json = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or UriFormatException)
+        {
+            await error.WriteLineAsync($"warren status: no answer from the admin address {admin} ({ex.Message}). Is the edge or agent running, and is its admin listener there? Try --admin HOST:PORT").ConfigureAwait(false);
+            return 1;
+        }
+        try
+        {
+            using var document = JsonDocument.Parse(json);
+            await output.WriteAsync(Render(document.RootElement)).ConfigureAwait(false);
+            return 0;
+        }
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException or KeyNotFoundException)
+        {
+            await error.WriteLineAsync($"warren status: {baseUri}/api/status did not return Warren's status JSON: {ex.Message}").ConfigureAwait(false);
+            return 1;
+        }
+    }
+
+    internal static string Render(JsonElement root)
+    {
+        var text = new StringBuilder();
+        var role = Str(root, "role") is { Length: > 0 } r ? r : "edge";
+        var sessions = root.GetProperty("sessions").EnumerateArray().ToList();
+        var services = root.GetProperty("services").EnumerateArray().ToList();
+        var ready = root.TryGetProperty("ready", out var readyValue) && readyValue.ValueKind == JsonValueKind.True;
+        text.Append(CultureInfo.InvariantCulture, $"{role}: {(ready ? "ready" : "NOT READY")}, {sessions.Count} session(s), {services.Count} service(s)\n\n");
+
+        text.Append("SESSIONS\n");
+        var now = DateTimeOffset.UtcNow;
+        Table(text, ["ID", "AGENT", "TOKEN", "REMOTE", "CONNECTED", "RTT", "STREAMS", "SERVICES"], sessions.Select(s => new[]
+        {
+            Str(s, "id"),
+            Str(s, "agent"),
+            Str(s, "token"),
+            Str(s, "remote"),
+            s.TryGetProperty("connected_at", out var at) && at.TryGetDateTimeOffset(out var since)
+                ? $"{since.ToUniversalTime():yyyy-MM-dd HH:mm:ss}Z ({Ago(now - since)})" : "-",
+            s.TryGetProperty("rtt_ms", out var rtt) ? string.Create(CultureInfo.InvariantCulture, $"{rtt.GetDouble():0.0} ms") : "-",
+            Str(s, "streams"),
+            s.TryGetProperty("services", out var list) ? string.Join(",", list.EnumerateArray().Select(x => x.GetString())) : "-",
+        }));
+
+        text.Append("\nSERVICES\n");
+        Table(text, ["NAME", "OWNER", "KIND", "HOSTNAMES / PORT", "SESSIONS", "REQ/S", "ERR/S"], services.Select(s => new[]
+        {
+            Str(s, "name"),
+            Str(s, "owner"),
+            Str(s, "kind"),
+            s.TryGetProperty("port", out var port) && port.ValueKind == JsonValueKind.Number
+                ? ":" + port.GetInt32().ToString(CultureInfo.InvariantCulture)
+                : s.TryGetProperty("hostnames", out var hosts) && hosts.ValueKind == JsonValueKind.Array ? string.Join(",", hosts.EnumerateArray().Select(h => h.GetString())) : "-",
+            Str(s, "sessions"),
+            Str(s, "request_rate"),
+            Str(s, "error_rate"),
+        }));
+        return text.ToString();
+    }
+
+    private static string Str(JsonElement element, string name) =>
+        !element.TryGetProperty(name, out var value) ? "-" : value.ValueKind switch
+        {
+            JsonValueKind.String => value.GetString() ?? "-",
+            JsonValueKind.Number => value.GetRawText(),
+            JsonValueKind.True => "yes",
+            JsonValueKind.False => "no",
+            _ => "-",
+        };
+
+    private static string Ago(TimeSpan span) => span.TotalSeconds < 0 ? "just now"
+        : span.TotalMinutes < 1 ? $"{(int)span.TotalSeconds}s ago"
+        : span.TotalHours < 1 ? $"{(int)span.TotalMinutes}m ago"
+        : span.TotalDays < 1 ? $"{(int)span.TotalHours}h{span.Minutes:00}m ago"
+        : $"{(int)span.TotalDays}d{span.Hours:00}h ago";
+
+    private static void Table(StringBuilder text, string[] headers, IEnumerable<string[]> rows)
+    {
+        var all = rows.ToList();
+        if (all.Count == 0)
+        {
+            text.Append("  (none)\n");
+            return;
+        }
+        var widths = headers.Select((h, i) => Math.Max(h.Length, all.Max(r => r[i].Length))).ToArray();
+        void Line(string[] cells) => text.Append("  ").Append(string.Join("  ", cells.Select((c, i) => i == cells.Length - 1 ? c : c.PadRight(widths[i])))).Append('\n');
+        Line(headers);
+        foreach (var row in all)
+        {
+            Line(row);
+        }
+    }
+}
