@@ -90,7 +90,19 @@ internal sealed partial class AgentConnectionHandler(
         }
         stream.Accept();
         var channel = new ControlChannel(stream);
-        var hello = await channel.ReceiveAsync(timeout.Token).ConfigureAwait(false);
+        ControlMessage? hello;
+        try
+        {
+            hello = await channel.ReceiveAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!connection.ConnectionClosed.IsCancellationRequested)
+        {
+            // A control stream and then silence is the same stalled login as no stream at all, and gets the same
+            // clear answer (it used to end as a generic "operation was canceled" protocol error).
+            Log.AuthTimeout(logger, connection.RemoteEndPoint?.ToString(), AuthTimeout.TotalSeconds);
+            session.Abort(ErrorCode.HandshakeTimeout, "no authentication within the time limit");
+            return (null, null);
+        }
         if (hello is not { Type: ControlMessage.Auth })
         {
             throw new ProtocolException(ErrorCode.ProtocolError, "expected an auth message");
@@ -101,21 +113,43 @@ internal sealed partial class AgentConnectionHandler(
             Log.AuthFailed(logger, connection.RemoteEndPoint?.ToString(), hello.Agent);
             state.CountAuthFailure();
             failures.RecordFailure((connection.RemoteEndPoint as System.Net.IPEndPoint)?.Address);
-            await channel.SendAsync(new ControlMessage { Type = ControlMessage.AuthResult, Ok = false, Error = "invalid token" }, timeout.Token).ConfigureAwait(false);
-            session.Abort(ErrorCode.Unauthorized, "invalid token");
+            await RefuseAsync(session, channel, "invalid token", "invalid token", timeout.Token).ConfigureAwait(false);
             return (null, null);
         }
         if (grant.MaxSessions is { } max && state.Sessions.Count(s => s.TokenName == grant.Name) >= max)
         {
             Log.TooManySessions(logger, grant.Name, max);
-            await channel.SendAsync(new ControlMessage { Type = ControlMessage.AuthResult, Ok = false, Error = $"token '{grant.Name}' already has its maximum of {max} sessions" }, timeout.Token).ConfigureAwait(false);
-            session.Abort(ErrorCode.Unauthorized, "too many sessions for this token");
+            await RefuseAsync(session, channel, $"token '{grant.Name}' already has its maximum of {max} sessions", "too many sessions for this token", timeout.Token).ConfigureAwait(false);
             return (null, null);
         }
         var agent = new AgentSession(session, grant.Name, Sanitize(hello.Agent), connection.RemoteEndPoint, DateTimeOffset.UtcNow) { Grant = grant };
         await channel.SendAsync(new ControlMessage { Type = ControlMessage.AuthResult, Ok = true, Session = agent.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) }, timeout.Token).ConfigureAwait(false);
         Log.AgentAuthenticated(logger, agent.ToString(), grant.Name);
         return (agent, channel);
+    }
+
+    /// <summary>How long a refused agent gets to read the answer and hang up before the session is cut.</summary>
+    private static readonly TimeSpan RefusalLinger = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Answers a refused login with auth_result ok=false and closes the session. An abort alone drops stream data
+    /// still queued (its GOAWAY goes first and nothing follows), so the agent saw only "session closed" and logged
+    /// that it could not reach the edge. A graceful GOAWAY lets the answer out; the session is then cut with
+    /// <see cref="ErrorCode.Unauthorized"/> once the agent hangs up or <see cref="RefusalLinger"/> passes.
+    /// </summary>
+    private static async Task RefuseAsync(MuxSession session, ControlChannel channel, string error, string reason, CancellationToken cancellationToken)
+    {
+        await channel.SendAsync(new ControlMessage { Type = ControlMessage.AuthResult, Ok = false, Error = error }, cancellationToken).ConfigureAwait(false);
+        ((MuxStream)channel.Stream).CompleteWrites();
+        session.GoAway(reason);
+        try
+        {
+            await session.Completion.WaitAsync(RefusalLinger, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
+        {
+        }
+        session.Abort(ErrorCode.Unauthorized, reason);
     }
 
     /// <summary>Handles register messages for the life of the session (the first one, and re-registrations on reload).</summary>
