@@ -55,10 +55,10 @@ public sealed record EdgeTokenConfig
     /// <summary>YAML key <c>token_sha256</c>: lowercase hex SHA-256 of the token.</summary>
     public string? TokenSha256 { get; init; }
 
-    /// <summary>YAML key <c>allow_hosts</c>: exact hostnames or "*.example.com"; empty allows any.</summary>
+    /// <summary>YAML key <c>allow_hosts</c>: exact hostnames or "*.example.com"; empty allows none (TokenGrant.Check).</summary>
     public IReadOnlyList<string> AllowHosts { get; init; } = [];
 
-    /// <summary>YAML key <c>allow_ports</c>; empty allows any.</summary>
+    /// <summary>YAML key <c>allow_ports</c>; empty allows none (TokenGrant.Check).</summary>
     public IReadOnlyList<int> AllowPorts { get; init; } = [];
 }
 
