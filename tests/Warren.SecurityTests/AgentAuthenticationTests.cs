@@ -1,0 +1,136 @@
+using System.Diagnostics;
+using System.Net;
+using Warren.Configuration;
+using Warren.Edge.Agents;
+using Warren.Protocol.Tunnel;
+using Warren.SecurityTests.Harness;
+using Xunit.Abstractions;
+
+namespace Warren.SecurityTests;
+
+/// <summary>Who may connect as an agent: tokens, revocation, brute force, and the pinned TLS link (docs/security.md).</summary>
+public sealed class AgentAuthenticationTests(ITestOutputHelper output) : SecurityTest(output)
+{
+    [Fact]
+    public async Task Wrong_token_never_registers_and_the_edge_counts_the_failure()
+    {
+        var edge = await StartEdgeAsync();
+        var transfer = await edge.StartTransferAsync();
+
+        var intruder = await edge.StartAgentAsync(TestEdge.NewToken(), "intruder", [edge.HttpService("web", "intruder.test")], waitForSession: false);
+
+        await Wait.UntilAsync(() => edge.Server.State.AuthFailures >= 1, Wait.Default, "the edge to count the failed authentication");
+        var refused = await Log.WaitForAsync(Wait.Default, "[Rejected]", "the edge refused the token: invalid token");
+        Log.Note("agent side: " + refused);
+        Assert.NotEmpty(Log.Matching("[AgentAuthFailed]", "intruder"));
+        Assert.Equal(0, intruder.ConnectedSessions);
+        Assert.DoesNotContain(edge.Server.State.Sessions, s => s.AgentName == "intruder");
+        Assert.Equal(HttpStatusCode.NotFound, (await edge.GetAsync("intruder.test", "/echo")).Status);
+
+        await transfer.CompleteAsync();
+        await edge.AssertStillServesAsync();
+    }
+
+    [Fact]
+    public async Task Revoked_token_loses_its_live_session_within_seconds()
+    {
+        string? victimToken = null;
+        var edge = await StartEdgeAsync(new TestEdgeOptions
+        {
+            Store = store => victimToken = store.Create("victim", ["victim.test"], [], maxSessions: null),
+        });
+        var victim = await edge.StartAgentAsync(victimToken!, "victim-agent", [edge.HttpService("web", "victim.test")]);
+        Assert.Equal(HttpStatusCode.OK, (await edge.GetAsync("victim.test", "/echo")).Status);
+        var transfer = await edge.StartTransferAsync();
+
+        using (var store = new Warren.Edge.Tokens.TokenStore(edge.DataDirectory))
+        {
+            Assert.True(store.Revoke("victim"));
+        }
+        var clock = Stopwatch.StartNew();
+        await Wait.UntilAsync(() => !edge.Server.State.Sessions.Any(s => s.TokenName == "victim"), TimeSpan.FromSeconds(6), "the revoked token's session to close");
+        Log.Note($"revoked session closed after {clock.Elapsed.TotalSeconds:0.00} s");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"closing took {clock.Elapsed}");
+
+        var (status, _) = await edge.GetAsync("victim.test", "/echo");
+        Assert.True(status is HttpStatusCode.ServiceUnavailable or HttpStatusCode.NotFound, $"after revocation: {status}");
+        // The agent comes back with the same token and is refused like any unknown token.
+        await Wait.UntilAsync(() => edge.Server.State.AuthFailures >= 1, Wait.Default, "the revoked token's reconnect to be refused");
+        Assert.Equal(0, victim.ConnectedSessions);
+
+        await transfer.CompleteAsync();
+        await edge.AssertStillServesAsync();
+    }
+
+    [Fact]
+    public async Task Token_brute_force_from_one_ip_is_cut_off_while_the_live_session_keeps_working()
+    {
+        var edge = await StartEdgeAsync();
+        var goodSession = Assert.Single(edge.Server.State.Sessions);
+        var transfer = await edge.StartTransferAsync();
+
+        var answered = 0;
+        Exception? dropped = null;
+        for (var attempt = 1; attempt <= AuthFailureLimiter.MaxFailures + 5 && dropped is null; attempt++)
+        {
+            try
+            {
+                await using var raw = await edge.ConnectRawAsync();
+                var answer = await raw.AuthenticateAsync(TestEdge.NewToken(), $"guess-{attempt}");
+                Assert.Equal(ControlMessage.AuthResult, answer?.Type);
+                Assert.False(answer!.Ok);
+                Assert.Equal("invalid token", answer.Error);
+                answered++;
+            }
+            catch (Exception ex) when (ex is IOException or OperationCanceledException or System.Security.Authentication.AuthenticationException)
+            {
+                dropped = ex;
+                Log.Note($"attempt {attempt} dropped: {ex.GetType().Name}: {ex.Message}");
+            }
+        }
+        Assert.Equal(AuthFailureLimiter.MaxFailures, answered);
+        Assert.NotNull(dropped);
+        Assert.Equal(AuthFailureLimiter.MaxFailures, edge.Server.State.AuthFailures);
+        await Log.WaitForAsync(Wait.Default, "[AgentBlocked]", "127.0.0.1");
+        // Even the right token is turned away from that address now: the limiter acts before any token is read.
+        await Assert.ThrowsAnyAsync<Exception>(async () =>
+        {
+            await using var raw = await edge.ConnectRawAsync();
+            var answer = await raw.AuthenticateAsync(edge.GoodToken);
+            Assert.Null(answer);
+        });
+
+        // The session that was already up (from the same address) is untouched.
+        Assert.Contains(goodSession, edge.Server.State.Sessions);
+        Assert.False(goodSession.Mux.Closing.IsCancellationRequested);
+        await transfer.CompleteAsync();
+        await edge.AssertStillServesAsync();
+    }
+
+    [Fact]
+    public async Task Agent_with_a_wrong_pinned_fingerprint_never_connects_and_says_why()
+    {
+        var edge = await StartEdgeAsync();
+        var transfer = await edge.StartTransferAsync();
+        var real = edge.Fingerprint;
+        var wrong = (real[0] == '0' ? "1" : "0") + real[1..];
+
+        var agent = await edge.StartAgentAsync(edge.GoodToken, "mitm-victim", [edge.HttpService("other", TestEdge.GoodHost)], fingerprint: wrong, waitForSession: false);
+
+        var line = await Log.WaitForAsync(Wait.Default, "[FingerprintMismatch]");
+        Assert.Contains(real, line, StringComparison.Ordinal); // names what the edge actually presented
+        Assert.Equal(0, agent.ConnectedSessions);
+        Assert.Single(edge.Server.State.Sessions);
+        Assert.Equal(0, edge.Server.State.AuthFailures); // the token was never sent
+        // Only the full SHA-256 is accepted as a pin (chisel once accepted a truncated MD5).
+        var truncated = Assert.Throws<ConfigException>(() => ConfigLoader.ValidateAgent(new AgentConfig
+        {
+            Edge = "127.0.0.1:1", Token = edge.GoodToken, EdgeFingerprint = real[..40],
+            Services = [edge.HttpService("web", TestEdge.GoodHost)],
+        }));
+        Assert.Contains("edge_fingerprint", truncated.Message, StringComparison.Ordinal);
+
+        await transfer.CompleteAsync();
+        await edge.AssertStillServesAsync();
+    }
+}

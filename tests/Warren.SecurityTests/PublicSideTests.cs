@@ -1,0 +1,148 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Warren.Configuration;
+using Warren.SecurityTests.Harness;
+using Xunit.Abstractions;
+
+namespace Warren.SecurityTests;
+
+/// <summary>Hostile public clients: Kestrel's limits, no open proxy, edge-owned X-Forwarded-* (docs/security.md).</summary>
+public sealed class PublicSideTests(ITestOutputHelper output) : SecurityTest(output)
+{
+    [Fact]
+    public async Task Oversized_request_headers_get_431()
+    {
+        var edge = await StartEdgeAsync();
+        var transfer = await edge.StartTransferAsync();
+
+        var (status, _) = await edge.GetAsync(TestEdge.GoodHost, "/echo", r => r.Headers.TryAddWithoutValidation("X-Big", new string('a', 33 * 1024)));
+        Assert.Equal(HttpStatusCode.RequestHeaderFieldsTooLarge, status);
+        // Spread over many headers it is the same limit (32 KiB in total).
+        (status, _) = await edge.GetAsync(TestEdge.GoodHost, "/echo", r =>
+        {
+            for (var i = 0; i < 40; i++)
+            {
+                r.Headers.TryAddWithoutValidation($"X-Part-{i}", new string('b', 1024));
+            }
+        });
+        Assert.Equal(HttpStatusCode.RequestHeaderFieldsTooLarge, status);
+
+        await transfer.CompleteAsync();
+        await edge.AssertStillServesAsync();
+    }
+
+    [Fact]
+    public async Task Slowloris_client_is_cut_off_by_the_request_headers_timeout()
+    {
+        var timeout = TimeSpan.FromSeconds(2);
+        var edge = await StartEdgeAsync(new TestEdgeOptions { Limits = new EdgeLimitsConfig { RequestHeadersTimeout = timeout } });
+        var transfer = await edge.StartTransferAsync();
+
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(IPAddress.Loopback, edge.HttpPort);
+        await using var stream = new NetworkStream(socket, ownsSocket: false);
+        var clock = Stopwatch.StartNew();
+        using var stop = new CancellationTokenSource();
+        var trickle = Task.Run(async () =>
+        {
+            // A valid request, one byte a second: it would take a minute to finish.
+            var bytes = Encoding.ASCII.GetBytes($"GET /echo HTTP/1.1\r\nHost: {TestEdge.GoodHost}\r\nX-Slow: {new string('s', 40)}\r\n\r\n");
+            var sent = 0;
+            try
+            {
+                foreach (var b in bytes)
+                {
+                    await stream.WriteAsync(new[] { b }, stop.Token);
+                    sent++;
+                    await Task.Delay(1000, stop.Token);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException)
+            {
+            }
+            return sent;
+        });
+        var (elapsed, received) = await RawHttp.ReadUntilClosedAsync(stream, clock, timeout + TimeSpan.FromSeconds(6));
+        await stop.CancelAsync();
+        var sent = await trickle;
+        Log.Note($"slowloris connection closed after {elapsed.TotalSeconds:0.00} s and {sent} bytes; edge sent: {received.Split('\r')[0]}");
+        // Kestrel checks once a second and adds that second to the limit: closed between 2 and about 4 s.
+        Assert.InRange(elapsed, timeout - TimeSpan.FromMilliseconds(500), timeout + TimeSpan.FromSeconds(4));
+        Assert.True(received.Length == 0 || RawHttp.StatusOf(received) == 408, $"unexpected answer: {received}");
+
+        await transfer.CompleteAsync();
+        await edge.AssertStillServesAsync();
+    }
+
+    [Fact]
+    public async Task Connect_and_absolute_form_requests_for_foreign_hosts_are_not_proxied()
+    {
+        var edge = await StartEdgeAsync();
+        var transfer = await edge.StartTransferAsync();
+        var target = $"127.0.0.1:{edge.Backend.Port}"; // a real, reachable address: a proxy would get there
+
+        var connect = await RawHttp.SendAsync(edge.HttpPort, $"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n");
+        Assert.Equal(405, RawHttp.StatusOf(connect));
+        await Log.WaitForAsync(Wait.Default, "[ProxyRefused]", "CONNECT");
+
+        var absolute = await RawHttp.SendAsync(edge.HttpPort, $"GET http://{target}/echo HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n");
+        Assert.Equal(404, RawHttp.StatusOf(absolute));
+        var foreign = await RawHttp.SendAsync(edge.HttpPort, "GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n");
+        Assert.Equal(404, RawHttp.StatusOf(foreign));
+        // Absolute-form naming one host with a Host header naming a routed one: Kestrel refuses the mismatch.
+        var mixed = await RawHttp.SendAsync(edge.HttpPort, $"GET http://{target}/echo HTTP/1.1\r\nHost: {TestEdge.GoodHost}\r\nConnection: close\r\n\r\n");
+        Assert.Equal(400, RawHttp.StatusOf(mixed));
+        // A Host that matches no route is 404: there is no default route.
+        Assert.Equal(HttpStatusCode.NotFound, (await edge.GetAsync("localhost", "/echo")).Status);
+        Assert.Equal(HttpStatusCode.NotFound, (await edge.GetAsync("127.0.0.1", "/echo")).Status);
+
+        await transfer.CompleteAsync();
+        await edge.AssertStillServesAsync();
+    }
+
+    [Fact]
+    public async Task Forged_forwarding_headers_are_replaced_by_the_edge()
+    {
+        var edge = await StartEdgeAsync();
+        var transfer = await edge.StartTransferAsync();
+
+        var (status, echo) = await edge.GetAsync(TestEdge.GoodHost, "/echo", r =>
+        {
+            r.Headers.TryAddWithoutValidation("X-Forwarded-For", "6.6.6.6");
+            r.Headers.TryAddWithoutValidation("X-Forwarded-Proto", "https");
+            r.Headers.TryAddWithoutValidation("X-Forwarded-Host", "evil.example");
+            r.Headers.TryAddWithoutValidation("X-Forwarded-Prefix", "/evil");
+            r.Headers.TryAddWithoutValidation("Forwarded", "for=6.6.6.6;host=evil.example;proto=https");
+        });
+        Log.Note("backend saw:\n" + echo);
+        Assert.Equal(HttpStatusCode.OK, status);
+        var headers = echo.Split('\n').Where(l => l.Contains(": ", StringComparison.Ordinal)).ToArray();
+        Assert.Contains("X-Forwarded-For: 127.0.0.1", headers);
+        Assert.Contains("X-Forwarded-Proto: http", headers);
+        Assert.Contains($"X-Forwarded-Host: {TestEdge.GoodHost}", headers);
+        Assert.DoesNotContain(headers, h => h.Contains("6.6.6.6", StringComparison.Ordinal) || h.Contains("evil", StringComparison.Ordinal));
+        Assert.DoesNotContain(headers, h => h.StartsWith("Forwarded:", StringComparison.OrdinalIgnoreCase));
+
+        await transfer.CompleteAsync();
+        await edge.AssertStillServesAsync();
+    }
+
+    [Fact]
+    public async Task Header_names_with_underscores_are_rejected()
+    {
+        var edge = await StartEdgeAsync();
+        var transfer = await edge.StartTransferAsync();
+
+        foreach (var name in new[] { "X_Forwarded_For", "X-Auth_User", "_" })
+        {
+            var (status, _) = await edge.GetAsync(TestEdge.GoodHost, "/echo", r => r.Headers.TryAddWithoutValidation(name, "admin"));
+            Assert.Equal(HttpStatusCode.BadRequest, status);
+        }
+        await Log.WaitForAsync(Wait.Default, "[BadHeader]", "X_Forwarded_For");
+
+        await transfer.CompleteAsync();
+        await edge.AssertStillServesAsync();
+    }
+}
