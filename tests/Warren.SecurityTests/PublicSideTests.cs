@@ -145,4 +145,38 @@ public sealed class PublicSideTests(ITestOutputHelper output) : SecurityTest(out
         await transfer.CompleteAsync();
         await edge.AssertStillServesAsync();
     }
+    [Fact]
+    public async Task Agent_can_lower_but_never_raise_the_edge_request_body_limit()
+    {
+        var token = TestEdge.NewToken();
+        var edge = await StartEdgeAsync(new TestEdgeOptions
+        {
+            Limits = new EdgeLimitsConfig { MaxRequestBodySize = 100_000 },
+            ExtraTokens = [new EdgeTokenConfig { Name = "bodies", Token = token, AllowHosts = ["big.test", "small.test"] }],
+        });
+        var transfer = await edge.StartTransferAsync();
+        await edge.StartAgentAsync(token, "bodies-agent",
+        [
+            edge.HttpService("big", "big.test") with { MaxRequestBodySize = 10_000_000 },
+            edge.HttpService("small", "small.test") with { MaxRequestBodySize = 1_000 },
+        ]);
+
+        // A hostile agent asking for 10 MB does not lift the operator's 100 KB cap...
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, await PostAsync(edge, "big.test", 200_000));
+        Assert.Equal(HttpStatusCode.OK, await PostAsync(edge, "big.test", 50_000));
+        // ...while an agent may lower it for its own service.
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, await PostAsync(edge, "small.test", 5_000));
+        Assert.Equal(HttpStatusCode.OK, await PostAsync(edge, "small.test", 500));
+
+        await transfer.CompleteAsync();
+        await edge.AssertStillServesAsync();
+    }
+
+    private static async Task<HttpStatusCode> PostAsync(TestEdge edge, string host, int size)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, edge.Url("/sha256")) { Content = new ByteArrayContent(new byte[size]) };
+        request.Headers.Host = host;
+        using var response = await edge.Client.SendAsync(request);
+        return response.StatusCode;
+    }
 }

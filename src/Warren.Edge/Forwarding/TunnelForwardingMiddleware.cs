@@ -53,7 +53,10 @@ internal sealed partial class TunnelForwardingMiddleware(
             context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
             return;
         }
-        if (service.Registration.MaxRequestBodySize is { } maxBody && context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodyLimit)
+        // An agent may lower the edge's body-size limit for its service, never raise it: the operator's cap holds
+        // against an untrusted agent (docs/security.md).
+        if (service.Registration.MaxRequestBodySize is { } maxBody && context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodyLimit
+            && (bodyLimit.MaxRequestBodySize is null || maxBody < bodyLimit.MaxRequestBodySize))
         {
             bodyLimit.MaxRequestBodySize = maxBody;
         }
