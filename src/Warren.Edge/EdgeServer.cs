@@ -130,7 +130,7 @@ public sealed class EdgeServer : IAsyncDisposable
             limits.MinRequestBodyDataRate = new MinDataRate(bytesPerSecond: 240, gracePeriod: TimeSpan.FromSeconds(5));
             if (config.Listen.Http is { Length: > 0 } http)
             {
-                kestrel.Listen(EndPointParser.Parse(http), l =>
+                kestrel.Listen(ListenEndPoint.Parse(http), l =>
                 {
                     l.Use(perIp.Middleware);
                     l.Use(ConnectionTelemetry.Middleware(metrics, "http", countBytes: true));
@@ -140,7 +140,7 @@ public sealed class EdgeServer : IAsyncDisposable
             }
             if (sni is not null)
             {
-                kestrel.Listen(EndPointParser.Parse(config.Listen.Https!), l =>
+                kestrel.Listen(ListenEndPoint.Parse(config.Listen.Https!), l =>
                 {
                     l.Use(perIp.Middleware);
                     l.Protocols = HttpProtocols.Http1AndHttp2;
@@ -149,7 +149,7 @@ public sealed class EdgeServer : IAsyncDisposable
                     listeners["https"] = l;
                 });
             }
-            kestrel.Listen(EndPointParser.Parse(config.Listen.Agents), l =>
+            kestrel.Listen(ListenEndPoint.Parse(config.Listen.Agents), l =>
             {
                 l.Use(ConnectionTelemetry.Middleware(metrics, "agents", countBytes: false));
                 if (agentCertificate is not null)
@@ -167,7 +167,7 @@ public sealed class EdgeServer : IAsyncDisposable
         var adminBuilder = WebHosting.CreateBuilder();
         adminBuilder.Logging.ClearProviders();
         adminBuilder.Services.AddSingleton(loggerFactory);
-        var adminEndPoint = EndPointParser.Parse(config.Listen.Admin);
+        var adminEndPoint = ListenEndPoint.Parse(config.Listen.Admin);
         if (!IPAddress.IsLoopback(adminEndPoint.Address))
         {
             // The admin listener has no authentication of its own yet: it may not leave loopback (docs/security.md).

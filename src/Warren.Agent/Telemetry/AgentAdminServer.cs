@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Warren.Configuration;
 
 namespace Warren.Agent.Telemetry;
 
@@ -29,7 +30,7 @@ internal sealed class AgentAdminServer : IAsyncDisposable
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggerFactory);
         ListenOptions? listener = null;
-        builder.WebHost.ConfigureKestrel(k => k.Listen(Parse(address), l => listener = l));
+        builder.WebHost.ConfigureKestrel(k => k.Listen(ListenEndPoint.Parse(address), l => listener = l));
         var app = builder.Build();
         app.MapGet("/healthz", () => "ok");
         app.MapGet("/readyz", () => agent.IsReady ? Results.Text("ready") : Results.Text("not ready", statusCode: StatusCodes.Status503ServiceUnavailable));
@@ -67,25 +68,6 @@ internal sealed class AgentAdminServer : IAsyncDisposable
         }), "application/json"));
         await app.StartAsync().ConfigureAwait(false);
         return new AgentAdminServer(app, listener!);
-    }
-
-    /// <summary>"127.0.0.1:9091", "[::1]:9091", "localhost:9091", "*:9091".</summary>
-    internal static IPEndPoint Parse(string address)
-    {
-        var colon = address.LastIndexOf(':');
-        if (colon <= 0 || !int.TryParse(address.AsSpan(colon + 1), out var port) || port is < 0 or > 65535)
-        {
-            throw new FormatException($"admin address '{address}' is not host:port");
-        }
-        var host = address[..colon].Trim('[', ']');
-        var ip = host switch
-        {
-            "localhost" => IPAddress.Loopback,
-            "*" or "" => IPAddress.Any,
-            _ when IPAddress.TryParse(host, out var parsed) => parsed,
-            _ => throw new FormatException($"admin address '{address}': '{host}' is not an IP address"),
-        };
-        return new IPEndPoint(ip, port);
     }
 
     public async ValueTask DisposeAsync()

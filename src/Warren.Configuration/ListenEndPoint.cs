@@ -1,10 +1,9 @@
 using System.Net;
-using Warren.Configuration;
 
-namespace Warren.Edge;
+namespace Warren.Configuration;
 
-/// <summary>Turns "0.0.0.0:80", "[::]:443", "localhost:7443", "*:80" into an endpoint to listen on.</summary>
-internal static class EndPointParser
+/// <summary>Turns a listen address ("0.0.0.0:80", "[::]:443", "localhost:7443", "*:80") into an endpoint: one parser for the edge's and the agent's listeners.</summary>
+public static class ListenEndPoint
 {
     public static IPEndPoint Parse(string value)
     {
