@@ -400,9 +400,9 @@ public sealed partial class MuxSession : IAsyncDisposable
     {
         Abort(ErrorCode.NoError, "disposed");
         await Completion.ConfigureAwait(false);
-        _lifetime.Dispose();
-        _goingAway.Dispose();
-        _pendingOpens.Dispose();
+        // _lifetime, _goingAway and _pendingOpens are deliberately not disposed: they hold no timer or wait handle,
+        // and GoAway, Close or OpenStreamAsync may still run on other threads (an edge draining while the agent
+        // leaves) and must find them usable, not disposed.
     }
 
     private void CheckDrained()
