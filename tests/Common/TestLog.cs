@@ -3,17 +3,18 @@ using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Xunit.Abstractions;
 
-namespace Warren.FunctionalTests.Harness;
+namespace Warren.Tests.Common;
 
 /// <summary>
-/// Captures every log line of one test (edge, agent, agent processes, the test's own notes) in memory and writes
-/// them to the test's output when the test ends, so a failing test shows what the tunnel was doing. Writing to
-/// <see cref="ITestOutputHelper"/> directly from background threads is unsafe after the test finished, hence the
-/// buffer. The buffer keeps the last <see cref="MaxLines"/> lines (a 200 MB transfer must not fill memory with logs).
+/// Every log line of one test (edge, agents, agent processes, the test's own notes), kept in memory so tests can
+/// assert on them (event names are part of each line) and written to the test's output at the end: xunit shows it
+/// when a test fails. Background threads never touch <see cref="ITestOutputHelper"/> directly (unsafe after the
+/// test ends). Only the last <see cref="MaxLines"/> lines are kept: a 200 MB transfer must not fill memory with logs.
+/// Shared as source by the test projects (tests/Common), as Kestrel shares its test sources.
 /// </summary>
-public sealed class TestLog : ILoggerProvider, IDisposable
+public sealed class TestLog : ILoggerProvider
 {
-    private const int MaxLines = 4000;
+    private const int MaxLines = 5000;
     private readonly ConcurrentQueue<string> _lines = new();
     private readonly ITestOutputHelper _output;
     private readonly Stopwatch _clock = Stopwatch.StartNew();
@@ -33,6 +34,17 @@ public sealed class TestLog : ILoggerProvider, IDisposable
     /// <summary>The factory to hand to the edge, the agent and the demo.</summary>
     public ILoggerFactory Factory { get; }
 
+    public IReadOnlyList<string> Lines => [.. _lines];
+
+    public bool Contains(string text) => _lines.Any(l => l.Contains(text, StringComparison.Ordinal));
+
+    /// <summary>Lines that contain every one of <paramref name="parts"/>.</summary>
+    public IReadOnlyList<string> Matching(params string[] parts) =>
+        [.. _lines.Where(l => parts.All(p => l.Contains(p, StringComparison.Ordinal)))];
+
+    /// <summary>A note from the test itself (what it is doing), interleaved with the logs.</summary>
+    public void Note(string message) => Write("test", message);
+
     public void Write(string source, string message)
     {
         _lines.Enqueue($"{_clock.Elapsed.TotalSeconds,8:0.000} {source}: {message}");
@@ -42,10 +54,7 @@ public sealed class TestLog : ILoggerProvider, IDisposable
         }
     }
 
-    /// <summary>A note from the test itself (what it is doing), interleaved with the logs.</summary>
-    public void Note(string message) => Write("test", message);
-
-    /// <summary>Writes the captured lines to the test output (xunit shows it for failed tests).</summary>
+    /// <summary>Writes the captured lines to the test output, once.</summary>
     public void Flush()
     {
         if (Interlocked.Exchange(ref _flushed, 1) == 1)
@@ -58,7 +67,7 @@ public sealed class TestLog : ILoggerProvider, IDisposable
             {
                 _output.WriteLine($"({_dropped} earlier log lines dropped)");
             }
-            while (_lines.TryDequeue(out var line))
+            foreach (var line in _lines)
             {
                 _output.WriteLine(line);
             }
@@ -86,12 +95,13 @@ public sealed class TestLog : ILoggerProvider, IDisposable
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
+            var name = string.IsNullOrEmpty(eventId.Name) ? "" : $"[{eventId.Name}]";
             var text = formatter(state, exception);
             if (exception is not null)
             {
                 text += " | " + exception.GetType().Name + ": " + exception.Message;
             }
-            log.Write($"{Short(logLevel)} {category}", text);
+            log.Write($"{Short(logLevel)} {category}{name}", text);
         }
 
         private static string Short(LogLevel level) => level switch
