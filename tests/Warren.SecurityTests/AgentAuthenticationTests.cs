@@ -19,8 +19,8 @@ public sealed class AgentAuthenticationTests(ITestOutputHelper output) : Securit
 
         var intruder = await edge.StartAgentAsync(TestEdge.NewToken(), "intruder", [edge.HttpService("web", "intruder.test")], waitForSession: false);
 
-        await Wait.UntilAsync(() => edge.Server.State.AuthFailures >= 1, Wait.Default, "the edge to count the failed authentication");
-        var refused = await Log.WaitForAsync(Wait.Default, "[Rejected]", "the edge refused the token: invalid token");
+        await Wait.UntilAsync(() => edge.Server.State.AuthFailures >= 1, "the edge to count the failed authentication", Wait.DefaultTimeout);
+        var refused = await Log.WaitForAsync(Wait.DefaultTimeout, "[Rejected]", "the edge refused the token: invalid token");
         Log.Note("agent side: " + refused);
         Assert.NotEmpty(Log.Matching("[AgentAuthFailed]", "intruder"));
         Assert.Equal(0, intruder.ConnectedSessions);
@@ -48,14 +48,14 @@ public sealed class AgentAuthenticationTests(ITestOutputHelper output) : Securit
             Assert.True(store.Revoke("victim"));
         }
         var clock = Stopwatch.StartNew();
-        await Wait.UntilAsync(() => !edge.Server.State.Sessions.Any(s => s.TokenName == "victim"), TimeSpan.FromSeconds(6), "the revoked token's session to close");
+        await Wait.UntilAsync(() => !edge.Server.State.Sessions.Any(s => s.TokenName == "victim"), "the revoked token's session to close", TimeSpan.FromSeconds(6));
         Log.Note($"revoked session closed after {clock.Elapsed.TotalSeconds:0.00} s");
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"closing took {clock.Elapsed}");
 
         var (status, _) = await edge.GetAsync("victim.test", "/echo");
         Assert.True(status is HttpStatusCode.ServiceUnavailable or HttpStatusCode.NotFound, $"after revocation: {status}");
         // The agent comes back with the same token and is refused like any unknown token.
-        await Wait.UntilAsync(() => edge.Server.State.AuthFailures >= 1, Wait.Default, "the revoked token's reconnect to be refused");
+        await Wait.UntilAsync(() => edge.Server.State.AuthFailures >= 1, "the revoked token's reconnect to be refused", Wait.DefaultTimeout);
         Assert.Equal(0, victim.ConnectedSessions);
 
         await transfer.CompleteAsync();
@@ -91,7 +91,7 @@ public sealed class AgentAuthenticationTests(ITestOutputHelper output) : Securit
         Assert.Equal(AuthFailureLimiter.MaxFailures, answered);
         Assert.NotNull(dropped);
         Assert.Equal(AuthFailureLimiter.MaxFailures, edge.Server.State.AuthFailures);
-        await Log.WaitForAsync(Wait.Default, "[AgentBlocked]", "127.0.0.1");
+        await Log.WaitForAsync(Wait.DefaultTimeout, "[AgentBlocked]", "127.0.0.1");
         // Even the right token is turned away from that address now: the limiter acts before any token is read.
         await Assert.ThrowsAnyAsync<Exception>(async () =>
         {
@@ -117,7 +117,7 @@ public sealed class AgentAuthenticationTests(ITestOutputHelper output) : Securit
 
         var agent = await edge.StartAgentAsync(edge.GoodToken, "mitm-victim", [edge.HttpService("other", TestEdge.GoodHost)], fingerprint: wrong, waitForSession: false);
 
-        var line = await Log.WaitForAsync(Wait.Default, "[FingerprintMismatch]");
+        var line = await Log.WaitForAsync(Wait.DefaultTimeout, "[FingerprintMismatch]");
         Assert.Contains(real, line, StringComparison.Ordinal); // names what the edge actually presented
         Assert.Equal(0, agent.ConnectedSessions);
         Assert.Single(edge.Server.State.Sessions);

@@ -30,13 +30,13 @@ public sealed class HandshakeTimeoutTests(ITestOutputHelper output) : SecurityTe
         var edge = await StartEdgeAsync(new TestEdgeOptions { HandshakeTimeout = Limit });
         var transfer = await edge.StartTransferAsync();
 
-        using var cts = new CancellationTokenSource(Wait.Default);
+        using var cts = new CancellationTokenSource(Wait.DefaultTimeout);
         await using var tls = await RawAgent.DialTlsAsync(edge.Server.AgentsPort, edge.Fingerprint, cts.Token);
         var clock = Stopwatch.StartNew();
         var (elapsed, _) = await RawHttp.ReadUntilClosedAsync(tls, clock, TimeSpan.FromSeconds(8));
         Log.Note($"silent TLS connection closed by the edge after {elapsed.TotalSeconds:0.00} s");
         Assert.InRange(elapsed, Limit * 0.8, Limit + TimeSpan.FromSeconds(4));
-        await Log.WaitForAsync(Wait.Default, "[AgentHandshakeFailed]", "did not complete the handshake");
+        await Log.WaitForAsync(Wait.DefaultTimeout, "[AgentHandshakeFailed]", "did not complete the handshake");
         Assert.Single(edge.Server.State.Sessions);
 
         await transfer.CompleteAsync();
@@ -55,19 +55,19 @@ public sealed class HandshakeTimeoutTests(ITestOutputHelper output) : SecurityTe
             // HELLO, then nothing at all.
             await using var silent = await edge.ConnectRawAsync();
             var clock = Stopwatch.StartNew();
-            var closed = await Wait.WithTimeout(silent.Session.Completion, TimeSpan.FromSeconds(8), "the edge to drop a session that never opened its control stream");
+            var closed = await Wait.WithTimeoutAsync(silent.Session.Completion, TimeSpan.FromSeconds(8), "the edge to drop a session that never opened its control stream");
             Log.Note($"HELLO-only session closed after {clock.Elapsed.TotalSeconds:0.00} s: {closed}");
             Assert.InRange(clock.Elapsed, Limit * 0.8, Limit + TimeSpan.FromSeconds(4));
             Assert.Equal(ErrorCode.HandshakeTimeout, closed.Code);
             Assert.True(closed.ByPeer);
-            await Log.WaitForAsync(Wait.Default, "[AgentAuthTimeout]");
+            await Log.WaitForAsync(Wait.DefaultTimeout, "[AgentAuthTimeout]");
 
             // HELLO and the control stream, but no auth message on it.
             await using var mute = await edge.ConnectRawAsync();
-            using var cts = new CancellationTokenSource(Wait.Default);
+            using var cts = new CancellationTokenSource(Wait.DefaultTimeout);
             await mute.Session.OpenStreamAsync(new StreamOpenRequest(StreamKind.Control, "", "").Encode(), cts.Token);
             clock.Restart();
-            closed = await Wait.WithTimeout(mute.Session.Completion, TimeSpan.FromSeconds(8), "the edge to drop a session that never sent auth");
+            closed = await Wait.WithTimeoutAsync(mute.Session.Completion, TimeSpan.FromSeconds(8), "the edge to drop a session that never sent auth");
             Log.Note($"control-stream-only session closed after {clock.Elapsed.TotalSeconds:0.00} s: {closed}");
             Assert.InRange(clock.Elapsed, TimeSpan.Zero, Limit + TimeSpan.FromSeconds(4));
             Assert.Equal(ErrorCode.HandshakeTimeout, closed.Code);

@@ -38,8 +38,8 @@ public sealed class OwnershipTests(ITestOutputHelper output) : SecurityTest(outp
             edge.HttpService("outside", "evil.test"),
             new ServiceConfig { Name = "tcp-outside", Port = 40003, Target = new Uri("tcp://127.0.0.1:1") },
         ]);
-        await Log.WaitForAsync(Wait.Default, "[ServiceRefused]", "outside", "hostname evil.test is not granted to token 'mixed'");
-        await Log.WaitForAsync(Wait.Default, "[ServiceRefused]", "tcp-outside", "port 40003 is not granted to token 'mixed'");
+        await Log.WaitForAsync(Wait.DefaultTimeout, "[ServiceRefused]", "outside", "hostname evil.test is not granted to token 'mixed'");
+        await Log.WaitForAsync(Wait.DefaultTimeout, "[ServiceRefused]", "tcp-outside", "port 40003 is not granted to token 'mixed'");
         Assert.Equal(HttpStatusCode.OK, (await edge.GetAsync("mixed.test", "/echo")).Status);
         Assert.Equal(HttpStatusCode.NotFound, (await edge.GetAsync("evil.test", "/echo")).Status);
         Assert.Null(edge.Server.State.Routes.MatchPort(40003));
@@ -69,7 +69,7 @@ public sealed class OwnershipTests(ITestOutputHelper output) : SecurityTest(outp
         // The thief's copy of good.test would answer 502 (nothing listens at its target): any request it won shows.
         var deadTarget = new ServiceConfig { Name = "stolen", Hostnames = [TestEdge.GoodHost], Target = new Uri("http://127.0.0.1:1") };
         await edge.StartAgentAsync(thiefToken, "thief-agent", [deadTarget, edge.HttpService("own", "thief.test")]);
-        await Log.WaitForAsync(Wait.Default, "[ServiceRefused]", "stolen", $"hostname {TestEdge.GoodHost} is owned by another token");
+        await Log.WaitForAsync(Wait.DefaultTimeout, "[ServiceRefused]", "stolen", $"hostname {TestEdge.GoodHost} is owned by another token");
 
         var route = edge.Server.State.Routes.MatchHttp(TestEdge.GoodHost, "/")!;
         Assert.Equal(TestEdge.GoodTokenName, route.Owner);
@@ -122,7 +122,7 @@ public sealed class OwnershipTests(ITestOutputHelper output) : SecurityTest(outp
 
         await using var raw = await edge.ConnectRawAsync();
         Assert.True((await raw.AuthenticateAsync(edge.GoodToken, "sneaky"))!.Ok);
-        using var cts = new CancellationTokenSource(Wait.Default);
+        using var cts = new CancellationTokenSource(Wait.DefaultTimeout);
         foreach (var kind in new[] { StreamKind.Http, StreamKind.Tcp, StreamKind.Control })
         {
             var refused = await Assert.ThrowsAsync<StreamAbortedException>(async () =>
@@ -164,12 +164,12 @@ public sealed class AgentStreamCheckTests(ITestOutputHelper output) : SecurityTe
         Own(new AsyncDisposable(() => agent.StopAsync(TimeSpan.FromMilliseconds(200))));
         agent.Start();
 
-        using var socket = await listener.AcceptSocketAsync().WaitAsync(Wait.Default);
+        using var socket = await listener.AcceptSocketAsync().WaitAsync(Wait.DefaultTimeout);
         await using var network = new NetworkStream(socket, ownsSocket: false);
         var edge = await MuxSession.StartAsync(StreamTransport.Create(network), SessionRole.Server, new SessionOptions(), Log.Factory.CreateLogger("fake-edge"), abortTransport: socket.Dispose, name: "fake-edge");
         await using var _ = edge;
         await ServeLoginAsync(edge);
-        await Wait.UntilAsync(() => agent.ConnectedSessions == 1, Wait.Default, "the agent to finish its login");
+        await Wait.UntilAsync(() => agent.ConnectedSessions == 1, "the agent to finish its login", Wait.DefaultTimeout);
 
         // A legitimate HTTP exchange over the same session, through streams naming the registered service.
         using var client = new HttpClient(new SocketsHttpHandler
@@ -178,7 +178,7 @@ public sealed class AgentStreamCheckTests(ITestOutputHelper output) : SecurityTe
         });
         var transfer = await PacedDownload.StartAsync(client, new Uri("http://web.test/bytes/5242880"), "web.test");
 
-        using var cts = new CancellationTokenSource(Wait.Default);
+        using var cts = new CancellationTokenSource(Wait.DefaultTimeout);
         var attacks = new (StreamKind Kind, string Service)[]
         {
             (StreamKind.Http, "ghost"),          // not configured at all
@@ -193,7 +193,7 @@ public sealed class AgentStreamCheckTests(ITestOutputHelper output) : SecurityTe
                 await edge.OpenStreamAsync(new StreamOpenRequest(kind, service, "203.0.113.9:4444").Encode(), cts.Token));
             Assert.Equal(ErrorCode.UnknownService, reset.Code);
         }
-        await Log.WaitForAsync(Wait.Default, "[UnknownService]", "'ghost'");
+        await Log.WaitForAsync(Wait.DefaultTimeout, "[UnknownService]", "'ghost'");
         Assert.DoesNotContain(Log.Lines, l => l.Contains("[DialFailed]", StringComparison.Ordinal));
 
         await transfer.CompleteAsync();
@@ -202,7 +202,7 @@ public sealed class AgentStreamCheckTests(ITestOutputHelper output) : SecurityTe
     /// <summary>Plays the edge's side of docs/protocol.md §10.2: accept the control stream, accept any token, accept every service.</summary>
     private static async Task ServeLoginAsync(MuxSession edge)
     {
-        using var cts = new CancellationTokenSource(Wait.Default);
+        using var cts = new CancellationTokenSource(Wait.DefaultTimeout);
         var stream = await edge.AcceptStreamAsync(cts.Token);
         Assert.Equal(StreamKind.Control, StreamOpenRequest.Decode(stream.Metadata.Span).Kind);
         stream.Accept();

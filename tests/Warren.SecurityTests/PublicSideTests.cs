@@ -85,7 +85,7 @@ public sealed class PublicSideTests(ITestOutputHelper output) : SecurityTest(out
 
         var connect = await RawHttp.SendAsync(edge.HttpPort, $"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n");
         Assert.Equal(405, RawHttp.StatusOf(connect));
-        await Log.WaitForAsync(Wait.Default, "[ProxyRefused]", "CONNECT");
+        await Log.WaitForAsync(Wait.DefaultTimeout, "[ProxyRefused]", "CONNECT");
 
         var absolute = await RawHttp.SendAsync(edge.HttpPort, $"GET http://{target}/echo HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n");
         Assert.Equal(404, RawHttp.StatusOf(absolute));
@@ -140,7 +140,7 @@ public sealed class PublicSideTests(ITestOutputHelper output) : SecurityTest(out
             var (status, _) = await edge.GetAsync(TestEdge.GoodHost, "/echo", r => r.Headers.TryAddWithoutValidation(name, "admin"));
             Assert.Equal(HttpStatusCode.BadRequest, status);
         }
-        await Log.WaitForAsync(Wait.Default, "[BadHeader]", "X_Forwarded_For");
+        await Log.WaitForAsync(Wait.DefaultTimeout, "[BadHeader]", "X_Forwarded_For");
 
         await transfer.CompleteAsync();
         await edge.AssertStillServesAsync();

@@ -35,12 +35,12 @@ public sealed class StartupTests(ITestOutputHelper output) : SecurityTest(output
         var data = TempDirectory();
         string[] listen = ["--http", "127.0.0.1:0", "--agents", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--data", data];
         // No file, only flags.
-        var flagsOnly = await WarrenCli.RunAsync(["edge", .. listen], Log);
+        var flagsOnly = await WarrenProcess.RunAsync(["edge", .. listen], Log);
         // A file that says tokens: [], with the agent's WARREN_TOKEN in the environment (the edge must not
         // take it as its own; chisel's CVE-2024-43798 was an unread AUTH variable).
         var file = Path.Combine(data, "edge.yaml");
         await File.WriteAllTextAsync(file, "tokens: []\n");
-        var emptyList = await WarrenCli.RunAsync(["edge", "--config", file, .. listen], Log,
+        var emptyList = await WarrenProcess.RunAsync(["edge", "--config", file, .. listen], Log,
             new Dictionary<string, string> { ["WARREN_TOKEN"] = TestEdge.NewToken(), ["AUTH"] = "user:pass" });
         foreach (var run in new[] { flagsOnly, emptyList })
         {
@@ -49,7 +49,7 @@ public sealed class StartupTests(ITestOutputHelper output) : SecurityTest(output
         }
         // A token whose value comes from an unset variable is a configuration error, never an empty token.
         await File.WriteAllTextAsync(file, "tokens:\n  - name: lab\n    token: ${WARREN_SEC_TEST_UNSET}\n    allow_hosts: [lab.test]\n");
-        var unset = await WarrenCli.RunAsync(["edge", "--config", file, .. listen], Log);
+        var unset = await WarrenProcess.RunAsync(["edge", "--config", file, .. listen], Log);
         Assert.NotEqual(0, unset.ExitCode);
         Assert.Contains("WARREN_SEC_TEST_UNSET", unset.StandardError, StringComparison.Ordinal);
     }
@@ -58,7 +58,7 @@ public sealed class StartupTests(ITestOutputHelper output) : SecurityTest(output
     public async Task Token_create_list_revoke_through_the_binary_never_stores_or_shows_the_secret_again()
     {
         var data = TempDirectory();
-        var create = await WarrenCli.RunAsync(["token", "create", "--data", data, "--name", "lab", "--allow-host", "*.lab.test", "--allow-port", "2222", "--max-sessions", "2"], Log);
+        var create = await WarrenProcess.RunAsync(["token", "create", "--data", data, "--name", "lab", "--allow-host", "*.lab.test", "--allow-port", "2222", "--max-sessions", "2"], Log);
         Assert.Equal(0, create.ExitCode);
         var secret = create.StandardOutput.Trim();
         Assert.StartsWith(TokenStore.TokenPrefix, secret, StringComparison.Ordinal);
@@ -68,7 +68,7 @@ public sealed class StartupTests(ITestOutputHelper output) : SecurityTest(output
         Assert.Contains("only time", create.StandardError, StringComparison.Ordinal);
         Assert.DoesNotContain(secret, create.StandardError, StringComparison.Ordinal);
 
-        var list = await WarrenCli.RunAsync(["token", "list", "--data", data], Log);
+        var list = await WarrenProcess.RunAsync(["token", "list", "--data", data], Log);
         Assert.Equal(0, list.ExitCode);
         Assert.Contains("lab", list.StandardOutput, StringComparison.Ordinal);
         Assert.Contains("active", list.StandardOutput, StringComparison.Ordinal);
@@ -96,15 +96,15 @@ public sealed class StartupTests(ITestOutputHelper output) : SecurityTest(output
             Assert.Null(validator.Validate(new string('a', TokenValidator.MaxTokenLength + 1)));
         }
 
-        var revoke = await WarrenCli.RunAsync(["token", "revoke", "--data", data, "lab"], Log);
+        var revoke = await WarrenProcess.RunAsync(["token", "revoke", "--data", data, "lab"], Log);
         Assert.Equal(0, revoke.ExitCode);
-        list = await WarrenCli.RunAsync(["token", "list", "--data", data], Log);
+        list = await WarrenProcess.RunAsync(["token", "list", "--data", data], Log);
         Assert.Contains("revoked", list.StandardOutput, StringComparison.Ordinal);
         using (var validator = new TokenValidator([], new TokenStore(data)))
         {
             Assert.Null(validator.Validate(secret));
         }
-        var again = await WarrenCli.RunAsync(["token", "revoke", "--data", data, "lab"], Log);
+        var again = await WarrenProcess.RunAsync(["token", "revoke", "--data", data, "lab"], Log);
         Assert.NotEqual(0, again.ExitCode);
     }
 

@@ -30,7 +30,7 @@ internal sealed class PacedDownload
     {
         var download = new PacedDownload(size);
         download._run = Task.Run(() => download.RunAsync(client, uri, host));
-        await Wait.WithTimeout(Task.WhenAny(download._started.Task, download._run), Wait.Default, "the legitimate download to start").ConfigureAwait(false);
+        await Wait.WithTimeoutAsync(Task.WhenAny(download._started.Task, download._run), Wait.DefaultTimeout, "the legitimate download to start").ConfigureAwait(false);
         if (download._run.IsFaulted)
         {
             await download._run.ConfigureAwait(false); // surfaces why
@@ -42,7 +42,7 @@ internal sealed class PacedDownload
     public async Task CompleteAsync(TimeSpan? timeout = null)
     {
         _release.TrySetResult();
-        var total = await Wait.WithTimeout(_run, timeout ?? TimeSpan.FromSeconds(30), "the legitimate download to finish").ConfigureAwait(false);
+        var total = await Wait.WithTimeoutAsync(_run, timeout ?? TimeSpan.FromSeconds(30), "the legitimate download to finish").ConfigureAwait(false);
         Assert.Equal(Size, total);
         Assert.True(Interlocked.Read(ref _receivedAtRelease) < Size,
             $"the legitimate download had already finished ({_receivedAtRelease} bytes) before the attack ended: it did not overlap");

@@ -11,7 +11,7 @@ internal static class RawHttp
     /// <summary>Sends <paramref name="request"/> as is and returns the response head (status line and headers).</summary>
     public static async Task<string> SendAsync(int port, string request, TimeSpan? timeout = null)
     {
-        using var cts = new CancellationTokenSource(timeout ?? Wait.Default);
+        using var cts = new CancellationTokenSource(timeout ?? Wait.DefaultTimeout);
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
         await socket.ConnectAsync(IPAddress.Loopback, port, cts.Token);
         await using var stream = new NetworkStream(socket, ownsSocket: false);

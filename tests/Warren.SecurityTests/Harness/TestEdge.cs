@@ -133,7 +133,7 @@ internal sealed class TestEdge : IAsyncDisposable
         });
         _owned.Add(Server);
         GoodAgent = await StartAgentAsync(GoodToken, "good-agent", [HttpService("web", GoodHost)]);
-        await Wait.UntilAsync(() => GoodAgent.IsReady, Wait.Default, "the good agent to register");
+        await Wait.UntilAsync(() => GoodAgent.IsReady, "the good agent to register", Wait.DefaultTimeout);
     }
 
     /// <summary>An HTTP service of the sample backend, published on <paramref name="hostnames"/>.</summary>
@@ -159,7 +159,7 @@ internal sealed class TestEdge : IAsyncDisposable
         agent.Start();
         if (waitForSession)
         {
-            await Wait.UntilAsync(() => agent.ConnectedSessions > 0, Wait.Default, $"agent {name} to connect and register");
+            await Wait.UntilAsync(() => agent.ConnectedSessions > 0, $"agent {name} to connect and register", Wait.DefaultTimeout);
         }
         return agent;
     }

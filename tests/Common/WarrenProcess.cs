@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Reflection;
 using System.Text;
 
-namespace Warren.FunctionalTests.Harness;
+namespace Warren.Tests.Common;
 
 /// <summary>
 /// The real <c>warren</c> CLI in its own process (<c>dotnet warren.dll ...</c>), as built with the tests: nothing is
@@ -10,6 +10,9 @@ namespace Warren.FunctionalTests.Harness;
 /// </summary>
 internal sealed class WarrenProcess : IAsyncDisposable
 {
+    /// <summary>How a short-lived command (<c>warren token ...</c>, a refused start) ended.</summary>
+    public sealed record Result(int ExitCode, string StandardOutput, string StandardError);
+
     private readonly Process _process;
     private readonly StringBuilder _stdout = new();
     private readonly StringBuilder _stderr = new();
@@ -68,7 +71,13 @@ internal sealed class WarrenProcess : IAsyncDisposable
         throw new FileNotFoundException($"warren.dll was not found next to the tests ({AppContext.BaseDirectory}) nor in src/Warren.Cli/bin/{configuration}/net10.0; build the solution first");
     }
 
-    public static WarrenProcess Start(TestLog log, string name, params string[] arguments)
+    public static WarrenProcess Start(TestLog log, string name, params string[] arguments) => Start(log, name, arguments, environment: null);
+
+    /// <summary>
+    /// Starts <c>warren <paramref name="arguments"/></c> with no WARREN_* variables inherited from the test environment,
+    /// only those in <paramref name="environment"/>.
+    /// </summary>
+    public static WarrenProcess Start(TestLog log, string name, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment)
     {
         var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
         var start = new ProcessStartInfo(dotnet)
@@ -88,6 +97,10 @@ internal sealed class WarrenProcess : IAsyncDisposable
         {
             start.Environment.Remove(key);
         }
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[key] = value;
+        }
         var process = new Process { StartInfo = start, EnableRaisingEvents = true };
         var result = new WarrenProcess(process);
         process.OutputDataReceived += (_, e) => result.OnLine(log, name, "out", e.Data, result._stdout, result._stdoutClosed);
@@ -95,8 +108,16 @@ internal sealed class WarrenProcess : IAsyncDisposable
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        log.Note($"started {name} (pid {process.Id}): warren {string.Join(' ', arguments)}");
+        log.Note($"started {name} (pid {process.Id}): warren {string.Join(' ', start.ArgumentList.Skip(1))}");
         return result;
+    }
+
+    /// <summary>Runs a command to completion (killed and failed past <paramref name="timeout"/>, 30 s by default).</summary>
+    public static async Task<Result> RunAsync(IEnumerable<string> arguments, TestLog log, IReadOnlyDictionary<string, string>? environment = null, TimeSpan? timeout = null)
+    {
+        await using var process = Start(log, "warren", arguments, environment);
+        var exitCode = await process.WaitForExitAsync(timeout ?? TimeSpan.FromSeconds(30));
+        return new Result(exitCode, process.StandardOutput, process.StandardError);
     }
 
     private void OnLine(TestLog log, string name, string stream, string? line, StringBuilder text, TaskCompletionSource closed)

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace Warren.FunctionalTests.Harness;
+namespace Warren.Tests.Common;
 
 public static class Ports
 {
