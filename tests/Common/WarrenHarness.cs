@@ -8,7 +8,7 @@ using Warren.Cli.Demo;
 using Warren.Configuration;
 using Warren.Edge;
 
-namespace Warren.FunctionalTests.Harness;
+namespace Warren.Tests.Common;
 
 /// <summary>What a test wants from its tunnel; the defaults publish the sample backend as <see cref="WarrenHarness.AppHost"/>.</summary>
 internal sealed class HarnessOptions

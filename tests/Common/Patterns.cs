@@ -1,4 +1,4 @@
-namespace Warren.FunctionalTests.Harness;
+namespace Warren.Tests.Common;
 
 /// <summary>
 /// A read-only stream of <see cref="Length"/> deterministic pseudo-random bytes generated as they are read, so an
