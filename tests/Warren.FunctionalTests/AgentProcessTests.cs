@@ -7,7 +7,7 @@ using Xunit.Abstractions;
 namespace Warren.FunctionalTests;
 
 /// <summary>The agent as a real process (the built warren CLI), killed the way a crash or kill -9 would.</summary>
-public sealed class AgentProcessTests(ITestOutputHelper output) : FunctionalTest(output)
+public sealed class AgentProcessTests(ITestOutputHelper output) : LoggedTest(output)
 {
     [Fact]
     public async Task Agent_killed_mid_download_fails_the_client_promptly_then_503_then_traffic_resumes_after_restart()

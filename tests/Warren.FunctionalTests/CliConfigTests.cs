@@ -4,7 +4,7 @@ using Xunit.Abstractions;
 namespace Warren.FunctionalTests;
 
 /// <summary>The real CLI refuses a bad configuration with a message naming the file and field, and a non-zero exit code.</summary>
-public sealed class CliConfigTests(ITestOutputHelper output) : FunctionalTest(output)
+public sealed class CliConfigTests(ITestOutputHelper output) : LoggedTest(output)
 {
     /// <summary>A valid agent.yaml up to its one service's target (line 7 comes next).</summary>
     private const string AgentWithOneService = """

@@ -8,7 +8,7 @@ using Xunit.Abstractions;
 
 namespace Warren.FunctionalTests;
 
-public sealed class DemoTests(ITestOutputHelper output) : FunctionalTest(output)
+public sealed class DemoTests(ITestOutputHelper output) : LoggedTest(output)
 {
     [Fact]
     public async Task Demo_serves_its_HTTP_app_and_TCP_echo_end_to_end()

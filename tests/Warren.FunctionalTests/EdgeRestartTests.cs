@@ -4,7 +4,7 @@ using Xunit.Abstractions;
 
 namespace Warren.FunctionalTests;
 
-public sealed class EdgeRestartTests(ITestOutputHelper output) : FunctionalTest(output)
+public sealed class EdgeRestartTests(ITestOutputHelper output) : LoggedTest(output)
 {
     [Fact]
     public async Task Agent_reconnects_to_a_restarted_edge_on_the_same_port_and_requests_succeed()

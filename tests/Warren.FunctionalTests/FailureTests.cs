@@ -6,7 +6,7 @@ using Xunit.Abstractions;
 namespace Warren.FunctionalTests;
 
 /// <summary>What a client sees when something behind the edge is missing, down, slow or saturated.</summary>
-public sealed class FailureTests(ITestOutputHelper output) : FunctionalTest(output)
+public sealed class FailureTests(ITestOutputHelper output) : LoggedTest(output)
 {
     [Fact]
     public async Task Backend_down_answers_502()

@@ -8,7 +8,7 @@ using Xunit.Abstractions;
 namespace Warren.FunctionalTests;
 
 /// <summary>Plain HTTP through the tunnel: headers, bodies both ways, streaming responses.</summary>
-public sealed class HttpForwardingTests(ITestOutputHelper output) : FunctionalTest(output)
+public sealed class HttpForwardingTests(ITestOutputHelper output) : LoggedTest(output)
 {
     [Fact]
     public async Task Get_reaches_the_backend_with_Host_preserved_and_X_Forwarded_For_set_by_the_edge()

@@ -16,7 +16,7 @@ namespace Warren.FunctionalTests;
 /// The edge's public HTTPS listener: the certificate is chosen by SNI (exact name, then a one-label wildcard),
 /// HTTP/2 is negotiated by ALPN, and a handshake for an unknown name or without SNI fails without hurting the edge.
 /// </summary>
-public sealed class HttpsTests : FunctionalTest
+public sealed class HttpsTests : LoggedTest
 {
     private const string WildcardHost = "a.tls.test";
     private const string ExactHost = "exact.other.test";

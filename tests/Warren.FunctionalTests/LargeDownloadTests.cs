@@ -13,7 +13,7 @@ public sealed class MemoryCollection
 }
 
 [Collection(MemoryCollection.Name)]
-public sealed class LargeDownloadTests(ITestOutputHelper output) : FunctionalTest(output)
+public sealed class LargeDownloadTests(ITestOutputHelper output) : LoggedTest(output)
 {
     private const long MiB = 1024 * 1024;
 

@@ -4,7 +4,7 @@ using Xunit.Abstractions;
 
 namespace Warren.FunctionalTests;
 
-public sealed class LongPollTests(ITestOutputHelper output) : FunctionalTest(output)
+public sealed class LongPollTests(ITestOutputHelper output) : LoggedTest(output)
 {
     [Fact]
     public async Task A_request_held_open_for_30_seconds_completes_with_200()

@@ -6,7 +6,7 @@ using Xunit.Abstractions;
 
 namespace Warren.FunctionalTests;
 
-public sealed class ManyServicesTests(ITestOutputHelper output) : FunctionalTest(output)
+public sealed class ManyServicesTests(ITestOutputHelper output) : LoggedTest(output)
 {
     [Fact]
     public async Task Fifty_seven_services_through_one_session_are_all_routable_as_soon_as_the_agent_is_ready()
@@ -36,7 +36,7 @@ public sealed class ManyServicesTests(ITestOutputHelper output) : FunctionalTest
     }
 }
 
-public sealed class ConcurrencyTests(ITestOutputHelper output) : FunctionalTest(output)
+public sealed class ConcurrencyTests(ITestOutputHelper output) : LoggedTest(output)
 {
     [Fact]
     public async Task Thousand_concurrent_requests_through_one_session_all_succeed()

@@ -6,7 +6,7 @@ using Xunit.Abstractions;
 
 namespace Warren.FunctionalTests;
 
-public sealed class TcpTests(ITestOutputHelper output) : FunctionalTest(output)
+public sealed class TcpTests(ITestOutputHelper output) : LoggedTest(output)
 {
     [Fact]
     public async Task Hundred_MB_echoed_through_the_edge_TCP_port_byte_exact_with_half_close()

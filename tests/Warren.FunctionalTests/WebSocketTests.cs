@@ -5,7 +5,7 @@ using Xunit.Abstractions;
 
 namespace Warren.FunctionalTests;
 
-public sealed class WebSocketTests(ITestOutputHelper output) : FunctionalTest(output)
+public sealed class WebSocketTests(ITestOutputHelper output) : LoggedTest(output)
 {
     [Fact]
     public async Task Ten_thousand_WebSocket_messages_are_echoed_in_order()

@@ -1,11 +1,11 @@
 using Xunit.Abstractions;
 
-namespace Warren.FunctionalTests.Harness;
+namespace Warren.Tests.Common;
 
-/// <summary>Base of every test class: a per-test <see cref="TestLog"/> written to the test output when the test ends.</summary>
-public abstract class FunctionalTest : IDisposable
+/// <summary>Base of every end-to-end test class: a per-test <see cref="TestLog"/> written to the test output when the test ends.</summary>
+public abstract class LoggedTest : IDisposable
 {
-    protected FunctionalTest(ITestOutputHelper output) => Log = new TestLog(output);
+    protected LoggedTest(ITestOutputHelper output) => Log = new TestLog(output);
 
     internal TestLog Log { get; }
 
