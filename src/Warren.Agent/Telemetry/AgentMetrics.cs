@@ -1,5 +1,6 @@
 using Prometheus;
 using Warren.Agent.Services;
+using Warren.Protocol.Streams;
 
 namespace Warren.Agent.Telemetry;
 
@@ -25,11 +26,15 @@ internal sealed class AgentMetrics
         var sessions = f.CreateGauge("warren_agent_sessions_connected", "Sessions to the edge authenticated and registered.");
         var reconnects = f.CreateCounter("warren_agent_reconnects_total", "Times a session to the edge was re-dialed after ending or failing.");
         var rtt = f.CreateGauge("warren_agent_session_rtt_seconds", "Smoothed round-trip time to the edge, per session index.", ["session"]);
+        var streams = f.CreateGauge("warren_agent_session_streams_open", "Streams open on the session to the edge, per session index.", ["session"]);
+        var buffered = f.CreateGauge("warren_agent_inbound_buffered_bytes", "Bytes received on tunnel streams and not yet read or discarded (whole process).");
         var ready = f.CreateGauge("warren_agent_ready", "1 when a session is up and every service was registered.");
         _services = services.ToDictionary(p => p.Key, p => new ServiceChildren(
             queued.WithLabels(p.Key), dials.WithLabels(p.Key, "ok"), dials.WithLabels(p.Key, "dial_failed"), dials.WithLabels(p.Key, "dial_timeout"),
             refused.WithLabels(p.Key, "overloaded"), served.WithLabels(p.Key)), StringComparer.Ordinal);
-        var rttChildren = Enumerable.Range(0, agent.Config.Connections).Select(i => rtt.WithLabels(i.ToString(System.Globalization.CultureInfo.InvariantCulture))).ToArray();
+        var indexes = Enumerable.Range(0, agent.Config.Connections).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        var rttChildren = indexes.Select(i => rtt.WithLabels(i)).ToArray();
+        var streamChildren = indexes.Select(i => streams.WithLabels(i)).ToArray();
         Registry.AddBeforeCollectCallback(() =>
         {
             foreach (var (name, service) in services)
@@ -39,9 +44,11 @@ internal sealed class AgentMetrics
             sessions.Set(agent.ConnectedSessions);
             reconnects.IncTo(agent.Reconnects);
             ready.Set(agent.IsReady ? 1 : 0);
+            buffered.Set(MuxStream.InboundBufferedBytes);
             foreach (var (index, session) in agent.SessionsByIndex)
             {
                 rttChildren[index].Set(session?.SmoothedRtt.TotalSeconds ?? 0);
+                streamChildren[index].Set(session?.StreamCount ?? 0);
             }
         });
     }

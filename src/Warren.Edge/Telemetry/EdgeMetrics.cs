@@ -6,6 +6,7 @@ using Warren.Edge.Forwarding;
 using Warren.Edge.Routing;
 using Warren.Edge.Tls;
 using Warren.Protocol.Session;
+using Warren.Protocol.Streams;
 
 namespace Warren.Edge.Telemetry;
 
@@ -71,6 +72,7 @@ internal sealed class EdgeMetrics
         var tls = f.CreateCounter("warren_edge_tls_handshake_failures_total", "Public TLS handshakes refused, by reason (unknown_name: no SNI or a name without a certificate).", ["reason"]).WithLabels("unknown_name");
         var auth = f.CreateCounter("warren_edge_auth_failures_total", "Agent connections that presented an invalid token.");
         Ready = f.CreateGauge("warren_edge_ready", "1 when the edge's listeners are bound and it accepts traffic.");
+        var buffered = f.CreateGauge("warren_edge_inbound_buffered_bytes", "Bytes received on tunnel streams and not yet read or discarded (whole process).");
 
         _sessions = f.CreateGauge("warren_edge_sessions", "Agent sessions connected, by agent name and token.", agent);
         _streams = f.CreateGauge("warren_edge_session_streams_open", "Streams open on the agent's sessions.", agent);
@@ -94,6 +96,7 @@ internal sealed class EdgeMetrics
                 tls.IncTo(sni.Rejected);
             }
             auth.IncTo(state.AuthFailures);
+            buffered.Set(MuxStream.InboundBufferedBytes);
             CollectSessions();
         });
     }

@@ -26,6 +26,11 @@ public sealed class MuxStream : Stream, IValueTaskSource
     private readonly Lock _lock = new();
     private readonly Pipe _inbound;
 
+    // Bytes written to _inbound and not yet read or discarded by the application, this stream's and the process's
+    // (a gauge for soak runs: it must return to zero once traffic stops).
+    private static long s_inboundBuffered;
+    private long _inboundBuffered;
+
     // Send state (under _lock).
     private long _sendWindow;
     private ReadOnlyMemory<byte> _pendingWrite;
@@ -96,6 +101,11 @@ public sealed class MuxStream : Stream, IValueTaskSource
     internal bool WasAccepted { get { lock (_lock) { return _acceptSent || _acceptPending; } } }
 
     internal int ReceiveWindowSize { get { lock (_lock) { return _recvWindowSize; } } }
+
+    /// <summary>Bytes received by every stream in this process and not yet read or discarded by its application.</summary>
+    public static long InboundBufferedBytes => Volatile.Read(ref s_inboundBuffered);
+
+    internal long InboundBuffered { get { lock (_lock) { return _inboundBuffered; } } }
 
     // ---------------------------------------------------------------- application API
 
@@ -255,6 +265,7 @@ public sealed class MuxStream : Stream, IValueTaskSource
         bool reset;
         lock (_lock)
         {
+            ReleaseInboundUnsynchronized(_inboundBuffered);
             if (_closed || _resetCode is not null)
             {
                 reset = false;
@@ -447,6 +458,8 @@ public sealed class MuxStream : Stream, IValueTaskSource
                 var flush = writer.FlushAsync();
                 Debug.Assert(flush.IsCompleted, "an unthrottled pipe flushes synchronously");
                 flush.GetAwaiter().GetResult();
+                _inboundBuffered += length;
+                Interlocked.Add(ref s_inboundBuffered, length);
             }
             if (fin)
             {
@@ -550,6 +563,7 @@ public sealed class MuxStream : Stream, IValueTaskSource
         uint increment;
         lock (_lock)
         {
+            ReleaseInboundUnsynchronized(count);
             if (_finReceived || _resetCode is not null || _closed)
             {
                 return; // the peer sends nothing more; no credit needed
@@ -592,6 +606,14 @@ public sealed class MuxStream : Stream, IValueTaskSource
         _recvWindowSize += grow;
         _growth += grow;
         return grow;
+    }
+
+    // Under _lock. Bounded by what is still counted: a read racing Dispose must not release twice.
+    private void ReleaseInboundUnsynchronized(long count)
+    {
+        count = Math.Min(count, _inboundBuffered);
+        _inboundBuffered -= count;
+        Interlocked.Add(ref s_inboundBuffered, -count);
     }
 
     private void OnReadEof() => TryComplete();
