@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
 using Warren.Protocol.Session;
@@ -55,28 +56,43 @@ internal sealed class SessionHarness : IAsyncDisposable
     /// <summary>Reads until EOF, discarding, then half-closes and releases the stream.</summary>
     public static async Task DiscardAsync(MuxStream stream)
     {
-        await using (stream)
+        // Pooled: the harness must not add its own allocations to what the session's are measured by.
+        var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
         {
-            var buffer = new byte[64 * 1024];
-            while (await stream.ReadAsync(buffer) > 0)
+            await using (stream)
             {
+                while (await stream.ReadAsync(buffer) > 0)
+                {
+                }
+                stream.CompleteWrites();
             }
-            stream.CompleteWrites();
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
     /// <summary>Echoes everything, then half-closes.</summary>
     public static async Task EchoAsync(MuxStream stream)
     {
-        await using (stream)
+        var buffer = ArrayPool<byte>.Shared.Rent(4096);
+        try
         {
-            var buffer = new byte[4096];
-            int n;
-            while ((n = await stream.ReadAsync(buffer)) > 0)
+            await using (stream)
             {
-                await stream.WriteAsync(buffer.AsMemory(0, n));
+                int n;
+                while ((n = await stream.ReadAsync(buffer)) > 0)
+                {
+                    await stream.WriteAsync(buffer.AsMemory(0, n));
+                }
+                stream.CompleteWrites();
             }
-            stream.CompleteWrites();
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Threading.Channels;
 using Warren.Protocol.Framing;
@@ -210,6 +211,7 @@ public sealed partial class MuxSession
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask WaitForSignalAsync()
     {
         await _signal.Reader.WaitToReadAsync().ConfigureAwait(false);

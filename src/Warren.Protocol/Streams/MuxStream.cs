@@ -1,6 +1,8 @@
 using System.Buffers;
 using System.Diagnostics;
 using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
+using Warren.Protocol.Buffers;
 using System.Threading.Tasks.Sources;
 using Warren.Protocol.Framing;
 using Warren.Protocol.Session;
@@ -58,6 +60,9 @@ public sealed class MuxStream : Stream, IValueTaskSource
     private bool _closed;              // removed from the session table
     private readonly TaskCompletionSource? _accepted;
 
+    private static readonly PipeOptions InboundPipeOptions = new(
+        pool: BlockPool.Shared, pauseWriterThreshold: 0, resumeWriterThreshold: 0, minimumSegmentSize: BlockPool.BlockSize, useSynchronizationContext: false);
+
     internal MuxStream(MuxSession session, uint id, bool isLocal, ReadOnlyMemory<byte> metadata, int peerInitialWindow, int localInitialWindow)
     {
         _session = session;
@@ -69,8 +74,8 @@ public sealed class MuxStream : Stream, IValueTaskSource
         _recvCredit = localInitialWindow;
         _lastWindowUpdate = session.TimeProvider.GetTimestamp();
         // The window bounds what is buffered here, so the pipe itself needs no pause threshold. Readers resume on
-        // the thread pool, never inline on the session's reader loop.
-        _inbound = new Pipe(new PipeOptions(pauseWriterThreshold: 0, resumeWriterThreshold: 0, minimumSegmentSize: 4096, useSynchronizationContext: false));
+        // the thread pool, never inline on the session's reader loop. Segments are pooled blocks of one frame's size.
+        _inbound = new Pipe(InboundPipeOptions);
         if (isLocal)
         {
             // The session queues the OPEN itself, in id order, as it creates the stream (MuxSession.OpenStreamAsync).
@@ -164,6 +169,8 @@ public sealed class MuxStream : Stream, IValueTaskSource
     /// Reads what has arrived, up to <paramref name="buffer"/>'s length; 0 at the end of the stream. A zero-length
     /// buffer waits until data is available without taking any, so idle readers hold no buffer (as YARP's copier does).
     /// </summary>
+    // Pooled builder: a read that waits for data would otherwise allocate its state machine box every time.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         if (_readEof)
