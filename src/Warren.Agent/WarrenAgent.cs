@@ -21,6 +21,9 @@ public sealed class WarrenAgent : IAsyncDisposable
     private readonly ILoggerFactory _loggerFactory;
     private AgentAdminServer? _admin;
 
+    /// <param name="config">The validated agent configuration.</param>
+    /// <param name="loggerFactory">Where the agent logs.</param>
+    /// <param name="sessionOptions">Session tunables; the keepalive interval and timeout are taken from <see cref="AgentConfig.Session"/>.</param>
     public WarrenAgent(AgentConfig config, ILoggerFactory loggerFactory, SessionOptions? sessionOptions = null)
     {
         ArgumentNullException.ThrowIfNull(config);
@@ -31,7 +34,9 @@ public sealed class WarrenAgent : IAsyncDisposable
         _loggerFactory = loggerFactory;
         Metrics = new AgentMetrics(this, services);
         _dispatcher = new StreamDispatcher(services, TimeProvider.System, logger) { Metrics = Metrics };
-        sessionOptions ??= new SessionOptions();
+        sessionOptions = sessionOptions?.Clone() ?? new SessionOptions();
+        sessionOptions.KeepAliveInterval = config.Session.KeepaliveInterval;
+        sessionOptions.KeepAliveTimeout = config.Session.KeepaliveTimeout;
         _connections = [.. Enumerable.Range(0, config.Connections).Select(i => new EdgeConnection(i, config, _dispatcher, sessionOptions, logger))];
     }
 

@@ -25,6 +25,9 @@ public sealed record AgentConfig
 
     public IReadOnlyList<ServiceConfig> Services { get; init; } = [];
 
+    /// <summary>YAML key <c>session</c>: keepalive of the link to the edge.</summary>
+    public SessionConfig Session { get; init; } = new();
+
     /// <summary>The file it came from, for messages; null when built in code or without a file.</summary>
     public string? SourcePath { get; init; }
 }

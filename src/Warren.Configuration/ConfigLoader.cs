@@ -22,11 +22,12 @@ public static class ConfigLoader
         "listen.http", "listen.https", "listen.agents", "listen.admin", "data",
         "agent_tls.cert", "agent_tls.key", "agent_tls.insecure",
         "limits.max_request_body_size", "limits.max_connections", "limits.request_headers_timeout", "limits.idle_timeout",
+        "session.keepalive_interval", "session.keepalive_timeout",
     ];
 
     /// <summary>The dotted keys of agent.yaml that WARREN_* variables and flags can override.</summary>
     public static IReadOnlyList<string> AgentOverridableKeys { get; } =
-        ["edge", "token", "edge_fingerprint", "insecure", "name", "connections", "admin"];
+        ["edge", "token", "edge_fingerprint", "insecure", "name", "connections", "admin", "session.keepalive_interval", "session.keepalive_timeout"];
 
     public static EdgeConfig LoadEdge(string? path, IReadOnlyDictionary<string, string?> environment, IReadOnlyDictionary<string, string>? overrides = null)
     {
@@ -126,7 +127,7 @@ public static class ConfigLoader
     private static EdgeConfig ReadEdge(YamlReader reader, YamlMappingNode root)
     {
         var defaults = new EdgeConfig();
-        var file = reader.Map(root, "", "listen", "certificates", "data", "tokens", "agent_tls", "limits");
+        var file = reader.Map(root, "", "listen", "certificates", "data", "tokens", "agent_tls", "limits", "session");
 
         var listen = file.Map("listen", "http", "https", "agents", "admin");
         var limits = file.Map("limits", "max_request_body_size", "max_connections", "request_headers_timeout", "idle_timeout");
@@ -174,6 +175,7 @@ public static class ConfigLoader
                 RequestHeadersTimeout = limits.Duration("request_headers_timeout", defaults.Limits.RequestHeadersTimeout),
                 IdleTimeout = limits.Duration("idle_timeout", defaults.Limits.IdleTimeout),
             },
+            Session = ReadSession(file),
         };
     }
 
@@ -181,7 +183,7 @@ public static class ConfigLoader
     {
         var defaults = new AgentConfig();
         var serviceDefaults = new ServiceConfig();
-        var file = reader.Map(root, "", "edge", "token", "edge_fingerprint", "insecure", "name", "connections", "admin", "services");
+        var file = reader.Map(root, "", "edge", "token", "edge_fingerprint", "insecure", "name", "connections", "admin", "services", "session");
         return new AgentConfig
         {
             Edge = file.String("edge", ""),
@@ -209,6 +211,18 @@ public static class ConfigLoader
                 },
                 "name", "hostnames", "path_prefix", "port", "target", "max_concurrency", "queue_timeout",
                 "dial_timeout", "response_timeout", "max_request_body_size", "insecure_skip_verify"),
+            Session = ReadSession(file),
+        };
+    }
+
+    private static SessionConfig ReadSession(Mapping file)
+    {
+        var defaults = new SessionConfig();
+        var session = file.Map("session", "keepalive_interval", "keepalive_timeout");
+        return new SessionConfig
+        {
+            KeepaliveInterval = session.Duration("keepalive_interval", defaults.KeepaliveInterval),
+            KeepaliveTimeout = session.Duration("keepalive_timeout", defaults.KeepaliveTimeout),
         };
     }
 }

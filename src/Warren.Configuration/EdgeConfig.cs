@@ -19,6 +19,9 @@ public sealed record EdgeConfig
     /// <summary>YAML key <c>limits</c>.</summary>
     public EdgeLimitsConfig Limits { get; init; } = new();
 
+    /// <summary>YAML key <c>session</c>: keepalive of the agent sessions.</summary>
+    public SessionConfig Session { get; init; } = new();
+
     /// <summary>The file it came from, for messages; null when built in code or without a file.</summary>
     public string? SourcePath { get; init; }
 }

@@ -59,6 +59,7 @@ internal static partial class Validator
 
         CheckPositive(d, "limits.request_headers_timeout", limits.RequestHeadersTimeout);
         CheckPositive(d, "limits.idle_timeout", limits.IdleTimeout);
+        CheckSession(d, config.Session);
         return config with { Tokens = tokens };
     }
 
@@ -121,6 +122,7 @@ internal static partial class Validator
         }
 
         CheckServices(d, config.Services);
+        CheckSession(d, config.Session);
         return config with { EdgeFingerprint = fingerprint, Admin = string.IsNullOrEmpty(config.Admin) ? null : config.Admin };
     }
 
@@ -429,6 +431,29 @@ internal static partial class Validator
             d.Report(path, $"file not found: {file}");
         }
     }
+
+    private static void CheckSession(Diagnostics d, SessionConfig session)
+    {
+        // Below 100 ms a loaded host misses its own pings; above an hour a dead link is never noticed in practice.
+        var interval = session.KeepaliveInterval;
+        var timeout = session.KeepaliveTimeout;
+        CheckRange(d, "session.keepalive_interval", interval, TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1));
+        CheckRange(d, "session.keepalive_timeout", timeout, TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1));
+        if (timeout <= interval)
+        {
+            d.Report("session.keepalive_timeout", $"must be longer than session.keepalive_interval ({Seconds(timeout)}s is not more than {Seconds(interval)}s); e.g. three intervals");
+        }
+    }
+
+    private static void CheckRange(Diagnostics d, string path, TimeSpan value, TimeSpan min, TimeSpan max)
+    {
+        if (value < min || value > max)
+        {
+            d.Report(path, $"must be {Seconds(min)}s to {Seconds(max)}s (it is {Seconds(value)}s)");
+        }
+    }
+
+    private static string Seconds(TimeSpan value) => value.TotalSeconds.ToString(CultureInfo.InvariantCulture);
 
     private static void CheckPositive(Diagnostics d, string path, TimeSpan value)
     {

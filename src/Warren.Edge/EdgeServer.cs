@@ -25,6 +25,7 @@ namespace Warren.Edge;
 /// <summary>Knobs for hosting the edge that are not part of edge.yaml (tests and the demo set them).</summary>
 public sealed class EdgeServerOptions
 {
+    /// <summary>Agent session tunables; the keepalive interval and timeout are taken from <see cref="EdgeConfig.Session"/>.</summary>
     public SessionOptions Session { get; init; } = new() { HandshakeTimeout = TimeSpan.FromSeconds(5) };
 
     /// <summary>Address TCP services listen on. Default: all interfaces.</summary>
@@ -98,7 +99,10 @@ public sealed class EdgeServer : IAsyncDisposable
         var logger = loggerFactory.CreateLogger("Warren.Edge");
         var agentCertificate = config.AgentTls.Insecure ? null : EdgeCertificates.LoadOrCreateAgentCertificate(config);
         var sni = config.Listen.Https is { Length: > 0 } ? new SniCertificateSelector(config.Certificates) : null;
-        var client = TunnelHttpClientFactory.Create(state.Routes, options.Session.OpenTimeout);
+        var session = options.Session.Clone();
+        session.KeepAliveInterval = config.Session.KeepaliveInterval;
+        session.KeepAliveTimeout = config.Session.KeepaliveTimeout;
+        var client = TunnelHttpClientFactory.Create(state.Routes, session.OpenTimeout);
         var listeners = new Dictionary<string, ListenOptions>();
         var perIp = new PerIpConnectionLimiter(options.MaxConnectionsPerIp);
         var metrics = new EdgeMetrics(state, sni, perIp);
@@ -110,7 +114,7 @@ public sealed class EdgeServer : IAsyncDisposable
         builder.Services.AddSingleton(state.Routes);
         builder.Services.AddSingleton(tokens);
         builder.Services.AddSingleton<AuthFailureLimiter>();
-        builder.Services.AddSingleton(options.Session);
+        builder.Services.AddSingleton(session);
         builder.Services.AddSingleton(client);
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton<TunnelForwardingMiddleware>();

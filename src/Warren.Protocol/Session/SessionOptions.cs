@@ -68,6 +68,9 @@ public sealed class SessionOptions
     /// <summary>Clock for keepalive and timeouts; tests substitute a fake one.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
+    /// <summary>A copy to adjust without touching the caller's instance (the edge and agent apply their configured keepalive to it).</summary>
+    public SessionOptions Clone() => (SessionOptions)MemberwiseClone();
+
     internal SessionSettings ToSettings() => new(MaxFramePayload, InitialStreamWindow, MaxConcurrentStreams, MaxOpenMetadata);
 
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first option out of range.</summary>
