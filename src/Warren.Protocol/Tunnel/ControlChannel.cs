@@ -43,12 +43,33 @@ public sealed class ControlChannel(Stream stream)
         try
         {
             var message = JsonSerializer.Deserialize(body, ControlJsonContext.Default.ControlMessage);
-            return message is { Type.Length: > 0 } ? message : throw new ProtocolException(ErrorCode.ProtocolError, "control message without a type");
+            return message is { Type.Length: > 0 } ? CheckShape(message) : throw new ProtocolException(ErrorCode.ProtocolError, "control message without a type");
         }
         catch (JsonException ex)
         {
             throw new ProtocolException(ErrorCode.ProtocolError, "malformed control message: " + ex.Message);
         }
+    }
+
+    /// <summary>
+    /// A JSON null, or (with source-generated init-only properties) a missing key, leaves null in fields the types
+    /// promise are never null: a list entry, a name, a kind, the hostnames. The edge and the agent read those without
+    /// checks, so such a message is refused here, with what is wrong (found by fuzz/, see fuzz/crashes/control).
+    /// </summary>
+    private static ControlMessage CheckShape(ControlMessage message)
+    {
+        foreach (var service in message.Services ?? [])
+        {
+            if (service is null || service.Name is null || service.Kind is null || service.Hostnames is null || service.Hostnames.Any(h => h is null))
+            {
+                throw new ProtocolException(ErrorCode.ProtocolError, "malformed control message: a service, or its name, kind, hostnames or a hostname, is missing or null");
+            }
+        }
+        if (message.Results?.Any(r => r is null || r.Name is null) == true)
+        {
+            throw new ProtocolException(ErrorCode.ProtocolError, "malformed control message: a registration result, or its name, is missing or null");
+        }
+        return message;
     }
 
     private async ValueTask<bool> ReadExactlyOrEofAsync(Memory<byte> buffer, CancellationToken cancellationToken)
