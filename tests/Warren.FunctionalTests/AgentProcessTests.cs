@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Http;
 using System.Diagnostics;
-using Warren.FunctionalTests.Harness;
 using Xunit.Abstractions;
 
 namespace Warren.FunctionalTests;

@@ -3,7 +3,6 @@ using System.Net.Http;
 using System.Net.Sockets;
 using System.Text;
 using Warren.Cli.Commands;
-using Warren.FunctionalTests.Harness;
 using Xunit.Abstractions;
 
 namespace Warren.FunctionalTests;

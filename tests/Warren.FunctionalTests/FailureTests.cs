@@ -1,6 +1,5 @@
 using System.Net;
 using Warren.Configuration;
-using Warren.FunctionalTests.Harness;
 using Xunit.Abstractions;
 
 namespace Warren.FunctionalTests;

@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Http;
 using System.Security.Cryptography;
 using System.Text;
-using Warren.FunctionalTests.Harness;
 using Xunit.Abstractions;
 
 namespace Warren.FunctionalTests;

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Http;
-using Warren.FunctionalTests.Harness;
 using Xunit.Abstractions;
 
 namespace Warren.FunctionalTests;

@@ -1,5 +1,4 @@
 using System.Net;
-using Warren.FunctionalTests.Harness;
 using Xunit.Abstractions;
 
 namespace Warren.FunctionalTests;

@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http;
-using Warren.FunctionalTests.Harness;
 using Xunit.Abstractions;
 
 namespace Warren.FunctionalTests;

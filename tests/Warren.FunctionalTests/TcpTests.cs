@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
 using Warren.Configuration;
-using Warren.FunctionalTests.Harness;
 using Xunit.Abstractions;
 
 namespace Warren.FunctionalTests;

@@ -1,6 +1,5 @@
 using System.Net.WebSockets;
 using System.Text;
-using Warren.FunctionalTests.Harness;
 using Xunit.Abstractions;
 
 namespace Warren.FunctionalTests;
