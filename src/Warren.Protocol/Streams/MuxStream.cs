@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Diagnostics;
 using System.IO.Pipelines;
-using System.Runtime.CompilerServices;
 using Warren.Protocol.Buffers;
 using System.Threading.Tasks.Sources;
 using Warren.Protocol.Framing;
@@ -22,7 +21,7 @@ namespace Warren.Protocol.Streams;
 /// Lock order: a stream's <see cref="_lock"/> may be taken while holding nothing else; the session never holds a
 /// lock of its own while calling into a stream, and no lock is ever held across I/O.
 /// </summary>
-public sealed class MuxStream : Stream, IValueTaskSource
+public sealed class MuxStream : Stream, IValueTaskSource, IValueTaskSource<int>
 {
     private readonly MuxSession _session;
     private readonly Lock _lock = new();
@@ -38,6 +37,13 @@ public sealed class MuxStream : Stream, IValueTaskSource
     private ReadOnlyMemory<byte> _pendingWrite;
     private bool _writeInProgress;
     private ManualResetValueTaskSourceCore<bool> _writeSource = new() { RunContinuationsAsynchronously = true };
+
+    // The waiting read (at most one). Its continuation already runs on the thread pool (the pipe schedules it there,
+    // never on the session's reader loop), so the caller's continuation may run inline.
+    private ManualResetValueTaskSourceCore<int> _readCore;
+    private ValueTask<ReadResult> _pendingRead;
+    private Memory<byte> _readBuffer;
+    private Action? _onReadReady;
     private CancellationTokenRegistration _writeCancellation;
     private bool _openPending;     // local stream: OPEN not yet written
     private bool _acceptPending;   // remote stream: ACCEPT requested, not yet written
@@ -169,15 +175,56 @@ public sealed class MuxStream : Stream, IValueTaskSource
     /// Reads what has arrived, up to <paramref name="buffer"/>'s length; 0 at the end of the stream. A zero-length
     /// buffer waits until data is available without taking any, so idle readers hold no buffer (as YARP's copier does).
     /// </summary>
-    // Pooled builder: a read that waits for data would otherwise allocate its state machine box every time.
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         if (_readEof)
         {
-            return 0;
+            return new ValueTask<int>(0);
         }
-        var result = await _inbound.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var pending = _inbound.Reader.ReadAsync(cancellationToken);
+            if (pending.IsCompleted)
+            {
+                return new ValueTask<int>(Consume(pending.GetAwaiter().GetResult(), buffer.Span));
+            }
+            // Nothing buffered: wait without an async state machine (whose box would be allocated per waiting read,
+            // i.e. per DATA frame for a reader that keeps up). One read at a time, as for any Stream; the pipe
+            // itself refuses a second concurrent one above.
+            _readCore.Reset();
+            _readBuffer = buffer;
+            _pendingRead = pending;
+            pending.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_onReadReady ??= OnReadReady);
+            return new ValueTask<int>(this, _readCore.Version);
+        }
+        catch (Exception error)
+        {
+            return ValueTask.FromException<int>(error);
+        }
+    }
+
+    /// <summary>The pipe has data (or the end, or the read was cancelled): finishes the waiting read on this thread.</summary>
+    private void OnReadReady()
+    {
+        var pending = _pendingRead;
+        var buffer = _readBuffer;
+        _pendingRead = default;
+        _readBuffer = default;
+        int count;
+        try
+        {
+            count = Consume(pending.GetAwaiter().GetResult(), buffer.Span);
+        }
+        catch (Exception error)
+        {
+            _readCore.SetException(error);
+            return;
+        }
+        _readCore.SetResult(count);
+    }
+
+    private int Consume(ReadResult result, Span<byte> buffer)
+    {
         var data = result.Buffer;
         if (data.IsEmpty && result.IsCompleted)
         {
@@ -192,7 +239,7 @@ public sealed class MuxStream : Stream, IValueTaskSource
             return 0;
         }
         var count = (int)Math.Min(buffer.Length, data.Length);
-        data.Slice(0, count).CopyTo(buffer.Span);
+        data.Slice(0, count).CopyTo(buffer);
         _inbound.Reader.AdvanceTo(data.GetPosition(count));
         OnConsumed(count);
         return count;
@@ -297,6 +344,15 @@ public sealed class MuxStream : Stream, IValueTaskSource
         }
         _inbound.Reader.Complete();
     }
+
+    // ---------------------------------------------------------------- IValueTaskSource<int> (the waiting read)
+
+    int IValueTaskSource<int>.GetResult(short token) => _readCore.GetResult(token);
+
+    ValueTaskSourceStatus IValueTaskSource<int>.GetStatus(short token) => _readCore.GetStatus(token);
+
+    void IValueTaskSource<int>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _readCore.OnCompleted(continuation, state, token, flags);
 
     // ---------------------------------------------------------------- IValueTaskSource (the pending write)
 
