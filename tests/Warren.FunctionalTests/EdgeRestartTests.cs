@@ -32,4 +32,19 @@ public sealed class EdgeRestartTests(ITestOutputHelper output) : LoggedTest(outp
         Assert.StartsWith("GET /echo?after=restart\n", await after.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         Assert.True(tunnel.Agent!.Reconnects >= 1);
     }
+
+    [Fact]
+    public async Task Edge_stopped_then_disposed_as_warren_edge_does_on_SIGTERM_does_not_throw()
+    {
+        // EdgeCommand: await using (edge) { ...; await edge.StopAsync(30 s); } — so a graceful stop is followed by
+        // DisposeAsync, which stops again. The second stop used to throw ObjectDisposedException from the TCP host.
+        await using var tunnel = await WarrenHarness.StartAsync(Log);
+        using (var before = await tunnel.GetAsync("/echo"))
+        {
+            Assert.Equal(HttpStatusCode.OK, before.StatusCode);
+        }
+
+        await tunnel.Edge.StopAsync(TimeSpan.FromSeconds(5));
+        await tunnel.StopEdgeAsync();
+    }
 }

@@ -21,6 +21,7 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<int, Listener> _listeners = new();
     private readonly CancellationTokenSource _stopping = new();
+    private int _disposed;
 
     public TcpServiceHost(RouteTable routes, IPAddress bindAddress, TimeSpan idleTimeout, ILogger logger)
     {
@@ -131,6 +132,11 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // EdgeServer.StopAsync disposes this host, and EdgeServer.DisposeAsync stops again: the second call is a no-op.
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
         _routes.TcpServiceChanged -= OnServiceChanged;
         await _stopping.CancelAsync().ConfigureAwait(false);
         foreach (var listener in _listeners.Values)
