@@ -108,6 +108,7 @@ public sealed class MetricsTests
         Assert.Equal(1, Value(edge, "warren_edge_ready"));
         Assert.Contains(edge, s => s.Name == "process_cpu_seconds_total");
         Assert.Contains(edge, s => s.Name == "warren_edge_inbound_buffered_bytes");
+        Assert.Contains(edge, s => s.Name == "warren_edge_buffer_blocks_outstanding");
         Assert.Contains(edge, s => s.Name == "dotnet_collection_count_total");
         // Only configured names and fixed enums appear as label values: no hosts, paths, queries or IPs.
         var allowed = new HashSet<string> { "app", "dead", "echo", Stack.Token, Stack.AgentName };
@@ -143,6 +144,7 @@ public sealed class MetricsTests
         Assert.True(Value(agentSide, "warren_agent_session_rtt_seconds", ("session", "0")) >= 0);
         Assert.Contains(agentSide, s => s.Name == "process_cpu_seconds_total");
         Assert.Contains(agentSide, s => s.Name == "warren_agent_inbound_buffered_bytes");
+        Assert.Contains(agentSide, s => s.Name == "warren_agent_buffer_blocks_outstanding");
         Assert.Contains(agentSide, s => s.Name == "warren_agent_session_streams_open" && s.Label("session") == "0");
 
         // Access log: one line per request and per TCP connection; paths without the query string.

@@ -1,5 +1,6 @@
 using Prometheus;
 using Warren.Agent.Services;
+using Warren.Protocol.Buffers;
 using Warren.Protocol.Streams;
 
 namespace Warren.Agent.Telemetry;
@@ -28,6 +29,8 @@ internal sealed class AgentMetrics
         var rtt = f.CreateGauge("warren_agent_session_rtt_seconds", "Smoothed round-trip time to the edge, per session index.", ["session"]);
         var streams = f.CreateGauge("warren_agent_session_streams_open", "Streams open on the session to the edge, per session index.", ["session"]);
         var buffered = f.CreateGauge("warren_agent_inbound_buffered_bytes", "Bytes received on tunnel streams and not yet read or discarded (whole process).");
+        var blocks = f.CreateGauge("warren_agent_buffer_blocks_outstanding", "16 KiB blocks of the inbound-buffer pool rented and not returned (whole process).");
+        var retained = f.CreateGauge("warren_agent_buffer_blocks_retained", "Idle 16 KiB blocks the inbound-buffer pool keeps for reuse (whole process).");
         var ready = f.CreateGauge("warren_agent_ready", "1 when a session is up and every service was registered.");
         _services = services.ToDictionary(p => p.Key, p => new ServiceChildren(
             queued.WithLabels(p.Key), dials.WithLabels(p.Key, "ok"), dials.WithLabels(p.Key, "dial_failed"), dials.WithLabels(p.Key, "dial_timeout"),
@@ -45,6 +48,8 @@ internal sealed class AgentMetrics
             reconnects.IncTo(agent.Reconnects);
             ready.Set(agent.IsReady ? 1 : 0);
             buffered.Set(MuxStream.InboundBufferedBytes);
+            blocks.Set(BlockPool.Shared.Outstanding);
+            retained.Set(BlockPool.Shared.Retained);
             foreach (var (index, session) in agent.SessionsByIndex)
             {
                 rttChildren[index].Set(session?.SmoothedRtt.TotalSeconds ?? 0);

@@ -6,6 +6,7 @@ using Warren.Edge.Forwarding;
 using Warren.Edge.Routing;
 using Warren.Edge.Tls;
 using Warren.Protocol.Session;
+using Warren.Protocol.Buffers;
 using Warren.Protocol.Streams;
 
 namespace Warren.Edge.Telemetry;
@@ -73,6 +74,8 @@ internal sealed class EdgeMetrics
         var auth = f.CreateCounter("warren_edge_auth_failures_total", "Agent connections that presented an invalid token.");
         Ready = f.CreateGauge("warren_edge_ready", "1 when the edge's listeners are bound and it accepts traffic.");
         var buffered = f.CreateGauge("warren_edge_inbound_buffered_bytes", "Bytes received on tunnel streams and not yet read or discarded (whole process).");
+        var blocks = f.CreateGauge("warren_edge_buffer_blocks_outstanding", "16 KiB blocks of the inbound-buffer pool rented and not returned (whole process).");
+        var retained = f.CreateGauge("warren_edge_buffer_blocks_retained", "Idle 16 KiB blocks the inbound-buffer pool keeps for reuse (whole process).");
 
         _sessions = f.CreateGauge("warren_edge_sessions", "Agent sessions connected, by agent name and token.", agent);
         _streams = f.CreateGauge("warren_edge_session_streams_open", "Streams open on the agent's sessions.", agent);
@@ -97,6 +100,8 @@ internal sealed class EdgeMetrics
             }
             auth.IncTo(state.AuthFailures);
             buffered.Set(MuxStream.InboundBufferedBytes);
+            blocks.Set(BlockPool.Shared.Outstanding);
+            retained.Set(BlockPool.Shared.Retained);
             CollectSessions();
         });
     }
