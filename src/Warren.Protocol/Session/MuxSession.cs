@@ -4,6 +4,7 @@ using System.IO.Pipelines;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Warren.Protocol.Buffers;
 using Warren.Protocol.Framing;
 using Warren.Protocol.Streams;
 
@@ -62,6 +63,10 @@ public sealed partial class MuxSession : IAsyncDisposable
         _logger = logger ?? NullLogger.Instance;
         Role = role;
         Options = options;
+        // The window bounds what a stream buffers, so its pipe needs no pause threshold. Readers resume on the thread
+        // pool, never inline on the reader loop. Segments are pooled blocks of one frame's size.
+        InboundPipeOptions = new PipeOptions(
+            pool: options.BufferPool, pauseWriterThreshold: 0, resumeWriterThreshold: 0, minimumSegmentSize: BlockPool.BlockSize, useSynchronizationContext: false);
         Name = name;
         _localSettings = options.ToSettings();
         PeerSettings = SessionSettings.ProtocolDefaults;
@@ -87,6 +92,9 @@ public sealed partial class MuxSession : IAsyncDisposable
     public string Name { get; }
 
     public SessionOptions Options { get; }
+
+    /// <summary>How every stream of this session buffers inbound data.</summary>
+    internal PipeOptions InboundPipeOptions { get; }
 
     /// <summary>What the peer announced in its HELLO.</summary>
     public SessionSettings PeerSettings { get; private set; }

@@ -1,3 +1,4 @@
+using Warren.Protocol.Buffers;
 using Warren.Protocol.Framing;
 
 namespace Warren.Protocol.Session;
@@ -65,6 +66,12 @@ public sealed class SessionOptions
     /// <summary>The writer flushes after this many bytes even if more frames are queued. Default 256 KiB.</summary>
     public int MaxWriteBatch { get; set; } = 256 * 1024;
 
+    /// <summary>
+    /// Where streams' inbound buffers come from. Default: <see cref="BlockPool.Shared"/>, shared by every session of
+    /// the process; tests give a session its own to check that every block comes back.
+    /// </summary>
+    public BlockPool BufferPool { get; set; } = BlockPool.Shared;
+
     /// <summary>Clock for keepalive and timeouts; tests substitute a fake one.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
@@ -104,6 +111,7 @@ public sealed class SessionOptions
             throw new ArgumentOutOfRangeException(nameof(KeepAliveTimeout), KeepAliveTimeout, "KeepAliveTimeout must exceed KeepAliveInterval");
         }
         ArgumentNullException.ThrowIfNull(TimeProvider);
+        ArgumentNullException.ThrowIfNull(BufferPool);
     }
 
     private static void Check(long value, long min, long max, string name)

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Diagnostics;
 using System.IO.Pipelines;
-using Warren.Protocol.Buffers;
 using System.Threading.Tasks.Sources;
 using Warren.Protocol.Framing;
 using Warren.Protocol.Session;
@@ -60,14 +59,17 @@ public sealed class MuxStream : Stream, IValueTaskSource, IValueTaskSource<int>
     private long _growth;              // bytes of window taken from the session's growth budget
     private bool _finReceived;
     private bool _readEof;
+    // The inbound pipe's reader is owned by the application's read; it is completed (its blocks go back to the pool)
+    // when the data can no longer be read: at once if no read is in flight, else when that read ends.
+    private bool _reading;
+    private bool _discardRequested;
+    private bool _inboundDiscarded;
+    private Exception? _discardReason;
 
     private ErrorCode? _resetCode;
     private bool _resetByPeer;
     private bool _closed;              // removed from the session table
     private readonly TaskCompletionSource? _accepted;
-
-    private static readonly PipeOptions InboundPipeOptions = new(
-        pool: BlockPool.Shared, pauseWriterThreshold: 0, resumeWriterThreshold: 0, minimumSegmentSize: BlockPool.BlockSize, useSynchronizationContext: false);
 
     internal MuxStream(MuxSession session, uint id, bool isLocal, ReadOnlyMemory<byte> metadata, int peerInitialWindow, int localInitialWindow)
     {
@@ -79,9 +81,7 @@ public sealed class MuxStream : Stream, IValueTaskSource, IValueTaskSource<int>
         _recvWindowSize = localInitialWindow;
         _recvCredit = localInitialWindow;
         _lastWindowUpdate = session.TimeProvider.GetTimestamp();
-        // The window bounds what is buffered here, so the pipe itself needs no pause threshold. Readers resume on
-        // the thread pool, never inline on the session's reader loop. Segments are pooled blocks of one frame's size.
-        _inbound = new Pipe(InboundPipeOptions);
+        _inbound = new Pipe(session.InboundPipeOptions);
         if (isLocal)
         {
             // The session queues the OPEN itself, in id order, as it creates the stream (MuxSession.OpenStreamAsync).
@@ -181,16 +181,27 @@ public sealed class MuxStream : Stream, IValueTaskSource, IValueTaskSource<int>
         {
             return new ValueTask<int>(0);
         }
+        lock (_lock)
+        {
+            if (_inboundDiscarded || _discardRequested)
+            {
+                return ValueTask.FromException<int>(_discardReason!);
+            }
+            if (_reading)
+            {
+                return ValueTask.FromException<int>(new InvalidOperationException("a read is already in progress on this stream"));
+            }
+            _reading = true;
+        }
         try
         {
             var pending = _inbound.Reader.ReadAsync(cancellationToken);
             if (pending.IsCompleted)
             {
-                return new ValueTask<int>(Consume(pending.GetAwaiter().GetResult(), buffer.Span));
+                return new ValueTask<int>(FinishRead(pending, buffer.Span));
             }
             // Nothing buffered: wait without an async state machine (whose box would be allocated per waiting read,
-            // i.e. per DATA frame for a reader that keeps up). One read at a time, as for any Stream; the pipe
-            // itself refuses a second concurrent one above.
+            // i.e. per DATA frame for a reader that keeps up).
             _readCore.Reset();
             _readBuffer = buffer;
             _pendingRead = pending;
@@ -199,6 +210,7 @@ public sealed class MuxStream : Stream, IValueTaskSource, IValueTaskSource<int>
         }
         catch (Exception error)
         {
+            EndRead();
             return ValueTask.FromException<int>(error);
         }
     }
@@ -213,7 +225,7 @@ public sealed class MuxStream : Stream, IValueTaskSource, IValueTaskSource<int>
         int count;
         try
         {
-            count = Consume(pending.GetAwaiter().GetResult(), buffer.Span);
+            count = FinishRead(pending, buffer.Span);
         }
         catch (Exception error)
         {
@@ -221,6 +233,51 @@ public sealed class MuxStream : Stream, IValueTaskSource, IValueTaskSource<int>
             return;
         }
         _readCore.SetResult(count);
+    }
+
+    private int FinishRead(ValueTask<ReadResult> pending, Span<byte> buffer)
+    {
+        try
+        {
+            return Consume(pending.GetAwaiter().GetResult(), buffer);
+        }
+        finally
+        {
+            EndRead();
+        }
+    }
+
+    private void EndRead()
+    {
+        lock (_lock)
+        {
+            _reading = false;
+            if (_discardRequested)
+            {
+                DiscardInboundUnsynchronized(_discardReason!);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Under _lock: what is buffered can no longer be read (reset, disposed), so its blocks go back to the pool now,
+    /// or when the read in flight ends; later reads fail with <paramref name="reason"/>.
+    /// </summary>
+    private void DiscardInboundUnsynchronized(Exception reason)
+    {
+        _discardReason ??= reason;
+        if (_reading)
+        {
+            _discardRequested = true;
+            return;
+        }
+        _discardRequested = false;
+        if (!_inboundDiscarded)
+        {
+            _inboundDiscarded = true;
+            _inbound.Reader.Complete();
+            ReleaseInboundUnsynchronized(_inboundBuffered);
+        }
     }
 
     private int Consume(ReadResult result, Span<byte> buffer)
@@ -319,7 +376,7 @@ public sealed class MuxStream : Stream, IValueTaskSource, IValueTaskSource<int>
         bool reset;
         lock (_lock)
         {
-            ReleaseInboundUnsynchronized(_inboundBuffered);
+            DiscardInboundUnsynchronized(new ObjectDisposedException(ToString()));
             if (_closed || _resetCode is not null)
             {
                 reset = false;
@@ -342,7 +399,6 @@ public sealed class MuxStream : Stream, IValueTaskSource, IValueTaskSource<int>
         {
             Abort(ErrorCode.Cancel);
         }
-        _inbound.Reader.Complete();
     }
 
     // ---------------------------------------------------------------- IValueTaskSource<int> (the waiting read)
@@ -580,6 +636,7 @@ public sealed class MuxStream : Stream, IValueTaskSource, IValueTaskSource<int>
             if (!_finReceived)
             {
                 _inbound.Writer.Complete(error);
+                DiscardInboundUnsynchronized(error);
             }
             _closed = true;
         }
@@ -610,6 +667,7 @@ public sealed class MuxStream : Stream, IValueTaskSource, IValueTaskSource<int>
                 _inbound.Writer.Complete(error);
             }
             // A reset stream frees its data; late frames are drained by the session (docs/protocol.md §5).
+            DiscardInboundUnsynchronized(error);
         }
         _accepted?.TrySetException(new StreamAbortedException(code, byPeer));
         if (sendReset)

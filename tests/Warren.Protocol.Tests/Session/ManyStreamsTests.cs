@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
+using Warren.Protocol.Buffers;
 using Warren.Protocol.Framing;
 using Warren.Protocol.Session;
 using Warren.Protocol.Streams;
@@ -43,7 +44,10 @@ public sealed class ManyStreamsTests
             return (Kind: kind, Payload: RandomNumberGenerator.GetBytes(kind == Kind.Echo ? size : Math.Max(size, 1)));
         }).ToArray();
 
-        await using var pair = await SessionPair.StartAsync(transport);
+        // Each side gets its own buffer pool, so this test alone decides what is outstanding at the end.
+        using var clientPool = new BlockPool(maxRetained: 4096, timeProvider: null);
+        using var serverPool = new BlockPool(maxRetained: 4096, timeProvider: null);
+        await using var pair = await SessionPair.StartAsync(transport, new SessionOptions { BufferPool = clientPool }, new SessionOptions { BufferPool = serverPool });
         var acceptorOutcomes = new ConcurrentDictionary<int, Exception?>();
         var acceptor = new AcceptLoop(pair.Acceptor(opener), async stream =>
         {
@@ -91,6 +95,10 @@ public sealed class ManyStreamsTests
             }
         }
         await pair.WaitForNoStreamsAsync();
+        // Every inbound buffer came back: read, or released when its stream was reset or disposed unread.
+        Assert.Equal(0, clientPool.Outstanding);
+        Assert.Equal(0, serverPool.Outstanding);
+        Assert.True(clientPool.Retained + serverPool.Retained > 0, "the streams buffered nothing through their pools");
         Assert.False(pair.Client.Completion.IsCompleted);
         Assert.False(pair.Server.Completion.IsCompleted);
     }
