@@ -23,6 +23,9 @@ public sealed record AgentConfig
     /// <summary>Local admin/metrics listener, e.g. 127.0.0.1:9091; null for off.</summary>
     public string? Admin { get; init; }
 
+    /// <summary>YAML key <c>admin_token</c>: as the edge's; required when <see cref="Admin"/> is not a loopback address.</summary>
+    public string? AdminToken { get; init; }
+
     public IReadOnlyList<ServiceConfig> Services { get; init; } = [];
 
     /// <summary>YAML key <c>session</c>: keepalive of the link to the edge.</summary>

@@ -177,6 +177,31 @@ public static class ConfigFormats
         return IsDnsName(name) && !name.Any(char.IsAsciiLetterUpper);
     }
 
+    /// <summary>
+    /// An IP address ("10.1.2.3", "2001:db8::1": that address alone) or a CIDR range ("10.0.0.0/8", "2001:db8::/32")
+    /// whose address has no bits set past the prefix.
+    /// </summary>
+    public static bool TryParseNetwork(string? text, out IPNetwork network)
+    {
+        network = default;
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return false;
+        }
+        if (!text.Contains('/', StringComparison.Ordinal))
+        {
+            if (!IPAddress.TryParse(text, out var address) || (address.AddressFamily == AddressFamily.InterNetwork && !IsIPv4(text)))
+            {
+                return false;
+            }
+            network = new IPNetwork(address, address.AddressFamily == AddressFamily.InterNetwork ? 32 : 128);
+            return true;
+        }
+        // IPNetwork masks host bits away; "10.0.0.1/8" is refused rather than silently read as 10.0.0.0/8.
+        return IPNetwork.TryParse(text, out network) && IPAddress.TryParse(text[..text.IndexOf('/', StringComparison.Ordinal)], out var written)
+            && written.Equals(network.BaseAddress);
+    }
+
     private static bool IsIPv4(string text) =>
         text.Count(c => c == '.') == 3 && IPAddress.TryParse(text, out var address) && address.AddressFamily == AddressFamily.InterNetwork;
 }

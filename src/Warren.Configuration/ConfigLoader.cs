@@ -23,11 +23,12 @@ public static class ConfigLoader
         "agent_tls.cert", "agent_tls.key", "agent_tls.insecure",
         "limits.max_request_body_size", "limits.max_connections", "limits.request_headers_timeout", "limits.idle_timeout",
         "session.keepalive_interval", "session.keepalive_timeout",
+        "limits.max_connections_per_ip", "limits.max_auth_failures_per_ip", "limits.auth_failure_window", "admin_token",
     ];
 
     /// <summary>The dotted keys of agent.yaml that WARREN_* variables and flags can override.</summary>
     public static IReadOnlyList<string> AgentOverridableKeys { get; } =
-        ["edge", "token", "edge_fingerprint", "insecure", "name", "connections", "admin", "session.keepalive_interval", "session.keepalive_timeout"];
+        ["edge", "token", "edge_fingerprint", "insecure", "name", "connections", "admin", "admin_token", "session.keepalive_interval", "session.keepalive_timeout"];
 
     public static EdgeConfig LoadEdge(string? path, IReadOnlyDictionary<string, string?> environment, IReadOnlyDictionary<string, string>? overrides = null)
     {
@@ -127,10 +128,11 @@ public static class ConfigLoader
     private static EdgeConfig ReadEdge(YamlReader reader, YamlMappingNode root)
     {
         var defaults = new EdgeConfig();
-        var file = reader.Map(root, "", "listen", "certificates", "data", "tokens", "agent_tls", "limits", "session");
+        var file = reader.Map(root, "", "listen", "certificates", "data", "tokens", "agent_tls", "limits", "session", "admin_token", "trusted_proxies");
 
         var listen = file.Map("listen", "http", "https", "agents", "admin");
-        var limits = file.Map("limits", "max_request_body_size", "max_connections", "request_headers_timeout", "idle_timeout");
+        var limits = file.Map("limits", "max_request_body_size", "max_connections", "request_headers_timeout", "idle_timeout",
+            "max_connections_per_ip", "max_auth_failures_per_ip", "auth_failure_window");
         var tls = file.Map("agent_tls", "cert", "key", "insecure");
         return new EdgeConfig
         {
@@ -174,8 +176,13 @@ public static class ConfigLoader
                 MaxConnections = limits.Int("max_connections", defaults.Limits.MaxConnections),
                 RequestHeadersTimeout = limits.Duration("request_headers_timeout", defaults.Limits.RequestHeadersTimeout),
                 IdleTimeout = limits.Duration("idle_timeout", defaults.Limits.IdleTimeout),
+                MaxConnectionsPerIp = limits.Int("max_connections_per_ip", defaults.Limits.MaxConnectionsPerIp),
+                MaxAuthFailuresPerIp = limits.Int("max_auth_failures_per_ip", defaults.Limits.MaxAuthFailuresPerIp),
+                AuthFailureWindow = limits.Duration("auth_failure_window", defaults.Limits.AuthFailureWindow),
             },
             Session = ReadSession(file),
+            AdminToken = file.OptionalString("admin_token", null),
+            TrustedProxies = file.StringList("trusted_proxies"),
         };
     }
 
@@ -183,7 +190,7 @@ public static class ConfigLoader
     {
         var defaults = new AgentConfig();
         var serviceDefaults = new ServiceConfig();
-        var file = reader.Map(root, "", "edge", "token", "edge_fingerprint", "insecure", "name", "connections", "admin", "services", "session");
+        var file = reader.Map(root, "", "edge", "token", "edge_fingerprint", "insecure", "name", "connections", "admin", "admin_token", "services", "session");
         return new AgentConfig
         {
             Edge = file.String("edge", ""),
@@ -193,6 +200,7 @@ public static class ConfigLoader
             Name = file.String("name", defaults.Name),
             Connections = file.Int("connections", defaults.Connections),
             Admin = file.OptionalString("admin", null),
+            AdminToken = file.OptionalString("admin_token", null),
             Services = file.List(
                 "services",
                 s => new ServiceConfig

@@ -22,6 +22,18 @@ public sealed record EdgeConfig
     /// <summary>YAML key <c>session</c>: keepalive of the agent sessions.</summary>
     public SessionConfig Session { get; init; } = new();
 
+    /// <summary>
+    /// YAML key <c>admin_token</c>: when set, /metrics and /api/status on the admin listener need
+    /// <c>Authorization: Bearer</c> with it. Required when <c>listen.admin</c> is not a loopback address.
+    /// </summary>
+    public string? AdminToken { get; init; }
+
+    /// <summary>
+    /// YAML key <c>trusted_proxies</c>: IPs or CIDRs (10.0.0.0/8) whose X-Forwarded-For/-Proto/-Host the edge keeps and
+    /// appends to; from every other peer they are replaced. Empty: nobody is trusted.
+    /// </summary>
+    public IReadOnlyList<string> TrustedProxies { get; init; } = [];
+
     /// <summary>The file it came from, for messages; null when built in code or without a file.</summary>
     public string? SourcePath { get; init; }
 }
@@ -84,6 +96,19 @@ public sealed record EdgeLimitsConfig
 
     public TimeSpan RequestHeadersTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>For upgraded (WebSocket) and TCP streams.</summary>
+    /// <summary>For upgraded (WebSocket) and TCP streams: no byte either way for this long closes both sides.</summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromSeconds(100);
+
+    /// <summary>
+    /// YAML key <c>max_connections_per_ip</c>: concurrent connections one client IP may hold on the public HTTP(S)
+    /// listeners. 2,048 is well above one browser or NAT'd office, well below the global cap, so one host cannot take
+    /// every slot.
+    /// </summary>
+    public int MaxConnectionsPerIp { get; init; } = 2048;
+
+    /// <summary>YAML key <c>max_auth_failures_per_ip</c>: failed agent logins from one IP within <see cref="AuthFailureWindow"/> before it is cut off.</summary>
+    public int MaxAuthFailuresPerIp { get; init; } = 10;
+
+    /// <summary>YAML key <c>auth_failure_window</c>.</summary>
+    public TimeSpan AuthFailureWindow { get; init; } = TimeSpan.FromMinutes(1);
 }

@@ -60,7 +60,24 @@ internal static partial class Validator
         CheckPositive(d, "limits.request_headers_timeout", limits.RequestHeadersTimeout);
         CheckPositive(d, "limits.idle_timeout", limits.IdleTimeout);
         CheckSession(d, config.Session);
-        return config with { Tokens = tokens };
+        if (limits.MaxConnectionsPerIp is < 1 or > 1_000_000)
+        {
+            d.Report("limits.max_connections_per_ip", $"must be 1 to 1000000 (it is {limits.MaxConnectionsPerIp})");
+        }
+
+        if (limits.MaxAuthFailuresPerIp is < 1 or > 1_000_000)
+        {
+            d.Report("limits.max_auth_failures_per_ip", $"must be 1 to 1000000 (it is {limits.MaxAuthFailuresPerIp})");
+        }
+
+        if (limits.AuthFailureWindow < TimeSpan.FromSeconds(1) || limits.AuthFailureWindow > TimeSpan.FromDays(1))
+        {
+            d.Report("limits.auth_failure_window", $"must be 1s to 24h (it is {limits.AuthFailureWindow.TotalSeconds.ToString(CultureInfo.InvariantCulture)}s)");
+        }
+
+        CheckAdmin(d, "listen.admin", config.Listen.Admin, config.AdminToken);
+        CheckTrustedProxies(d, config.TrustedProxies);
+        return config with { Tokens = tokens, AdminToken = string.IsNullOrEmpty(config.AdminToken) ? null : config.AdminToken };
     }
 
     public static AgentConfig Agent(AgentConfig config, Diagnostics d)
@@ -121,9 +138,16 @@ internal static partial class Validator
             CheckAddress(d, "admin", config.Admin, allowZero: true);
         }
 
+        CheckAdmin(d, "admin", config.Admin, config.AdminToken);
+
         CheckServices(d, config.Services);
         CheckSession(d, config.Session);
-        return config with { EdgeFingerprint = fingerprint, Admin = string.IsNullOrEmpty(config.Admin) ? null : config.Admin };
+        return config with
+        {
+            EdgeFingerprint = fingerprint,
+            Admin = string.IsNullOrEmpty(config.Admin) ? null : config.Admin,
+            AdminToken = string.IsNullOrEmpty(config.AdminToken) ? null : config.AdminToken,
+        };
     }
 
     private static void CheckServices(Diagnostics d, IReadOnlyList<ServiceConfig> services)
@@ -316,6 +340,43 @@ internal static partial class Validator
         }
 
         normalised = result;
+    }
+
+    /// <summary>The admin listener may leave loopback only with a token; a token must be long enough (AdminAccess).</summary>
+    private static void CheckAdmin(Diagnostics d, string path, string? address, string? token)
+    {
+        if (!string.IsNullOrEmpty(token))
+        {
+            if (AdminAccess.Problem(token) is { } problem)
+            {
+                d.Report("admin_token", problem);
+            }
+        }
+        else if (!string.IsNullOrEmpty(address) && ConfigFormats.TryParseHostPort(address, out _, out _) && !AdminAccess.IsLoopback(address))
+        {
+            d.Report(path, $"'{address}' is not a loopback address, and the admin listener serves status and metrics: set admin_token (e.g. admin_token: ${{WARREN_ADMIN_TOKEN}}, {AdminAccess.MinimumTokenLength}+ characters) so they need it, or bind to 127.0.0.1");
+        }
+    }
+
+    private static void CheckTrustedProxies(Diagnostics d, IReadOnlyList<string> proxies)
+    {
+        for (var i = 0; i < proxies.Count; i++)
+        {
+            var path = Diagnostics.Item("trusted_proxies", i);
+            var text = proxies[i];
+            if (!ConfigFormats.TryParseNetwork(text, out var network))
+            {
+                d.Report(path, $"'{text}' is not an IP address or CIDR range; use e.g. 10.0.0.5, 10.0.0.0/8 or 2001:db8::/32 (a range's address must have no bits set past its prefix)");
+            }
+            else if (network.PrefixLength == 0)
+            {
+                d.Report(path, $"'{text}' trusts every address, so any client could forge X-Forwarded-For; list your proxies' addresses");
+            }
+            else if (network.BaseAddress.IsIPv4MappedToIPv6)
+            {
+                d.Report(path, $"'{text}' is an IPv4-mapped IPv6 address; write it as IPv4 (peers are compared as IPv4)");
+            }
+        }
     }
 
     private static void CheckAgentTls(Diagnostics d, AgentLinkConfig tls)

@@ -1,0 +1,147 @@
+namespace Warren.Configuration.Tests;
+
+/// <summary>admin_token, trusted_proxies and the per-IP limits (docs/security.md): parsed, validated, never echoed.</summary>
+public sealed class SecuritySettingsTests : IDisposable
+{
+    private const string AgentHeader = "edge: edge.example.com:7443\ntoken: agent-token\n";
+    private const string GoodAdminToken = "0123456789abcdef-admin";
+    private readonly TestFiles _files = new();
+
+    public void Dispose() => _files.Dispose();
+
+    [Theory]
+    [InlineData("0.0.0.0:9090")]
+    [InlineData("\"[::]:9090\"")]
+    [InlineData("10.1.2.3:9090")]
+    public void Edge_AdminOffLoopback_WithoutToken_IsAnError(string address)
+    {
+        var path = _files.Write("edge.yaml", $"listen:\n  admin: {address}\n");
+
+        var error = TestFiles.AssertError(TestFiles.EdgeErrors(path), path, 2, "listen.admin", "is not a loopback address");
+        Assert.Contains("admin_token", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("127.0.0.1:9090")]
+    [InlineData("127.0.0.5:9090")]
+    [InlineData("\"[::1]:9090\"")]
+    [InlineData("localhost:9090")]
+    public void Edge_AdminOnLoopback_NeedsNoToken(string address)
+    {
+        var config = ConfigLoader.LoadEdge(_files.Write("edge.yaml", $"listen:\n  admin: {address}\n"), TestFiles.NoEnvironment);
+
+        Assert.Null(config.AdminToken);
+    }
+
+    [Fact]
+    public void Edge_AdminOffLoopback_WithTokenFromEnvironment_Loads()
+    {
+        var path = _files.Write("edge.yaml", "listen:\n  admin: 0.0.0.0:9090\nadmin_token: ${ADMIN}\n");
+
+        var config = ConfigLoader.LoadEdge(path, new Dictionary<string, string?> { ["ADMIN"] = GoodAdminToken });
+        Assert.Equal(GoodAdminToken, config.AdminToken);
+        // WARREN_ADMIN_TOKEN overrides the file, as every other setting.
+        config = ConfigLoader.LoadEdge(path, new Dictionary<string, string?> { ["ADMIN"] = GoodAdminToken, ["WARREN_ADMIN_TOKEN"] = GoodAdminToken + "-env" });
+        Assert.Equal(GoodAdminToken + "-env", config.AdminToken);
+    }
+
+    [Theory]
+    [InlineData("short-secret", "must be 16 to 512 characters long (it is 12")]
+    [InlineData("\"with a space in the token\"", "visible ASCII characters, no spaces")]
+    public void AdminToken_Weak_IsAnError_WithoutShowingIt(string token, string message)
+    {
+        var edge = _files.Write("edge.yaml", $"listen:\n  admin: 0.0.0.0:9090\nadmin_token: {token}\n");
+        var agent = _files.Write("agent.yaml", $"{AgentHeader}admin: 0.0.0.0:9091\nadmin_token: {token}\n");
+
+        foreach (var (path, errors) in new[] { (edge, TestFiles.EdgeErrors(edge)), (agent, TestFiles.AgentErrors(agent)) })
+        {
+            var error = TestFiles.AssertError(errors, path, path == edge ? 3 : 4, "admin_token", message);
+            Assert.DoesNotContain(token.Trim('"'), error.ToString(), StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void Agent_AdminOffLoopback_NeedsAToken()
+    {
+        var path = _files.Write("agent.yaml", $"{AgentHeader}admin: 0.0.0.0:9091\n");
+        TestFiles.AssertError(TestFiles.AgentErrors(path), path, 3, "admin", "is not a loopback address");
+
+        var config = ConfigLoader.LoadAgent(path, new Dictionary<string, string?> { ["WARREN_ADMIN_TOKEN"] = GoodAdminToken });
+        Assert.Equal(GoodAdminToken, config.AdminToken);
+        Assert.Null(ConfigLoader.LoadAgent(_files.Write("local.yaml", $"{AgentHeader}admin: 127.0.0.1:9091\n"), TestFiles.NoEnvironment).AdminToken);
+    }
+
+    [Fact]
+    public void TrustedProxies_AddressesAndRanges_Load()
+    {
+        var path = _files.Write("edge.yaml", "trusted_proxies: [10.0.0.5, 10.0.0.0/8, \"2001:db8::/32\", \"::1\"]\n");
+
+        var config = ConfigLoader.LoadEdge(path, TestFiles.NoEnvironment);
+
+        Assert.Equal(["10.0.0.5", "10.0.0.0/8", "2001:db8::/32", "::1"], config.TrustedProxies);
+        Assert.Empty(ConfigLoader.LoadEdge(_files.Write("none.yaml", "data: ./d\n"), TestFiles.NoEnvironment).TrustedProxies);
+    }
+
+    [Theory]
+    [InlineData("proxy.example.com", "is not an IP address or CIDR range")]
+    [InlineData("10.0.0.1/8", "is not an IP address or CIDR range")]
+    [InlineData("10.0.0.0/33", "is not an IP address or CIDR range")]
+    [InlineData("0.0.0.0/0", "trusts every address")]
+    [InlineData("\"::/0\"", "trusts every address")]
+    [InlineData("\"::ffff:10.0.0.1\"", "write it as IPv4")]
+    public void TrustedProxies_BadEntry_IsAnError(string entry, string message)
+    {
+        var path = _files.Write("edge.yaml", $"trusted_proxies:\n  - 127.0.0.1\n  - {entry}\n");
+
+        TestFiles.AssertError(TestFiles.EdgeErrors(path), path, 3, "trusted_proxies[1]", message);
+    }
+
+    [Fact]
+    public void Limits_PerIp_AreConfigurable_WithDefaultsUnchanged()
+    {
+        var defaults = ConfigLoader.LoadEdge(_files.Write("edge.yaml", "data: ./d\n"), TestFiles.NoEnvironment).Limits;
+        Assert.Equal(2048, defaults.MaxConnectionsPerIp);
+        Assert.Equal(10, defaults.MaxAuthFailuresPerIp);
+        Assert.Equal(TimeSpan.FromMinutes(1), defaults.AuthFailureWindow);
+
+        var path = _files.Write("set.yaml", "limits:\n  max_connections_per_ip: 64\n  max_auth_failures_per_ip: 3\n  auth_failure_window: 10m\n");
+        var limits = ConfigLoader.LoadEdge(path, new Dictionary<string, string?> { ["WARREN_LIMITS__MAX_CONNECTIONS_PER_IP"] = "32" }).Limits;
+        Assert.Equal(32, limits.MaxConnectionsPerIp);
+        Assert.Equal(3, limits.MaxAuthFailuresPerIp);
+        Assert.Equal(TimeSpan.FromMinutes(10), limits.AuthFailureWindow);
+    }
+
+    [Fact]
+    public void Limits_PerIp_OutOfRange_AreErrors()
+    {
+        var path = _files.Write("edge.yaml", "limits:\n  max_connections_per_ip: 0\n  max_auth_failures_per_ip: 0\n  auth_failure_window: 500ms\n");
+
+        var errors = TestFiles.EdgeErrors(path);
+
+        TestFiles.AssertError(errors, path, 2, "limits.max_connections_per_ip", "must be 1 to 1000000 (it is 0)");
+        TestFiles.AssertError(errors, path, 3, "limits.max_auth_failures_per_ip", "must be 1 to 1000000 (it is 0)");
+        TestFiles.AssertError(errors, path, 4, "limits.auth_failure_window", "must be 1s to 24h");
+    }
+
+    [Theory]
+    [InlineData("Bearer " + GoodAdminToken, true)]
+    [InlineData("bearer " + GoodAdminToken, true)]
+    [InlineData("Bearer " + GoodAdminToken + "x", false)]
+    [InlineData("Bearer 0123456789abcdef-admiN", false)]
+    [InlineData("Basic " + GoodAdminToken, false)]
+    [InlineData(GoodAdminToken, false)]
+    [InlineData("Bearer ", false)]
+    [InlineData(null, false)]
+    public void AdminAccess_ChecksTheBearerToken(string? authorization, bool expected) =>
+        Assert.Equal(expected, AdminAccess.IsAuthorized(authorization, GoodAdminToken));
+
+    [Fact]
+    public void AdminAccess_OnlyTheProbesAreOpen()
+    {
+        Assert.True(AdminAccess.IsProbe("/healthz"));
+        Assert.True(AdminAccess.IsProbe("/readyz"));
+        Assert.False(AdminAccess.IsProbe("/metrics"));
+        Assert.False(AdminAccess.IsProbe("/api/status"));
+        Assert.False(AdminAccess.IsProbe("/healthz/../api/status"));
+    }
+}
