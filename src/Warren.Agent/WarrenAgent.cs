@@ -69,7 +69,7 @@ public sealed class WarrenAgent : IAsyncDisposable
         if (Config.Admin is { Length: > 0 } admin)
         {
             // Started before the sessions so /readyz answers "not ready" from the first moment; a bind failure stops Start.
-            _admin = AgentAdminServer.StartAsync(admin, this, Metrics, _loggerFactory).GetAwaiter().GetResult();
+            _admin = AgentAdminServer.StartAsync(admin, Config.AdminToken, this, Metrics, _loggerFactory).GetAwaiter().GetResult();
         }
         _running = Task.WhenAll(_connections.Select(c => Task.Run(() => c.RunAsync(_stopping.Token))));
     }

@@ -30,12 +30,6 @@ public sealed class EdgeServerOptions
 
     /// <summary>Address TCP services listen on. Default: all interfaces.</summary>
     public IPAddress TcpBindAddress { get; init; } = IPAddress.Any;
-
-    /// <summary>
-    /// Concurrent connections one client IP may hold on the public listeners. Default 2,048: well above one browser
-    /// or NAT'd office, well below the global cap of 10,000, so one host cannot take every slot.
-    /// </summary>
-    public int MaxConnectionsPerIp { get; init; } = 2048;
 }
 
 /// <summary>
@@ -104,7 +98,7 @@ public sealed class EdgeServer : IAsyncDisposable
         session.KeepAliveTimeout = config.Session.KeepaliveTimeout;
         var client = TunnelHttpClientFactory.Create(state.Routes, session.OpenTimeout);
         var listeners = new Dictionary<string, ListenOptions>();
-        var perIp = new PerIpConnectionLimiter(options.MaxConnectionsPerIp);
+        var perIp = new PerIpConnectionLimiter(config.Limits.MaxConnectionsPerIp);
         var metrics = new EdgeMetrics(state, sni, perIp);
 
         var builder = WebHosting.CreateBuilder();
@@ -113,7 +107,9 @@ public sealed class EdgeServer : IAsyncDisposable
         builder.Services.AddSingleton(state);
         builder.Services.AddSingleton(state.Routes);
         builder.Services.AddSingleton(tokens);
-        builder.Services.AddSingleton<AuthFailureLimiter>();
+        builder.Services.AddSingleton(_ => new AuthFailureLimiter(config.Limits.MaxAuthFailuresPerIp, config.Limits.AuthFailureWindow));
+        builder.Services.AddSingleton(new TunnelTransformer(TrustedProxies.Parse(config.TrustedProxies)));
+        builder.Services.AddSingleton(config.Limits);
         builder.Services.AddSingleton(session);
         builder.Services.AddSingleton(client);
         builder.Services.AddHttpForwarder();
@@ -172,15 +168,15 @@ public sealed class EdgeServer : IAsyncDisposable
         adminBuilder.Logging.ClearProviders();
         adminBuilder.Services.AddSingleton(loggerFactory);
         var adminEndPoint = ListenEndPoint.Parse(config.Listen.Admin);
-        if (!IPAddress.IsLoopback(adminEndPoint.Address))
+        if (!IPAddress.IsLoopback(adminEndPoint.Address) && config.AdminToken is null)
         {
-            // The admin listener has no authentication of its own yet: it may not leave loopback (docs/security.md).
+            // Status and metrics leave loopback only behind a token (docs/security.md); the config validator says the same.
             throw new InvalidOperationException(
-                $"listen.admin {config.Listen.Admin} is not a loopback address; the admin listener serves status and metrics without authentication, so it binds to 127.0.0.1 or [::1] only (put an authenticating proxy in front to reach it remotely)");
+                $"listen.admin {config.Listen.Admin} is not a loopback address and admin_token is not set; the admin listener serves status and metrics, so set admin_token (WARREN_ADMIN_TOKEN) or bind it to 127.0.0.1");
         }
         adminBuilder.WebHost.ConfigureKestrel(k => k.Listen(adminEndPoint, l => adminListener = l));
         var admin = adminBuilder.Build();
-        AdminEndpoints.Map(admin, state, metrics);
+        AdminEndpoints.Map(admin, state, metrics, config.AdminToken);
 
         var tcp = new TcpServiceHost(state.Routes, options.TcpBindAddress, config.Limits.IdleTimeout, logger) { Telemetry = new TcpTelemetry(metrics, loggerFactory) };
         await app.StartAsync(cancellationToken).ConfigureAwait(false);

@@ -237,7 +237,7 @@ public sealed class MetricsTests
         await using var stack = await Stack.StartAsync();
         var output = new StringWriter();
         var error = new StringWriter();
-        Assert.Equal(0, await StatusCommand.RunAsync($"127.0.0.1:{stack.Edge.AdminPort}", output, error, CancellationToken.None));
+        Assert.Equal(0, await StatusCommand.RunAsync($"127.0.0.1:{stack.Edge.AdminPort}", null, output, error, CancellationToken.None));
         var text = output.ToString();
         var session = Assert.Single(stack.Edge.State.Sessions);
         Assert.Contains("SESSIONS", text, StringComparison.Ordinal);
@@ -254,7 +254,7 @@ public sealed class MetricsTests
 
         // The agent's admin address answers the same command.
         output = new StringWriter();
-        Assert.Equal(0, await StatusCommand.RunAsync($"http://127.0.0.1:{stack.Agent.AdminPort}", output, error, CancellationToken.None));
+        Assert.Equal(0, await StatusCommand.RunAsync($"http://127.0.0.1:{stack.Agent.AdminPort}", null, output, error, CancellationToken.None));
         Assert.Contains("agent: ready", output.ToString(), StringComparison.Ordinal);
 
         // Nothing there: a clear message and a non-zero exit.
@@ -263,7 +263,7 @@ public sealed class MetricsTests
         var closed = ((IPEndPoint)probe.LocalEndpoint).Port;
         probe.Stop();
         error = new StringWriter();
-        Assert.Equal(1, await StatusCommand.RunAsync($"127.0.0.1:{closed}", new StringWriter(), error, CancellationToken.None));
+        Assert.Equal(1, await StatusCommand.RunAsync($"127.0.0.1:{closed}", null, new StringWriter(), error, CancellationToken.None));
         Assert.Contains($"no answer from the admin address 127.0.0.1:{closed}", error.ToString(), StringComparison.Ordinal);
     }
 

@@ -65,13 +65,15 @@ public sealed class AgentAuthenticationTests(ITestOutputHelper output) : Securit
     [Fact]
     public async Task Token_brute_force_from_one_ip_is_cut_off_while_the_live_session_keeps_working()
     {
-        var edge = await StartEdgeAsync();
+        // limits.max_auth_failures_per_ip (default 10) set lower, so the test also proves the setting is applied.
+        const int limit = 4;
+        var edge = await StartEdgeAsync(new TestEdgeOptions { Limits = new EdgeLimitsConfig { MaxAuthFailuresPerIp = limit } });
         var goodSession = Assert.Single(edge.Server.State.Sessions);
         var transfer = await edge.StartTransferAsync();
 
         var answered = 0;
         Exception? dropped = null;
-        for (var attempt = 1; attempt <= AuthFailureLimiter.MaxFailures + 5 && dropped is null; attempt++)
+        for (var attempt = 1; attempt <= limit + 5 && dropped is null; attempt++)
         {
             try
             {
@@ -88,9 +90,9 @@ public sealed class AgentAuthenticationTests(ITestOutputHelper output) : Securit
                 Log.Note($"attempt {attempt} dropped: {ex.GetType().Name}: {ex.Message}");
             }
         }
-        Assert.Equal(AuthFailureLimiter.MaxFailures, answered);
+        Assert.Equal(limit, answered);
         Assert.NotNull(dropped);
-        Assert.Equal(AuthFailureLimiter.MaxFailures, edge.Server.State.AuthFailures);
+        Assert.Equal(limit, edge.Server.State.AuthFailures);
         await Log.WaitForAsync(Wait.DefaultTimeout, "[AgentBlocked]", "127.0.0.1");
         // Even the right token is turned away from that address now: the limiter acts before any token is read.
         await Assert.ThrowsAnyAsync<Exception>(async () =>

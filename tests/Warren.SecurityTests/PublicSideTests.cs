@@ -130,6 +130,36 @@ public sealed class PublicSideTests(ITestOutputHelper output) : SecurityTest(out
     }
 
     [Fact]
+    public async Task Forwarding_headers_from_a_trusted_proxy_are_kept_and_appended_to_and_from_others_replaced()
+    {
+        // The proxy in front of the edge is 127.0.0.2; the test's own client (127.0.0.1) is an ordinary client.
+        var edge = await StartEdgeAsync(new TestEdgeOptions { Configure = c => c with { TrustedProxies = ["10.0.0.0/8", "127.0.0.2"] } });
+        var transfer = await edge.StartTransferAsync();
+        const string forwarded = "X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: www.example.org\r\n";
+        var request = $"GET /echo HTTP/1.1\r\nHost: {TestEdge.GoodHost}\r\n{forwarded}Connection: close\r\n\r\n";
+
+        var viaProxy = await RawHttp.ExchangeAsync(edge.HttpPort, request, IPAddress.Parse("127.0.0.2"));
+        Log.Note("backend saw, via the trusted proxy:\n" + viaProxy);
+        Assert.Equal(200, RawHttp.StatusOf(viaProxy));
+        Assert.Contains("X-Forwarded-For: 203.0.113.7, 127.0.0.2\n", viaProxy, StringComparison.Ordinal);
+        Assert.Contains("X-Forwarded-Proto: https, http\n", viaProxy, StringComparison.Ordinal);
+        Assert.Contains($"X-Forwarded-Host: www.example.org, {TestEdge.GoodHost}\n", viaProxy, StringComparison.Ordinal);
+
+        var direct = await RawHttp.ExchangeAsync(edge.HttpPort, request, IPAddress.Loopback);
+        Log.Note("backend saw, from an untrusted peer:\n" + direct);
+        Assert.Equal(200, RawHttp.StatusOf(direct));
+        Assert.Contains("X-Forwarded-For: 127.0.0.1\n", direct, StringComparison.Ordinal);
+        Assert.Contains("X-Forwarded-Proto: http\n", direct, StringComparison.Ordinal);
+        Assert.Contains($"X-Forwarded-Host: {TestEdge.GoodHost}\n", direct, StringComparison.Ordinal);
+        Assert.DoesNotContain("203.0.113.7", direct, StringComparison.Ordinal);
+        Assert.DoesNotContain("www.example.org", direct, StringComparison.Ordinal);
+        Assert.DoesNotContain("https", direct, StringComparison.Ordinal);
+
+        await transfer.CompleteAsync();
+        await edge.AssertStillServesAsync();
+    }
+
+    [Fact]
     public async Task Header_names_with_underscores_are_rejected()
     {
         var edge = await StartEdgeAsync();

@@ -107,14 +107,4 @@ public sealed class StartupTests(ITestOutputHelper output) : SecurityTest(output
         var again = await WarrenProcess.RunAsync(["token", "revoke", "--data", data, "lab"], Log);
         Assert.NotEqual(0, again.ExitCode);
     }
-
-    [Fact]
-    public async Task Admin_listener_is_loopback_by_default_and_refuses_any_other_address()
-    {
-        Assert.StartsWith("127.0.0.1:", new ListenConfig().Admin, StringComparison.Ordinal);
-        var config = TestEdge.Config(TempDirectory(), [new EdgeTokenConfig { Name = "t", Token = TestEdge.NewToken(), AllowHosts = ["t.test"] }]);
-        config = config with { Listen = config.Listen with { Admin = "0.0.0.0:0" } };
-        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => EdgeServer.StartAsync(config, Log.Factory));
-        Assert.Contains("loopback", error.Message, StringComparison.Ordinal);
-    }
 }

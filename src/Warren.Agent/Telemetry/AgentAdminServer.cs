@@ -23,15 +23,32 @@ internal sealed class AgentAdminServer : IAsyncDisposable
 
     public int Port => _listener.IPEndPoint!.Port;
 
-    public static async Task<AgentAdminServer> StartAsync(string address, WarrenAgent agent, AgentMetrics metrics, ILoggerFactory loggerFactory)
+    public static async Task<AgentAdminServer> StartAsync(string address, string? token, WarrenAgent agent, AgentMetrics metrics, ILoggerFactory loggerFactory)
     {
+        var endPoint = ListenEndPoint.Parse(address);
+        if (!IPAddress.IsLoopback(endPoint.Address) && token is null)
+        {
+            // The same rule as the edge's admin listener (docs/security.md); the config validator says it first.
+            throw new InvalidOperationException($"admin {address} is not a loopback address and admin_token is not set; set admin_token (WARREN_ADMIN_TOKEN) or bind it to 127.0.0.1");
+        }
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.Sources.Clear();
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggerFactory);
         ListenOptions? listener = null;
-        builder.WebHost.ConfigureKestrel(k => k.Listen(ListenEndPoint.Parse(address), l => listener = l));
+        builder.WebHost.ConfigureKestrel(k => k.Listen(endPoint, l => listener = l));
         var app = builder.Build();
+        app.Use((context, next) =>
+        {
+            // With a token, everything but the probes needs it (AdminAccess), as on the edge.
+            if (AdminAccess.Allows(context.Request.Path.Value, context.Request.Headers.Authorization.ToString(), token))
+            {
+                return next(context);
+            }
+            context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+            context.Response.Headers.WWWAuthenticate = "Bearer";
+            return Task.CompletedTask;
+        });
         app.MapGet("/healthz", () => "ok");
         app.MapGet("/readyz", () => agent.IsReady ? Results.Text("ready") : Results.Text("not ready", statusCode: StatusCodes.Status503ServiceUnavailable));
         app.MapGet("/metrics", async (HttpContext context) =>

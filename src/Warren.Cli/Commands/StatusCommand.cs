@@ -7,8 +7,9 @@ using System.Text.Json;
 namespace Warren.Cli.Commands;
 
 /// <summary>
-/// <c>warren status [--admin 127.0.0.1:9090]</c>: reads /api/status from an edge's (or agent's) admin address and
-/// prints its sessions and services as tables. Exit 1 with a clear message when nothing answers there.
+/// <c>warren status [--admin 127.0.0.1:9090] [--admin-token TOKEN]</c>: reads /api/status from an edge's (or agent's)
+/// admin address and prints its sessions and services as tables. The token (else WARREN_ADMIN_TOKEN) is sent as
+/// <c>Authorization: Bearer</c>. Exit 1 with a clear message when nothing answers there or the token is refused.
 /// </summary>
 internal static class StatusCommand
 {
@@ -17,19 +18,38 @@ internal static class StatusCommand
     public static Command Create()
     {
         var admin = new Option<string>("--admin") { Description = "Admin address of the edge or agent (host:port or URL)", DefaultValueFactory = _ => DefaultAdmin };
-        var command = new Command("status", "Show the sessions and services of a running edge or agent") { admin };
-        command.SetAction((parse, cancellationToken) => RunAsync(parse.GetValue(admin)!, Console.Out, Console.Error, cancellationToken));
+        var token = new Option<string?>("--admin-token")
+        {
+            Description = $"The admin listener's admin_token; default: the {TokenVariable} environment variable (preferred: a flag shows in the process list)",
+        };
+        var command = new Command("status", "Show the sessions and services of a running edge or agent") { admin, token };
+        command.SetAction((parse, cancellationToken) => RunAsync(
+            parse.GetValue(admin)!, parse.GetValue(token) ?? Environment.GetEnvironmentVariable(TokenVariable), Console.Out, Console.Error, cancellationToken));
         return command;
     }
 
-    public static async Task<int> RunAsync(string admin, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    /// <summary>The same variable that sets admin_token for the edge and agent.</summary>
+    public const string TokenVariable = "WARREN_ADMIN_TOKEN";
+
+    public static async Task<int> RunAsync(string admin, string? token, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
         var baseUri = admin.Contains("://", StringComparison.Ordinal) ? admin.TrimEnd('/') : "http://" + admin;
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         string json;
         try
         {
-            using var response = await http.GetAsync(new Uri(baseUri + "/api/status"), cancellationToken).ConfigureAwait(false);
+            using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(baseUri + "/api/status"));
+            if (!string.IsNullOrEmpty(token))
+            {
+                request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+            }
+            using var response = await http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            if (response.StatusCode == System.Net.HttpStatusCode.Unauthorized)
+            {
+                var why = string.IsNullOrEmpty(token) ? $"it needs the admin token: pass --admin-token or set {TokenVariable}" : "the admin token was refused";
+                await error.WriteLineAsync($"warren status: {baseUri}/api/status answered 401 Unauthorized: {why}").ConfigureAwait(false);
+                return 1;
+            }
             if (!response.IsSuccessStatusCode)
             {
                 await error.WriteLineAsync($"warren status: {baseUri}/api/status answered {(int)response.StatusCode} {response.ReasonPhrase}").ConfigureAwait(false);

@@ -4,19 +4,17 @@ using System.Threading.RateLimiting;
 namespace Warren.Edge.Agents;
 
 /// <summary>
-/// Limits failed agent authentications per source IP: past <see cref="MaxFailures"/> within <see cref="Window"/>,
-/// new connections from that IP are dropped before any work until the window ends (token brute force).
+/// Limits failed agent authentications per source IP: past <c>maxFailures</c> within <c>window</c>
+/// (edge.yaml limits.max_auth_failures_per_ip, limits.auth_failure_window), new connections from that IP are dropped
+/// before any work until the window ends (token brute force).
 /// </summary>
-internal sealed class AuthFailureLimiter : IDisposable
+internal sealed class AuthFailureLimiter(int maxFailures, TimeSpan window) : IDisposable
 {
-    public const int MaxFailures = 10;
-    public static readonly TimeSpan Window = TimeSpan.FromMinutes(1);
-
     private readonly PartitionedRateLimiter<IPAddress> _failures = PartitionedRateLimiter.Create<IPAddress, IPAddress>(ip =>
         RateLimitPartition.GetFixedWindowLimiter(ip, _ => new FixedWindowRateLimiterOptions
         {
-            PermitLimit = MaxFailures,
-            Window = Window,
+            PermitLimit = maxFailures,
+            Window = window,
             QueueLimit = 0,
         }));
 

@@ -3,6 +3,7 @@ using System.Net.Http;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
+using Warren.Configuration;
 using Warren.Edge.Routing;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -14,7 +15,8 @@ namespace Warren.Edge.Forwarding;
 /// log line and no internal detail for the client.
 /// </summary>
 internal sealed partial class TunnelForwardingMiddleware(
-    IHttpForwarder forwarder, RouteTable routes, HttpMessageInvoker client, ILogger<TunnelForwardingMiddleware> logger)
+    IHttpForwarder forwarder, RouteTable routes, HttpMessageInvoker client, TunnelTransformer transformer, EdgeLimitsConfig limits,
+    ILogger<TunnelForwardingMiddleware> logger)
 {
     public async Task InvokeAsync(HttpContext context)
     {
@@ -36,6 +38,15 @@ internal sealed partial class TunnelForwardingMiddleware(
                 context.Response.StatusCode = StatusCodes.Status400BadRequest;
                 return;
             }
+        }
+        if (request.Headers.TransferEncoding.Count > 0 && request.Headers.ContainsKey(KestrelRenamedContentLength))
+        {
+            // Content-Length and Transfer-Encoding together: Kestrel reads the chunked framing, renames the length
+            // to X-Content-Length and closes after the response. RFC 9112 §6.3 lets a server refuse instead, and
+            // ambiguous framing is what request smuggling is made of: no backend gets such a request.
+            Log.AmbiguousFraming(logger, request.Host.Value);
+            context.Response.StatusCode = StatusCodes.Status400BadRequest;
+            return;
         }
         var host = request.Host.Host;
         var service = string.IsNullOrEmpty(host) ? null : routes.MatchHttp(host, request.Path.Value ?? "/");
@@ -61,7 +72,10 @@ internal sealed partial class TunnelForwardingMiddleware(
             bodyLimit.MaxRequestBodySize = maxBody;
         }
 
-        var error = await forwarder.SendAsync(context, TunnelHttpClientFactory.DestinationPrefix(service), client, service.ForwarderConfig, TunnelTransformer.Instance).ConfigureAwait(false);
+        // Kestrel's data rates stop at an upgrade: a WebSocket's only bound is YARP's activity timeout, which restarts
+        // on every byte either way. For upgrades it is limits.idle_timeout, not the service's response timeout.
+        var forwarderConfig = IsUpgrade(context) ? service.ForwarderConfig with { ActivityTimeout = limits.IdleTimeout } : service.ForwarderConfig;
+        var error = await forwarder.SendAsync(context, TunnelHttpClientFactory.DestinationPrefix(service), client, forwarderConfig, transformer).ConfigureAwait(false);
         if (error == ForwarderError.None)
         {
             return;
@@ -74,6 +88,12 @@ internal sealed partial class TunnelForwardingMiddleware(
         }
         Log.ForwardFailed(logger, service.Name, error, context.Response.StatusCode, tunnel?.Message ?? exception?.Message);
     }
+
+    private const string KestrelRenamedContentLength = "X-Content-Length";
+
+    private static bool IsUpgrade(HttpContext context) =>
+        context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true }
+        || context.Features.Get<IHttpExtendedConnectFeature>() is { IsExtendedConnect: true };
 
     private static TunnelConnectException? FindTunnelError(Exception? exception)
     {
@@ -100,6 +120,9 @@ internal sealed partial class TunnelForwardingMiddleware(
 
         [LoggerMessage(304, LogLevel.Information, "Rejected a request with header name '{Header}': underscores are not accepted in header names", EventName = "BadHeader")]
         public static partial void BadHeader(ILogger logger, string header);
+
+        [LoggerMessage(305, LogLevel.Information, "Rejected a request for '{Host}' with both Content-Length and Transfer-Encoding (ambiguous framing)", EventName = "AmbiguousFraming")]
+        public static partial void AmbiguousFraming(ILogger logger, string? host);
 
         [LoggerMessage(303, LogLevel.Information, "Refused {Method} for '{Host}': the edge is not a forward proxy", EventName = "ProxyRefused")]
         public static partial void Refused(ILogger logger, string method, string? host);

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Warren.Edge.Routing;
 using Warren.Edge.Telemetry;
+using Warren.Protocol.Framing;
 using Warren.Protocol.Session;
 using Warren.Protocol.Tunnel;
 
@@ -106,11 +107,20 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
             await using var streamScope = stream.ConfigureAwait(false);
             var network = new NetworkStream(client, ownsSocket: false);
             await using var networkScope = network.ConfigureAwait(false);
+            var idled = false;
             var (received, sent) = await Splice.RunAsync(
                 network, stream.CompleteWrites,
                 stream, () => ShutdownSend(client),
-                _idleTimeout, TimeProvider.System, _stopping.Token).ConfigureAwait(false);
+                _idleTimeout, TimeProvider.System, _stopping.Token, () => idled = true).ConfigureAwait(false);
             telemetry?.Completed(received, sent);
+            if (idled)
+            {
+                // limits.idle_timeout: both sides go (the client socket when this returns, the agent's backend
+                // connection on the reset), counted as a timeout.
+                stream.Abort(ErrorCode.IdleTimeout);
+                telemetry?.Fail(ErrorKind.Timeout);
+                Log.Idle(_logger, service.Name, port, _idleTimeout.TotalSeconds);
+            }
         }
         catch (Exception ex) when (ex is MuxException or IOException or OperationCanceledException)
         {
@@ -161,6 +171,9 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
 
         [LoggerMessage(403, LogLevel.Warning, "TCP connection on port {Port} dropped: no agent session serves it", EventName = "TcpNoSession")]
         public static partial void NoSession(ILogger logger, int port);
+
+        [LoggerMessage(405, LogLevel.Information, "TCP service {Service}: connection on port {Port} closed after {Seconds} s without a byte either way (limits.idle_timeout)", EventName = "TcpIdleTimeout")]
+        public static partial void Idle(ILogger logger, string service, int port, double seconds);
 
         [LoggerMessage(404, LogLevel.Information, "TCP service {Service}: connection ended: {Message}", EventName = "TcpStreamFailed")]
         public static partial void StreamFailed(ILogger logger, string service, string message);

@@ -142,7 +142,7 @@ internal sealed class RequestTelemetry(EdgeMetrics metrics, ILoggerFactory logge
         }
         return error.Error switch
         {
-            ForwarderError.RequestTimedOut => ErrorKind.Timeout,
+            ForwarderError.RequestTimedOut or ForwarderError.UpgradeActivityTimeout => ErrorKind.Timeout,
             _ when status == StatusCodes.Status413PayloadTooLarge => ErrorKind.PolicyDenied,
             _ => ErrorKind.Reset,
         };

@@ -11,21 +11,23 @@ public static class Splice
     /// <summary>
     /// Runs both directions; completes when both have ended or either failed (then both are torn down by the caller).
     /// <paramref name="halfCloseA"/>/<paramref name="halfCloseB"/> close the send side of a and b respectively.
-    /// <paramref name="idleTimeout"/> ends the splice when no byte moved either way for that long.
+    /// <paramref name="idleTimeout"/> ends the splice when no byte moved either way for that long, calling
+    /// <paramref name="idled"/> first (so the caller can count and report it).
     /// </summary>
     public static async Task<(long AToB, long BToA)> RunAsync(
-        Stream a, Action halfCloseB, Stream b, Action halfCloseA, TimeSpan idleTimeout, TimeProvider time, CancellationToken cancellationToken)
+        Stream a, Action halfCloseB, Stream b, Action halfCloseA, TimeSpan idleTimeout, TimeProvider time, CancellationToken cancellationToken, Action? idled = null)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var activity = new ActivityClock(time);
         using var idle = time.CreateTimer(static s =>
         {
-            var (clock, source, limit) = ((ActivityClock, CancellationTokenSource, TimeSpan))s!;
-            if (clock.IdleFor() > limit)
+            var (clock, source, limit, idled) = ((ActivityClock, CancellationTokenSource, TimeSpan, Action?))s!;
+            if (clock.IdleFor() > limit && !source.IsCancellationRequested)
             {
+                idled?.Invoke();
                 try { source.Cancel(); } catch (ObjectDisposedException) { }
             }
-        }, (activity, cts, idleTimeout), IdleCheckPeriod(idleTimeout), IdleCheckPeriod(idleTimeout));
+        }, (activity, cts, idleTimeout, idled), IdleCheckPeriod(idleTimeout), IdleCheckPeriod(idleTimeout));
 
         var aToB = CopyAsync(a, b, halfCloseB, activity, cts);
         var bToA = CopyAsync(b, a, halfCloseA, activity, cts);

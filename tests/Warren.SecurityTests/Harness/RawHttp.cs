@@ -12,11 +12,42 @@ internal static class RawHttp
     public static async Task<string> SendAsync(int port, string request, TimeSpan? timeout = null)
     {
         using var cts = new CancellationTokenSource(timeout ?? Wait.DefaultTimeout);
-        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
-        await socket.ConnectAsync(IPAddress.Loopback, port, cts.Token);
+        using var socket = await ConnectAsync(port, null, cts.Token);
         await using var stream = new NetworkStream(socket, ownsSocket: false);
         await stream.WriteAsync(Encoding.ASCII.GetBytes(request), cts.Token);
         return await ReadHeadAsync(stream, cts.Token);
+    }
+
+    /// <summary>
+    /// Sends <paramref name="request"/> as is from <paramref name="from"/> (another loopback address, e.g. 127.0.0.2,
+    /// to be a second client) and returns everything the edge sent until it closed the connection.
+    /// </summary>
+    public static async Task<string> ExchangeAsync(int port, string request, IPAddress? from = null)
+    {
+        using var socket = await ConnectAsync(port, from, CancellationToken.None);
+        await using var stream = new NetworkStream(socket, ownsSocket: false);
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(request));
+        return (await ReadUntilClosedAsync(stream, Stopwatch.StartNew(), Wait.DefaultTimeout)).Received;
+    }
+
+    /// <summary>A TCP connection to the edge on loopback, from <paramref name="from"/> when given (Linux routes all of 127/8 to lo).</summary>
+    public static async Task<Socket> ConnectAsync(int port, IPAddress? from, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            if (from is not null)
+            {
+                socket.Bind(new IPEndPoint(from, 0));
+            }
+            await socket.ConnectAsync(IPAddress.Loopback, port, cancellationToken);
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Reads up to the end of the response head, or to the end of the stream.</summary>

@@ -24,6 +24,9 @@ internal sealed record TestEdgeOptions
 
     /// <summary>The multiplexer handshake limit on the agents listener.</summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Any other change to edge.yaml (admin_token, trusted_proxies, listen.admin), applied before validation.</summary>
+    public Func<EdgeConfig, EdgeConfig>? Configure { get; init; }
 }
 
 /// <summary>
@@ -89,14 +92,17 @@ internal sealed class TestEdge : IAsyncDisposable
 
     public static string NewDataDirectory() => Path.Combine(Path.GetTempPath(), "warren-sec-" + Guid.NewGuid().ToString("n")[..12]);
 
-    public static EdgeConfig Config(string dataDirectory, IEnumerable<EdgeTokenConfig> tokens, EdgeLimitsConfig? limits = null) =>
-        ConfigLoader.ValidateEdge(new EdgeConfig
+    public static EdgeConfig Config(string dataDirectory, IEnumerable<EdgeTokenConfig> tokens, EdgeLimitsConfig? limits = null, Func<EdgeConfig, EdgeConfig>? configure = null)
+    {
+        var config = new EdgeConfig
         {
             Listen = new ListenConfig { Http = "127.0.0.1:0", Https = null, Agents = "127.0.0.1:0", Admin = "127.0.0.1:0" },
             DataDirectory = dataDirectory,
             Tokens = [.. tokens],
             Limits = limits ?? new EdgeLimitsConfig(),
-        });
+        };
+        return ConfigLoader.ValidateEdge(configure?.Invoke(config) ?? config);
+    }
 
     public static async Task<TestEdge> StartAsync(TestLog log, TestEdgeOptions? options = null)
     {
@@ -125,7 +131,8 @@ internal sealed class TestEdge : IAsyncDisposable
         _owned.Add(Backend);
         var config = Config(DataDirectory,
             [new EdgeTokenConfig { Name = GoodTokenName, Token = GoodToken, AllowHosts = [GoodHost] }, .. options.ExtraTokens],
-            options.Limits);
+            options.Limits, options.Configure);
+        AdminToken = config.AdminToken;
         Server = await EdgeServer.StartAsync(config, Log.Factory, new EdgeServerOptions
         {
             TcpBindAddress = IPAddress.Loopback,
@@ -144,16 +151,18 @@ internal sealed class TestEdge : IAsyncDisposable
     /// Starts a real agent (pinned to this edge unless <paramref name="fingerprint"/> says otherwise) and waits
     /// for its first session when <paramref name="waitForSession"/>. Disposed with the edge.
     /// </summary>
-    public async Task<WarrenAgent> StartAgentAsync(string token, string name, IReadOnlyList<ServiceConfig> services, string? fingerprint = null, bool waitForSession = true)
+    public async Task<WarrenAgent> StartAgentAsync(string token, string name, IReadOnlyList<ServiceConfig> services, string? fingerprint = null, bool waitForSession = true,
+        Func<AgentConfig, AgentConfig>? configure = null)
     {
-        var config = ConfigLoader.ValidateAgent(new AgentConfig
+        var config = new AgentConfig
         {
             Edge = $"127.0.0.1:{Server.AgentsPort}",
             Token = token,
             EdgeFingerprint = fingerprint ?? Fingerprint,
             Name = name,
             Services = services,
-        });
+        };
+        config = ConfigLoader.ValidateAgent(configure?.Invoke(config) ?? config);
         var agent = new WarrenAgent(config, Log.Factory);
         _owned.Add(new AsyncDisposable(() => agent.StopAsync(TimeSpan.FromMilliseconds(200))));
         agent.Start();
@@ -167,6 +176,28 @@ internal sealed class TestEdge : IAsyncDisposable
     public Task<RawAgent> ConnectRawAsync() => RawAgent.ConnectAsync(Server.AgentsPort, Fingerprint, Log.Factory.CreateLogger("raw-agent"));
 
     public Uri Url(string path) => new($"http://127.0.0.1:{HttpPort}{path}");
+
+    /// <summary>An agent for <paramref name="services"/> under a token of its own that grants <paramref name="hosts"/> and <paramref name="ports"/>.</summary>
+    public static EdgeTokenConfig Grant(string name, string token, IReadOnlyList<string> hosts, IReadOnlyList<int>? ports = null) =>
+        new() { Name = name, Token = token, AllowHosts = hosts, AllowPorts = ports ?? [] };
+
+    /// <summary>The value of one sample of the edge's /metrics (0 when absent), e.g. ("warren_service_errors_total", "service=\"ws\"", "kind=\"timeout\"").</summary>
+    public async Task<double> MetricAsync(string name, params string[] labels)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{Server.AdminPort}/metrics");
+        if (AdminToken is { } token)
+        {
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        }
+        using var response = await Client.SendAsync(request);
+        response.EnsureSuccessStatusCode();
+        var line = (await response.Content.ReadAsStringAsync()).Split('\n')
+            .FirstOrDefault(l => l.StartsWith(name + "{", StringComparison.Ordinal) && labels.All(label => l.Contains(label, StringComparison.Ordinal)));
+        return line is null ? 0 : double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>The edge's admin_token, when the test set one.</summary>
+    public string? AdminToken { get; private set; }
 
     public async Task<(HttpStatusCode Status, string Body)> GetAsync(string host, string path, Action<HttpRequestMessage>? configure = null)
     {

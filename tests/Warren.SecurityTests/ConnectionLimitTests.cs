@@ -1,0 +1,122 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Microsoft.AspNetCore.Connections;
+using Warren.Configuration;
+using Warren.Edge.Forwarding;
+using Warren.SecurityTests.Harness;
+using Xunit.Abstractions;
+
+namespace Warren.SecurityTests;
+
+/// <summary>limits.max_connections_per_ip: one host cannot take every connection slot (docs/security.md).</summary>
+public sealed class ConnectionLimitTests(ITestOutputHelper output) : SecurityTest(output)
+{
+    private static readonly IPAddress Attacker = IPAddress.Parse("127.0.0.2");
+
+    [Fact]
+    public async Task Connections_over_the_per_ip_cap_are_refused_while_another_client_transfers()
+    {
+        const int cap = 4;
+        var edge = await StartEdgeAsync(new TestEdgeOptions { Limits = new EdgeLimitsConfig { MaxConnectionsPerIp = cap } });
+        var transfer = await edge.StartTransferAsync(); // from 127.0.0.1: another client
+
+        // The attacker (127.0.0.2) holds its cap of keep-alive connections, each of them served...
+        var held = new List<(Socket Socket, NetworkStream Stream)>();
+        try
+        {
+            for (var i = 0; i < cap; i++)
+            {
+                var socket = await RawHttp.ConnectAsync(edge.HttpPort, Attacker, CancellationToken.None);
+                var stream = new NetworkStream(socket, ownsSocket: true);
+                held.Add((socket, stream));
+                Assert.Equal(200, await RequestAsync(stream));
+            }
+            // ...and every further one is closed before any byte is answered.
+            for (var i = 0; i < 3; i++)
+            {
+                Assert.Equal("", await AttemptAsync(edge));
+            }
+            Assert.Equal(3, await edge.MetricAsync("warren_edge_connections_rejected_total", "reason=\"per_ip_limit\""));
+            // Another client is not affected: the transfer goes on and new requests are served.
+            await edge.AssertStillServesAsync();
+
+            // A slot freed is a slot the attacker may use again.
+            await held[0].Stream.DisposeAsync();
+            held.RemoveAt(0);
+            await Wait.UntilAsync(async () => RawHttp.StatusOf(await AttemptAsync(edge)) == 200,
+                "a connection from the attacker's address to be accepted again", Wait.DefaultTimeout);
+        }
+        finally
+        {
+            foreach (var (_, stream) in held)
+            {
+                await stream.DisposeAsync();
+            }
+        }
+
+        await transfer.CompleteAsync();
+        await edge.AssertStillServesAsync();
+    }
+
+    [Fact]
+    public async Task Ipv4_mapped_ipv6_addresses_count_as_the_same_ip()
+    {
+        // Unit level: a dual-stack listener would show the same client as 127.0.0.2 on one socket and
+        // ::ffff:127.0.0.2 on another; both must draw on one allowance (CVE-2026-2455 was such a bypass).
+        var limiter = new PerIpConnectionLimiter(maxPerIp: 2);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var served = 0;
+        var middleware = limiter.Middleware(async _ =>
+        {
+            Interlocked.Increment(ref served);
+            await release.Task;
+        });
+        var v4 = IPAddress.Parse("127.0.0.2");
+        var mapped = v4.MapToIPv6();
+        Assert.True(mapped.IsIPv4MappedToIPv6);
+
+        var first = middleware(Connection(v4));
+        var second = middleware(Connection(mapped));
+        var third = Connection(mapped);
+        await middleware(third).WaitAsync(Wait.DefaultTimeout); // refused: returns at once
+        Assert.Equal(2, served);
+        Assert.Equal(1, limiter.Rejected);
+        await Wait.UntilAsync(() => third.ConnectionClosed.IsCancellationRequested, "the connection over the cap to be aborted", Wait.DefaultTimeout);
+        // Another address is counted on its own.
+        var other = middleware(Connection(IPAddress.Parse("127.0.0.3")));
+        Assert.Equal(3, served);
+
+        release.SetResult();
+        await Task.WhenAll(first, second, other).WaitAsync(Wait.DefaultTimeout);
+        var again = middleware(Connection(v4));
+        await again.WaitAsync(Wait.DefaultTimeout);
+        Assert.Equal(4, served); // the slots were given back
+    }
+
+    /// <summary>A request from the attacker's address; what came back ("" when the edge closed or reset the connection unanswered).</summary>
+    private static async Task<string> AttemptAsync(TestEdge edge)
+    {
+        try
+        {
+            return await RawHttp.ExchangeAsync(edge.HttpPort, $"GET /echo HTTP/1.1\r\nHost: {TestEdge.GoodHost}\r\nConnection: close\r\n\r\n", Attacker);
+        }
+        catch (Exception ex) when (ex is SocketException or IOException)
+        {
+            // On loopback the reset can arrive before connect() even returns.
+            return "";
+        }
+    }
+
+    private static DefaultConnectionContext Connection(IPAddress address) =>
+        new(Guid.NewGuid().ToString("n")) { RemoteEndPoint = new IPEndPoint(address, 40000) };
+
+    private static async Task<int> RequestAsync(NetworkStream stream)
+    {
+        using var cts = new CancellationTokenSource(Wait.DefaultTimeout);
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"GET /bytes/10 HTTP/1.1\r\nHost: {TestEdge.GoodHost}\r\n\r\n"), cts.Token);
+        var status = RawHttp.StatusOf(await RawHttp.ReadHeadAsync(stream, cts.Token));
+        await stream.ReadExactlyAsync(new byte[10], cts.Token);
+        return status;
+    }
+}

@@ -1,0 +1,147 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Net.WebSockets;
+using Warren.Cli.Demo;
+using Warren.Configuration;
+using Warren.SecurityTests.Harness;
+using Xunit.Abstractions;
+
+namespace Warren.SecurityTests;
+
+/// <summary>
+/// limits.idle_timeout on upgraded connections: Kestrel's data rates stop at an upgrade, so a WebSocket or TCP
+/// stream with no byte either way for that long is closed on both sides and counted (docs/security.md).
+/// </summary>
+public sealed class IdleTimeoutTests(ITestOutputHelper output) : SecurityTest(output)
+{
+    private static readonly TimeSpan Idle = TimeSpan.FromSeconds(2);
+
+    [Fact]
+    public async Task Idle_websocket_is_closed_on_both_sides_while_an_active_one_stays_open()
+    {
+        var token = TestEdge.NewToken();
+        var edge = await StartEdgeAsync(new TestEdgeOptions
+        {
+            Limits = new EdgeLimitsConfig { IdleTimeout = Idle },
+            ExtraTokens = [TestEdge.Grant("ws", token, ["ws.test"])],
+        });
+        // The service's response_timeout (100 s) is not what bounds an idle WebSocket any more.
+        var agent = await edge.StartAgentAsync(token, "ws-agent", [edge.HttpService("ws", "ws.test")]);
+        var transfer = await edge.StartTransferAsync();
+
+        using var active = await ConnectWebSocketAsync(edge);
+        using var quiet = await ConnectWebSocketAsync(edge);
+        await Wait.UntilAsync(() => agent.InFlight.GetValueOrDefault("ws") == 2, "both WebSockets to reach the backend", Wait.DefaultTimeout);
+        var clock = Stopwatch.StartNew();
+        var quietClosed = Task.Run(async () =>
+        {
+            try
+            {
+                // Nothing is sent: the edge must end it; ReceiveAsync ends when it does.
+                await quiet.ReceiveAsync(new byte[16], CancellationToken.None);
+            }
+            catch (WebSocketException)
+            {
+            }
+            return clock.Elapsed;
+        });
+
+        var echoes = await KeepActiveAsync(quietClosed, clock, async i =>
+        {
+            var message = BitConverter.GetBytes(i);
+            await active.SendAsync(message, WebSocketMessageType.Binary, endOfMessage: true, CancellationToken.None);
+            var buffer = new byte[16];
+            var result = await active.ReceiveAsync(buffer, CancellationToken.None);
+            Assert.Equal(message, buffer[..result.Count]);
+        });
+
+        var closedAfter = await quietClosed;
+        Log.Note($"idle WebSocket closed after {closedAfter.TotalSeconds:0.00} s; the active one echoed {echoes} messages over {clock.Elapsed.TotalSeconds:0.0} s");
+        Assert.True(closedAfter >= Idle - TimeSpan.FromMilliseconds(200), $"closed after {closedAfter}, before the idle timeout");
+        Assert.Equal(WebSocketState.Open, active.State);
+        // The backend's side went too (the agent's slot freed), and the edge counted a timeout for the service.
+        await Wait.UntilAsync(() => agent.InFlight.GetValueOrDefault("ws") == 1, "the idle WebSocket's backend connection to close", Wait.DefaultTimeout);
+        Assert.Equal(1, await edge.MetricAsync("warren_service_errors_total", "service=\"ws\"", "kind=\"timeout\""));
+        await active.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None);
+
+        await transfer.CompleteAsync();
+        await edge.AssertStillServesAsync();
+    }
+
+    [Fact]
+    public async Task Idle_tcp_stream_is_closed_on_both_sides_while_an_active_one_stays_open()
+    {
+        var echo = Own(new TcpEchoService());
+        var port = Ports.Free();
+        var token = TestEdge.NewToken();
+        var edge = await StartEdgeAsync(new TestEdgeOptions
+        {
+            Limits = new EdgeLimitsConfig { IdleTimeout = Idle },
+            ExtraTokens = [TestEdge.Grant("tcp", token, [], [port])],
+        });
+        var agent = await edge.StartAgentAsync(token, "tcp-agent", [new ServiceConfig { Name = "echo", Port = port, Target = new Uri($"tcp://127.0.0.1:{echo.Port}") }]);
+        await Wait.UntilAsync(() => agent.IsReady, "the TCP service to register", Wait.DefaultTimeout);
+        var transfer = await edge.StartTransferAsync();
+
+        using var active = await RawHttp.ConnectAsync(port, null, CancellationToken.None);
+        using var quiet = await RawHttp.ConnectAsync(port, null, CancellationToken.None);
+        await using var activeStream = new NetworkStream(active, ownsSocket: false);
+        await using var quietStream = new NetworkStream(quiet, ownsSocket: false);
+        await Wait.UntilAsync(() => agent.InFlight.GetValueOrDefault("echo") == 2, "both connections to reach the backend", Wait.DefaultTimeout);
+        var clock = Stopwatch.StartNew();
+        var quietClosed = Task.Run(async () => (await RawHttp.ReadUntilClosedAsync(quietStream, clock, TimeSpan.FromSeconds(30))).Elapsed);
+
+        var echoes = await KeepActiveAsync(quietClosed, clock, async i =>
+        {
+            var message = BitConverter.GetBytes(i);
+            await activeStream.WriteAsync(message);
+            var buffer = new byte[message.Length];
+            await activeStream.ReadExactlyAsync(buffer);
+            Assert.Equal(message, buffer);
+        });
+
+        var closedAfter = await quietClosed;
+        Log.Note($"idle TCP stream closed after {closedAfter.TotalSeconds:0.00} s; the active one echoed {echoes} messages over {clock.Elapsed.TotalSeconds:0.0} s");
+        Assert.True(closedAfter >= Idle - TimeSpan.FromMilliseconds(200), $"closed after {closedAfter}, before the idle timeout");
+        await Wait.UntilAsync(() => agent.InFlight.GetValueOrDefault("echo") == 1, "the idle stream's backend connection to close", Wait.DefaultTimeout);
+        await Log.WaitForAsync(Wait.DefaultTimeout, "[TcpIdleTimeout]", "echo");
+        // The edge counts the timeout when the connection's telemetry is disposed, just after the close.
+        await Wait.UntilAsync(async () => await edge.MetricAsync("warren_service_errors_total", "service=\"echo\"", "kind=\"timeout\"") == 1,
+            "the timeout to be counted", Wait.DefaultTimeout);
+        // Still usable after all that.
+        await activeStream.WriteAsync("bye"u8.ToArray());
+        var bye = new byte[3];
+        await activeStream.ReadExactlyAsync(bye);
+        Assert.Equal("bye"u8.ToArray(), bye);
+
+        await transfer.CompleteAsync();
+        await edge.AssertStillServesAsync();
+    }
+
+    /// <summary>
+    /// Exchanges a message every 300 ms (well inside the idle timeout) until the quiet connection was closed and at
+    /// least three idle timeouts passed, so the active connection provably outlives several of them.
+    /// </summary>
+    private static async Task<int> KeepActiveAsync(Task quietClosed, Stopwatch clock, Func<int, Task> exchange)
+    {
+        var deadline = TimeSpan.FromSeconds(60);
+        var i = 0;
+        while (!quietClosed.IsCompleted || clock.Elapsed < 3 * Idle)
+        {
+            Assert.True(clock.Elapsed < deadline, "the idle connection was never closed");
+            await exchange(i++).WaitAsync(Wait.DefaultTimeout);
+            await Task.Delay(300); // paces the traffic; nothing waits on it
+        }
+        return i;
+    }
+
+    private static async Task<ClientWebSocket> ConnectWebSocketAsync(TestEdge edge)
+    {
+        var socket = new ClientWebSocket();
+        socket.Options.SetRequestHeader("Host", "ws.test");
+        socket.Options.KeepAliveInterval = TimeSpan.Zero; // no pings: idle means idle
+        using var timeout = new CancellationTokenSource(Wait.DefaultTimeout);
+        await socket.ConnectAsync(new Uri($"ws://127.0.0.1:{edge.HttpPort}/ws"), timeout.Token);
+        return socket;
+    }
+}
