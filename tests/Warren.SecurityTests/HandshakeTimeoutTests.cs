@@ -31,7 +31,7 @@ public sealed class HandshakeTimeoutTests(ITestOutputHelper output) : SecurityTe
         var transfer = await edge.StartTransferAsync();
 
         using var cts = new CancellationTokenSource(Wait.DefaultTimeout);
-        await using var tls = await RawAgent.DialTlsAsync(edge.Server.AgentsPort, edge.Fingerprint, cts.Token);
+        await using var tls = await AgentLink.DialTlsAsync(edge.Server.AgentsPort, edge.Fingerprint, cts.Token);
         var clock = Stopwatch.StartNew();
         var (elapsed, _) = await RawHttp.ReadUntilClosedAsync(tls, clock, TimeSpan.FromSeconds(8));
         Log.Note($"silent TLS connection closed by the edge after {elapsed.TotalSeconds:0.00} s");

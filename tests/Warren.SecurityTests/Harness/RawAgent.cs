@@ -1,7 +1,3 @@
-using System.Net;
-using System.Net.Security;
-using System.Net.Sockets;
-using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Warren.Protocol.Session;
 using Warren.Protocol.Streams;
@@ -29,34 +25,11 @@ internal sealed class RawAgent : IAsyncDisposable
 
     public ControlChannel? Control { get; private set; }
 
-    /// <summary>TCP and TLS to the agents port, verifying the certificate by its SHA-256.</summary>
-    public static async Task<SslStream> DialTlsAsync(int port, string fingerprint, CancellationToken cancellationToken)
-    {
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        try
-        {
-            await socket.ConnectAsync(IPAddress.Loopback, port, cancellationToken);
-            var tls = new SslStream(new NetworkStream(socket, ownsSocket: true));
-            await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
-            {
-                TargetHost = "localhost",
-                RemoteCertificateValidationCallback = (_, certificate, _, _) =>
-                    certificate is not null && Convert.ToHexStringLower(SHA256.HashData(certificate.GetRawCertData())) == fingerprint,
-            }, cancellationToken);
-            return tls;
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
-    }
-
     /// <summary>TLS, then HELLO both ways. Throws when the edge drops the connection first.</summary>
     public static async Task<RawAgent> ConnectAsync(int port, string fingerprint, ILogger logger, SessionOptions? options = null)
     {
         using var cts = new CancellationTokenSource(Timeout);
-        var tls = await DialTlsAsync(port, fingerprint, cts.Token);
+        var tls = await AgentLink.DialTlsAsync(port, fingerprint, cts.Token);
         try
         {
             var session = await MuxSession.StartAsync(StreamTransport.Create(tls), SessionRole.Client, options ?? new SessionOptions(), logger,
