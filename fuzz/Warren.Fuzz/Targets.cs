@@ -181,6 +181,11 @@ internal static class Targets
         // the input always find it open: the outcome depends on the bytes, not on thread timing.
         var helloLength = FirstHelloLength(input);
         await peer.Output.WriteAsync(input.AsMemory(0, helloLength));
+        if (helloLength == input.Length)
+        {
+            // Nothing follows (or the HELLO is cut short): end the input now, not after a handshake timeout.
+            await peer.Output.CompleteAsync();
+        }
         MuxSession session;
         try
         {
@@ -188,6 +193,9 @@ internal static class Targets
         }
         catch (MuxException)
         {
+            // The caller owns the transport and closes it after a failed start, as the edge's connection handler does.
+            await local.Output.CompleteAsync();
+            await local.Input.CompleteAsync();
             await peer.Output.CompleteAsync();
             await drain.WaitAsync(HangLimit);
             return;
@@ -196,8 +204,11 @@ internal static class Targets
         {
             var opener = OpenOneAsync(session);
             var server = ServeAsync(session);
-            await peer.Output.WriteAsync(input.AsMemory(helloLength));
-            await peer.Output.CompleteAsync();
+            if (helloLength < input.Length)
+            {
+                await peer.Output.WriteAsync(input.AsMemory(helloLength));
+                await peer.Output.CompleteAsync();
+            }
             var info = await session.Completion.WaitAsync(HangLimit);
             if (info.Code == ErrorCode.InternalError)
             {
