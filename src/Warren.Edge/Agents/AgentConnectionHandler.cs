@@ -48,7 +48,6 @@ internal sealed partial class AgentConnectionHandler(
                     return;
                 }
                 state.Add(agent);
-                _ = RefuseAgentOpenedStreamsAsync(session);
                 await ServeControlAsync(agent, control!).ConfigureAwait(false);
                 await session.Completion.ConfigureAwait(false);
             }
@@ -89,6 +88,9 @@ internal sealed partial class AgentConnectionHandler(
             throw new ProtocolException(ErrorCode.ProtocolError, "the first stream must be the control stream");
         }
         stream.Accept();
+        // Agents may only have the edge open streams to them: anything they open after the control stream is refused
+        // by the session, and counts against its abuse budget.
+        session.RefuseIncomingStreams();
         var channel = new ControlChannel(stream);
         ControlMessage? hello;
         try
@@ -189,22 +191,6 @@ internal sealed partial class AgentConnectionHandler(
             "http" or "tcp" => r.Hostnames.Any(h => h.Length is 0 or > 253 || h.Contains('/', StringComparison.Ordinal)) ? "invalid hostname" : null,
             _ => $"unknown service kind '{r.Kind}'",
         };
-    }
-
-    /// <summary>Agents may only have the edge open streams to them; anything they open after the control stream is refused.</summary>
-    private static async Task RefuseAgentOpenedStreamsAsync(MuxSession session)
-    {
-        try
-        {
-            while (true)
-            {
-                var stream = await session.AcceptStreamAsync().ConfigureAwait(false);
-                stream.Abort(ErrorCode.RefusedStream);
-            }
-        }
-        catch (SessionClosedException)
-        {
-        }
     }
 
     private static string Sanitize(string? name) =>

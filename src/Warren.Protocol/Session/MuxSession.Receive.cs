@@ -158,6 +158,10 @@ public sealed partial class MuxSession
             {
                 refusal = "going away";
             }
+            else if (_refuseIncoming)
+            {
+                refusal = "this side accepts no streams";
+            }
             else if (_peerActive >= Options.MaxConcurrentStreams)
             {
                 refusal = $"the limit of {Options.MaxConcurrentStreams} concurrent streams is reached";

@@ -42,6 +42,7 @@ public sealed partial class MuxSession : IAsyncDisposable
     private int _peerActive;
     private bool _localGoAway;
     private bool _remoteGoAway;
+    private bool _refuseIncoming;
     private SessionCloseInfo? _closeInfo;
 
     // Reader loop only.
@@ -297,6 +298,24 @@ public sealed partial class MuxSession : IAsyncDisposable
         catch (ChannelClosedException ex)
         {
             throw ex.InnerException as SessionClosedException ?? new SessionClosedException(ErrorCode.NoError, "session closed");
+        }
+    }
+
+    /// <summary>
+    /// From now on every stream the peer opens is refused by the session itself (RST REFUSED_STREAM), counted
+    /// against the abuse budget like any refused open: the edge takes no stream from an agent after its control
+    /// stream, and an agent that keeps opening is cut off with ENHANCE_YOUR_CALM instead of costing a stream each.
+    /// </summary>
+    public void RefuseIncomingStreams()
+    {
+        lock (_stateLock)
+        {
+            _refuseIncoming = true;
+        }
+        // Opens that arrived before this call and wait in the backlog are refused as well.
+        while (_accepts.Reader.TryRead(out var stream))
+        {
+            stream.Abort(ErrorCode.RefusedStream);
         }
     }
 

@@ -226,6 +226,26 @@ public sealed class ProtocolViolationTests
         }, new SessionOptions { AbuseBudget = 5, AcceptBacklog = 1 });
 
     [Fact]
+    public Task OPEN_Flood_AfterRefuseIncomingStreams_EachRefused_EnhanceYourCalm() =>
+        AssertSessionErrorAsync(ErrorCode.EnhanceYourCalm, async p =>
+        {
+            // The edge takes no stream from an agent after the control stream: without this, an application that
+            // refused each open itself kept the session alive through any number of them.
+            await p.OpenAndAcceptAsync(1);
+            p.Session.RefuseIncomingStreams();
+            for (uint id = 3; id <= 3 + (2 * 5); id += 2)
+            {
+                FrameWriter.WriteOpen(p.Output, V, id, [], fin: false);
+            }
+            await p.FlushAsync();
+            for (uint id = 3; id <= 3 + (2 * 4); id += 2)
+            {
+                var refused = await p.ReadUntilAsync(f => f.Header.Type == FrameType.Reset && f.Header.StreamId == id, $"RST for stream {id}");
+                Assert.Equal(ErrorCode.RefusedStream, refused.ResetCode);
+            }
+        }, new SessionOptions { AbuseBudget = 5 });
+
+    [Fact]
     public Task EmptyDATA_Flood_OverAbuseBudget_EnhanceYourCalm() =>
         AssertSessionErrorAsync(ErrorCode.EnhanceYourCalm, async p =>
         {
