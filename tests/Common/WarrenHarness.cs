@@ -30,6 +30,9 @@ internal sealed class HarnessOptions
     /// <summary>The edge's public HTTPS listener ("host:port", 0 lets the OS choose); null: no HTTPS listener.</summary>
     public string? HttpsListen { get; init; }
 
+    /// <summary>The edge's session keepalive (edge.yaml <c>session</c>); the in-process agent takes the same.</summary>
+    public SessionConfig Session { get; init; } = new();
+
     /// <summary>The edge's public certificates (PEM files that must exist), chosen by SNI on the HTTPS listener.</summary>
     public IReadOnlyList<CertificateConfig> Certificates { get; init; } = [];
 }
@@ -98,6 +101,7 @@ internal sealed class WarrenHarness : IAsyncDisposable
         Certificates = _options.Certificates,
         DataDirectory = DataDirectory,
         Tokens = [new EdgeTokenConfig { Name = "tests", Token = Token, AllowHosts = _options.AllowHosts, AllowPorts = _options.AllowPorts }],
+        Session = _options.Session,
     });
 
     /// <summary>Starts an edge (the first, or a new one after <see cref="StopEdgeAsync"/>) with the same configuration and data directory.</summary>
@@ -123,6 +127,7 @@ internal sealed class WarrenHarness : IAsyncDisposable
         EdgeFingerprint = Edge.AgentCertificateFingerprint ?? throw new InvalidOperationException("the edge has no agent certificate"),
         Name = "test-agent",
         Services = services ?? _options.Services?.Invoke(this) ?? [HttpService("app", AppHost)],
+        Session = _options.Session,
     });
 
     /// <summary>An HTTP service published as <paramref name="hostname"/>, by default pointing at the sample backend.</summary>
@@ -154,6 +159,12 @@ internal sealed class WarrenHarness : IAsyncDisposable
                 yaml.AppendLine(CultureInfo.InvariantCulture, $"    port: {port}");
             }
             yaml.AppendLine(CultureInfo.InvariantCulture, $"    target: {service.Target.GetLeftPart(UriPartial.Authority)}");
+        }
+        if (config.Session != new SessionConfig())
+        {
+            yaml.AppendLine("session:");
+            yaml.AppendLine(CultureInfo.InvariantCulture, $"  keepalive_interval: {config.Session.KeepaliveInterval.TotalMilliseconds}ms");
+            yaml.AppendLine(CultureInfo.InvariantCulture, $"  keepalive_timeout: {config.Session.KeepaliveTimeout.TotalMilliseconds}ms");
         }
         Directory.CreateDirectory(DataDirectory);
         var path = Path.Combine(DataDirectory, fileName);
