@@ -11,4 +11,7 @@ var root = new RootCommand("Warren: one encrypted, multiplexed session publishes
     StatusCommand.Create(),
 };
 root.Options.Add(verbose);
-return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
+// SIGTERM/SIGINT cancel the command's token and the edge and agent then drain for up to DrainGrace; by default
+// System.CommandLine would end the process 2 s after the signal, cutting every drain short.
+var invocation = new InvocationConfiguration { ProcessTerminationTimeout = EdgeCommand.DrainGrace + TimeSpan.FromSeconds(10) };
+return await root.Parse(args).InvokeAsync(invocation).ConfigureAwait(false);

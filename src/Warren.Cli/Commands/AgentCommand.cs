@@ -48,8 +48,8 @@ internal static class AgentCommand
             logger.LogInformation("Agent {Name} started: {Count} services, {Connections} session(s) to {Edge}",
                 agentConfig.Name, agentConfig.Services.Count, agentConfig.Connections, agentConfig.Edge);
             await EdgeCommand.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
-            logger.LogInformation("Shutting down: draining in-flight streams (up to 30 s)");
-            await agent.StopAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+            logger.LogInformation("Shutting down: draining in-flight streams (up to {Seconds} s)", EdgeCommand.DrainGrace.TotalSeconds);
+            await agent.StopAsync(EdgeCommand.DrainGrace).ConfigureAwait(false);
             return 0;
         });
         return command;

@@ -8,6 +8,9 @@ namespace Warren.Cli.Commands;
 /// <summary><c>warren edge</c>: run the public edge from edge.yaml (+ WARREN_* variables + flags).</summary>
 internal static class EdgeCommand
 {
+    /// <summary>How long the edge and the agent let in-flight streams finish after SIGTERM.</summary>
+    internal static readonly TimeSpan DrainGrace = TimeSpan.FromSeconds(30);
+
     public static Command Create(Option<bool> verbose)
     {
         var config = new Option<string?>("--config", "-c") { Description = "Path to edge.yaml" };
@@ -58,8 +61,8 @@ internal static class EdgeCommand
                 logger.LogInformation("Edge up: http={Http} agents={Agents} admin={Admin}; agent link certificate SHA-256 {Fingerprint}",
                     edge.HttpPort, edge.AgentsPort, edge.AdminPort, edge.AgentCertificateFingerprint ?? "(insecure: plain TCP)");
                 await WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
-                logger.LogInformation("Shutting down: draining agent sessions (up to 30 s)");
-                await edge.StopAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+                logger.LogInformation("Shutting down: draining agent sessions (up to {Seconds} s)", DrainGrace.TotalSeconds);
+                await edge.StopAsync(DrainGrace).ConfigureAwait(false);
             }
             return 0;
         });

@@ -1,0 +1,97 @@
+using System.Diagnostics;
+using System.Net;
+using Warren.FaultTests.Harness;
+using Xunit.Abstractions;
+
+namespace Warren.FaultTests;
+
+/// <summary>
+/// RELIABILITY (a) C4: SIGTERM (what systemd and <c>docker stop</c> send) to a real edge or agent process. An
+/// in-flight server-sent-events stream finishes within the 30 s grace period; an idle process exits at once.
+/// </summary>
+public sealed class GracefulShutdownTests(ITestOutputHelper output) : LoggedTest(output)
+{
+    /// <summary>About 5 s of events after the first: longer than any fixed shutdown timeout short of the grace period.</summary>
+    private const int Events = 11;
+    private const int IntervalMs = 500;
+
+    /// <summary>"At once" on a loaded test machine: well under the 30 s grace period the process would otherwise wait.</summary>
+    private static readonly TimeSpan Prompt = TimeSpan.FromSeconds(10);
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task SIGTERM_to_the_agent_lets_an_in_flight_event_stream_finish_or_exits_at_once_when_idle(bool streaming)
+    {
+        await using var tunnel = await WarrenHarness.StartAsync(Log, new HarnessOptions { StartAgent = false });
+        await using var agent = WarrenProcess.Start(Log, "agent", "agent", "--config", tunnel.WriteAgentYaml());
+        await tunnel.WaitUntilServedAsync("app", TimeSpan.FromSeconds(60));
+
+        await ShutDownAsync(agent, streaming ? () => tunnel.Request(HttpMethod.Get, $"/stream?count={Events}&intervalMs={IntervalMs}") : null, tunnel.Client);
+
+        await tunnel.WaitUntilNoSessionAsync();
+        using var gone = await tunnel.GetAsync("/echo");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, gone.StatusCode);
+    }
+
+    /// <summary>
+    /// With a stream: starts it, waits for its first event, sends SIGTERM, and asserts every event arrives and the
+    /// stream ends cleanly before the process exits with 0. Without: SIGTERM, and the process exits with 0 promptly.
+    /// </summary>
+    private async Task ShutDownAsync(WarrenProcess process, Func<HttpRequestMessage>? stream, HttpClient client)
+    {
+        using var giveUp = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        HttpResponseMessage? response = null;
+        StreamReader? reader = null;
+        try
+        {
+            if (stream is not null)
+            {
+                response = await client.SendAsync(stream(), HttpCompletionOption.ResponseHeadersRead, giveUp.Token);
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                reader = new StreamReader(await response.Content.ReadAsStreamAsync(giveUp.Token));
+                Assert.Equal("id: 1", await reader.ReadLineAsync(giveUp.Token));
+            }
+
+            var clock = Stopwatch.StartNew();
+            await Signals.TerminateAsync(process);
+            Log.Note($"sent SIGTERM to pid {process.Id}");
+
+            if (reader is not null)
+            {
+                var ids = new List<string> { "1" };
+                string? line;
+                try
+                {
+                    while ((line = await reader.ReadLineAsync(giveUp.Token)) is not null)
+                    {
+                        if (line.StartsWith("id: ", StringComparison.Ordinal))
+                        {
+                            ids.Add(line[4..]);
+                        }
+                    }
+                }
+                catch (Exception ex) when (ex is IOException or HttpRequestException)
+                {
+                    Assert.Fail($"the event stream broke after {ids.Count} of {Events} events, {clock.Elapsed.TotalSeconds:0.0} s after SIGTERM: {ex.Message}");
+                }
+                Assert.Equal(Enumerable.Range(1, Events).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)), ids);
+                Log.Note($"the event stream finished {clock.Elapsed.TotalSeconds:0.00} s after SIGTERM");
+            }
+
+            var exitCode = await process.WaitForExitAsync(TimeSpan.FromSeconds(45));
+            var exited = clock.Elapsed;
+            Log.Note($"the process exited with {exitCode} {exited.TotalSeconds:0.00} s after SIGTERM ({(stream is null ? "idle" : "after the stream")})");
+            Assert.Equal(0, exitCode);
+            if (stream is null)
+            {
+                Assert.True(exited < Prompt, $"an idle process took {exited.TotalSeconds:0.0} s to exit after SIGTERM");
+            }
+        }
+        finally
+        {
+            reader?.Dispose();
+            response?.Dispose();
+        }
+    }
+}
