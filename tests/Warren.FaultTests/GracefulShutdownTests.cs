@@ -1,5 +1,8 @@
 using System.Diagnostics;
 using System.Net;
+using System.Security.Cryptography;
+using Warren.Agent;
+using Warren.Cli.Demo;
 using Warren.FaultTests.Harness;
 using Xunit.Abstractions;
 
@@ -17,6 +20,32 @@ public sealed class GracefulShutdownTests(ITestOutputHelper output) : LoggedTest
 
     /// <summary>"At once" on a loaded test machine: well under the 30 s grace period the process would otherwise wait.</summary>
     private static readonly TimeSpan Prompt = TimeSpan.FromSeconds(10);
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task SIGTERM_to_the_edge_lets_an_in_flight_event_stream_finish_or_exits_at_once_when_idle(bool streaming)
+    {
+        await using var backend = await SampleHttpService.StartAsync();
+        var dataDirectory = Path.Combine(Path.GetTempPath(), "warren-fault-" + Guid.NewGuid().ToString("N"));
+        var token = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+        try
+        {
+            await using var edge = await EdgeProcess.StartAsync(Log, "edge", dataDirectory, token);
+            var service = new Warren.Configuration.ServiceConfig { Name = "app", Hostnames = [WarrenHarness.AppHost], Target = new Uri($"http://127.0.0.1:{backend.Port}") };
+            await using var agent = new WarrenAgent(edge.AgentConfig(token, [service]), Log.Factory);
+            agent.Start();
+            await Wait.UntilAsync(() => agent.IsReady, "the agent is connected to the edge process", TimeSpan.FromSeconds(30));
+            using var client = WarrenHarness.CreateClient();
+
+            await ShutDownAsync(edge.Process, streaming ? () => edge.Request(HttpMethod.Get, $"/stream?count={Events}&intervalMs={IntervalMs}") : null, client);
+            await Wait.UntilAsync(() => agent.ConnectedSessions == 0, "the agent saw the edge go");
+        }
+        finally
+        {
+            Directory.Delete(dataDirectory, recursive: true);
+        }
+    }
 
     [Theory]
     [InlineData(true)]
