@@ -47,7 +47,7 @@ internal sealed class WarrenHarness : IAsyncDisposable
     public const string AppHost = "app.test";
 
     private readonly HarnessOptions _options;
-    private readonly HttpClient _admin = new() { Timeout = TimeSpan.FromSeconds(10) };
+    private readonly HttpClient _admin = new() { Timeout = TimeSpan.FromSeconds(30) };
     private bool _edgeRunning;
 
     private WarrenHarness(TestLog log, HarnessOptions options, SampleHttpService backend, TcpEchoService tcpEcho)

@@ -60,7 +60,7 @@ public sealed class AgentKillTests(ITestOutputHelper output) : LoggedTest(output
             var slowest = outcomes.Max(o => Stopwatch.GetElapsedTime(killedAt, o.EndedAt));
             Log.Note($"all {outcomes.Length} requests ended within {slowest.TotalSeconds:0.00} s of the kill; downloads had {outcomes.Take(Transfers).Min(o => o.Verified)}..{outcomes.Take(Transfers).Max(o => o.Verified)} bytes");
             // Alone it is a fraction of a second; the bound only separates "failed" from "hung until some timeout".
-            Assert.True(slowest < TimeSpan.FromSeconds(45), $"the slowest request ended {slowest.TotalSeconds:0.0} s after the kill");
+            Assert.True(slowest < TimeSpan.FromSeconds(60), $"the slowest request ended {slowest.TotalSeconds:0.0} s after the kill");
         }
 
         await tunnel.WaitUntilNoSessionAsync();

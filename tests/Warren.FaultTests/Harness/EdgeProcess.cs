@@ -100,7 +100,7 @@ internal static class Signals
 /// <summary>Reads the edge's /api/status session ids (the harness's status parser does not carry them).</summary>
 internal static class EdgeStatusIds
 {
-    private static readonly HttpClient Admin = new() { Timeout = TimeSpan.FromSeconds(10) };
+    private static readonly HttpClient Admin = new() { Timeout = TimeSpan.FromSeconds(30) };
 
     public static async Task<long[]> SessionIdsAsync(int adminPort)
     {
