@@ -85,6 +85,27 @@ public sealed class PartitionTests(ITestOutputHelper output) : LoggedTest(output
         await Transfers.AssertUploadAsync(tunnel.Client, tunnel.Request(HttpMethod.Post, "/sha256"), 4 << 20);
     }
 
+    [Fact]
+    public async Task Agent_dialing_into_a_blackhole_gives_up_after_the_dial_timeout_and_connects_once_the_link_heals()
+    {
+        await using var tunnel = await WarrenHarness.StartAsync(Log, new HarnessOptions { StartAgent = false });
+        await using var relay = FaultRelay.Start(tunnel.Edge.AgentsPort, Log);
+        relay.Mode = RelayMode.Blackhole;
+        await using var agent = new WarrenAgent(tunnel.AgentConfig() with { Edge = relay.Address }, tunnel.Log.Factory);
+        var clock = Stopwatch.StartNew();
+        agent.Start();
+
+        // TCP connects (to the relay), the ClientHello vanishes: the dial must give up rather than wait forever.
+        await Wait.UntilAsync(() => tunnel.Log.Matching("ConnectFailed", "no TLS session with the edge within 10 s").Count > 0,
+            "the agent's dial timing out", TimeSpan.FromSeconds(10) + Slack);
+        Log.Note($"the dial into the blackhole gave up after {clock.Elapsed.TotalSeconds:0.0} s");
+        relay.Mode = RelayMode.Pass;
+
+        await Wait.UntilAsync(() => agent.IsReady, "the agent is ready once the link heals", TimeSpan.FromSeconds(10) + Slack);
+        Assert.True(relay.Connections[0].Blackholed);
+        await Transfers.AssertDownloadAsync(tunnel.Client, tunnel.Request(HttpMethod.Get, $"/bytes/{4 << 20}"), 4 << 20);
+    }
+
     /// <summary>An in-process agent (the harness's configuration, same keepalive as the edge) that dials the edge through <paramref name="relay"/>.</summary>
     internal static async Task<WarrenAgent> StartAgentThroughAsync(WarrenHarness tunnel, FaultRelay relay)
     {

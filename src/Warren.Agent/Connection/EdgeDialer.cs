@@ -12,7 +12,27 @@ internal sealed partial class EdgeDialer(AgentConfig config, ILogger logger)
 {
     private readonly (string Host, int Port) _edge = ParseEndpoint(config.Edge);
 
-    public async Task<Stream> DialAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// TCP connect and TLS handshake together. Without a limit an edge (or a path) that accepts the connection and
+    /// then says nothing held the agent in its dial forever, never reconnecting (found by the fault suite).
+    /// </summary>
+    internal static TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    public async Task<Stream> DialAsync(CancellationToken stopping)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        timeout.CancelAfter(Timeout);
+        try
+        {
+            return await DialOnceAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
+        {
+            throw new TimeoutException($"no TLS session with the edge within {Timeout.TotalSeconds:0.#} s");
+        }
+    }
+
+    private async Task<Stream> DialOnceAsync(CancellationToken cancellationToken)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
