@@ -44,11 +44,20 @@ internal sealed partial class StreamDispatcher(FrozenDictionary<string, LocalSer
             return;
         }
         var metrics = Metrics?.For(service.Config.Name);
+        // The edge resets the stream once no request wants it (its client went away; the edge's HTTP client keeps a
+        // connection attempt up to 5 s for other requests first). A stream still queued for a slot, or dialing,
+        // then stops instead of taking the slot and dialing the backend for nobody (RELIABILITY (a) D3).
+        using var work = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, stream.Aborted);
         metrics?.Queued.Inc();
         bool acquired;
         try
         {
-            acquired = await service.TryAcquireAsync(cancellationToken).ConfigureAwait(false);
+            acquired = await service.TryAcquireAsync(work.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stream.Aborted.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            Log.Abandoned(logger, service.Config.Name, "waiting for a slot");
+            return;
         }
         finally
         {
@@ -63,7 +72,17 @@ internal sealed partial class StreamDispatcher(FrozenDictionary<string, LocalSer
         }
         try
         {
-            var (target, error) = await service.DialAsync(cancellationToken).ConfigureAwait(false);
+            Stream? target;
+            ErrorCode error;
+            try
+            {
+                (target, error) = await service.DialAsync(work.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stream.Aborted.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                Log.Abandoned(logger, service.Config.Name, "dialing the target");
+                return;
+            }
             (error switch { ErrorCode.NoError => metrics?.DialOk, ErrorCode.DialTimeout => metrics?.DialTimeout, _ => metrics?.DialFailed })?.Inc();
             if (target is null)
             {
@@ -116,5 +135,8 @@ internal sealed partial class StreamDispatcher(FrozenDictionary<string, LocalSer
 
         [LoggerMessage(113, LogLevel.Warning, "Service {Service}: could not connect to {Target}: {Error}", EventName = "DialFailed")]
         public static partial void DialFailed(ILogger logger, string service, string target, ErrorCode error);
+
+        [LoggerMessage(114, LogLevel.Debug, "Service {Service}: the edge gave up on a stream while it was {Stage}", EventName = "StreamAbandoned")]
+        public static partial void Abandoned(ILogger logger, string service, string stage);
     }
 }

@@ -69,6 +69,7 @@ public sealed class MuxStream : Stream, IValueTaskSource, IValueTaskSource<int>
     private ErrorCode? _resetCode;
     private bool _resetByPeer;
     private bool _closed;              // removed from the session table
+    private CancellationTokenSource? _aborted;  // created on first use of Aborted
     private readonly TaskCompletionSource? _accepted;
 
     internal MuxStream(MuxSession session, uint id, bool isLocal, ReadOnlyMemory<byte> metadata, int peerInitialWindow, int localInitialWindow)
@@ -105,6 +106,26 @@ public sealed class MuxStream : Stream, IValueTaskSource, IValueTaskSource<int>
 
     /// <summary>The reset code, once the stream has been reset by either side.</summary>
     public ErrorCode? ResetCode { get { lock (_lock) { return _resetCode; } } }
+
+    /// <summary>
+    /// Cancelled when the stream is reset (by either side) or its session ends: work done on the stream's behalf
+    /// before any byte moves (a queue wait, a dial) stops when nobody is left to serve.
+    /// </summary>
+    public CancellationToken Aborted
+    {
+        get
+        {
+            lock (_lock)
+            {
+                if (_resetCode is not null)
+                {
+                    return new CancellationToken(canceled: true);
+                }
+                _aborted ??= new CancellationTokenSource();
+                return _aborted.Token;
+            }
+        }
+    }
 
     internal Task AcceptedTask => _accepted!.Task;
 
@@ -641,6 +662,7 @@ public sealed class MuxStream : Stream, IValueTaskSource, IValueTaskSource<int>
             _closed = true;
         }
         _accepted?.TrySetException(error);
+        CancelAborted();
     }
 
     private void ResetCore(ErrorCode code, bool sendReset, bool byPeer)
@@ -670,11 +692,23 @@ public sealed class MuxStream : Stream, IValueTaskSource, IValueTaskSource<int>
             DiscardInboundUnsynchronized(error);
         }
         _accepted?.TrySetException(new StreamAbortedException(code, byPeer));
+        CancelAborted();
         if (sendReset)
         {
             _session.EnqueueReset(Id, code);
         }
         TryComplete();
+    }
+
+    /// <summary>Runs <see cref="Aborted"/>'s callbacks, outside the lock: they may call back into the stream.</summary>
+    private void CancelAborted()
+    {
+        CancellationTokenSource? aborted;
+        lock (_lock)
+        {
+            aborted = _aborted;
+        }
+        aborted?.Cancel();
     }
 
     // ---------------------------------------------------------------- credit
