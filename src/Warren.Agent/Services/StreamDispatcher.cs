@@ -93,10 +93,17 @@ internal sealed partial class StreamDispatcher(FrozenDictionary<string, LocalSer
             await using (target.ConfigureAwait(false))
             {
                 stream.Accept();
-                await Splice.RunAsync(
+                var spliced = await Splice.RunAsync(
                     stream, () => ShutdownSend(target),
                     target, stream.CompleteWrites,
                     SpliceIdleTimeout, time, cancellationToken).ConfigureAwait(false);
+                if (spliced.Failed)
+                {
+                    // The backend crashed (or the edge reset the stream): the edge must see a reset, never a clean
+                    // end; disposing alone sends a FIN when the edge had already half-closed. The backend still
+                    // gets a plain close: an edge dropping an idle keep-alive stream is no crash.
+                    stream.Abort(ErrorCode.Cancel);
+                }
                 metrics?.Served.Inc();
             }
         }

@@ -108,10 +108,16 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
             var network = new NetworkStream(client, ownsSocket: false);
             await using var networkScope = network.ConfigureAwait(false);
             var idled = false;
-            var (received, sent) = await Splice.RunAsync(
+            var (received, sent, failed) = await Splice.RunAsync(
                 network, stream.CompleteWrites,
                 stream, () => ShutdownSend(client),
                 _idleTimeout, TimeProvider.System, _stopping.Token, () => idled = true).ConfigureAwait(false);
+            if (failed)
+            {
+                // The backend crashed or the client vanished: each side sees a reset, never a clean end of stream.
+                stream.Abort(ErrorCode.Cancel);
+                client.LingerState = new LingerOption(true, 0);
+            }
             telemetry?.Completed(received, sent);
             if (idled)
             {

@@ -14,7 +14,7 @@ public static class Splice
     /// <paramref name="idleTimeout"/> ends the splice when no byte moved either way for that long, calling
     /// <paramref name="idled"/> first (so the caller can count and report it).
     /// </summary>
-    public static async Task<(long AToB, long BToA)> RunAsync(
+    public static async Task<SpliceResult> RunAsync(
         Stream a, Action halfCloseB, Stream b, Action halfCloseA, TimeSpan idleTimeout, TimeProvider time, CancellationToken cancellationToken, Action? idled = null)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -32,7 +32,7 @@ public static class Splice
         var aToB = CopyAsync(a, b, halfCloseB, activity, cts);
         var bToA = CopyAsync(b, a, halfCloseA, activity, cts);
         await Task.WhenAll(aToB, bToA).ConfigureAwait(false);
-        return (aToB.Result, bToA.Result);
+        return new SpliceResult(aToB.Result.Bytes, bToA.Result.Bytes, aToB.Result.Failed || bToA.Result.Failed);
     }
 
     /// <summary>
@@ -42,7 +42,7 @@ public static class Splice
     internal static TimeSpan IdleCheckPeriod(TimeSpan idleTimeout) =>
         TimeSpan.FromTicks(Math.Clamp(idleTimeout.Ticks / 4, TimeSpan.TicksPerSecond, 30 * TimeSpan.TicksPerSecond));
 
-    private static async Task<long> CopyAsync(Stream from, Stream to, Action halfClose, ActivityClock activity, CancellationTokenSource cts)
+    private static async Task<(long Bytes, bool Failed)> CopyAsync(Stream from, Stream to, Action halfClose, ActivityClock activity, CancellationTokenSource cts)
     {
         var total = 0L;
         try
@@ -59,7 +59,7 @@ public static class Splice
                     if (n == 0)
                     {
                         halfClose();
-                        return total;
+                        return (total, false);
                     }
                     await to.WriteAsync(buffer.AsMemory(0, n), cts.Token).ConfigureAwait(false);
                     total += n;
@@ -75,11 +75,11 @@ public static class Splice
         {
             // One direction failed: stop the other one too.
             try { await cts.CancelAsync().ConfigureAwait(false); } catch (ObjectDisposedException) { }
-            return total;
+            return (total, true);
         }
         catch (Exception)
         {
-            return total;
+            return (total, false);
         }
     }
 
@@ -92,3 +92,10 @@ public static class Splice
         public TimeSpan IdleFor() => time.GetElapsedTime(Volatile.Read(ref _last));
     }
 }
+
+/// <summary>
+/// What a splice moved, and whether it ended because a side failed (a reset, a broken connection) rather than
+/// by both sides finishing, the idle timeout or cancellation. A failed splice is torn down with resets on both
+/// sides, so a crash on one end never reaches the other as a clean end of stream.
+/// </summary>
+public readonly record struct SpliceResult(long AToB, long BToA, bool Failed);

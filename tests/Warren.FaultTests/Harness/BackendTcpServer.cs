@@ -91,11 +91,18 @@ internal sealed class BackendTcpServer : IAsyncDisposable
         return Encoding.ASCII.GetString([.. head]);
     }
 
-    /// <summary>Closes with a TCP reset (linger 0) instead of a FIN: the backend "crashed".</summary>
-    public static void Reset(Socket socket)
+    /// <summary>Ends a connection mid-response: a TCP reset (linger 0) as a crashed process leaves it, or a FIN both ways.</summary>
+    public static void Die(Socket socket, bool reset)
     {
-        socket.LingerState = new LingerOption(true, 0);
-        socket.Close();
+        if (reset)
+        {
+            socket.LingerState = new LingerOption(true, 0);
+            socket.Close();
+        }
+        else
+        {
+            socket.Shutdown(SocketShutdown.Both);
+        }
     }
 
     public async ValueTask DisposeAsync()
