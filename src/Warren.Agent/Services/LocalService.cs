@@ -58,5 +58,11 @@ internal sealed class LocalService(ServiceConfig config) : IDisposable
             socket.Dispose();
             return (null, ErrorCode.DialFailed);
         }
+        catch
+        {
+            // Cancelled (the edge gave up on the stream, or the session ended): the half-made connection goes too.
+            socket.Dispose();
+            throw;
+        }
     }
 }
