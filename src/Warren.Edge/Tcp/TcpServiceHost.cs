@@ -127,6 +127,12 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
                 telemetry?.Fail(ErrorKind.Timeout);
                 Log.Idle(_logger, service.Name, port, _idleTimeout.TotalSeconds);
             }
+            else if (stream.ResetCode is not null)
+            {
+                // The tunnel stream was cut (agent gone, link lost, backend reset): reset the client's connection
+                // too (linger 0 makes the close an RST), so a cut is never passed off as a clean end of the stream.
+                client.LingerState = new LingerOption(true, 0);
+            }
         }
         catch (Exception ex) when (ex is MuxException or IOException or OperationCanceledException)
         {
