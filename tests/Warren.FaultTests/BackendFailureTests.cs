@@ -14,6 +14,7 @@ namespace Warren.FaultTests;
 /// RELIABILITY (a) D2: a backend that refuses, stalls or dies mid-response. The client sees 502, 504 or an aborted
 /// response, never a complete-looking truncated one; the bytes it did get are intact; the session serves on.
 /// </summary>
+[Collection(ClientIsolatedCollection.Name)]
 public sealed class BackendFailureTests(ITestOutputHelper output) : LoggedTest(output)
 {
     private const int Sent = 300_000;

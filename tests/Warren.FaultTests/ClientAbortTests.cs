@@ -17,6 +17,7 @@ namespace Warren.FaultTests;
 /// closes its backend connection (the backend sees its request aborted), and the service's concurrency slot
 /// frees: with max_concurrency 1 the next client is served, not queued behind a ghost until queue_timeout.
 /// </summary>
+[Collection(ClientIsolatedCollection.Name)]
 public sealed class ClientAbortTests(ITestOutputHelper output) : LoggedTest(output)
 {
     private const string Service = "one";

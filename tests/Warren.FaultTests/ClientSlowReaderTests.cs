@@ -12,7 +12,7 @@ namespace Warren.FaultTests;
 /// only. Flow control holds the rest of the body back at the backend, so the edge's memory does not grow with
 /// it; other clients' downloads complete byte-exact meanwhile; when the client reads again it gets every byte.
 /// </summary>
-[Collection(ClientMemoryCollection.Name)]
+[Collection(ClientIsolatedCollection.Name)]
 public sealed class ClientSlowReaderTests(ITestOutputHelper output) : LoggedTest(output)
 {
     private const long MiB = 1024 * 1024;

@@ -16,6 +16,7 @@ namespace Warren.FaultTests;
 /// the edge's minimum request body rate (240 B/s after a 5 s grace, EdgeServer) ends the request; the backend
 /// sees its request aborted after exactly the bytes sent, intact, never a body that looks complete.
 /// </summary>
+[Collection(ClientIsolatedCollection.Name)]
 public sealed class ClientSlowUploaderTests(ITestOutputHelper output) : LoggedTest(output)
 {
     private const string Host = "upload.test";
