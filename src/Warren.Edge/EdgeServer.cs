@@ -42,12 +42,12 @@ public sealed class EdgeServer : IAsyncDisposable
     private readonly WebApplication _public;
     private readonly WebApplication _admin;
     private readonly TcpServiceHost _tcp;
-    private readonly HttpMessageInvoker _client;
+    private readonly TunnelHttpClient _client;
     private readonly Dictionary<string, ListenOptions> _listeners;
     private readonly ListenOptions _adminListener;
     private readonly TokenValidator _tokens;
 
-    private EdgeServer(WebApplication publicApp, WebApplication admin, TcpServiceHost tcp, HttpMessageInvoker client,
+    private EdgeServer(WebApplication publicApp, WebApplication admin, TcpServiceHost tcp, TunnelHttpClient client,
         Dictionary<string, ListenOptions> listeners, ListenOptions adminListener, EdgeState state, string? fingerprint, TokenValidator tokens)
     {
         _tokens = tokens;
@@ -96,7 +96,7 @@ public sealed class EdgeServer : IAsyncDisposable
         var session = options.Session.Clone();
         session.KeepAliveInterval = config.Session.KeepaliveInterval;
         session.KeepAliveTimeout = config.Session.KeepaliveTimeout;
-        var client = TunnelHttpClientFactory.Create(state.Routes, session.OpenTimeout);
+        var client = new TunnelHttpClient(state.Routes, session.OpenTimeout);
         var listeners = new Dictionary<string, ListenOptions>();
         var perIp = new PerIpConnectionLimiter(config.Limits.MaxConnectionsPerIp);
         var metrics = new EdgeMetrics(state, sni, perIp);

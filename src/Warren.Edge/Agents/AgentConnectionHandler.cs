@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
+using Warren.Edge.Forwarding;
 using Warren.Edge.Routing;
 using Warren.Protocol.Framing;
 using Warren.Protocol.Session;
@@ -13,7 +14,8 @@ namespace Warren.Edge.Agents;
 /// for the control stream, authenticate, register services, and keep the session routed until it ends.
 /// </summary>
 internal sealed partial class AgentConnectionHandler(
-    EdgeState state, TokenValidator tokens, AuthFailureLimiter failures, SessionOptions sessionOptions, ILogger<AgentConnectionHandler> logger) : ConnectionHandler
+    EdgeState state, TokenValidator tokens, AuthFailureLimiter failures, SessionOptions sessionOptions, TunnelHttpClient httpClient,
+    ILogger<AgentConnectionHandler> logger) : ConnectionHandler
 {
     /// <summary>An agent that has not authenticated by then is dropped.</summary>
     internal static TimeSpan AuthTimeout { get; set; } = TimeSpan.FromSeconds(5);
@@ -48,6 +50,8 @@ internal sealed partial class AgentConnectionHandler(
                     return;
                 }
                 state.Add(agent);
+                // Keep-alive connections pooled on this session would hold its drain open until they idle out.
+                using var recycle = session.GoingAway.Register(httpClient.RecycleIdleConnections);
                 await ServeControlAsync(agent, control!).ConfigureAwait(false);
                 await session.Completion.ConfigureAwait(false);
             }
