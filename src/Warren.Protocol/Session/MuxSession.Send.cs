@@ -207,7 +207,7 @@ public sealed partial class MuxSession
             await TakeOwnershipForExitAsync(owned).ConfigureAwait(false);
             await output.CompleteAsync().ConfigureAwait(false);
             // The writer is done; the reader has nothing left to wait for.
-            _transport.Input.CancelPendingRead();
+            CancelPendingRead();
         }
     }
 

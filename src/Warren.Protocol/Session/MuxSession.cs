@@ -515,8 +515,15 @@ public sealed partial class MuxSession : IAsyncDisposable
 
     private void AbortTransport()
     {
-        _transport.Input.CancelPendingRead();
-        _transport.Output.CancelPendingFlush();
+        CancelPendingRead();
+        try
+        {
+            _transport.Output.CancelPendingFlush();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The writer loop already completed the output (a stream pipe then throws): nothing is pending.
+        }
         try
         {
             _abortTransport?.Invoke();
@@ -524,6 +531,21 @@ public sealed partial class MuxSession : IAsyncDisposable
         catch (Exception ex)
         {
             Log.AbortFailed(_logger, Name, ex);
+        }
+    }
+
+    /// <summary>
+    /// Wakes the reader loop. Safe when the reader already completed the input: the force-end timer can fire in the
+    /// moment between a loop completing its side and the session's completion (it crashed a test host this way).
+    /// </summary>
+    private void CancelPendingRead()
+    {
+        try
+        {
+            _transport.Input.CancelPendingRead();
+        }
+        catch (ObjectDisposedException)
+        {
         }
     }
 
