@@ -97,7 +97,7 @@ public sealed class PartitionTests(ITestOutputHelper output) : LoggedTest(output
 
         // TCP connects (to the relay), the ClientHello vanishes: the dial must give up rather than wait forever.
         await Wait.UntilAsync(() => tunnel.Log.Matching("ConnectFailed", "no TLS session with the edge within 10 s").Count > 0,
-            "the agent's dial timing out", TimeSpan.FromSeconds(10) + Slack);
+            "the agent's dial timing out", TimeSpan.FromSeconds(60)); // the point is that it ends; a loaded CI host's timers run late
         Log.Note($"the dial into the blackhole gave up after {clock.Elapsed.TotalSeconds:0.0} s");
         relay.Mode = RelayMode.Pass;
 
