@@ -36,33 +36,7 @@ internal static class Backend
             }
             return Results.Text(total.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\n");
         });
-        app.Map("/ws", async (HttpContext context) =>
-        {
-            if (!context.WebSockets.IsWebSocketRequest)
-            {
-                return Results.BadRequest();
-            }
-            using var socket = await context.WebSockets.AcceptWebSocketAsync();
-            var buffer = new byte[4096];
-            try
-            {
-                while (true)
-                {
-                    var result = await socket.ReceiveAsync(buffer, context.RequestAborted);
-                    if (result.MessageType == WebSocketMessageType.Close)
-                    {
-                        await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, context.RequestAborted);
-                        break;
-                    }
-                    await socket.SendAsync(buffer.AsMemory(0, result.Count), result.MessageType, result.EndOfMessage, context.RequestAborted);
-                }
-            }
-            catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException)
-            {
-                // The client went away; nothing to report.
-            }
-            return Results.Empty;
-        });
+        app.Map("/ws", (HttpContext context) => WebSocketEcho.HandleAsync(context, bufferSize: 4096));
         app.MapGet("/", () => "warren-loadtest backend\n");
         await app.RunAsync();
         return 0;

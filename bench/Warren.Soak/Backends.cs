@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using Warren.LoadTest;
 
 namespace Warren.Soak;
 
@@ -40,7 +41,7 @@ internal sealed class Backends : IAsyncDisposable
         app.UseWebSockets();
         app.MapGet("/bytes/{seed}/{n}", DownloadAsync);
         app.MapPost("/upload/{seed}", UploadAsync);
-        app.Map("/ws", WebSocketEchoAsync);
+        app.Map("/ws", (HttpContext context) => WebSocketEcho.HandleAsync(context, bufferSize: 16 * 1024));
         await app.StartAsync();
         return new Backends(app);
     }
@@ -83,34 +84,6 @@ internal sealed class Backends : IAsyncDisposable
             received += read;
         }
         return Results.Text(string.Create(CultureInfo.InvariantCulture, $"{received} {firstBad}"));
-    }
-
-    private static async Task WebSocketEchoAsync(HttpContext context)
-    {
-        if (!context.WebSockets.IsWebSocketRequest)
-        {
-            context.Response.StatusCode = StatusCodes.Status400BadRequest;
-            return;
-        }
-        using var socket = await context.WebSockets.AcceptWebSocketAsync();
-        var buffer = new byte[16 * 1024];
-        try
-        {
-            while (true)
-            {
-                var result = await socket.ReceiveAsync(buffer, context.RequestAborted);
-                if (result.MessageType == WebSocketMessageType.Close)
-                {
-                    await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, context.RequestAborted);
-                    return;
-                }
-                await socket.SendAsync(buffer.AsMemory(0, result.Count), result.MessageType, result.EndOfMessage, context.RequestAborted);
-            }
-        }
-        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException)
-        {
-            // The tunnel went away mid-conversation (an agent restart): the client side counts it.
-        }
     }
 
     // No ConnectionClosed token here: Kestrel fires it when the client's FIN arrives, which would cut the echo of
