@@ -23,21 +23,23 @@ public sealed class WarrenAgent : IAsyncDisposable
 
     /// <param name="config">The validated agent configuration.</param>
     /// <param name="loggerFactory">Where the agent logs.</param>
-    /// <param name="sessionOptions">Session tunables; the keepalive interval and timeout are taken from <see cref="AgentConfig.Session"/>.</param>
-    public WarrenAgent(AgentConfig config, ILoggerFactory loggerFactory, SessionOptions? sessionOptions = null)
+    /// <param name="options">Hosting knobs outside agent.yaml: session tunables and the dial timeout.</param>
+    public WarrenAgent(AgentConfig config, ILoggerFactory loggerFactory, WarrenAgentOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(loggerFactory);
+        options ??= new WarrenAgentOptions();
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.DialTimeout, TimeSpan.Zero, nameof(options.DialTimeout));
         Config = config;
         var logger = loggerFactory.CreateLogger("Warren.Agent");
         var services = config.Services.ToFrozenDictionary(s => s.Name, s => new LocalService(s), StringComparer.Ordinal);
         _loggerFactory = loggerFactory;
         Metrics = new AgentMetrics(this, services);
         _dispatcher = new StreamDispatcher(services, TimeProvider.System, logger) { Metrics = Metrics };
-        sessionOptions = sessionOptions?.Clone() ?? new SessionOptions();
+        var sessionOptions = options.Session.Clone();
         sessionOptions.KeepAliveInterval = config.Session.KeepaliveInterval;
         sessionOptions.KeepAliveTimeout = config.Session.KeepaliveTimeout;
-        _connections = [.. Enumerable.Range(0, config.Connections).Select(i => new EdgeConnection(i, config, _dispatcher, sessionOptions, logger))];
+        _connections = [.. Enumerable.Range(0, config.Connections).Select(i => new EdgeConnection(i, config, new EdgeDialer(config, options.DialTimeout, logger), _dispatcher, sessionOptions, logger))];
     }
 
     public AgentConfig Config { get; }

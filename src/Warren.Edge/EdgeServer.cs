@@ -30,6 +30,12 @@ public sealed class EdgeServerOptions
 
     /// <summary>Address TCP services listen on. Default: all interfaces.</summary>
     public IPAddress TcpBindAddress { get; init; } = IPAddress.Any;
+
+    /// <summary>
+    /// How long an agent has, once its session is up, to open the control stream and authenticate; past it the
+    /// session is closed with HANDSHAKE_TIMEOUT (docs/security.md). Default 5 s; must be positive.
+    /// </summary>
+    public TimeSpan AuthTimeout { get; init; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>
@@ -80,6 +86,7 @@ public sealed class EdgeServer : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(config);
         options ??= new EdgeServerOptions();
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.AuthTimeout, TimeSpan.Zero, nameof(options.AuthTimeout));
         var state = new EdgeState();
         var tokens = new TokenValidator(config.Tokens, new TokenStore(config.DataDirectory));
         if (tokens.Count == 0)
@@ -111,6 +118,7 @@ public sealed class EdgeServer : IAsyncDisposable
         builder.Services.AddSingleton(new TunnelTransformer(TrustedProxies.Parse(config.TrustedProxies)));
         builder.Services.AddSingleton(config.Limits);
         builder.Services.AddSingleton(session);
+        builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(client);
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton<TunnelForwardingMiddleware>();

@@ -4,7 +4,7 @@ using System.Net.Http;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Warren.Agent;
-using Warren.Cli.Demo;
+using Warren.Demo;
 using Warren.Configuration;
 using Warren.Edge;
 

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Security.Cryptography;
 using Warren.Agent;
-using Warren.Cli.Demo;
+using Warren.Demo;
 using Warren.FaultTests.Harness;
 using Xunit.Abstractions;
 

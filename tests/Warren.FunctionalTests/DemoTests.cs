@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Http;
 using System.Net.Sockets;
 using System.Text;
-using Warren.Cli.Commands;
+using Warren.Demo;
 using Xunit.Abstractions;
 
 namespace Warren.FunctionalTests;

@@ -5,7 +5,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Warren.Agent;
-using Warren.Cli.Demo;
+using Warren.Demo;
 using Warren.Configuration;
 using Warren.Edge;
 

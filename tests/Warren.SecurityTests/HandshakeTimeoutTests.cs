@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using Warren.Edge.Agents;
 using Warren.Protocol.Framing;
 using Warren.Protocol.Session;
 using Warren.Protocol.Streams;
@@ -11,15 +10,7 @@ using Xunit.Abstractions;
 
 namespace Warren.SecurityTests;
 
-/// <summary>These tests shorten the process-wide <see cref="AgentConnectionHandler.AuthTimeout"/>, so nothing runs beside them.</summary>
-[CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class AuthTimeoutCollection
-{
-    public const string Name = "auth timeout (process-wide setting)";
-}
-
 /// <summary>Connections to the agents port that never finish the handshake or the login are dropped within their limit.</summary>
-[Collection(AuthTimeoutCollection.Name)]
 public sealed class HandshakeTimeoutTests(ITestOutputHelper output) : SecurityTest(output)
 {
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(1);
@@ -46,11 +37,8 @@ public sealed class HandshakeTimeoutTests(ITestOutputHelper output) : SecurityTe
     [Fact]
     public async Task Session_that_sends_hello_but_never_authenticates_is_dropped_within_the_auth_timeout()
     {
-        var edge = await StartEdgeAsync();
+        var edge = await StartEdgeAsync(new TestEdgeOptions { AuthTimeout = Limit });
         var transfer = await edge.StartTransferAsync();
-        var saved = AgentConnectionHandler.AuthTimeout;
-        AgentConnectionHandler.AuthTimeout = Limit;
-        try
         {
             // HELLO, then nothing at all.
             await using var silent = await edge.ConnectRawAsync();
@@ -71,10 +59,6 @@ public sealed class HandshakeTimeoutTests(ITestOutputHelper output) : SecurityTe
             Log.Note($"control-stream-only session closed after {clock.Elapsed.TotalSeconds:0.00} s: {closed}");
             Assert.InRange(clock.Elapsed, TimeSpan.Zero, Limit + TimeSpan.FromSeconds(4));
             Assert.Equal(ErrorCode.HandshakeTimeout, closed.Code);
-        }
-        finally
-        {
-            AgentConnectionHandler.AuthTimeout = saved;
         }
         Assert.Single(edge.Server.State.Sessions);
         await transfer.CompleteAsync();

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Net.Sockets;
 using System.Net.WebSockets;
-using Warren.Cli.Demo;
+using Warren.Demo;
 using Warren.Configuration;
 using Warren.SecurityTests.Harness;
 using Xunit.Abstractions;

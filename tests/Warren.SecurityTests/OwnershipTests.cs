@@ -145,7 +145,7 @@ public sealed class AgentStreamCheckTests(ITestOutputHelper output) : SecurityTe
     [Fact]
     public async Task Agent_resets_a_stream_naming_a_service_it_does_not_serve()
     {
-        var backend = Own(await Warren.Cli.Demo.SampleHttpService.StartAsync());
+        var backend = Own(await Warren.Demo.SampleHttpService.StartAsync());
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;

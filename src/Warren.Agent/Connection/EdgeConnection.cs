@@ -14,10 +14,9 @@ namespace Warren.Agent.Connection;
 /// streams; when the session ends, back off (1 s doubling to 60 s, full jitter) and do it again.
 /// </summary>
 internal sealed partial class EdgeConnection(
-    int index, AgentConfig config, StreamDispatcher dispatcher, SessionOptions sessionOptions, ILogger logger)
+    int index, AgentConfig config, EdgeDialer dialer, StreamDispatcher dispatcher, SessionOptions sessionOptions, ILogger logger)
 {
     private static readonly TimeSpan ControlTimeout = TimeSpan.FromSeconds(10);
-    private readonly EdgeDialer _dialer = new(config, logger);
     private readonly Backoff _backoff = new(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60));
     private volatile MuxSession? _session;
     private volatile IReadOnlyList<RegistrationResult> _registrations = [];
@@ -78,7 +77,7 @@ internal sealed partial class EdgeConnection(
 
     private async Task RunSessionAsync(CancellationToken stopping)
     {
-        var transport = await _dialer.DialAsync(stopping).ConfigureAwait(false);
+        var transport = await dialer.DialAsync(stopping).ConfigureAwait(false);
         await using var _ = transport.ConfigureAwait(false);
         var session = await MuxSession.StartAsync(StreamTransport.Create(transport), SessionRole.Client, sessionOptions, logger,
             abortTransport: transport.Dispose, name: $"agent[{index}]->{config.Edge}", cancellationToken: stopping).ConfigureAwait(false);

@@ -8,27 +8,24 @@ using Warren.Configuration;
 namespace Warren.Agent.Connection;
 
 /// <summary>Opens the transport to the edge: TCP, then TLS verified by chain or by a pinned SHA-256 fingerprint.</summary>
-internal sealed partial class EdgeDialer(AgentConfig config, ILogger logger)
+/// <param name="config">The agent's configuration: where the edge is and how its certificate is checked.</param>
+/// <param name="timeout">TCP connect and TLS handshake together (<see cref="WarrenAgentOptions.DialTimeout"/>).</param>
+/// <param name="logger">Where a refused certificate or a plain link is logged.</param>
+internal sealed partial class EdgeDialer(AgentConfig config, TimeSpan timeout, ILogger logger)
 {
     private readonly (string Host, int Port) _edge = ParseEndpoint(config.Edge);
 
-    /// <summary>
-    /// TCP connect and TLS handshake together. Without a limit an edge (or a path) that accepts the connection and
-    /// then says nothing held the agent in its dial forever, never reconnecting (found by the fault suite).
-    /// </summary>
-    internal static TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
-
     public async Task<Stream> DialAsync(CancellationToken stopping)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        timeout.CancelAfter(Timeout);
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        limit.CancelAfter(timeout);
         try
         {
-            return await DialOnceAsync(timeout.Token).ConfigureAwait(false);
+            return await DialOnceAsync(limit.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
         {
-            throw new TimeoutException($"no TLS session with the edge within {Timeout.TotalSeconds:0.#} s");
+            throw new TimeoutException($"no TLS session with the edge within {timeout.TotalSeconds:0.#} s");
         }
     }
 

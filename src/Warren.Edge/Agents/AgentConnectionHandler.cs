@@ -15,10 +15,10 @@ namespace Warren.Edge.Agents;
 /// </summary>
 internal sealed partial class AgentConnectionHandler(
     EdgeState state, TokenValidator tokens, AuthFailureLimiter failures, SessionOptions sessionOptions, TunnelHttpClient httpClient,
-    ILogger<AgentConnectionHandler> logger) : ConnectionHandler
+    EdgeServerOptions hosting, ILogger<AgentConnectionHandler> logger) : ConnectionHandler
 {
     /// <summary>An agent that has not authenticated by then is dropped.</summary>
-    internal static TimeSpan AuthTimeout { get; set; } = TimeSpan.FromSeconds(5);
+    private TimeSpan AuthTimeout => hosting.AuthTimeout;
 
     public override async Task OnConnectedAsync(ConnectionContext connection)
     {

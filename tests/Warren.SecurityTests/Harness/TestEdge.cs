@@ -3,7 +3,7 @@ using System.Net.Http;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using Warren.Agent;
-using Warren.Cli.Demo;
+using Warren.Demo;
 using Warren.Configuration;
 using Warren.Edge;
 using Warren.Edge.Tokens;
@@ -24,6 +24,9 @@ internal sealed record TestEdgeOptions
 
     /// <summary>The multiplexer handshake limit on the agents listener.</summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long an agent has to authenticate once its session is up.</summary>
+    public TimeSpan AuthTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Any other change to edge.yaml (admin_token, trusted_proxies, listen.admin), applied before validation.</summary>
     public Func<EdgeConfig, EdgeConfig>? Configure { get; init; }
@@ -137,6 +140,7 @@ internal sealed class TestEdge : IAsyncDisposable
         {
             TcpBindAddress = IPAddress.Loopback,
             Session = new SessionOptions { HandshakeTimeout = options.HandshakeTimeout },
+            AuthTimeout = options.AuthTimeout,
         });
         _owned.Add(Server);
         GoodAgent = await StartAgentAsync(GoodToken, "good-agent", [HttpService("web", GoodHost)]);

@@ -10,13 +10,13 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Warren.Edge;
 
-namespace Warren.Cli.Demo;
+namespace Warren.Demo;
 
 /// <summary>
 /// The demo's HTTP service (also the tests' backend): echo, server-sent events, WebSocket echo, sized downloads,
 /// upload hashing, and a slow endpoint. A real Kestrel app on loopback.
 /// </summary>
-internal sealed class SampleHttpService : IAsyncDisposable
+public sealed class SampleHttpService : IAsyncDisposable
 {
     private readonly WebApplication _app;
 

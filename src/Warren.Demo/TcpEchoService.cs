@@ -1,10 +1,10 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace Warren.Cli.Demo;
+namespace Warren.Demo;
 
 /// <summary>The demo's TCP service: echoes every byte back, half-closing when the client does.</summary>
-internal sealed class TcpEchoService : IAsyncDisposable
+public sealed class TcpEchoService : IAsyncDisposable
 {
     private readonly Socket _listener;
     private readonly CancellationTokenSource _stopping = new();

@@ -1,0 +1,113 @@
+using System.Net;
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using Warren.Agent;
+using Warren.Configuration;
+using Warren.Edge;
+
+namespace Warren.Demo;
+
+/// <summary>The demo's parts, started and stopped together (`warren demo`, and the tests that check the demo end to end).</summary>
+public sealed class DemoEnvironment : IAsyncDisposable
+{
+    private DemoEnvironment(SampleHttpService http, TcpEchoService tcp, EdgeServer edge, WarrenAgent agent, int tcpEdgePort)
+    {
+        Http = http;
+        Tcp = tcp;
+        Edge = edge;
+        Agent = agent;
+        TcpEdgePort = tcpEdgePort;
+    }
+
+    public SampleHttpService Http { get; }
+    public TcpEchoService Tcp { get; }
+    public EdgeServer Edge { get; }
+    public WarrenAgent Agent { get; }
+    public int TcpEdgePort { get; }
+
+    public const string AppHost = "app.localhost";
+
+    public static async Task<DemoEnvironment> StartAsync(int httpPort, int tcpPort, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+    {
+        var http = await SampleHttpService.StartAsync().ConfigureAwait(false);
+        var tcp = new TcpEchoService();
+        if (tcpPort == 0)
+        {
+            tcpPort = FreePort();
+        }
+        var token = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+        var edgeConfig = ConfigLoader.ValidateEdge(new EdgeConfig
+        {
+            Listen = new ListenConfig { Http = $"127.0.0.1:{httpPort}", Https = null, Agents = "127.0.0.1:0", Admin = "127.0.0.1:0" },
+            DataDirectory = Path.Combine(Path.GetTempPath(), "warren-demo"),
+            Tokens = [new EdgeTokenConfig { Name = "demo", Token = token, AllowHosts = ["*.localhost"], AllowPorts = [tcpPort] }],
+        });
+        var edge = await EdgeServer.StartAsync(edgeConfig, loggerFactory, new EdgeServerOptions { TcpBindAddress = IPAddress.Loopback }, cancellationToken).ConfigureAwait(false);
+        var agentConfig = ConfigLoader.ValidateAgent(new AgentConfig
+        {
+            Edge = $"127.0.0.1:{edge.AgentsPort}",
+            Token = token,
+            EdgeFingerprint = edge.AgentCertificateFingerprint,
+            Name = "demo-agent",
+            Services =
+            [
+                new ServiceConfig { Name = "app", Hostnames = [AppHost], Target = new Uri($"http://127.0.0.1:{http.Port}") },
+                new ServiceConfig { Name = "echo", Port = tcpPort, Target = new Uri($"tcp://127.0.0.1:{tcp.Port}") },
+            ],
+        });
+        var agent = new WarrenAgent(agentConfig, loggerFactory);
+        agent.Start();
+        var demo = new DemoEnvironment(http, tcp, edge, agent, tcpPort);
+        using var ready = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        ready.CancelAfter(TimeSpan.FromSeconds(15));
+        while (!agent.IsReady)
+        {
+            if (ready.IsCancellationRequested)
+            {
+                await demo.DisposeAsync().ConfigureAwait(false);
+                throw new TimeoutException("the demo agent did not register within 15 s");
+            }
+            await Task.Delay(20, CancellationToken.None).ConfigureAwait(false);
+        }
+        return demo;
+    }
+
+    private static int FreePort()
+    {
+        using var probe = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        return ((IPEndPoint)probe.LocalEndpoint).Port;
+    }
+
+    public string Banner()
+    {
+        var web = $"http://{AppHost}:{Edge.HttpPort}";
+        return $$"""
+
+            Warren demo is running: edge, agent and two services on loopback, one TLS session between them.
+
+              HTTP service   {{web}}/          (the agent publishes 127.0.0.1:{{Http.Port}})
+              TCP echo       127.0.0.1:{{TcpEdgePort}}          (the agent publishes 127.0.0.1:{{Tcp.Port}})
+              Edge admin     http://127.0.0.1:{{Edge.AdminPort}}/api/status
+
+            Try:
+              curl {{web}}/echo -d 'hello through the tunnel'
+              curl -N {{web}}/stream                        # server-sent events, one per second
+              curl -o /dev/null -w '%{size_download} bytes\n' {{web}}/bytes/104857600
+              printf 'ping\n' | nc -q1 127.0.0.1 {{TcpEdgePort}}
+              curl http://127.0.0.1:{{Edge.AdminPort}}/api/status
+            WebSocket echo: ws://{{AppHost}}:{{Edge.HttpPort}}/ws   (e.g. websocat)
+            If your resolver does not map *.localhost to 127.0.0.1: curl -H 'Host: {{AppHost}}' http://127.0.0.1:{{Edge.HttpPort}}/echo
+
+            Press Ctrl+C to stop.
+            """;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Agent.StopAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        await Edge.DisposeAsync().ConfigureAwait(false);
+        await Tcp.DisposeAsync().ConfigureAwait(false);
+        await Http.DisposeAsync().ConfigureAwait(false);
+    }
+}

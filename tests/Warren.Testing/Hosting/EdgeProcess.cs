@@ -1,0 +1,88 @@
+using System.Globalization;
+using System.Net.Http;
+using System.Text;
+using System.Text.RegularExpressions;
+using Warren.Configuration;
+using Warren.Testing.Logging;
+
+namespace Warren.Testing.Hosting;
+
+/// <summary>
+/// A real <c>warren edge</c> process with one token for *.test. Its listeners are bound to port 0 on loopback; the
+/// ports and the agent certificate's fingerprint are read back from the line the edge logs once it is up.
+/// </summary>
+internal sealed partial class EdgeProcess : IAsyncDisposable
+{
+    private EdgeProcess(WarrenProcess process, Match up)
+    {
+        Process = process;
+        HttpPort = int.Parse(up.Groups["http"].Value, CultureInfo.InvariantCulture);
+        AgentsPort = int.Parse(up.Groups["agents"].Value, CultureInfo.InvariantCulture);
+        AdminPort = int.Parse(up.Groups["admin"].Value, CultureInfo.InvariantCulture);
+        Fingerprint = up.Groups["fingerprint"].Value;
+    }
+
+    public WarrenProcess Process { get; }
+    public int HttpPort { get; }
+    public int AgentsPort { get; }
+    public int AdminPort { get; }
+
+    /// <summary>SHA-256 of the agent link certificate.</summary>
+    public string Fingerprint { get; }
+
+    /// <summary>Writes edge.yaml into <paramref name="dataDirectory"/> and starts the edge; returns once it logged that it is up.</summary>
+    public static async Task<EdgeProcess> StartAsync(TestLog log, string name, string dataDirectory, string token)
+    {
+        Directory.CreateDirectory(dataDirectory);
+        var yaml = new StringBuilder()
+            .AppendLine("listen:")
+            .AppendLine("  http: 127.0.0.1:0")
+            .AppendLine("  agents: 127.0.0.1:0")
+            .AppendLine("  admin: 127.0.0.1:0")
+            .AppendLine(CultureInfo.InvariantCulture, $"data: {dataDirectory}")
+            .AppendLine("tokens:")
+            .AppendLine("  - name: tests")
+            .AppendLine(CultureInfo.InvariantCulture, $"    token: {token}")
+            .AppendLine("    allow_hosts: [\"*.test\"]");
+        var path = Path.Combine(dataDirectory, "edge.yaml");
+        await File.WriteAllTextAsync(path, yaml.ToString());
+        var process = WarrenProcess.Start(log, name, "edge", "--config", path);
+        try
+        {
+            await Wait.UntilAsync(() => process.HasExited || UpLine().IsMatch(process.StandardOutput), $"{name} logged that it is up", TimeSpan.FromSeconds(60));
+            Assert.False(process.HasExited, $"{name} exited at start");
+            return new EdgeProcess(process, UpLine().Match(process.StandardOutput));
+        }
+        catch
+        {
+            await process.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>An agent configuration for this edge: TLS, its certificate pinned, the given services.</summary>
+    public AgentConfig AgentConfig(string token, IReadOnlyList<ServiceConfig> services) => ConfigLoader.ValidateAgent(new AgentConfig
+    {
+        Edge = $"127.0.0.1:{AgentsPort}",
+        Token = token,
+        EdgeFingerprint = Fingerprint,
+        Name = "test-agent",
+        Services = services,
+    });
+
+    /// <summary>The edge's admin /api/status.</summary>
+    public Task<EdgeStatus> StatusAsync() => EdgeStatus.ReadAsync(AdminPort);
+
+    public HttpRequestMessage Request(HttpMethod method, string pathAndQuery, string host = WarrenHarness.AppHost)
+    {
+        var request = new HttpRequestMessage(method, $"http://127.0.0.1:{HttpPort}{pathAndQuery}");
+        request.Headers.Host = host;
+        return request;
+    }
+
+    public ValueTask DisposeAsync() => Process.DisposeAsync();
+
+    /// <summary>EdgeCommand's "Edge up: http=… agents=… admin=…; agent link certificate SHA-256 …" line.</summary>
+    [GeneratedRegex(@"Edge up: http=(?<http>\d+) agents=(?<agents>\d+) admin=(?<admin>\d+); agent link certificate SHA-256 (?<fingerprint>[0-9a-f]{64})")]
+    private static partial Regex UpLine();
+}

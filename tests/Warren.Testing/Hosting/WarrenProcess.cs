@@ -1,0 +1,196 @@
+using System.Diagnostics;
+using System.Reflection;
+using System.Globalization;
+using System.Text;
+using Warren.Testing.Logging;
+
+namespace Warren.Testing.Hosting;
+
+/// <summary>
+/// The real <c>warren</c> CLI in its own process (<c>dotnet warren.dll ...</c>), as built with the tests: nothing is
+/// published. Its stdout and stderr go to the test's log and are kept for assertions.
+/// </summary>
+internal sealed class WarrenProcess : IAsyncDisposable
+{
+    /// <summary>How a short-lived command (<c>warren token ...</c>, a refused start) ended.</summary>
+    public sealed record Result(int ExitCode, string StandardOutput, string StandardError);
+
+    private readonly Process _process;
+    private readonly StringBuilder _stdout = new();
+    private readonly StringBuilder _stderr = new();
+    private readonly TaskCompletionSource _stdoutClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _stderrClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private WarrenProcess(Process process) => _process = process;
+
+    public int Id => _process.Id;
+
+    public bool HasExited => _process.HasExited;
+
+    public string StandardOutput
+    {
+        get
+        {
+            lock (_stdout)
+            {
+                return _stdout.ToString();
+            }
+        }
+    }
+
+    public string StandardError
+    {
+        get
+        {
+            lock (_stderr)
+            {
+                return _stderr.ToString();
+            }
+        }
+    }
+
+    /// <summary>warren.dll next to the test assembly (the project reference copies it), else the CLI project's own output.</summary>
+    public static string FindWarrenDll()
+    {
+        var here = Path.Combine(AppContext.BaseDirectory, "warren.dll");
+        if (File.Exists(here) && File.Exists(Path.Combine(AppContext.BaseDirectory, "warren.runtimeconfig.json")))
+        {
+            return here;
+        }
+        var configuration = typeof(WarrenProcess).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Release";
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Warren.slnx")))
+            {
+                var built = Path.Combine(dir.FullName, "src", "Warren.Cli", "bin", configuration, "net10.0", "warren.dll");
+                if (File.Exists(built))
+                {
+                    return built;
+                }
+                break;
+            }
+        }
+        throw new FileNotFoundException($"warren.dll was not found next to the tests ({AppContext.BaseDirectory}) nor in src/Warren.Cli/bin/{configuration}/net10.0; build the solution first");
+    }
+
+    public static WarrenProcess Start(TestLog log, string name, params string[] arguments) => Start(log, name, arguments, environment: null);
+
+    /// <summary>
+    /// Starts <c>warren <paramref name="arguments"/></c> with no WARREN_* variables inherited from the test environment,
+    /// only those in <paramref name="environment"/>.
+    /// </summary>
+    public static WarrenProcess Start(TestLog log, string name, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment)
+    {
+        var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
+        var start = new ProcessStartInfo(dotnet)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(FindWarrenDll());
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+        // The process reads only what the test gives it: no WARREN_* overrides leak in from the test environment.
+        foreach (var key in start.Environment.Keys.Where(k => k.StartsWith("WARREN_", StringComparison.OrdinalIgnoreCase)).ToArray())
+        {
+            start.Environment.Remove(key);
+        }
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[key] = value;
+        }
+        var process = new Process { StartInfo = start, EnableRaisingEvents = true };
+        var result = new WarrenProcess(process);
+        process.OutputDataReceived += (_, e) => result.OnLine(log, name, "out", e.Data, result._stdout, result._stdoutClosed);
+        process.ErrorDataReceived += (_, e) => result.OnLine(log, name, "err", e.Data, result._stderr, result._stderrClosed);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        log.Note($"started {name} (pid {process.Id}): warren {string.Join(' ', start.ArgumentList.Skip(1))}");
+        return result;
+    }
+
+    /// <summary>Runs a command to completion (killed and failed past <paramref name="timeout"/>, 30 s by default).</summary>
+    public static async Task<Result> RunAsync(IEnumerable<string> arguments, TestLog log, IReadOnlyDictionary<string, string>? environment = null, TimeSpan? timeout = null)
+    {
+        await using var process = Start(log, "warren", arguments, environment);
+        var exitCode = await process.WaitForExitAsync(timeout ?? TimeSpan.FromSeconds(30));
+        return new Result(exitCode, process.StandardOutput, process.StandardError);
+    }
+
+    private void OnLine(TestLog log, string name, string stream, string? line, StringBuilder text, TaskCompletionSource closed)
+    {
+        if (line is null)
+        {
+            closed.TrySetResult();
+            return;
+        }
+        lock (text)
+        {
+            text.AppendLine(line);
+        }
+        log.Write($"{name}[{stream}]", line);
+    }
+
+    /// <summary>Waits for the process to exit (and its output to be read); its exit code.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(cts.Token);
+            await Task.WhenAll(_stdoutClosed.Task, _stderrClosed.Task).WaitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            Kill();
+            throw new TimeoutException($"warren (pid {_process.Id}) did not exit within {timeout.TotalSeconds:0.#} s");
+        }
+        return _process.ExitCode;
+    }
+
+    /// <summary>Sends SIGTERM to this process alone, as systemd or <c>docker stop</c> would.</summary>
+    public async Task TerminateAsync()
+    {
+        // Process.Kill sends SIGKILL only; kill(1) sends SIGTERM, to this pid alone.
+        using var kill = Process.Start(new ProcessStartInfo("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)]) { UseShellExecute = false })!;
+        await kill.WaitForExitAsync().ConfigureAwait(false);
+        if (kill.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"kill -TERM {_process.Id} exited with {kill.ExitCode}");
+        }
+    }
+
+    /// <summary>Kills the process and everything it started, as a crash or <c>kill -9</c> would.</summary>
+    public void Kill()
+    {
+        try
+        {
+            _process.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException)
+        {
+            // Already gone.
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            Kill();
+            try
+            {
+                await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+            }
+            catch (TimeoutException)
+            {
+            }
+        }
+        _process.Dispose();
+    }
+}
