@@ -3,7 +3,7 @@ using Xunit.Abstractions;
 namespace Warren.FunctionalTests;
 
 /// <summary>The real CLI refuses a bad configuration with a message naming the file and field, and a non-zero exit code.</summary>
-public sealed class CliConfigTests(ITestOutputHelper output) : LoggedTest(output)
+public sealed class CliConfigTests : LoggedTest
 {
     /// <summary>A valid agent.yaml up to its one service's target (line 7 comes next).</summary>
     private const string AgentWithOneService = """
@@ -16,7 +16,10 @@ public sealed class CliConfigTests(ITestOutputHelper output) : LoggedTest(output
 
         """;
 
-    private readonly string _directory = Directory.CreateTempSubdirectory("warren-ft-cli-").FullName;
+    private readonly string _directory;
+
+    public CliConfigTests(ITestOutputHelper output)
+        : base(output) => _directory = TempDirectory("warren-ft-cli-");
 
     [Fact]
     public async Task Agent_with_a_misspelled_key_exits_non_zero_naming_file_line_and_field()
@@ -78,14 +81,5 @@ public sealed class CliConfigTests(ITestOutputHelper output) : LoggedTest(output
         var exitCode = await process.WaitForExitAsync(TimeSpan.FromSeconds(30));
         Log.Note($"exit code {exitCode}");
         return (exitCode, process.StandardError);
-    }
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing)
-        {
-            Directory.Delete(_directory, recursive: true);
-        }
-        base.Dispose(disposing);
     }
 }

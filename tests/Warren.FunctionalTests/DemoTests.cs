@@ -15,7 +15,7 @@ public sealed class DemoTests(ITestOutputHelper output) : LoggedTest(output)
         using var timeout = new CancellationTokenSource(TestTimeout);
         await using var demo = await DemoEnvironment.StartAsync(0, 0, Log.Factory, timeout.Token);
         Log.Note(demo.Banner());
-        using var client = WarrenHarness.CreateClient();
+        using var client = TestClients.Create();
 
         using var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{demo.Edge.HttpPort}/echo");
         request.Headers.Host = DemoEnvironment.AppHost;

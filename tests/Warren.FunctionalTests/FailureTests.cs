@@ -10,7 +10,7 @@ public sealed class FailureTests(ITestOutputHelper output) : LoggedTest(output)
     [Fact]
     public async Task Backend_down_answers_502()
     {
-        var nothingListens = new Uri($"http://127.0.0.1:{Ports.Closed()}");
+        var nothingListens = new Uri($"http://127.0.0.1:{ReservePort()}");
         await using var tunnel = await WarrenHarness.StartAsync(Log, new HarnessOptions
         {
             Services = h => [h.HttpService("down", "down.test", nothingListens)],

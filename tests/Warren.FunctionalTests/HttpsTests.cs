@@ -21,7 +21,7 @@ public sealed class HttpsTests : LoggedTest
     private const string ExactHost = "exact.other.test";
     private const string RejectionMetric = "warren_edge_tls_handshake_failures_total{reason=\"unknown_name\"}";
 
-    private readonly string _certDirectory = Path.Combine(Path.GetTempPath(), "warren-ft-https-" + Guid.NewGuid().ToString("N"));
+    private readonly string _certDirectory;
     private readonly byte[] _wildcardCertificate;
     private readonly byte[] _exactCertificate;
     private readonly IReadOnlyList<CertificateConfig> _certificates;
@@ -29,7 +29,7 @@ public sealed class HttpsTests : LoggedTest
     public HttpsTests(ITestOutputHelper output)
         : base(output)
     {
-        Directory.CreateDirectory(_certDirectory);
+        _certDirectory = TempDirectory("warren-ft-https-");
         var wildcard = WriteSelfSigned("wildcard", "*.tls.test");
         var exact = WriteSelfSigned("exact", ExactHost);
         _wildcardCertificate = wildcard.RawData;
@@ -212,23 +212,5 @@ public sealed class HttpsTests : LoggedTest
         File.WriteAllText(certPath, certificate.ExportCertificatePem());
         File.WriteAllText(keyPath, key.ExportPkcs8PrivateKeyPem());
         return (certPath, keyPath, certificate.RawData);
-    }
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing)
-        {
-            try
-            {
-                Directory.Delete(_certDirectory, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
-            catch (UnauthorizedAccessException)
-            {
-            }
-        }
-        base.Dispose(disposing);
     }
 }

@@ -42,7 +42,7 @@ public sealed class ConcurrencyTests(ITestOutputHelper output) : LoggedTest(outp
     {
         const int count = 1000;
         await using var tunnel = await WarrenHarness.StartAsync(Log);
-        using var client = WarrenHarness.CreateClient(maxConnections: 2 * count);
+        using var client = TestClients.Create(maxConnections: 2 * count);
         var errors = new ConcurrentQueue<string>();
         var start = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 

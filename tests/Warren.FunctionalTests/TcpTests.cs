@@ -11,7 +11,7 @@ public sealed class TcpTests(ITestOutputHelper output) : LoggedTest(output)
     public async Task Hundred_MB_echoed_through_the_edge_TCP_port_byte_exact_with_half_close()
     {
         const long size = 100L * 1024 * 1024;
-        var edgePort = Ports.Free();
+        var edgePort = ReservePort();
         await using var tunnel = await WarrenHarness.StartAsync(Log, new HarnessOptions
         {
             AllowPorts = [edgePort],
@@ -57,7 +57,7 @@ public sealed class TcpTests(ITestOutputHelper output) : LoggedTest(output)
     [Fact]
     public async Task Tunnel_lost_mid_connection_resets_the_client_connection_rather_than_closing_it_cleanly()
     {
-        var edgePort = Ports.Free();
+        var edgePort = ReservePort();
         await using var tunnel = await WarrenHarness.StartAsync(Log, new HarnessOptions
         {
             AllowPorts = [edgePort],

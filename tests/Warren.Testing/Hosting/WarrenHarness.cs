@@ -162,7 +162,7 @@ internal sealed class WarrenHarness : IAsyncDisposable
     public ServiceConfig HttpService(string name, params string[] hostnames) => HttpService(name, hostnames, BackendUri);
 
     /// <summary>An HTTP service published as <paramref name="hostname"/> that points at <paramref name="target"/>.</summary>
-    public static ServiceConfig HttpService(string name, string hostname, Uri target) => HttpService(name, [hostname], target);
+    public ServiceConfig HttpService(string name, string hostname, Uri target) => HttpService(name, [hostname], target);
 
     private static ServiceConfig HttpService(string name, string[] hostnames, Uri target) => new() { Name = name, Hostnames = hostnames, Target = target };
 
