@@ -4,11 +4,58 @@ using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text;
 using Warren.Cli.Commands;
+using Warren.Configuration;
+using Xunit.Abstractions;
 
 namespace Warren.ObservabilityTests;
 
-public sealed class MetricsTests
+/// <summary>
+/// Metrics, access log, health endpoints and <c>warren status</c> against a real edge, agent and backends on
+/// loopback: app (HTTP), dead (HTTP to a port where nothing listens: dials fail, 502), echo (TCP).
+/// </summary>
+public sealed class MetricsTests(ITestOutputHelper output) : LoggedTest(output)
 {
+    private const string TokenName = "obs";
+    private const string AgentName = "obs-agent";
+    private static readonly HttpClient Admin = TestClients.Create(timeout: TimeSpan.FromSeconds(30));
+
+    /// <summary>The tunnel under observation, its client (every connection to the edge's HTTP port) and its TCP service port.</summary>
+    private sealed record Stack(WarrenHarness Tunnel, HttpClient Client, int TcpPort)
+    {
+        public Warren.Edge.EdgeServer Edge => Tunnel.Edge;
+
+        public Warren.Agent.WarrenAgent Agent => Tunnel.Agent!;
+
+        /// <summary>A URL that names <paramref name="host"/>, so Host routes it (the client connects to the edge whatever the host).</summary>
+        public Uri Url(string host, string path) => new($"http://{host}:{Edge.HttpPort}{path}");
+
+        public Task<string> EdgeMetricsAsync() => Tunnel.MetricsTextAsync();
+
+        public Task<string> AgentMetricsAsync() => Admin.GetStringAsync(new Uri($"http://127.0.0.1:{Agent.AdminPort}/metrics"));
+    }
+
+    private async Task<Stack> StartStackAsync()
+    {
+        var tcpPort = ReservePort();
+        var nothingListens = ReservePort();
+        var tunnel = Own(await WarrenHarness.StartAsync(Log, new HarnessOptions
+        {
+            TokenName = TokenName,
+            AgentName = AgentName,
+            AllowPorts = [tcpPort],
+            ConfigureAgent = agent => agent with { Admin = "127.0.0.1:0" },
+            Services = h =>
+            [
+                h.HttpService("app", "app.test"),
+                h.HttpService("dead", "dead.test", new Uri($"http://127.0.0.1:{nothingListens}")),
+                new ServiceConfig { Name = "echo", Port = tcpPort, Target = new Uri($"tcp://127.0.0.1:{h.TcpEcho.Port}") },
+            ],
+        }));
+        var client = TestClients.Create(port: tunnel.Edge.HttpPort!.Value, timeout: TimeSpan.FromSeconds(20));
+        OnEnd(client.Dispose);
+        return new Stack(tunnel, client, tcpPort);
+    }
+
     private static double Value(IReadOnlyList<Sample> samples, string name, params (string Key, string Value)[] labels) =>
         samples.Where(s => s.Name == name && labels.All(l => s.Label(l.Key) == l.Value)).Select(s => s.Value).DefaultIfEmpty(double.NaN).Sum();
 
@@ -49,7 +96,7 @@ public sealed class MetricsTests
     [Fact]
     public async Task A_known_mix_of_traffic_is_counted_exactly_with_bounded_labels()
     {
-        await using var stack = await Stack.StartAsync();
+        var stack = await StartStackAsync();
         for (var i = 0; i < 3; i++)
         {
             using var ok = await stack.Client.GetAsync(stack.Url("app.test", $"/echo?secret=s{i}"));
@@ -78,7 +125,7 @@ public sealed class MetricsTests
                 && Value(edge, "warren_service_received_bytes_total", ("service", "echo")) == tcpBytes;
         }, "the edge's gauges settle");
 
-        (string, string) app = ("service", "app"), owner = ("owner", Stack.Token);
+        (string, string) app = ("service", "app"), owner = ("owner", TokenName);
         Assert.Equal(3, Value(edge, "warren_http_requests_total", app, owner, ("code", "200"), ("class", "2xx")));
         Assert.Equal(1, Value(edge, "warren_http_requests_total", app, owner, ("code", "101"), ("class", "1xx")));
         Assert.Equal(4, Value(edge, "warren_http_requests_total", app));
@@ -94,7 +141,7 @@ public sealed class MetricsTests
         Assert.Equal(tcpBytes, Value(edge, "warren_service_sent_bytes_total", ("service", "echo")));
         Assert.True(Value(edge, "warren_service_received_bytes_total", app) > 0);
         Assert.True(Value(edge, "warren_service_sent_bytes_total", app) > 0);
-        (string, string) agent = ("agent", Stack.AgentName), token = ("token", Stack.Token);
+        (string, string) agent = ("agent", AgentName), token = ("token", TokenName);
         Assert.Equal(1, Value(edge, "warren_edge_sessions", agent, token));
         Assert.Equal(1, Value(edge, "warren_edge_session_connects_total", agent, token));
         Assert.Equal(0, Value(edge, "warren_edge_agent_reconnects_total", agent, token));
@@ -111,7 +158,7 @@ public sealed class MetricsTests
         Assert.Contains(edge, s => s.Name == "warren_edge_buffer_blocks_outstanding");
         Assert.Contains(edge, s => s.Name == "dotnet_collection_count_total");
         // Only configured names and fixed enums appear as label values: no hosts, paths, queries or IPs.
-        var allowed = new HashSet<string> { "app", "dead", "echo", Stack.Token, Stack.AgentName };
+        var allowed = new HashSet<string> { "app", "dead", "echo", TokenName, AgentName };
         foreach (var sample in edge)
         {
             foreach (var (key, value) in sample.Labels)
@@ -148,7 +195,7 @@ public sealed class MetricsTests
         Assert.Contains(agentSide, s => s.Name == "warren_agent_session_streams_open" && s.Label("session") == "0");
 
         // Access log: one line per request and per TCP connection; paths without the query string.
-        var access = stack.Logs.Entries.Where(e => e.Category == "Warren.Access").ToList();
+        var access = Log.Entries.Where(e => e.Category == "Warren.Access").ToList();
         Assert.Equal(3, access.Count(e => Equals(e.Fields.GetValueOrDefault("Service"), "app") && Equals(e.Fields.GetValueOrDefault("Path"), "/echo") && Equals(e.Fields.GetValueOrDefault("Status"), 200)));
         Assert.Equal(2, access.Count(e => Equals(e.Fields.GetValueOrDefault("Status"), 404)));
         Assert.Single(access, e => Equals(e.Fields.GetValueOrDefault("Service"), "dead") && Equals(e.Fields.GetValueOrDefault("Status"), 502));
@@ -156,7 +203,7 @@ public sealed class MetricsTests
         var tcpLine = Assert.Single(access, e => Equals(e.Fields.GetValueOrDefault("Service"), "echo"));
         Assert.Equal((long)tcpBytes, tcpLine.Fields["BytesIn"]);
         Assert.Equal("127.0.0.1", tcpLine.Fields["Client"]);
-        Assert.StartsWith(Stack.AgentName + "#", (string)tcpLine.Fields["Session"]!, StringComparison.Ordinal);
+        Assert.StartsWith(AgentName + "#", (string)tcpLine.Fields["Session"]!, StringComparison.Ordinal);
         Assert.True(access.Count == 8, string.Join("\n", access.Select(e => e.Message)));
         Assert.DoesNotContain(access, e => e.Message.Contains("secret", StringComparison.Ordinal));
         Assert.All(access.Where(e => Equals(e.Fields.GetValueOrDefault("Service"), "app")), e =>
@@ -169,7 +216,7 @@ public sealed class MetricsTests
     [Fact]
     public async Task Ten_thousand_distinct_paths_clients_and_unknown_hosts_create_no_series()
     {
-        await using var stack = await Stack.StartAsync();
+        var stack = await StartStackAsync();
         async Task SendAsync(int i)
         {
             // One connection pool (the URL's host), the Host header varies: even requests reach app, odd ones no service.
@@ -204,12 +251,12 @@ public sealed class MetricsTests
     [Fact]
     public async Task Readyz_flips_when_the_agent_session_drops_and_comes_back()
     {
-        await using var stack = await Stack.StartAsync();
+        var stack = await StartStackAsync();
         var agentAdmin = $"http://127.0.0.1:{stack.Agent.AdminPort}";
         var edgeAdmin = $"http://127.0.0.1:{stack.Edge.AdminPort}";
         async Task<HttpStatusCode> StatusOf(string url)
         {
-            using var response = await Stack.Admin.GetAsync(new Uri(url));
+            using var response = await Admin.GetAsync(new Uri(url));
             return response.StatusCode;
         }
         Assert.Equal(HttpStatusCode.OK, await StatusOf(agentAdmin + "/readyz"));
@@ -217,16 +264,16 @@ public sealed class MetricsTests
         Assert.Equal(HttpStatusCode.OK, await StatusOf(edgeAdmin + "/readyz"));
         Assert.Equal(HttpStatusCode.OK, await StatusOf(edgeAdmin + "/healthz"));
 
-        stack.Edge.State.CloseSessionsOf(new HashSet<string> { Stack.Token });
+        stack.Edge.State.CloseSessionsOf(new HashSet<string> { TokenName });
         await Wait.UntilAsync(async () => await StatusOf(agentAdmin + "/readyz") == HttpStatusCode.ServiceUnavailable, "the agent reports not ready");
         Assert.Equal(HttpStatusCode.OK, await StatusOf(agentAdmin + "/healthz"));
-        await Wait.UntilAsync(async () => await StatusOf(agentAdmin + "/readyz") == HttpStatusCode.OK, "the agent is ready again", seconds: 20);
+        await Wait.UntilAsync(async () => await StatusOf(agentAdmin + "/readyz") == HttpStatusCode.OK, "the agent is ready again");
 
         var edge = Exposition.Parse(await stack.EdgeMetricsAsync());
-        Assert.Equal(2, Value(edge, "warren_edge_session_connects_total", ("agent", Stack.AgentName)));
-        Assert.Equal(1, Value(edge, "warren_edge_agent_reconnects_total", ("agent", Stack.AgentName)));
-        Assert.Equal(1, Value(edge, "warren_edge_session_disconnects_total", ("agent", Stack.AgentName), ("code", "unauthorized"), ("by", "edge")));
-        Assert.Equal(1, Value(edge, "warren_edge_sessions", ("agent", Stack.AgentName)));
+        Assert.Equal(2, Value(edge, "warren_edge_session_connects_total", ("agent", AgentName)));
+        Assert.Equal(1, Value(edge, "warren_edge_agent_reconnects_total", ("agent", AgentName)));
+        Assert.Equal(1, Value(edge, "warren_edge_session_disconnects_total", ("agent", AgentName), ("code", "unauthorized"), ("by", "edge")));
+        Assert.Equal(1, Value(edge, "warren_edge_sessions", ("agent", AgentName)));
         var agentSide = Exposition.Parse(await stack.AgentMetricsAsync());
         Assert.Equal(1, Value(agentSide, "warren_agent_reconnects_total"));
     }
@@ -234,15 +281,15 @@ public sealed class MetricsTests
     [Fact]
     public async Task Warren_status_names_every_session_and_service()
     {
-        await using var stack = await Stack.StartAsync();
+        var stack = await StartStackAsync();
         var output = new StringWriter();
         var error = new StringWriter();
         Assert.Equal(0, await StatusCommand.RunAsync($"127.0.0.1:{stack.Edge.AdminPort}", null, output, error, CancellationToken.None));
         var text = output.ToString();
         var session = Assert.Single(stack.Edge.State.Sessions);
         Assert.Contains("SESSIONS", text, StringComparison.Ordinal);
-        Assert.Contains(Stack.AgentName, text, StringComparison.Ordinal);
-        Assert.Contains(Stack.Token, text, StringComparison.Ordinal);
+        Assert.Contains(AgentName, text, StringComparison.Ordinal);
+        Assert.Contains(TokenName, text, StringComparison.Ordinal);
         Assert.Contains($"  {session.Id} ", text, StringComparison.Ordinal);
         Assert.Contains("app,dead,echo", text, StringComparison.Ordinal);
         Assert.Contains("SERVICES", text, StringComparison.Ordinal);
@@ -258,10 +305,7 @@ public sealed class MetricsTests
         Assert.Contains("agent: ready", output.ToString(), StringComparison.Ordinal);
 
         // Nothing there: a clear message and a non-zero exit.
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        var closed = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
+        var closed = ReservePort();
         error = new StringWriter();
         Assert.Equal(1, await StatusCommand.RunAsync($"127.0.0.1:{closed}", null, new StringWriter(), error, CancellationToken.None));
         Assert.Contains($"no answer from the admin address 127.0.0.1:{closed}", error.ToString(), StringComparison.Ordinal);
