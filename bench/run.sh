@@ -1,99 +1,386 @@
 #!/usr/bin/env bash
-# End-to-end benchmark of Warren against direct and an nginx one-hop proxy, in one run (issue 5).
+# End-to-end benchmark (issues 5 and 11): Warren beside the baselines a user would compare it with, all in one run,
+# so every figure is read as a ratio within that run.
 #
-#   bash bench/run.sh           full run, about 10 minutes
-#   bash bench/run.sh --quick   about 2-3 minutes: 3 s wrk runs, shorter idle and WebSocket windows, 256 MB transfers
+#   bash bench/run.sh                  full run: about 15 minutes on 2 cores; rewrites docs/benchmarks.md's
+#                                      "End-to-end (N cores)" section and docs/benchmarks-concurrency-Ncores.svg
+#   bash bench/run.sh --quick          3-5 minutes: 3 s per wrk run, short idle windows, 256 MB transfers; writes its
+#                                      report to artifacts/bench/benchmarks.md only (quick figures are not results)
+#   bash bench/run.sh --publish DIR    only publish warren, warren-loadtest and warren-yarphop into DIR/{warren,loadtest,yarphop}
+#   bash bench/run.sh --prebuilt [DIR] run with those published binaries instead of building (DIR defaults to .devicekit)
+#   bash bench/run.sh --plan           print the core layout and every command line the run would start, then exit
 #
-# Builds Release, installs wrk and nginx-light if missing (apt-get), starts on 127.0.0.1 only:
-#   backend nginx (1 worker)  :18080  /6b (6 bytes), /64k (65536 bytes), /1g (sparse 1 GB file)
-#   backend Kestrel           :18085  /ws WebSocket echo, /discard (reads and counts an upload)
-#   nginx one-hop proxy       :18081  (1 worker, keepalive upstream to :18080)
-#   warren edge               :18090 HTTP, :18443 agents (TLS, generated certificate), :18091 admin
-#   warren agent              separate process, pins the edge fingerprint, one session, publishes
-#                             web.bench -> :18080 and ws.bench -> :18085
-# then prints a table and rewrites the "End-to-end" section of docs/benchmarks.md and docs/benchmarks-concurrency.svg.
-# Every process it starts is stopped by pid on exit.
+# On a machine without .NET or a package registry: `bash ../shared/tools/devicekit.sh` and
+# `bash bench/run.sh --publish .devicekit` here, take the project with its .devicekit/ folder there, and run
+# `bash bench/run.sh --prebuilt`. When .devicekit/env.sh exists it is sourced first (its .NET runtime, wrk, nginx and
+# haproxy come first on PATH). Phases whose tools are missing (sshd, PostgreSQL, HAProxy) are skipped and reported so.
+#
+# Environment: WARREN_BENCH_CORES=N pretends the machine has N cores (for --plan), WARREN_BENCH_PORT (first port,
+# default 18080), WARREN_BENCH_DIR (scratch folder, default /tmp/warren-bench).
+#
+# Everything listens on 127.0.0.1 (ports PORT..PORT+11 and PORT+363) except the Warren edge's TCP service, which
+# the edge binds as any TCP service (all interfaces); traffic only ever goes to 127.0.0.1:
+#   backend nginx :PORT    /6b (6 bytes), /64k (65536 bytes), /1g (sparse file; 1 GiB, 256 MiB with --quick)
+#   backend Kestrel :+5    /ws WebSocket echo, /discard (reads and counts an upload)
+#   PostgreSQL :+7         initdb cluster in the scratch folder, pgbench -i -s 1, started and stopped here
+#   nginx one-hop :+1      keepalive upstream to the backend, /discard to Kestrel
+#   YARP one-hop :+2       bench/Warren.YarpHop: IHttpForwarder with YARP's defaults (ws.bench goes to Kestrel)
+#   ssh -R :+3             OpenSSH client forwarding sshd's :+3 to the backend, through a throwaway sshd on :+4
+#                          (its own config, host key and user key in the scratch folder; no system sshd touched)
+#   HAProxy :+6            TCP mode, to PostgreSQL: the L4 one-hop
+#   warren edge :+10       HTTP, :+11 admin, :+363 agents (TLS, generated certificate); TCP service pg on :+8
+#   warren agent           one session, pins the edge fingerprint; web.bench -> backend, ws.bench -> Kestrel,
+#                          pg -> PostgreSQL
+# With 8 or more cores, backends, load generators and the proxy under test run on separate cores (taskset): a
+# quarter for backends, a quarter for load (wrk and pgbench threads scale to it), the rest for the proxy (nginx
+# workers and HAProxy threads match it). Every process it starts is stopped by pid on exit, failure or Ctrl-C.
 set -euo pipefail
 
-QUICK=0
-[[ "${1:-}" == "--quick" ]] && QUICK=1
+usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
+ARGS=("$@")
+QUICK=0 PLAN=0 PREBUILT="" PUBLISH=""
+while (($#)); do
+  case $1 in
+    --quick) QUICK=1 ;;
+    --plan) PLAN=1 ;;
+    --prebuilt) if [[ -n ${2:-} && $2 != --* ]]; then PREBUILT=$2; shift; else PREBUILT=.devicekit; fi ;;
+    --publish) [[ -n ${2:-} ]] || { echo "--publish needs a folder" >&2; exit 2; }; PUBLISH=$2; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
+  esac
+  shift
+done
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-COMMAND="bash bench/run.sh${1:+ $1}"
-W=/tmp/warren-bench
-OUT="$ROOT/artifacts/bench"
-RESULTS="$OUT/results.jsonl"
+[[ -z $PREBUILT || $PREBUILT == /* ]] || PREBUILT="$ROOT/$PREBUILT"
+[[ -z $PUBLISH || $PUBLISH == /* ]] || PUBLISH="$ROOT/$PUBLISH"
+COMMAND="bash bench/run.sh${ARGS[*]:+ ${ARGS[*]}}"
+# shellcheck disable=SC1091
+[[ -f $ROOT/.devicekit/env.sh ]] && source "$ROOT/.devicekit/env.sh"
+
+publish() { # DIR: the three programs the run starts, framework-dependent
+  dotnet publish src/Warren.Cli -c Release -o "$1/warren" -nologo -v q
+  dotnet publish bench/Warren.LoadTest -c Release -o "$1/loadtest" -nologo -v q
+  dotnet publish bench/Warren.YarpHop -c Release -o "$1/yarphop" -nologo -v q
+}
+if [[ -n $PUBLISH ]]; then
+  publish "$PUBLISH"
+  echo "published into $PUBLISH; run there with: bash bench/run.sh --prebuilt ${PUBLISH#"$ROOT"/}" >&2
+  exit 0
+fi
 
 if ((QUICK)); then
-  DUR=3; WARM=1; IDLE_57=20; IDLE_OTHER=5; WS_DUR=10; BULK_MB=256
+  DUR=3 WARM=1 IDLE_57=10 IDLE_OTHER=4 WS_DUR=10 BULK_MB=256 AFTER_LOAD=15 SERVICE_COUNTS=(1 57)
 else
-  DUR=10; WARM=2; IDLE_57=60; IDLE_OTHER=15; WS_DUR=30; BULK_MB=1024
+  DUR=10 WARM=2 IDLE_57=60 IDLE_OTHER=10 WS_DUR=30 BULK_MB=1024 AFTER_LOAD=60 SERVICE_COUNTS=(1 14 57 500)
 fi
-LEVELS=(1 10 50 64 100 1000)
+LEVELS=(1 10 50 64 100 256 1000)
+SSH_LEVELS=(1 64)
+PG_CLIENTS=(8 1)
 WS_COUNT=2000
-BACKEND=18080 PROXY=18081 KESTREL=18085 EDGE_HTTP=18090 EDGE_AGENTS=18443 EDGE_ADMIN=18091
-TOKEN="bench-token-0123456789abcdef"
+P=${WARREN_BENCH_PORT:-18080}
+BACKEND=$P PROXY=$((P + 1)) YARP=$((P + 2)) SSH_FWD=$((P + 3)) SSHD_PORT=$((P + 4)) KESTREL=$((P + 5))
+HAPROXY_PORT=$((P + 6)) PG_PORT=$((P + 7)) PG_EDGE=$((P + 8))
+EDGE_HTTP=$((P + 10)) EDGE_ADMIN=$((P + 11)) EDGE_AGENTS=$((P + 363))
+ALL_PORTS=("$BACKEND" "$PROXY" "$YARP" "$SSH_FWD" "$SSHD_PORT" "$KESTREL" "$HAPROXY_PORT" "$PG_PORT" "$PG_EDGE" "$EDGE_HTTP" "$EDGE_ADMIN" "$EDGE_AGENTS")
+export WARREN_BENCH_TOKEN="bench-token-0123456789abcdef"
 CLK_TCK=$(getconf CLK_TCK)
+OUT="$ROOT/artifacts/bench"
+RESULTS="$OUT/results.jsonl"
+W=${WARREN_BENCH_DIR:-/tmp/warren-bench}
+((PLAN)) && W=$(mktemp -d)
 
+# ---------------------------------------------------------------- cores
+# The CPUs this process may use (Cpus_allowed_list, e.g. "0-3,8-11"), or 0..N-1 when WARREN_BENCH_CORES pretends.
+if [[ -n ${WARREN_BENCH_CORES:-} ]]; then
+  [[ $WARREN_BENCH_CORES =~ ^[1-9][0-9]*$ ]] || { echo "WARREN_BENCH_CORES must be a whole number" >&2; exit 2; }
+  mapfile -t CPUS < <(seq 0 $((WARREN_BENCH_CORES - 1)))
+else
+  CPUS=()
+  IFS=, read -ra ranges < <(awk '/^Cpus_allowed_list:/ {print $2}' /proc/self/status)
+  for r in "${ranges[@]}"; do
+    if [[ $r == *-* ]]; then mapfile -t -O "${#CPUS[@]}" CPUS < <(seq "${r%-*}" "${r#*-}"); else CPUS+=("$r"); fi
+  done
+fi
+CORES=${#CPUS[@]}
+csv() { local IFS=,; echo "$*"; }
+PIN_backend=() PIN_load=() PIN_proxy=()
+if ((CORES >= 8)); then
+  PINNED=1 q=$((CORES / 4))
+  N_BACKEND=$q N_LOAD=$q N_PROXY=$((CORES - 2 * q))
+  PIN_backend=(taskset -c "$(csv "${CPUS[@]:0:q}")")
+  PIN_load=(taskset -c "$(csv "${CPUS[@]:q:q}")")
+  PIN_proxy=(taskset -c "$(csv "${CPUS[@]:2*q}")")
+  LAYOUT="$CORES cores, pinned with taskset: backends on CPUs ${PIN_backend[2]}, load generators on ${PIN_load[2]}, the proxy under test on ${PIN_proxy[2]}"
+else
+  PINNED=0 N_LOAD=$CORES N_PROXY=$((CORES / 2 > 0 ? CORES / 2 : 1)) N_BACKEND=$((CORES / 2 > 0 ? CORES / 2 : 1))
+  LAYOUT="$CORES cores, not pinned (fewer than 8): backends, load generators and proxies share every core"
+fi
+LAYOUT+="; wrk and pgbench threads up to $N_LOAD, nginx backend $N_BACKEND worker(s), nginx one-hop $N_PROXY worker(s), HAProxy $N_PROXY thread(s)"
+
+# ---------------------------------------------------------------- processes
 PIDS=()
+declare -A STOPSIG=()
+EDGE_PID="" AGENT_PID="" FINGERPRINT="" NGINX_PROXY_PID="" YARP_PID="" SSH_PID="" SSHD_PID="" HAPROXY_PID="" PG_PID=""
 alive() { [[ -e /proc/$1 ]] && [[ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ]]; }
-# stop_pid PID: TERM, wait up to 5 s, then KILL; reaps it when it is our child and forgets it.
-stop_pid() {
-  kill "$1" 2>/dev/null || true
-  for _ in $(seq 25); do alive "$1" || break; sleep 0.2; done
-  alive "$1" && kill -9 "$1" 2>/dev/null
-  wait "$1" 2>/dev/null || true
+forget() {
   local keep=() p
   for p in "${PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
   PIDS=("${keep[@]}")
 }
+# stop_pid PID: its stop signal (TERM unless set), up to 5 s, then KILL; reaps it when it is our child; forgets it.
+stop_pid() {
+  kill -s "${STOPSIG[$1]:-TERM}" "$1" 2>/dev/null || true
+  for _ in $(seq 25); do alive "$1" || break; sleep 0.2; done
+  if alive "$1"; then kill -9 "$1" 2>/dev/null || true; fi
+  wait "$1" 2>/dev/null || true
+  forget "$1"
+}
+# tree_pids PID...: those still running and all their descendants, as "pid:starttime" (so a reused pid is not taken
+# for one of ours later).
+tree_pids() {
+  local -A kids=() start=()
+  local f line pid fields
+  for f in /proc/[0-9]*/stat; do
+    { read -r line <"$f"; } 2>/dev/null || continue
+    pid=${line%% *}
+    read -ra fields <<<"${line##*) }"
+    kids[${fields[1]}]+=" $pid"
+    start[$pid]=${fields[19]}
+  done
+  local -a queue=("$@") out=()
+  while ((${#queue[@]})); do
+    pid=${queue[0]}
+    queue=("${queue[@]:1}")
+    [[ -n $pid && -n ${start[$pid]:-} ]] || continue
+    out+=("$pid:${start[$pid]}")
+    read -ra fields <<<"${kids[$pid]:-}"
+    queue+=("${fields[@]}")
+  done
+  echo "${out[*]}"
+}
+pids_of_tree() { local e out=(); for e in $(tree_pids "$@"); do out+=("${e%%:*}"); done; echo "${out[*]}"; }
+tree_csv() { local p; p=$(pids_of_tree "$@"); echo "${p// /,}"; }
 cleanup() {
   set +e
-  local pid
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+  trap - INT TERM ERR
+  local tree p e line fields
+  tree=$(tree_pids "${PIDS[@]}")
+  for p in "${PIDS[@]}"; do kill -s "${STOPSIG[$p]:-TERM}" "$p" 2>/dev/null; done
+  for p in "${PIDS[@]}"; do stop_pid "$p"; done
+  # Whatever outlived its parent (an sshd session, a PostgreSQL backend), if it is still the same process.
+  for e in $tree; do
+    p=${e%%:*}
+    { read -r line <"/proc/$p/stat"; } 2>/dev/null || continue
+    read -ra fields <<<"${line##*) }"
+    [[ ${fields[19]} == "${e#*:}" ]] && kill -9 "$p" 2>/dev/null
+  done
+  ((PLAN)) && rm -rf "$W"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+set -E # the ERR trap below also fires inside functions
+trap 'echo "bench/run.sh: line $LINENO failed (status $?): $BASH_COMMAND" >&2' ERR
+trap 'exit 130' INT
+trap 'exit 143' TERM
 log() { printf '\n== %s\n' "$*" >&2; }
-cpu_ms() { # utime + stime of PID in milliseconds
-  local f; f=$(sed 's/.*) //' "/proc/$1/stat"); set -- $f
-  echo $(( (${12} + ${13}) * 1000 / CLK_TCK ))
+# show ROLE NAME: one line of --plan's listing, CMD quoted only where a shell needs it.
+show() {
+  local w words=()
+  for w in "${CMD[@]}"; do if [[ $w =~ ^[A-Za-z0-9_./:=,@%+-]+$ ]]; then words+=("$w"); else words+=("'$w'"); fi; done
+  printf '  %-7s %-11s %s\n' "$1" "$2" "${words[*]}"
 }
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# pinned ROLE CMD...: CMD=(taskset for ROLE's cores, CMD...)
+pinned() { local -n pin="PIN_$1"; shift; CMD=("${pin[@]}" "$@"); }
+# launch ROLE NAME CMD...: CMD in the background on ROLE's cores, output to $W/NAME.log, pid in LAST_PID.
+launch() {
+  local role=$1 name=$2
+  shift 2
+  pinned "$role" "$@"
+  if ((PLAN)); then show "$role" "$name"; LAST_PID=0; return 0; fi
+  "${CMD[@]}" >"$W/$name.log" 2>&1 &
+  LAST_PID=$!
+  PIDS+=("$LAST_PID")
+}
+# run ROLE OUTFILE CMD...: CMD on ROLE's cores, waited for in a way Ctrl-C interrupts at once; output to OUTFILE.
+run() {
+  local role=$1 outfile=$2 p rc=0
+  shift 2
+  pinned "$role" "$@"
+  if ((PLAN)); then show "$role" "(runs)"; return 0; fi
+  "${CMD[@]}" >"$outfile" 2>&1 &
+  p=$!
+  PIDS+=("$p")
+  wait "$p" || rc=$?
+  forget "$p"
+  return "$rc"
+}
 # wait_http URL HOST TRIES: until it answers 200 (every 0.1 s).
 wait_http() {
+  ((PLAN)) && return 0
   for _ in $(seq "$3"); do
     [[ "$(curl -s -o /dev/null -w '%{http_code}' -H "Host: $2" "$1" || true)" == 200 ]] && return 0
     sleep 0.1
   done
-  echo "no 200 from $1 (Host: $2)" >&2; return 1
+  echo "no 200 from $1 (Host: $2)" >&2
+  return 1
+}
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# ---------------------------------------------------------------- measuring processes
+# A group is "name:pid,pid,...": CPU is the sum of utime + stime, memory the sum of VmRSS (shared pages count in
+# each process, so a multi-process baseline is if anything over-counted).
+cpu_ms() {
+  local line f
+  { read -r line <"/proc/$1/stat"; } 2>/dev/null || { echo 0; return; }
+  read -ra f <<<"${line##*) }"
+  echo $(((f[11] + f[12]) * 1000 / CLK_TCK))
+}
+group_cpu() { local p sum=0 pids=${1#*:}; for p in ${pids//,/ }; do sum=$((sum + $(cpu_ms "$p"))); done; echo "$sum"; }
+# group_rss VAR GROUP: VAR = summed VmRSS in KiB (no forks: the sampler runs this 5 times a second).
+group_rss() {
+  local -n _sum=$1
+  local _p _k _v _rest _pids=${2#*:}
+  _sum=0
+  for _p in ${_pids//,/ }; do
+    { while read -r _k _v _rest; do [[ $_k == VmRSS: ]] && { _sum=$((_sum + _v)); break; }; done <"/proc/$_p/status"; } 2>/dev/null || true
+  done
+}
+# groups_of TARGET: the groups whose cost a run through TARGET measures (none for direct).
+groups_of() {
+  case $1 in
+    nginx) echo "nginx:$(tree_csv "$NGINX_PROXY_PID")" ;;
+    yarp) echo "yarp:$YARP_PID" ;;
+    warren) echo "edge:$EDGE_PID agent:$AGENT_PID" ;;
+    ssh) echo "ssh:$SSH_PID sshd:$(tree_csv "$SSHD_PID")" ;;
+    haproxy) echo "haproxy:$HAPROXY_PID" ;;
+    *) echo "" ;;
+  esac
+}
+# sampler FILE GROUP...: peak VmRSS of each group every 0.2 s; written to FILE as "name kb" lines when TERM comes.
+sampler() {
+  local file=$1 g name v
+  shift
+  local -A peak=()
+  trap 'for name in "${!peak[@]}"; do echo "$name ${peak[$name]}"; done >"$file"; exit 0' TERM
+  while :; do
+    for g in "$@"; do
+      name=${g%%:*}
+      group_rss v "$g"
+      ((v > ${peak[$name]:-0})) && peak[$name]=$v
+    done
+    sleep 0.2
+  done
+}
+# measure_begin GROUP...; (the load); measure_end: sets M_JSON to ',"procs":{"name":{"cpu_ms":N,"rss_kb":N},...}'
+# with the CPU each group used in between and its peak RSS (empty without groups).
+measure_begin() {
+  M_GROUPS=("$@") M_CPU0=() M_SAMPLER=""
+  ((PLAN || $# == 0)) && return 0
+  local g
+  for g in "$@"; do M_CPU0+=("$(group_cpu "$g")"); done
+  : >"$W/rss-peak"
+  sampler "$W/rss-peak" "$@" &
+  M_SAMPLER=$!
+  PIDS+=("$M_SAMPLER")
+}
+measure_end() {
+  M_JSON=""
+  ((PLAN || ${#M_GROUPS[@]} == 0)) && return 0
+  local i name kb cpus=() parts=()
+  for i in "${!M_GROUPS[@]}"; do cpus+=($(($(group_cpu "${M_GROUPS[i]}") - M_CPU0[i]))); done
+  stop_pid "$M_SAMPLER"
+  local -A peak=()
+  while read -r name kb; do peak[$name]=$kb; done <"$W/rss-peak"
+  for i in "${!M_GROUPS[@]}"; do
+    name=${M_GROUPS[i]%%:*}
+    parts+=("$(printf '"%s":{"cpu_ms":%d,"rss_kb":%d}' "$name" "${cpus[i]}" "${peak[$name]:-0}")")
+  done
+  M_JSON=",\"procs\":{$(csv "${parts[@]}")}"
+}
+# rss_record WHEN [IDLE_SECONDS CPU_JSON] GROUP...: one "rss" line with each group's VmRSS now.
+rss_record() {
+  local when=$1 g v parts=()
+  shift
+  for g in "$@"; do group_rss v "$g"; parts+=("\"${g%%:*}\":$v"); done
+  printf '{"kind":"rss","when":"%s"%s,"rss_kb":{%s}}\n' "$when" "${RSS_EXTRA:-}" "$(csv "${parts[@]}")" | tee -a "$RESULTS" >&2
+  RSS_EXTRA=""
 }
 
-# ---------------------------------------------------------------- build and tools
-log "Build (Release)"
-if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light >/dev/null
+# ---------------------------------------------------------------- tools
+# apt_install PKG...: best effort (a machine with no registry keeps what it has); services the packages would start
+# at install (sshd, PostgreSQL's main cluster) are held back with a policy-rc.d for the install's duration.
+apt_install() {
+  command -v apt-get >/dev/null && ((EUID == 0)) || return 0
+  local policy=/usr/sbin/policy-rc.d made=0
+  if [[ ! -e $policy ]]; then printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod +x "$policy"; made=1; fi
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"; } >"$OUT/apt.log" 2>&1 ||
+    echo "warning: apt-get install $* failed (see $OUT/apt.log); phases needing them are skipped" >&2
+  ((made)) && rm -f "$policy"
+  return 0
+}
+find_pg_bin() { # the folder holding initdb and postgres
+  local d
+  d=$(dirname "$(command -v initdb 2>/dev/null || true)")
+  [[ -x $d/initdb && -x $d/postgres ]] && { echo "$d"; return; }
+  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  [[ -n $d && -x $d/initdb ]] && echo "$d"
+}
+mkdir -p "$OUT"
+if ((!PLAN)); then
+  log "Tools"
+  missing=()
+  command -v wrk >/dev/null || missing+=(wrk)
+  command -v nginx >/dev/null || missing+=(nginx-light)
+  command -v curl >/dev/null || missing+=(curl)
+  command -v haproxy >/dev/null || missing+=(haproxy)
+  { command -v sshd >/dev/null || [[ -x /usr/sbin/sshd ]]; } || missing+=(openssh-server)
+  command -v ssh >/dev/null && command -v ssh-keygen >/dev/null || missing+=(openssh-client)
+  { [[ -n $(find_pg_bin) ]] && command -v pgbench >/dev/null; } || missing+=(postgresql postgresql-client)
+  ((${#missing[@]})) && apt_install "${missing[@]}"
+  for t in wrk nginx curl; do command -v "$t" >/dev/null || { echo "$t is required and could not be installed" >&2; exit 1; }; done
 fi
-dotnet publish src/Warren.Cli -c Release -o "$OUT/warren" -nologo -v q
-dotnet build bench/Warren.LoadTest -c Release -o "$OUT/loadtest" -nologo -v q
-WARREN="$OUT/warren/warren"
-LOADTEST="$OUT/loadtest/warren-loadtest"
-# 2,000 WebSockets need ~2,000 descriptors in each of client, edge, agent and backend: raise the soft limit as far
-# as the hard limit allows (containers often cap it).
-hard=$(ulimit -Hn); [[ $hard == unlimited ]] && hard=65536
-ulimit -n $((hard < 65536 ? hard : 65536))
-((hard >= 8192)) || echo "warning: open-file limit $hard is too low for $WS_COUNT WebSockets" >&2
+SSHD_BIN=$(command -v sshd || echo /usr/sbin/sshd)
+HAVE_SSH=0 HAVE_PG=0 HAVE_HAPROXY=0
+[[ -x $SSHD_BIN ]] && command -v ssh >/dev/null && command -v ssh-keygen >/dev/null && ((EUID == 0)) && HAVE_SSH=1
+PG_BIN=$(find_pg_bin || true)
+[[ -n $PG_BIN ]] && command -v pgbench >/dev/null && { ((EUID != 0)) || id postgres >/dev/null 2>&1; } && HAVE_PG=1
+command -v haproxy >/dev/null && HAVE_HAPROXY=1
+((PLAN)) && HAVE_SSH=1 HAVE_PG=1 HAVE_HAPROXY=1
 
-rm -rf "$W"; mkdir -p "$W/www" "$W/tmp" "$W/edge-data"
+if ((!PLAN)); then
+  if [[ -n $PREBUILT ]]; then
+    log "Prebuilt binaries from $PREBUILT"
+  else
+    log "Build (Release)"
+    publish "$OUT"
+    PREBUILT=$OUT
+  fi
+fi
+WARREN="${PREBUILT:-$OUT}/warren/warren"
+LOADTEST="${PREBUILT:-$OUT}/loadtest/warren-loadtest"
+YARPHOP="${PREBUILT:-$OUT}/yarphop/warren-yarphop"
+if ((!PLAN)); then
+  for b in "$WARREN" "$LOADTEST" "$YARPHOP"; do [[ -x $b ]] || { echo "missing $b (publish it with --publish DIR)" >&2; exit 1; }; done
+  for p in "${ALL_PORTS[@]}"; do
+    port_open "$p" && { echo "port $p is in use (another benchmark?); pick other ports with WARREN_BENCH_PORT" >&2; exit 1; }
+  done
+  # 2,000 WebSockets need ~2,000 descriptors in each of client, edge, agent and backend: raise the soft limit as far
+  # as the hard limit allows (containers often cap it).
+  hard=$(ulimit -Hn)
+  [[ $hard == unlimited ]] && hard=65536
+  ulimit -n $((hard < 65536 ? hard : 65536))
+  ((hard >= 8192)) || echo "warning: open-file limit $hard is too low for $WS_COUNT WebSockets" >&2
+  rm -rf "$W"
+fi
+mkdir -p "$W/www" "$W/tmp" "$W/edge-data"
 chmod 755 "$W" "$W/www"
-: >"$RESULTS"
+((PLAN)) || : >"$RESULTS"
 printf 'hello\n' >"$W/www/6b"
 head -c 65536 /dev/urandom >"$W/www/64k"
-truncate -s "${BULK_MB}M" "$W/www/1g"   # sparse: served from the page cache, so disks do not set the pace
+truncate -s "${BULK_MB}M" "$W/www/1g" # sparse: served from the page cache, so disks do not set the pace
 chmod 644 "$W/www/"*
 
-# ---------------------------------------------------------------- nginx backend and proxy
+# ---------------------------------------------------------------- configs and launchers
 cat >"$W/wrk-report.lua" <<'EOF'
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -102,9 +389,9 @@ done = function(summary, latency, requests)
     latency.max, e.connect, e.read, e.write, e.status, e.timeout))
 end
 EOF
-nginx_conf() { # name, server block
+nginx_conf() { # name, workers, server block
   cat >"$W/$1.conf" <<EOF
-worker_processes 1;
+worker_processes $2;
 worker_rlimit_nofile 16384;
 pid $W/$1.pid;
 error_log $W/$1-error.log warn;
@@ -116,21 +403,31 @@ http {
   client_body_temp_path $W/tmp/$1-body; proxy_temp_path $W/tmp/$1-proxy;
   fastcgi_temp_path $W/tmp/$1-fcgi; uwsgi_temp_path $W/tmp/$1-uwsgi; scgi_temp_path $W/tmp/$1-scgi;
   types { } default_type application/octet-stream;
-  $2
+  $3
 }
 EOF
 }
-nginx_conf backend "server { listen 127.0.0.1:$BACKEND; root $W/www; }"
-nginx_conf proxy "upstream backend { server 127.0.0.1:$BACKEND; keepalive 1024; }
-  server { listen 127.0.0.1:$PROXY; location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
-nginx -e "$W/backend-error.log" -c "$W/backend.conf" -g 'daemon off;' & PIDS+=($!)
-nginx -e "$W/proxy-error.log" -c "$W/proxy.conf" -g 'daemon off;' & PIDS+=($!)
-"$LOADTEST" backend --port "$KESTREL" >"$W/kestrel.log" 2>&1 & PIDS+=($!)
-wait_http "http://127.0.0.1:$BACKEND/6b" x 100
-wait_http "http://127.0.0.1:$PROXY/6b" x 100
-wait_http "http://127.0.0.1:$KESTREL/" x 100
-
-# ---------------------------------------------------------------- warren edge
+nginx_conf backend "$N_BACKEND" "server { listen 127.0.0.1:$BACKEND; root $W/www; }"
+# proxy_max_temp_file_size 0: a 1 GiB response streams through memory buffers instead of a temp file on disk.
+nginx_conf proxy "$N_PROXY" "upstream backend { server 127.0.0.1:$BACKEND; keepalive 1024; }
+  upstream kestrel { server 127.0.0.1:$KESTREL; keepalive 64; }
+  proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_max_temp_file_size 0;
+  server { listen 127.0.0.1:$PROXY;
+    location / { proxy_pass http://backend; }
+    location /discard { proxy_pass http://kestrel; proxy_request_buffering off; client_max_body_size 0; } }"
+cat >"$W/haproxy.cfg" <<EOF
+global
+  nbthread $N_PROXY
+  maxconn 4096
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 1h
+  timeout server 1h
+listen pg
+  bind 127.0.0.1:$HAPROXY_PORT
+  server pg 127.0.0.1:$PG_PORT
+EOF
 cat >"$W/edge.yaml" <<EOF
 listen:
   http: 127.0.0.1:$EDGE_HTTP
@@ -142,26 +439,29 @@ tokens:
   - name: bench
     token: \${WARREN_BENCH_TOKEN}
     allow_hosts: ["*.bench"]
+    allow_ports: [$PG_EDGE]
 limits:
   max_request_body_size: 4GB
   max_connections: 20000
 EOF
-EDGE_PID=""
-FINGERPRINT=""
 start_edge() {
-  WARREN_BENCH_TOKEN="$TOKEN" "$WARREN" edge --config "$W/edge.yaml" >"$W/edge.log" 2>&1 & EDGE_PID=$!; PIDS+=($EDGE_PID)
+  launch proxy edge "$WARREN" edge --config "$W/edge.yaml"
+  EDGE_PID=$LAST_PID
+  ((PLAN)) && { FINGERPRINT="(from the edge's log)"; return 0; }
   for _ in $(seq 150); do
     FINGERPRINT=$(grep -oE 'SHA-256 [0-9a-fA-F]{64}' "$W/edge.log" | awk '{print $2}' | tail -1 || true)
     [[ -n "$FINGERPRINT" ]] && return 0
-    kill -0 "$EDGE_PID" 2>/dev/null || break
+    alive "$EDGE_PID" || break
     sleep 0.1
   done
-  echo "the edge did not start:" >&2; cat "$W/edge.log" >&2; exit 1
+  echo "the edge did not start:" >&2
+  cat "$W/edge.log" >&2
+  exit 1
 }
 agent_yaml() { # file, services yaml
   cat >"$1" <<EOF
 edge: 127.0.0.1:$EDGE_AGENTS
-token: $TOKEN
+token: \${WARREN_BENCH_TOKEN}
 edge_fingerprint: $FINGERPRINT
 name: bench
 connections: 1
@@ -169,9 +469,180 @@ services:
 $2
 EOF
 }
+start_main_agent() { # NAME: the agent of the load runs, as NAME.log
+  agent_yaml "$W/agent.yaml" "  - name: web
+    hostnames: [web.bench]
+    target: http://127.0.0.1:$BACKEND
+    max_concurrency: 2048
+  - name: ws
+    hostnames: [ws.bench]
+    target: http://127.0.0.1:$KESTREL
+    max_concurrency: 4096
+  - name: pg
+    port: $PG_EDGE
+    target: tcp://127.0.0.1:$PG_PORT
+    max_concurrency: 64"
+  launch proxy "$1" "$WARREN" agent --config "$W/agent.yaml"
+  AGENT_PID=$LAST_PID
+}
+# as_postgres CMD...: PostgreSQL refuses to run as root.
+as_postgres() { if ((EUID == 0)); then CMD=(setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"); else CMD=("$@"); fi; }
+start_postgres() {
+  mkdir -p "$W/pg" "$W/pgsock"
+  ((EUID != 0 || PLAN)) || chown postgres: "$W/pg" "$W/pgsock"
+  as_postgres "$PG_BIN/initdb" -D "$W/pg" -U postgres --auth=trust --no-sync -E UTF8
+  run backend "$W/initdb.log" "${CMD[@]}" || { cat "$W/initdb.log" >&2; return 1; }
+  as_postgres "$PG_BIN/postgres" -D "$W/pg" -h 127.0.0.1 -p "$PG_PORT" -k "$W/pgsock" -c fsync=off \
+    -c synchronous_commit=off -c max_connections=100 -c shared_buffers=64MB
+  launch backend postgres "${CMD[@]}"
+  PG_PID=$LAST_PID
+  STOPSIG[$PG_PID]=INT # fast shutdown
+  ((PLAN)) && return 0
+  for _ in $(seq 300); do port_open "$PG_PORT" && break; alive "$PG_PID" || break; sleep 0.1; done
+  run load "$W/pgbench-init.log" pgbench -i -q -s 1 -h 127.0.0.1 -p "$PG_PORT" -U postgres postgres ||
+    { cat "$W/postgres.log" "$W/pgbench-init.log" >&2; return 1; }
+}
+start_ssh() {
+  local s=$W/ssh
+  mkdir -p "$s"
+  chmod 700 "$s"
+  if ((!PLAN)); then
+    ssh-keygen -q -t ed25519 -N '' -C bench-host -f "$s/host_key"
+    ssh-keygen -q -t ed25519 -N '' -C bench-user -f "$s/user_key"
+    cp "$s/user_key.pub" "$s/authorized_keys"
+    echo "[127.0.0.1]:$SSHD_PORT $(cut -d' ' -f1,2 "$s/host_key.pub")" >"$s/known_hosts"
+    mkdir -p /run/sshd # the privilege-separation folder sshd insists on
+  fi
+  cat >"$s/sshd_config" <<EOF
+ListenAddress 127.0.0.1:$SSHD_PORT
+HostKey $s/host_key
+PidFile $s/sshd.pid
+AuthorizedKeysFile $s/authorized_keys
+AllowUsers $(id -un)
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+AllowTcpForwarding remote
+GatewayPorts no
+X11Forwarding no
+PrintMotd no
+LogLevel ERROR
+EOF
+  launch proxy sshd "$SSHD_BIN" -D -e -f "$s/sshd_config"
+  SSHD_PID=$LAST_PID
+  ((PLAN)) || for _ in $(seq 100); do port_open "$SSHD_PORT" && break; alive "$SSHD_PID" || break; sleep 0.1; done
+  launch proxy ssh ssh -N -T -F /dev/null -i "$s/user_key" -p "$SSHD_PORT" -o BatchMode=yes -o ExitOnForwardFailure=yes \
+    -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$s/known_hosts" -o GlobalKnownHostsFile=/dev/null \
+    -R "127.0.0.1:$SSH_FWD:127.0.0.1:$BACKEND" "$(id -un)@127.0.0.1"
+  SSH_PID=$LAST_PID
+  wait_http "http://127.0.0.1:$SSH_FWD/6b" web.bench 150 || { cat "$W/sshd.log" "$W/ssh.log" >&2; return 1; }
+}
 
-# ---------------------------------------------------------------- (3) services, fresh edge and agent for each N
-for N in 1 14 57 500; do
+url_of() {
+  case "$1" in
+    direct) echo "http://127.0.0.1:$BACKEND" ;;
+    nginx) echo "http://127.0.0.1:$PROXY" ;;
+    yarp) echo "http://127.0.0.1:$YARP" ;;
+    ssh) echo "http://127.0.0.1:$SSH_FWD" ;;
+    warren) echo "http://127.0.0.1:$EDGE_HTTP" ;;
+  esac
+}
+# run_wrk PHASE TARGET CONNS PATH SECONDS [record=1]: one wrk run, with the CPU and peak RSS of the target's processes.
+run_wrk() {
+  local phase=$1 target=$2 c=$3 path=$4 secs=$5 record=${6:-1} json
+  local t=$((c < N_LOAD ? c : N_LOAD))
+  # shellcheck disable=SC2046
+  measure_begin $(groups_of "$target")
+  run load "$W/wrk.out" wrk -t"$t" -c"$c" -d"${secs}s" --latency -s "$W/wrk-report.lua" -H "Host: web.bench" "$(url_of "$target")$path" || true
+  measure_end
+  ((PLAN)) && return 0
+  json=$(grep '^WRK ' "$W/wrk.out" | sed 's/^WRK //' || true)
+  [[ -z "$json" ]] && { echo "wrk failed: $(cat "$W/wrk.out")" >&2; json='{"requests":0,"duration_us":1}'; }
+  if ((record)); then
+    printf '{"kind":"wrk","phase":"%s","target":"%s","conns":%d%s,"wrk":%s}\n' "$phase" "$target" "$c" "$M_JSON" "$json" >>"$RESULTS"
+    printf '%-5s %-7s c=%-5d %s\n' "$phase" "$target" "$c" "$json" >&2
+  fi
+}
+# bulk DIRECTION TARGET: one BULK_MB transfer with curl (download from nginx, upload to Kestrel's /discard).
+bulk() {
+  local dir=$1 target=$2 url host=web.bench code bytes secs
+  url=$(url_of "$target")
+  if [[ $dir == upload ]]; then
+    host=ws.bench
+    [[ $target == direct ]] && url="http://127.0.0.1:$KESTREL"
+  fi
+  # shellcheck disable=SC2046
+  measure_begin $(groups_of "$target")
+  if [[ $dir == download ]]; then
+    run load "$W/curl.out" curl -s -o /dev/null -H "Host: $host" -w '%{http_code} %{size_download} %{time_total}' "$url/1g" || true
+  else
+    run load "$W/curl.out" curl -s -o /dev/null -H "Host: $host" -H 'Expect:' -T "$W/www/1g" -w '%{http_code} %{size_upload} %{time_total}' "$url/discard" || true
+  fi
+  measure_end
+  ((PLAN)) && return 0
+  read -r code bytes secs <"$W/curl.out" || true
+  printf '{"kind":"bulk","dir":"%s","target":"%s","status":%d,"bytes":%s,"seconds":%s%s}\n' "$dir" "$target" "${code:-0}" "${bytes:-0}" "${secs:-0}" "$M_JSON" | tee -a "$RESULTS" >&2
+}
+# pg_bench TARGET CLIENTS SECONDS [record=1]: pgbench -S (select only) through TARGET.
+pg_bench() {
+  local target=$1 c=$2 secs=$3 record=${4:-1} port tps lat failed tx
+  case $target in direct) port=$PG_PORT ;; haproxy) port=$HAPROXY_PORT ;; warren) port=$PG_EDGE ;; esac
+  # shellcheck disable=SC2046
+  measure_begin $(groups_of "$target")
+  run load "$W/pgbench.out" pgbench -S -n -c "$c" -j $((c < N_LOAD ? c : N_LOAD)) -T "$secs" -h 127.0.0.1 -p "$port" -U postgres postgres || true
+  measure_end
+  ((PLAN || !record)) && return 0
+  tps=$(awk '/^tps = / {print $3; exit}' "$W/pgbench.out")
+  lat=$(awk '/^latency average = / {print $4; exit}' "$W/pgbench.out")
+  failed=$(awk '/^number of failed transactions: / {print $5; exit}' "$W/pgbench.out")
+  tx=$(awk '/^number of transactions actually processed: / {print $6; exit}' "$W/pgbench.out")
+  [[ -n $tps ]] || echo "pgbench through $target failed: $(tail -5 "$W/pgbench.out")" >&2
+  printf '{"kind":"pgbench","target":"%s","clients":%d,"tps":%s,"latency_ms":%s,"failed":%s,"transactions":%s%s}\n' \
+    "$target" "$c" "${tps:-0}" "${lat:-0}" "${failed:-0}" "${tx:-0}" "$M_JSON" | tee -a "$RESULTS" >&2
+}
+
+if ((PLAN)); then
+  echo "Layout: $LAYOUT"
+  echo "Processes it starts (role, name, command line):"
+  launch backend nginx-backend nginx -e "$W/backend-error.log" -c "$W/backend.conf" -g 'daemon off;'
+  launch backend kestrel "$LOADTEST" backend --port "$KESTREL"
+  start_postgres
+  launch proxy nginx-proxy nginx -e "$W/proxy-error.log" -c "$W/proxy.conf" -g 'daemon off;'
+  launch proxy yarphop "$YARPHOP" --port "$YARP" --backend "http://127.0.0.1:$BACKEND" --routes "ws.bench=http://127.0.0.1:$KESTREL"
+  launch proxy haproxy haproxy -db -f "$W/haproxy.cfg"
+  start_edge
+  start_main_agent agent
+  start_ssh
+  echo "Load (one of each kind):"
+  run_wrk conc warren 1 /6b "$DUR"
+  run_wrk conc warren 1000 /6b "$DUR"
+  bulk upload yarp
+  pg_bench haproxy 8 "$DUR"
+  pinned load "$LOADTEST" routable --port "$EDGE_HTTP" --count 57 -- "${PIN_proxy[@]}" "$WARREN" agent --config "$W/agent-57.yaml"
+  show load "(runs)"
+  exit 0
+fi
+echo "Layout: $LAYOUT" >&2
+printf '{"kind":"layout","cores":%d,"pinned":%s,"text":"%s"}\n' "$CORES" "$PINNED" "$LAYOUT" >>"$RESULTS"
+
+# ---------------------------------------------------------------- backends and one-hop baselines
+log "Backends and one-hop baselines"
+launch backend nginx-backend nginx -e "$W/backend-error.log" -c "$W/backend.conf" -g 'daemon off;'
+launch backend kestrel "$LOADTEST" backend --port "$KESTREL"
+launch proxy nginx-proxy nginx -e "$W/proxy-error.log" -c "$W/proxy.conf" -g 'daemon off;'
+NGINX_PROXY_PID=$LAST_PID
+launch proxy yarphop "$YARPHOP" --port "$YARP" --backend "http://127.0.0.1:$BACKEND" --routes "ws.bench=http://127.0.0.1:$KESTREL"
+YARP_PID=$LAST_PID
+wait_http "http://127.0.0.1:$BACKEND/6b" x 100
+wait_http "http://127.0.0.1:$PROXY/6b" x 100
+wait_http "http://127.0.0.1:$KESTREL/" x 100
+wait_http "http://127.0.0.1:$YARP/6b" web.bench 300
+
+# ---------------------------------------------------------------- services, fresh edge and agent for each N
+for N in "${SERVICE_COUNTS[@]}"; do
   log "Services: agent with $N services"
   start_edge
   services=""
@@ -183,114 +654,115 @@ for N in 1 14 57 500; do
   done
   agent_yaml "$W/agent-$N.yaml" "$services"
   wait_http "http://127.0.0.1:$EDGE_ADMIN/healthz" x 100
-  ms=$("$LOADTEST" routable --port "$EDGE_HTTP" --count "$N" --path /6b --timeout 60 --pidfile "$W/agent-$N.pid" \
-        --log "$W/agent-$N.log" -- "$WARREN" agent --config "$W/agent-$N.yaml")
-  AGENT_PID=$(cat "$W/agent-$N.pid"); PIDS+=("$AGENT_PID")
-  idle=$IDLE_OTHER; ((N == 57)) && idle=$IDLE_57
-  sleep 3   # let start-up work (tiered JIT, first GCs) settle before measuring idle
-  e0=$(cpu_ms "$EDGE_PID"); a0=$(cpu_ms "$AGENT_PID")
+  run load "$W/routable.out" "$LOADTEST" routable --port "$EDGE_HTTP" --count "$N" --path /6b --timeout 60 \
+    --pidfile "$W/agent-$N.pid" --log "$W/agent-$N.log" -- "${PIN_proxy[@]}" "$WARREN" agent --config "$W/agent-$N.yaml"
+  ms=$(tail -1 "$W/routable.out")
+  AGENT_PID=$(cat "$W/agent-$N.pid")
+  PIDS+=("$AGENT_PID")
+  idle=$IDLE_OTHER
+  ((N == 57)) && idle=$IDLE_57
+  sleep 3 # let start-up work (tiered JIT, first GCs) settle before measuring idle
+  e0=$(cpu_ms "$EDGE_PID") a0=$(cpu_ms "$AGENT_PID")
   sleep "$idle"
-  e1=$(cpu_ms "$EDGE_PID"); a1=$(cpu_ms "$AGENT_PID")
-  re=$(rss_kb "$EDGE_PID"); ra=$(rss_kb "$AGENT_PID")
+  e1=$(cpu_ms "$EDGE_PID") a1=$(cpu_ms "$AGENT_PID") re=0 ra=0
+  group_rss re "edge:$EDGE_PID"
+  group_rss ra "agent:$AGENT_PID"
   printf '{"kind":"services","n":%d,"routable_ms":%s,"idle_s":%d,"cpu_edge_ms":%d,"cpu_agent_ms":%d,"rss_edge_kb":%d,"rss_agent_kb":%d}\n' \
-    "$N" "$ms" "$idle" $((e1 - e0)) $((a1 - a0)) "$re" "$ra" | tee -a "$RESULTS"
-  stop_pid "$AGENT_PID"; stop_pid "$EDGE_PID"
+    "$N" "$ms" "$idle" $((e1 - e0)) $((a1 - a0)) "$re" "$ra" | tee -a "$RESULTS" >&2
+  stop_pid "$AGENT_PID"
+  stop_pid "$EDGE_PID"
 done
 
-# ---------------------------------------------------------------- the main edge + agent
+# ---------------------------------------------------------------- the main edge + agent, and ssh -R
 log "Edge and agent for the load runs"
 start_edge
-agent_yaml "$W/agent.yaml" "  - name: web
-    hostnames: [web.bench]
-    target: http://127.0.0.1:$BACKEND
-    max_concurrency: 2048
-  - name: ws
-    hostnames: [ws.bench]
-    target: http://127.0.0.1:$KESTREL
-    max_concurrency: 4096"
-"$WARREN" agent --config "$W/agent.yaml" >"$W/agent.log" 2>&1 & AGENT_PID=$!; PIDS+=($AGENT_PID)
+start_main_agent agent
 wait_http "http://127.0.0.1:$EDGE_HTTP/6b" web.bench 300
 wait_http "http://127.0.0.1:$EDGE_HTTP/" ws.bench 300
+TARGETS=(direct nginx yarp warren)
+BASELINE_GROUPS=("nginx:$(tree_csv "$NGINX_PROXY_PID")" "yarp:$YARP_PID")
+if ((HAVE_SSH)); then
+  log "ssh -R through a throwaway sshd on 127.0.0.1:$SSHD_PORT"
+  if start_ssh; then
+    BASELINE_GROUPS+=("ssh:$SSH_PID" "sshd:$(tree_csv "$SSHD_PID")")
+  else
+    echo "warning: the ssh -R tunnel did not come up; its runs are skipped" >&2
+    HAVE_SSH=0
+  fi
+fi
+sleep 3 # as for the services: start-up work settles before the start size is taken
+rss_record start "edge:$EDGE_PID" "agent:$AGENT_PID" "${BASELINE_GROUPS[@]}"
 
-url_of() {
-  case "$1" in
-    direct) echo "http://127.0.0.1:$BACKEND" ;;
-    nginx) echo "http://127.0.0.1:$PROXY" ;;
-    warren) echo "http://127.0.0.1:$EDGE_HTTP" ;;
-  esac
-}
-# run_wrk PHASE TARGET CONNS PATH SECONDS [record=1]
-run_wrk() {
-  local phase=$1 target=$2 c=$3 path=$4 secs=$5 record=${6:-1} t=2 e0=0 a0=0 sampler="" out
-  ((c < 2)) && t=1
-  if [[ $target == warren ]]; then
-    e0=$(cpu_ms "$EDGE_PID"); a0=$(cpu_ms "$AGENT_PID")
-    ( me=0; ma=0
-      for _ in $(seq $((secs * 5 + 5))); do
-        v=$(rss_kb "$EDGE_PID"); ((v > me)) && me=$v
-        v=$(rss_kb "$AGENT_PID"); ((v > ma)) && ma=$v
-        echo "$me $ma" >"$W/rss-peak"; sleep 0.2
-      done ) & sampler=$!; PIDS+=($sampler)
-  fi
-  out=$(wrk -t"$t" -c"$c" -d"${secs}s" --latency -s "$W/wrk-report.lua" -H "Host: web.bench" "$(url_of "$target")$path" 2>&1 || true)
-  local json; json=$(grep '^WRK ' <<<"$out" | sed 's/^WRK //' || true)
-  [[ -z "$json" ]] && { echo "wrk failed: $out" >&2; json='{"requests":0,"duration_us":1}'; }
-  local extra=""
-  if [[ $target == warren ]]; then
-    local e1 a1; e1=$(cpu_ms "$EDGE_PID"); a1=$(cpu_ms "$AGENT_PID")
-    stop_pid "$sampler"; read -r me ma <"$W/rss-peak"
-    extra=$(printf ',"cpu_edge_ms":%d,"cpu_agent_ms":%d,"rss_edge_kb":%d,"rss_agent_kb":%d' $((e1 - e0)) $((a1 - a0)) "$me" "$ma")
-  fi
-  if ((record)); then
-    printf '{"kind":"wrk","phase":"%s","target":"%s","conns":%d%s,"wrk":%s}\n' "$phase" "$target" "$c" "$extra" "$json" >>"$RESULTS"
-    printf '%-5s %-7s c=%-5d %s\n' "$phase" "$target" "$c" "$json" >&2
-  fi
-}
-
-# ---------------------------------------------------------------- (1) concurrency, (5) cost
+# ---------------------------------------------------------------- concurrency and bodies
 log "Warm-up"
-for target in direct nginx warren; do run_wrk warm "$target" 64 /6b "$WARM" 0; done
+for target in "${TARGETS[@]}"; do run_wrk warm "$target" 64 /6b "$WARM" 0; done
+((HAVE_SSH)) && run_wrk warm ssh 64 /6b "$WARM" 0
 log "Concurrency: 6-byte body, ${DUR} s per run"
 for c in "${LEVELS[@]}"; do
-  for target in direct nginx warren; do run_wrk conc "$target" "$c" /6b "$DUR"; done
+  for target in "${TARGETS[@]}"; do run_wrk conc "$target" "$c" /6b "$DUR"; done
+  if ((HAVE_SSH)) && [[ " ${SSH_LEVELS[*]} " == *" $c "* ]]; then run_wrk conc ssh "$c" /6b "$DUR"; fi
+done
+log "64 KiB bodies at 64 connections"
+for target in "${TARGETS[@]}"; do run_wrk 64k "$target" 64 /64k "$DUR"; done
+log "Bulk: one ${BULK_MB} MiB download and upload"
+for dir in download upload; do
+  for target in "${TARGETS[@]}"; do bulk "$dir" "$target"; done
 done
 
-# ---------------------------------------------------------------- (2) bodies
-log "64 KiB bodies at 64 connections"
-for target in direct nginx warren; do run_wrk 64k "$target" 64 /64k "$DUR"; done
-
-log "Bulk: one ${BULK_MB} MB download and upload"
-bulk() { # dir target url host
-  local r
-  if [[ $1 == download ]]; then
-    r=$(curl -s -o /dev/null -H "Host: $4" -w '%{size_download} %{time_total}' "$3/1g")
+# ---------------------------------------------------------------- TCP: pgbench direct, HAProxy one-hop, Warren
+if ((HAVE_PG)); then
+  log "TCP: pgbench -S against PostgreSQL on 127.0.0.1:$PG_PORT, ${DUR} s per run"
+  if start_postgres; then
+    PG_TARGETS=(direct warren)
+    if ((HAVE_HAPROXY)); then
+      launch proxy haproxy haproxy -db -f "$W/haproxy.cfg"
+      HAPROXY_PID=$LAST_PID
+      for _ in $(seq 100); do port_open "$HAPROXY_PORT" && break; sleep 0.1; done
+      PG_TARGETS=(direct haproxy warren)
+    fi
+    for target in "${PG_TARGETS[@]}"; do pg_bench "$target" 8 "$WARM" 0; done
+    for c in "${PG_CLIENTS[@]}"; do
+      for target in "${PG_TARGETS[@]}"; do pg_bench "$target" "$c" "$DUR"; done
+    done
   else
-    r=$(curl -s -o /dev/null -H "Host: $4" -H 'Expect:' -T "$W/www/1g" -w '%{size_upload} %{time_total}' "$3/discard")
+    echo "warning: PostgreSQL did not start; the TCP runs are skipped" >&2
   fi
-  read -r bytes secs <<<"$r"
-  printf '{"kind":"bulk","dir":"%s","target":"%s","bytes":%s,"seconds":%s}\n' "$1" "$2" "$bytes" "$secs" | tee -a "$RESULTS"
-}
-bulk download direct "http://127.0.0.1:$BACKEND" x
-bulk download warren "http://127.0.0.1:$EDGE_HTTP" web.bench
-bulk upload direct "http://127.0.0.1:$KESTREL" x
-bulk upload warren "http://127.0.0.1:$EDGE_HTTP" ws.bench
+fi
 
-# ---------------------------------------------------------------- (4) WebSockets
+# ---------------------------------------------------------------- memory after the load
+log "Idle after the load: ${AFTER_LOAD} s"
+rss_record load_end "edge:$EDGE_PID" "agent:$AGENT_PID" "${BASELINE_GROUPS[@]}"
+e0=$(cpu_ms "$EDGE_PID") a0=$(cpu_ms "$AGENT_PID")
+sleep "$AFTER_LOAD"
+e1=$(cpu_ms "$EDGE_PID") a1=$(cpu_ms "$AGENT_PID")
+RSS_EXTRA=$(printf ',"seconds":%d,"cpu_ms":{"edge":%d,"agent":%d}' "$AFTER_LOAD" $((e1 - e0)) $((a1 - a0)))
+rss_record after_idle "edge:$EDGE_PID" "agent:$AGENT_PID" "${BASELINE_GROUPS[@]}"
+
+# ---------------------------------------------------------------- WebSockets
 log "WebSockets: $WS_COUNT through one session for ${WS_DUR} s (fresh edge and agent, so RSS growth is theirs alone)"
-stop_pid "$AGENT_PID"; stop_pid "$EDGE_PID"
+stop_pid "$AGENT_PID"
+stop_pid "$EDGE_PID"
 start_edge
-"$WARREN" agent --config "$W/agent.yaml" >"$W/agent-ws.log" 2>&1 & AGENT_PID=$!; PIDS+=($AGENT_PID)
+start_main_agent agent-ws
 wait_http "http://127.0.0.1:$EDGE_HTTP/" ws.bench 300
 sleep 2
-"$LOADTEST" ws --port "$EDGE_HTTP" --host ws.bench --count "$WS_COUNT" --interval 3 --duration "$WS_DUR" \
-  --pids "$EDGE_PID,$AGENT_PID" | tee -a "$RESULTS"
+run load "$W/ws.out" "$LOADTEST" ws --port "$EDGE_HTTP" --host ws.bench --count "$WS_COUNT" --interval 3 --duration "$WS_DUR" \
+  --pids "$EDGE_PID,$AGENT_PID" || true
+tail -1 "$W/ws.out" | tee -a "$RESULTS" >&2
 
 # ---------------------------------------------------------------- report
 log "Report"
-mkdir -p docs
-SETUP="Backend: nginx (1 worker) serving static files; baseline: nginx one-hop reverse proxy (1 worker, keepalive upstream);
-Warren: \`warren edge\` and \`warren agent\` as separate Release processes, TLS agent link with the pinned generated certificate, one session,
-published service \`max_concurrency\` 2048 (4096 for WebSockets). wrk sends \`Host: web.bench\` to every target. Raw results: \`artifacts/bench/results.jsonl\`."
-"$LOADTEST" report --results "$RESULTS" --doc docs/benchmarks.md --svg docs/benchmarks-concurrency.svg \
-  --levels "$(IFS=,; echo "${LEVELS[*]}")" --command "$COMMAND" --setup "$SETUP" \
+SETUP="Backend: nginx serving static files (PostgreSQL 1 for pgbench). Baselines: nginx one-hop reverse proxy (keepalive
+upstream); YARP one-hop (\`bench/Warren.YarpHop\`: \`IHttpForwarder\` with YARP's default client, transformer and request
+config, default ASP.NET settings, no logging); \`ssh -R\` (OpenSSH $(ssh -V 2>&1 | grep -oE 'OpenSSH_[0-9.p]+' | head -1 | cut -c9- || echo '?')
+client, default ciphers, one connection to a throwaway sshd on loopback); HAProxy $(haproxy -v 2>/dev/null | grep -oE 'version [0-9.]+' | head -1 | cut -d' ' -f2 || echo '?')
+in TCP mode for pgbench. Warren: \`warren edge\` and \`warren agent\` as separate Release processes, TLS agent link with the
+pinned generated certificate, one session, \`max_concurrency\` 2048 (4096 for WebSockets, 64 for the TCP service).
+wrk sends \`Host: web.bench\` to every target. Raw results: \`artifacts/bench/results.jsonl\`."
+SVG_NAME="benchmarks-concurrency-${CORES}cores.svg"
+if ((QUICK)); then DOC="$OUT/benchmarks.md" SVG="$OUT/$SVG_NAME"; else DOC=docs/benchmarks.md SVG="docs/$SVG_NAME"; fi
+run load "$OUT/report.md" "$LOADTEST" report --results "$RESULTS" --doc-in docs/benchmarks.md --doc "$DOC" --svg "$SVG" \
+  --svg-name "$SVG_NAME" --levels "$(csv "${LEVELS[@]}")" --command "$COMMAND" --setup "$SETUP" \
   --date "$(date -u '+%Y-%m-%d %H:%M UTC')"
+cat "$OUT/report.md"
+echo "Report: $DOC" >&2

@@ -3,14 +3,16 @@ using System.Text;
 
 namespace Warren.LoadTest;
 
-/// <summary>Two-panel SVG: req/s and p99 (log scale) against concurrency, one line per target.</summary>
+/// <summary>Two-panel SVG: req/s and p99 (log scale) against concurrency, one line per target (ssh -R: points where measured).</summary>
 internal static class Chart
 {
     private static readonly (string Target, string Label, string Color)[] s_series =
     [
-        ("warren", "Warren (edge + agent, TLS link)", "#d62728"),
-        ("nginx", "nginx one-hop proxy", "#2ca02c"),
+        ("warren", "Warren (edge + agent, TLS)", "#d62728"),
+        ("yarp", "YARP one-hop", "#9467bd"),
+        ("nginx", "nginx one-hop", "#2ca02c"),
         ("direct", "direct to backend", "#1f77b4"),
+        ("ssh", "ssh -R", "#ff7f0e"),
     ];
 
     public static string Render(BenchResults results, int[] levels, string title)
@@ -29,10 +31,10 @@ internal static class Chart
         Panel(svg, results, levels, 540, top, panelWidth, panelHeight, "p99 latency, ms (log scale)", r => r.P99Ms, lo, hi, log: true);
 
         var x = 70;
-        foreach (var (_, label, color) in s_series)
+        foreach (var (_, label, color) in s_series.Where(s => results.Wrk.Any(r => r.Phase == "conc" && r.Target == s.Target)))
         {
             svg.Append(Inv($"<line x1=\"{x}\" y1=\"44\" x2=\"{x + 24}\" y2=\"44\" stroke=\"{color}\" stroke-width=\"3\"/><text x=\"{x + 30}\" y=\"48\">{Escape(label)}</text>\n"));
-            x += 250;
+            x += 50 + (label.Length * 7);
         }
         svg.Append("</svg>\n");
         return svg.ToString();
@@ -73,7 +75,11 @@ internal static class Chart
                     svg.Append(Inv($"<circle cx=\"{X(i):F1}\" cy=\"{Y(value(run)):F1}\" r=\"3\" fill=\"{color}\"/>"));
                 }
             }
-            svg.Append(Inv($"<polyline points=\"{string.Join(' ', points)}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"/>\n"));
+            // A line only through a full series: one measured at a few levels (ssh -R) gets points, not a misleading line.
+            if (points.Count == levels.Length)
+            {
+                svg.Append(Inv($"<polyline points=\"{string.Join(' ', points)}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"/>\n"));
+            }
         }
     }
 

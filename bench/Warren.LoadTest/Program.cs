@@ -4,7 +4,8 @@ using Warren.LoadTest;
 //   backend  --port P                         Kestrel: /ws WebSocket echo, /discard (reads and counts a body)
 //   ws       --port P --host H --count N ...  N concurrent WebSockets through the edge, echo RTT, RSS of pids
 //   routable --port P --count N ... -- CMD    start CMD (the agent), time until s1..sN.bench all answer 200
-//   report   --results F --doc D --svg S      table on stdout, End-to-end section of docs/benchmarks.md, chart
+//   report   --results F --doc D --svg S      report on stdout, its "End-to-end (N cores)" section in D, chart
+//            [--doc-in D0] [--svg-name NAME]   (section spliced into D0's text; NAME is how the section links the chart)
 if (args.Length == 0)
 {
     await Console.Error.WriteLineAsync("usage: warren-loadtest backend|ws|routable|report [options]");
