@@ -167,7 +167,17 @@ cleanup() {
   local tree p e line fields
   tree=$(tree_pids "${PIDS[@]}")
   for p in "${PIDS[@]}"; do kill -s "${STOPSIG[$p]:-TERM}" "$p" 2>/dev/null; done
-  for p in "${PIDS[@]}"; do stop_pid "$p"; done
+  # Up to 5 s for all of them together, then KILL what is left.
+  for _ in $(seq 25); do
+    local left=0
+    for p in "${PIDS[@]}"; do alive "$p" && left=1 && break; done
+    ((left)) || break
+    sleep 0.2
+  done
+  for p in "${PIDS[@]}"; do
+    alive "$p" && kill -9 "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+  done
   # Whatever outlived its parent (an sshd session, a PostgreSQL backend), if it is still the same process.
   for e in $tree; do
     p=${e%%:*}
@@ -223,6 +233,14 @@ wait_http() {
   done
   echo "no 200 from $1 (Host: $2)" >&2
   return 1
+}
+# pause SECONDS: sleep in a way a TERM sent to this script interrupts at once (bash runs traps only between commands).
+pause() {
+  sleep "$1" &
+  local p=$!
+  PIDS+=("$p")
+  wait "$p" || true
+  forget "$p"
 }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -661,9 +679,9 @@ for N in "${SERVICE_COUNTS[@]}"; do
   PIDS+=("$AGENT_PID")
   idle=$IDLE_OTHER
   ((N == 57)) && idle=$IDLE_57
-  sleep 3 # let start-up work (tiered JIT, first GCs) settle before measuring idle
+  pause 3 # let start-up work (tiered JIT, first GCs) settle before measuring idle
   e0=$(cpu_ms "$EDGE_PID") a0=$(cpu_ms "$AGENT_PID")
-  sleep "$idle"
+  pause "$idle"
   e1=$(cpu_ms "$EDGE_PID") a1=$(cpu_ms "$AGENT_PID") re=0 ra=0
   group_rss re "edge:$EDGE_PID"
   group_rss ra "agent:$AGENT_PID"
@@ -690,7 +708,7 @@ if ((HAVE_SSH)); then
     HAVE_SSH=0
   fi
 fi
-sleep 3 # as for the services: start-up work settles before the start size is taken
+pause 3 # as for the services: start-up work settles before the start size is taken
 rss_record start "edge:$EDGE_PID" "agent:$AGENT_PID" "${BASELINE_GROUPS[@]}"
 
 # ---------------------------------------------------------------- concurrency and bodies
@@ -733,7 +751,7 @@ fi
 log "Idle after the load: ${AFTER_LOAD} s"
 rss_record load_end "edge:$EDGE_PID" "agent:$AGENT_PID" "${BASELINE_GROUPS[@]}"
 e0=$(cpu_ms "$EDGE_PID") a0=$(cpu_ms "$AGENT_PID")
-sleep "$AFTER_LOAD"
+pause "$AFTER_LOAD"
 e1=$(cpu_ms "$EDGE_PID") a1=$(cpu_ms "$AGENT_PID")
 RSS_EXTRA=$(printf ',"seconds":%d,"cpu_ms":{"edge":%d,"agent":%d}' "$AFTER_LOAD" $((e1 - e0)) $((a1 - a0)))
 rss_record after_idle "edge:$EDGE_PID" "agent:$AGENT_PID" "${BASELINE_GROUPS[@]}"
@@ -745,7 +763,7 @@ stop_pid "$EDGE_PID"
 start_edge
 start_main_agent agent-ws
 wait_http "http://127.0.0.1:$EDGE_HTTP/" ws.bench 300
-sleep 2
+pause 2
 run load "$W/ws.out" "$LOADTEST" ws --port "$EDGE_HTTP" --host ws.bench --count "$WS_COUNT" --interval 3 --duration "$WS_DUR" \
   --pids "$EDGE_PID,$AGENT_PID" || true
 tail -1 "$W/ws.out" | tee -a "$RESULTS" >&2
