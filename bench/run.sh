@@ -315,7 +315,7 @@ measure_end() {
   done
   M_JSON=",\"procs\":{$(csv "${parts[@]}")}"
 }
-# rss_record WHEN [IDLE_SECONDS CPU_JSON] GROUP...: one "rss" line with each group's VmRSS now.
+# rss_record WHEN GROUP...: one "rss" line with each group's VmRSS now (and RSS_EXTRA's fields, once).
 rss_record() {
   local when=$1 g v parts=()
   shift
@@ -341,7 +341,7 @@ find_pg_bin() { # the folder holding initdb and postgres
   d=$(dirname "$(command -v initdb 2>/dev/null || true)")
   [[ -x $d/initdb && -x $d/postgres ]] && { echo "$d"; return; }
   d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-  [[ -n $d && -x $d/initdb ]] && echo "$d"
+  if [[ -n $d && -x $d/initdb ]]; then echo "$d"; fi
 }
 mkdir -p "$OUT"
 if ((!PLAN)); then
