@@ -12,14 +12,14 @@ namespace Warren.SecurityTests;
 /// <summary>The admin listeners of edge and agent: loopback by default, a bearer token anywhere else (docs/security.md).</summary>
 public sealed class AdminListenerTests(ITestOutputHelper output) : SecurityTest(output)
 {
-    private static readonly string AdminToken = "adm-" + TestEdge.NewToken();
+    private static readonly string AdminToken = "adm-" + WarrenHarness.NewToken();
 
     [Fact]
     public async Task Admin_listener_off_loopback_without_a_token_refuses_to_start()
     {
         Assert.StartsWith("127.0.0.1:", new ListenConfig().Admin, StringComparison.Ordinal);
         var data = TempDirectory();
-        var config = TestEdge.Config(data, [TestEdge.Grant("t", TestEdge.NewToken(), ["t.test"])]);
+        var config = WarrenHarness.LoopbackEdgeConfig(data, [WarrenHarness.Grant("t", WarrenHarness.NewToken(), ["t.test"])]);
         config = config with { Listen = config.Listen with { Admin = "0.0.0.0:0" } };
 
         // The validator refuses it, naming the key and the way out...
@@ -37,7 +37,7 @@ public sealed class AdminListenerTests(ITestOutputHelper output) : SecurityTest(
         Assert.Contains("admin_token", run.StandardError, StringComparison.Ordinal);
 
         // The agent's admin listener follows the same rule.
-        var agent = new AgentConfig { Edge = "127.0.0.1:7443", Token = TestEdge.NewToken(), Name = "a", Admin = "0.0.0.0:0" };
+        var agent = new AgentConfig { Edge = "127.0.0.1:7443", Token = WarrenHarness.NewToken(), Name = "a", Admin = "0.0.0.0:0" };
         var agentError = Assert.Single(Assert.Throws<ConfigException>(() => ConfigLoader.ValidateAgent(agent)).Errors);
         Assert.Equal("admin", agentError.Path);
         Assert.Contains("admin_token", agentError.Message, StringComparison.Ordinal);
@@ -47,17 +47,17 @@ public sealed class AdminListenerTests(ITestOutputHelper output) : SecurityTest(
     public async Task Admin_token_guards_status_and_metrics_on_edge_and_agent_while_probes_stay_open()
     {
         // Both bound to every interface, which the token allows; the test reaches them on loopback.
-        var agentToken = TestEdge.NewToken();
-        var edge = await StartEdgeAsync(new TestEdgeOptions
+        var agentToken = WarrenHarness.NewToken();
+        var edge = await StartEdgeAsync(new HarnessOptions
         {
-            ExtraTokens = [TestEdge.Grant("admin-agent", agentToken, ["agent.test"])],
-            Configure = c => c with { AdminToken = AdminToken, Listen = c.Listen with { Admin = "0.0.0.0:0" } },
+            ExtraTokens = [WarrenHarness.Grant("admin-agent", agentToken, ["agent.test"])],
+            ConfigureEdge = c => c with { AdminToken = AdminToken, Listen = c.Listen with { Admin = "0.0.0.0:0" } },
         });
-        var transfer = await edge.StartTransferAsync();
-        var agent = await edge.StartAgentAsync(agentToken, "admin-agent", [edge.HttpService("web2", "agent.test")],
+        var transfer = await StartTransferAsync(edge);
+        var agent = await edge.StartOtherAgentAsync(agentToken, "admin-agent", [edge.HttpService("web2", "agent.test")],
             configure: c => c with { Admin = "0.0.0.0:0", AdminToken = AdminToken });
 
-        foreach (var (who, port) in new[] { ("edge", edge.Server.AdminPort), ("agent", agent.AdminPort!.Value) })
+        foreach (var (who, port) in new[] { ("edge", edge.Edge.AdminPort), ("agent", agent.AdminPort!.Value) })
         {
             foreach (var path in new[] { "/api/status", "/metrics" })
             {
@@ -84,14 +84,14 @@ public sealed class AdminListenerTests(ITestOutputHelper output) : SecurityTest(
         }
 
         await transfer.CompleteAsync();
-        await edge.AssertStillServesAsync();
+        await AssertStillServesAsync(edge);
     }
 
-    private static async Task<HttpStatusCode> GetAsync(TestEdge edge, int port, string path, AuthenticationHeaderValue? authorization)
+    private async Task<HttpStatusCode> GetAsync(WarrenHarness edge, int port, string path, AuthenticationHeaderValue? authorization)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{port}{path}");
         request.Headers.Authorization = authorization;
-        using var response = await edge.Client.SendAsync(request);
+        using var response = await Client.SendAsync(request);
         return response.StatusCode;
     }
 }

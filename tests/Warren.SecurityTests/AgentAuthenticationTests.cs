@@ -15,51 +15,51 @@ public sealed class AgentAuthenticationTests(ITestOutputHelper output) : Securit
     public async Task Wrong_token_never_registers_and_the_edge_counts_the_failure()
     {
         var edge = await StartEdgeAsync();
-        var transfer = await edge.StartTransferAsync();
+        var transfer = await StartTransferAsync(edge);
 
-        var intruder = await edge.StartAgentAsync(TestEdge.NewToken(), "intruder", [edge.HttpService("web", "intruder.test")], waitForSession: false);
+        var intruder = await edge.StartOtherAgentAsync(WarrenHarness.NewToken(), "intruder", [edge.HttpService("web", "intruder.test")], waitForSession: false);
 
-        await Wait.UntilAsync(() => edge.Server.State.AuthFailures >= 1, "the edge to count the failed authentication", Wait.DefaultTimeout);
+        await Wait.UntilAsync(() => edge.Edge.State.AuthFailures >= 1, "the edge to count the failed authentication", Wait.DefaultTimeout);
         var refused = await Log.WaitForAsync(Wait.DefaultTimeout, "[Rejected]", "the edge refused the token: invalid token");
         Log.Note("agent side: " + refused);
         Assert.NotEmpty(Log.Matching("[AgentAuthFailed]", "intruder"));
         Assert.Equal(0, intruder.ConnectedSessions);
-        Assert.DoesNotContain(edge.Server.State.Sessions, s => s.AgentName == "intruder");
-        Assert.Equal(HttpStatusCode.NotFound, (await edge.GetAsync("intruder.test", "/echo")).Status);
+        Assert.DoesNotContain(edge.Edge.State.Sessions, s => s.AgentName == "intruder");
+        Assert.Equal(HttpStatusCode.NotFound, (await GetAsync(edge, "intruder.test", "/echo")).Status);
 
         await transfer.CompleteAsync();
-        await edge.AssertStillServesAsync();
+        await AssertStillServesAsync(edge);
     }
 
     [Fact]
     public async Task Revoked_token_loses_its_live_session_within_seconds()
     {
         string? victimToken = null;
-        var edge = await StartEdgeAsync(new TestEdgeOptions
+        var edge = await StartEdgeAsync(new HarnessOptions
         {
             Store = store => victimToken = store.Create("victim", ["victim.test"], [], maxSessions: null),
         });
-        var victim = await edge.StartAgentAsync(victimToken!, "victim-agent", [edge.HttpService("web", "victim.test")]);
-        Assert.Equal(HttpStatusCode.OK, (await edge.GetAsync("victim.test", "/echo")).Status);
-        var transfer = await edge.StartTransferAsync();
+        var victim = await edge.StartOtherAgentAsync(victimToken!, "victim-agent", [edge.HttpService("web", "victim.test")]);
+        Assert.Equal(HttpStatusCode.OK, (await GetAsync(edge, "victim.test", "/echo")).Status);
+        var transfer = await StartTransferAsync(edge);
 
         using (var store = new Warren.Edge.Tokens.TokenStore(edge.DataDirectory))
         {
             Assert.True(store.Revoke("victim"));
         }
         var clock = Stopwatch.StartNew();
-        await Wait.UntilAsync(() => !edge.Server.State.Sessions.Any(s => s.TokenName == "victim"), "the revoked token's session to close", TimeSpan.FromSeconds(6));
+        await Wait.UntilAsync(() => !edge.Edge.State.Sessions.Any(s => s.TokenName == "victim"), "the revoked token's session to close", TimeSpan.FromSeconds(6));
         Log.Note($"revoked session closed after {clock.Elapsed.TotalSeconds:0.00} s");
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"closing took {clock.Elapsed}");
 
-        var (status, _) = await edge.GetAsync("victim.test", "/echo");
+        var (status, _) = await GetAsync(edge, "victim.test", "/echo");
         Assert.True(status is HttpStatusCode.ServiceUnavailable or HttpStatusCode.NotFound, $"after revocation: {status}");
         // The agent comes back with the same token and is refused like any unknown token.
-        await Wait.UntilAsync(() => edge.Server.State.AuthFailures >= 1, "the revoked token's reconnect to be refused", Wait.DefaultTimeout);
+        await Wait.UntilAsync(() => edge.Edge.State.AuthFailures >= 1, "the revoked token's reconnect to be refused", Wait.DefaultTimeout);
         Assert.Equal(0, victim.ConnectedSessions);
 
         await transfer.CompleteAsync();
-        await edge.AssertStillServesAsync();
+        await AssertStillServesAsync(edge);
     }
 
     [Fact]
@@ -67,9 +67,9 @@ public sealed class AgentAuthenticationTests(ITestOutputHelper output) : Securit
     {
         // limits.max_auth_failures_per_ip (default 10) set lower, so the test also proves the setting is applied.
         const int limit = 4;
-        var edge = await StartEdgeAsync(new TestEdgeOptions { Limits = new EdgeLimitsConfig { MaxAuthFailuresPerIp = limit } });
-        var goodSession = Assert.Single(edge.Server.State.Sessions);
-        var transfer = await edge.StartTransferAsync();
+        var edge = await StartEdgeAsync(new HarnessOptions { Limits = new EdgeLimitsConfig { MaxAuthFailuresPerIp = limit } });
+        var goodSession = Assert.Single(edge.Edge.State.Sessions);
+        var transfer = await StartTransferAsync(edge);
 
         var answered = 0;
         Exception? dropped = null;
@@ -77,8 +77,8 @@ public sealed class AgentAuthenticationTests(ITestOutputHelper output) : Securit
         {
             try
             {
-                await using var raw = await edge.ConnectRawAsync();
-                var answer = await raw.AuthenticateAsync(TestEdge.NewToken(), $"guess-{attempt}");
+                await using var raw = await ConnectRawAsync(edge);
+                var answer = await raw.AuthenticateAsync(WarrenHarness.NewToken(), $"guess-{attempt}");
                 Assert.Equal(ControlMessage.AuthResult, answer?.Type);
                 Assert.False(answer!.Ok);
                 Assert.Equal("invalid token", answer.Error);
@@ -92,47 +92,47 @@ public sealed class AgentAuthenticationTests(ITestOutputHelper output) : Securit
         }
         Assert.Equal(limit, answered);
         Assert.NotNull(dropped);
-        Assert.Equal(limit, edge.Server.State.AuthFailures);
+        Assert.Equal(limit, edge.Edge.State.AuthFailures);
         await Log.WaitForAsync(Wait.DefaultTimeout, "[AgentBlocked]", "127.0.0.1");
         // Even the right token is turned away from that address now: the limiter acts before any token is read.
         await Assert.ThrowsAnyAsync<Exception>(async () =>
         {
-            await using var raw = await edge.ConnectRawAsync();
-            var answer = await raw.AuthenticateAsync(edge.GoodToken);
+            await using var raw = await ConnectRawAsync(edge);
+            var answer = await raw.AuthenticateAsync(edge.Token);
             Assert.Null(answer);
         });
 
         // The session that was already up (from the same address) is untouched.
-        Assert.Contains(goodSession, edge.Server.State.Sessions);
+        Assert.Contains(goodSession, edge.Edge.State.Sessions);
         Assert.False(goodSession.Mux.Closing.IsCancellationRequested);
         await transfer.CompleteAsync();
-        await edge.AssertStillServesAsync();
+        await AssertStillServesAsync(edge);
     }
 
     [Fact]
     public async Task Agent_with_a_wrong_pinned_fingerprint_never_connects_and_says_why()
     {
         var edge = await StartEdgeAsync();
-        var transfer = await edge.StartTransferAsync();
+        var transfer = await StartTransferAsync(edge);
         var real = edge.Fingerprint;
         var wrong = (real[0] == '0' ? "1" : "0") + real[1..];
 
-        var agent = await edge.StartAgentAsync(edge.GoodToken, "mitm-victim", [edge.HttpService("other", TestEdge.GoodHost)], fingerprint: wrong, waitForSession: false);
+        var agent = await edge.StartOtherAgentAsync(edge.Token, "mitm-victim", [edge.HttpService("other", GoodHost)], fingerprint: wrong, waitForSession: false);
 
         var line = await Log.WaitForAsync(Wait.DefaultTimeout, "[FingerprintMismatch]");
         Assert.Contains(real, line, StringComparison.Ordinal); // names what the edge actually presented
         Assert.Equal(0, agent.ConnectedSessions);
-        Assert.Single(edge.Server.State.Sessions);
-        Assert.Equal(0, edge.Server.State.AuthFailures); // the token was never sent
+        Assert.Single(edge.Edge.State.Sessions);
+        Assert.Equal(0, edge.Edge.State.AuthFailures); // the token was never sent
         // Only the full SHA-256 is accepted as a pin (chisel once accepted a truncated MD5).
         var truncated = Assert.Throws<ConfigException>(() => ConfigLoader.ValidateAgent(new AgentConfig
         {
-            Edge = "127.0.0.1:1", Token = edge.GoodToken, EdgeFingerprint = real[..40],
-            Services = [edge.HttpService("web", TestEdge.GoodHost)],
+            Edge = "127.0.0.1:1", Token = edge.Token, EdgeFingerprint = real[..40],
+            Services = [edge.HttpService("web", GoodHost)],
         }));
         Assert.Contains("edge_fingerprint", truncated.Message, StringComparison.Ordinal);
 
         await transfer.CompleteAsync();
-        await edge.AssertStillServesAsync();
+        await AssertStillServesAsync(edge);
     }
 }

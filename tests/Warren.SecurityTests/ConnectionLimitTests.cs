@@ -18,8 +18,8 @@ public sealed class ConnectionLimitTests(ITestOutputHelper output) : SecurityTes
     public async Task Connections_over_the_per_ip_cap_are_refused_while_another_client_transfers()
     {
         const int cap = 4;
-        var edge = await StartEdgeAsync(new TestEdgeOptions { Limits = new EdgeLimitsConfig { MaxConnectionsPerIp = cap } });
-        var transfer = await edge.StartTransferAsync(); // from 127.0.0.1: another client
+        var edge = await StartEdgeAsync(new HarnessOptions { Limits = new EdgeLimitsConfig { MaxConnectionsPerIp = cap } });
+        var transfer = await StartTransferAsync(edge); // from 127.0.0.1: another client
 
         // The attacker (127.0.0.2) holds its cap of keep-alive connections, each of them served...
         var held = new List<(Socket Socket, NetworkStream Stream)>();
@@ -39,7 +39,7 @@ public sealed class ConnectionLimitTests(ITestOutputHelper output) : SecurityTes
             }
             Assert.Equal(3, await edge.MetricAsync("warren_edge_connections_rejected_total", "reason=\"per_ip_limit\""));
             // Another client is not affected: the transfer goes on and new requests are served.
-            await edge.AssertStillServesAsync();
+            await AssertStillServesAsync(edge);
 
             // A slot freed is a slot the attacker may use again.
             await held[0].Stream.DisposeAsync();
@@ -56,7 +56,7 @@ public sealed class ConnectionLimitTests(ITestOutputHelper output) : SecurityTes
         }
 
         await transfer.CompleteAsync();
-        await edge.AssertStillServesAsync();
+        await AssertStillServesAsync(edge);
     }
 
     [Fact]
@@ -95,11 +95,11 @@ public sealed class ConnectionLimitTests(ITestOutputHelper output) : SecurityTes
     }
 
     /// <summary>A request from the attacker's address; what came back ("" when the edge closed or reset the connection unanswered).</summary>
-    private static async Task<string> AttemptAsync(TestEdge edge)
+    private async Task<string> AttemptAsync(WarrenHarness edge)
     {
         try
         {
-            return await RawHttp.ExchangeAsync(edge.HttpPort, $"GET /echo HTTP/1.1\r\nHost: {TestEdge.GoodHost}\r\nConnection: close\r\n\r\n", Attacker);
+            return await RawHttp.ExchangeAsync(edge.HttpPort, $"GET /echo HTTP/1.1\r\nHost: {GoodHost}\r\nConnection: close\r\n\r\n", Attacker);
         }
         catch (Exception ex) when (ex is SocketException or IOException)
         {
@@ -114,7 +114,7 @@ public sealed class ConnectionLimitTests(ITestOutputHelper output) : SecurityTes
     private static async Task<int> RequestAsync(NetworkStream stream)
     {
         using var cts = new CancellationTokenSource(Wait.DefaultTimeout);
-        await stream.WriteAsync(Encoding.ASCII.GetBytes($"GET /bytes/10 HTTP/1.1\r\nHost: {TestEdge.GoodHost}\r\n\r\n"), cts.Token);
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"GET /bytes/10 HTTP/1.1\r\nHost: {GoodHost}\r\n\r\n"), cts.Token);
         var status = RawHttp.StatusOf(await RawHttp.ReadHeadAsync(stream, cts.Token));
         await stream.ReadExactlyAsync(new byte[10], cts.Token);
         return status;

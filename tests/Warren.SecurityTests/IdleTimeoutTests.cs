@@ -19,15 +19,15 @@ public sealed class IdleTimeoutTests(ITestOutputHelper output) : SecurityTest(ou
     [Fact]
     public async Task Idle_websocket_is_closed_on_both_sides_while_an_active_one_stays_open()
     {
-        var token = TestEdge.NewToken();
-        var edge = await StartEdgeAsync(new TestEdgeOptions
+        var token = WarrenHarness.NewToken();
+        var edge = await StartEdgeAsync(new HarnessOptions
         {
             Limits = new EdgeLimitsConfig { IdleTimeout = Idle },
-            ExtraTokens = [TestEdge.Grant("ws", token, ["ws.test"])],
+            ExtraTokens = [WarrenHarness.Grant("ws", token, ["ws.test"])],
         });
         // The service's response_timeout (100 s) is not what bounds an idle WebSocket any more.
-        var agent = await edge.StartAgentAsync(token, "ws-agent", [edge.HttpService("ws", "ws.test")]);
-        var transfer = await edge.StartTransferAsync();
+        var agent = await edge.StartOtherAgentAsync(token, "ws-agent", [edge.HttpService("ws", "ws.test")]);
+        var transfer = await StartTransferAsync(edge);
 
         using var active = await ConnectWebSocketAsync(edge);
         using var quiet = await ConnectWebSocketAsync(edge);
@@ -65,23 +65,23 @@ public sealed class IdleTimeoutTests(ITestOutputHelper output) : SecurityTest(ou
         await active.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None);
 
         await transfer.CompleteAsync();
-        await edge.AssertStillServesAsync();
+        await AssertStillServesAsync(edge);
     }
 
     [Fact]
     public async Task Idle_tcp_stream_is_closed_on_both_sides_while_an_active_one_stays_open()
     {
         var echo = Own(new TcpEchoService());
-        var port = Ports.Free();
-        var token = TestEdge.NewToken();
-        var edge = await StartEdgeAsync(new TestEdgeOptions
+        var port = ReservePort();
+        var token = WarrenHarness.NewToken();
+        var edge = await StartEdgeAsync(new HarnessOptions
         {
             Limits = new EdgeLimitsConfig { IdleTimeout = Idle },
-            ExtraTokens = [TestEdge.Grant("tcp", token, [], [port])],
+            ExtraTokens = [WarrenHarness.Grant("tcp", token, [], [port])],
         });
-        var agent = await edge.StartAgentAsync(token, "tcp-agent", [new ServiceConfig { Name = "echo", Port = port, Target = new Uri($"tcp://127.0.0.1:{echo.Port}") }]);
+        var agent = await edge.StartOtherAgentAsync(token, "tcp-agent", [new ServiceConfig { Name = "echo", Port = port, Target = new Uri($"tcp://127.0.0.1:{echo.Port}") }]);
         await Wait.UntilAsync(() => agent.IsReady, "the TCP service to register", Wait.DefaultTimeout);
-        var transfer = await edge.StartTransferAsync();
+        var transfer = await StartTransferAsync(edge);
 
         using var active = await RawHttp.ConnectAsync(port, null, CancellationToken.None);
         using var quiet = await RawHttp.ConnectAsync(port, null, CancellationToken.None);
@@ -115,7 +115,7 @@ public sealed class IdleTimeoutTests(ITestOutputHelper output) : SecurityTest(ou
         Assert.Equal("bye"u8.ToArray(), bye);
 
         await transfer.CompleteAsync();
-        await edge.AssertStillServesAsync();
+        await AssertStillServesAsync(edge);
     }
 
     /// <summary>
@@ -135,7 +135,7 @@ public sealed class IdleTimeoutTests(ITestOutputHelper output) : SecurityTest(ou
         return i;
     }
 
-    private static async Task<ClientWebSocket> ConnectWebSocketAsync(TestEdge edge)
+    private async Task<ClientWebSocket> ConnectWebSocketAsync(WarrenHarness edge)
     {
         var socket = new ClientWebSocket();
         socket.Options.SetRequestHeader("Host", "ws.test");

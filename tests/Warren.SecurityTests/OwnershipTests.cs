@@ -3,6 +3,7 @@ using System.Net.Http;
 using System.Net.Sockets;
 using Warren.Agent;
 using Warren.Configuration;
+using Warren.Demo;
 using Warren.Edge.Routing;
 using Warren.Protocol.Framing;
 using Warren.Protocol.Session;
@@ -20,9 +21,9 @@ public sealed class OwnershipTests(ITestOutputHelper output) : SecurityTest(outp
     [Fact]
     public async Task Hostname_or_port_outside_the_grant_is_refused_with_a_reason_and_the_rest_still_registers()
     {
-        var token = TestEdge.NewToken();
-        var portsOnly = TestEdge.NewToken();
-        var edge = await StartEdgeAsync(new TestEdgeOptions
+        var token = WarrenHarness.NewToken();
+        var portsOnly = WarrenHarness.NewToken();
+        var edge = await StartEdgeAsync(new HarnessOptions
         {
             ExtraTokens =
             [
@@ -30,9 +31,9 @@ public sealed class OwnershipTests(ITestOutputHelper output) : SecurityTest(outp
                 new EdgeTokenConfig { Name = "ports-only", Token = portsOnly, AllowPorts = [40002] },
             ],
         });
-        var transfer = await edge.StartTransferAsync();
+        var transfer = await StartTransferAsync(edge);
 
-        await edge.StartAgentAsync(token, "mixed-agent",
+        await edge.StartOtherAgentAsync(token, "mixed-agent",
         [
             edge.HttpService("inside", "mixed.test"),
             edge.HttpService("outside", "evil.test"),
@@ -40,67 +41,67 @@ public sealed class OwnershipTests(ITestOutputHelper output) : SecurityTest(outp
         ]);
         await Log.WaitForAsync(Wait.DefaultTimeout, "[ServiceRefused]", "outside", "hostname evil.test is not granted to token 'mixed'");
         await Log.WaitForAsync(Wait.DefaultTimeout, "[ServiceRefused]", "tcp-outside", "port 40003 is not granted to token 'mixed'");
-        Assert.Equal(HttpStatusCode.OK, (await edge.GetAsync("mixed.test", "/echo")).Status);
-        Assert.Equal(HttpStatusCode.NotFound, (await edge.GetAsync("evil.test", "/echo")).Status);
-        Assert.Null(edge.Server.State.Routes.MatchPort(40003));
+        Assert.Equal(HttpStatusCode.OK, (await GetAsync(edge, "mixed.test", "/echo")).Status);
+        Assert.Equal(HttpStatusCode.NotFound, (await GetAsync(edge, "evil.test", "/echo")).Status);
+        Assert.Null(edge.Edge.State.Routes.MatchPort(40003));
 
         // An empty host grant allows no hostname at all (only "*" allows every one).
-        await using var raw = await edge.ConnectRawAsync();
+        await using var raw = await ConnectRawAsync(edge);
         Assert.True((await raw.AuthenticateAsync(portsOnly))!.Ok);
         var result = Assert.Single(await raw.RegisterAsync(new ServiceRegistration { Name = "web", Kind = "http", Hostnames = ["anything.test"] }));
         Assert.False(result.Ok);
         Assert.Equal("hostname anything.test is not granted to token 'ports-only'", result.Error);
 
         await transfer.CompleteAsync();
-        await edge.AssertStillServesAsync();
+        await AssertStillServesAsync(edge);
     }
 
     [Fact]
     public async Task Hostname_held_by_another_token_is_refused_and_never_evicted_while_the_same_token_shares_it()
     {
-        var thiefToken = TestEdge.NewToken();
-        var edge = await StartEdgeAsync(new TestEdgeOptions
+        var thiefToken = WarrenHarness.NewToken();
+        var edge = await StartEdgeAsync(new HarnessOptions
         {
             // Granted the whole domain, good.test included: the grant allows the claim, ownership refuses it.
             ExtraTokens = [new EdgeTokenConfig { Name = "thief", Token = thiefToken, AllowHosts = ["*.test"] }],
         });
-        var transfer = await edge.StartTransferAsync();
+        var transfer = await StartTransferAsync(edge);
 
         // The thief's copy of good.test would answer 502 (nothing listens at its target): any request it won shows.
-        var deadTarget = new ServiceConfig { Name = "stolen", Hostnames = [TestEdge.GoodHost], Target = new Uri("http://127.0.0.1:1") };
-        await edge.StartAgentAsync(thiefToken, "thief-agent", [deadTarget, edge.HttpService("own", "thief.test")]);
-        await Log.WaitForAsync(Wait.DefaultTimeout, "[ServiceRefused]", "stolen", $"hostname {TestEdge.GoodHost} is owned by another token");
+        var deadTarget = new ServiceConfig { Name = "stolen", Hostnames = [GoodHost], Target = new Uri("http://127.0.0.1:1") };
+        await edge.StartOtherAgentAsync(thiefToken, "thief-agent", [deadTarget, edge.HttpService("own", "thief.test")]);
+        await Log.WaitForAsync(Wait.DefaultTimeout, "[ServiceRefused]", "stolen", $"hostname {GoodHost} is owned by another token");
 
-        var route = edge.Server.State.Routes.MatchHttp(TestEdge.GoodHost, "/")!;
-        Assert.Equal(TestEdge.GoodTokenName, route.Owner);
-        Assert.All(route.Sessions, s => Assert.Equal(TestEdge.GoodTokenName, s.TokenName));
-        Assert.Equal(HttpStatusCode.OK, (await edge.GetAsync("thief.test", "/echo")).Status); // its other service registered
+        var route = edge.Edge.State.Routes.MatchHttp(GoodHost, "/")!;
+        Assert.Equal(GoodTokenName, route.Owner);
+        Assert.All(route.Sessions, s => Assert.Equal(GoodTokenName, s.TokenName));
+        Assert.Equal(HttpStatusCode.OK, (await GetAsync(edge, "thief.test", "/echo")).Status); // its other service registered
         for (var i = 0; i < 5; i++)
         {
-            await edge.AssertStillServesAsync();
+            await AssertStillServesAsync(edge);
         }
 
         // A second session of the owning token joins the hostname instead (failover, load spreading).
-        await edge.StartAgentAsync(edge.GoodToken, "good-agent-2", [edge.HttpService("web", TestEdge.GoodHost)]);
-        Assert.Equal(2, edge.Server.State.Routes.MatchHttp(TestEdge.GoodHost, "/")!.Sessions.Length);
+        await edge.StartOtherAgentAsync(edge.Token, "good-agent-2", [edge.HttpService("web", GoodHost)]);
+        Assert.Equal(2, edge.Edge.State.Routes.MatchHttp(GoodHost, "/")!.Sessions.Length);
 
         await transfer.CompleteAsync();
-        await edge.AssertStillServesAsync();
+        await AssertStillServesAsync(edge);
     }
 
     [Fact]
     public async Task Edge_refuses_to_open_a_stream_for_a_service_the_session_never_registered()
     {
-        var edge = await StartEdgeAsync(new TestEdgeOptions
+        var edge = await StartEdgeAsync(new HarnessOptions
         {
-            ExtraTokens = [new EdgeTokenConfig { Name = "other", Token = TestEdge.NewToken(), AllowHosts = ["other.test"] }],
+            ExtraTokens = [new EdgeTokenConfig { Name = "other", Token = WarrenHarness.NewToken(), AllowHosts = ["other.test"] }],
         });
-        var transfer = await edge.StartTransferAsync();
-        var session = Assert.Single(edge.Server.State.Sessions);
+        var transfer = await StartTransferAsync(edge);
+        var session = Assert.Single(edge.Edge.State.Sessions);
         var registered = Assert.Single(session.Services);
         var opened = session.Mux.Counters.StreamsOpened;
 
-        var ghost = new ServiceEntry(99_999, TestEdge.GoodTokenName, new ServiceRegistration { Name = "ghost", Kind = "http", Hostnames = ["ghost.test"] });
+        var ghost = new ServiceEntry(99_999, GoodTokenName, new ServiceRegistration { Name = "ghost", Kind = "http", Hostnames = ["ghost.test"] });
         var twin = new ServiceEntry(99_998, "other", registered.Registration); // same name and hostnames, another owner
         foreach (var foreign in new[] { ghost, twin })
         {
@@ -111,17 +112,17 @@ public sealed class OwnershipTests(ITestOutputHelper output) : SecurityTest(outp
         Assert.DoesNotContain(Log.Lines, l => l.Contains("[UnknownService]", StringComparison.Ordinal));
 
         await transfer.CompleteAsync();
-        await edge.AssertStillServesAsync();
+        await AssertStillServesAsync(edge);
     }
 
     [Fact]
     public async Task Agent_opened_stream_after_login_is_refused()
     {
         var edge = await StartEdgeAsync();
-        var transfer = await edge.StartTransferAsync();
+        var transfer = await StartTransferAsync(edge);
 
-        await using var raw = await edge.ConnectRawAsync();
-        Assert.True((await raw.AuthenticateAsync(edge.GoodToken, "sneaky"))!.Ok);
+        await using var raw = await ConnectRawAsync(edge);
+        Assert.True((await raw.AuthenticateAsync(edge.Token, "sneaky"))!.Ok);
         using var cts = new CancellationTokenSource(Wait.DefaultTimeout);
         foreach (var kind in new[] { StreamKind.Http, StreamKind.Tcp, StreamKind.Control })
         {
@@ -132,7 +133,7 @@ public sealed class OwnershipTests(ITestOutputHelper output) : SecurityTest(outp
         }
 
         await transfer.CompleteAsync();
-        await edge.AssertStillServesAsync();
+        await AssertStillServesAsync(edge);
     }
 }
 
@@ -145,14 +146,14 @@ public sealed class AgentStreamCheckTests(ITestOutputHelper output) : SecurityTe
     [Fact]
     public async Task Agent_resets_a_stream_naming_a_service_it_does_not_serve()
     {
-        var backend = Own(await Warren.Demo.SampleHttpService.StartAsync());
+        var backend = Own(await SampleHttpService.StartAsync());
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;
         var agent = new WarrenAgent(ConfigLoader.ValidateAgent(new AgentConfig
         {
             Edge = $"127.0.0.1:{port}",
-            Token = TestEdge.NewToken(),
+            Token = WarrenHarness.NewToken(),
             Insecure = true, // the hand-made edge speaks plain TCP; TLS is not what this test is about
             Name = "target-agent",
             Services =
@@ -161,7 +162,7 @@ public sealed class AgentStreamCheckTests(ITestOutputHelper output) : SecurityTe
                 new ServiceConfig { Name = "ssh", Port = 2222, Target = new Uri("tcp://127.0.0.1:1") },
             ],
         }), Log.Factory);
-        Own(new AsyncDisposable(() => agent.StopAsync(TimeSpan.FromMilliseconds(200))));
+        Own(agent);
         agent.Start();
 
         using var socket = await listener.AcceptSocketAsync().WaitAsync(Wait.DefaultTimeout);

@@ -15,7 +15,7 @@ public sealed class StartupTests(ITestOutputHelper output) : SecurityTest(output
     public async Task Edge_without_any_token_refuses_to_start()
     {
         var data = TempDirectory();
-        var config = TestEdge.Config(data, []);
+        var config = WarrenHarness.LoopbackEdgeConfig(data, []);
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => EdgeServer.StartAsync(config, Log.Factory));
         Assert.Contains("warren token create", error.Message, StringComparison.Ordinal);
 
@@ -41,7 +41,7 @@ public sealed class StartupTests(ITestOutputHelper output) : SecurityTest(output
         var file = Path.Combine(data, "edge.yaml");
         await File.WriteAllTextAsync(file, "tokens: []\n");
         var emptyList = await WarrenProcess.RunAsync(["edge", "--config", file, .. listen], Log,
-            new Dictionary<string, string> { ["WARREN_TOKEN"] = TestEdge.NewToken(), ["AUTH"] = "user:pass" });
+            new Dictionary<string, string> { ["WARREN_TOKEN"] = WarrenHarness.NewToken(), ["AUTH"] = "user:pass" });
         foreach (var run in new[] { flagsOnly, emptyList })
         {
             Assert.NotEqual(0, run.ExitCode);

@@ -1,57 +1,64 @@
+using System.Net;
+using System.Net.Http;
 using Xunit.Abstractions;
 
 namespace Warren.SecurityTests.Harness;
 
-/// <summary>Base of every test: a captured log (dumped to the test output at the end) and cleanup of what it started.</summary>
-public abstract class SecurityTest(ITestOutputHelper output) : IAsyncLifetime
+/// <summary>
+/// Base of every security test: one attack per test against an edge from the shared <see cref="WarrenHarness"/>,
+/// with a legitimate agent ("good", token granted only <see cref="GoodHost"/>) already serving through a pinned TLS
+/// link, and a legitimate transfer (<see cref="StartTransferAsync"/>) that must survive the attack intact.
+/// </summary>
+public abstract class SecurityTest : LoggedTest
 {
-    private readonly List<IAsyncDisposable> _owned = [];
+    public const string GoodHost = "good.test";
+    public const string GoodTokenName = "good";
 
-    private protected TestLog Log { get; } = new(output);
-
-    /// <summary>A fresh edge with the good agent serving; stopped when the test ends.</summary>
-    private protected async Task<TestEdge> StartEdgeAsync(TestEdgeOptions? options = null)
+    protected SecurityTest(ITestOutputHelper output)
+        : base(output)
     {
-        var edge = await TestEdge.StartAsync(Log, options);
-        _owned.Add(edge);
-        return edge;
+        // A fixed 32 KiB receive buffer: the paced transfer then holds its response back through the edge and
+        // the tunnel instead of the kernel soaking up megabytes, so it stays in flight during the attack.
+        Client = TestClients.Create(receiveBufferSize: 32 * 1024, timeout: TimeSpan.FromSeconds(30));
+        OnEnd(Client.Dispose);
     }
 
-    /// <summary>A new, empty directory under the temp folder, deleted when the test ends.</summary>
-    private protected string TempDirectory()
-    {
-        var path = TestEdge.NewDataDirectory();
-        Directory.CreateDirectory(path);
-        _owned.Add(new AsyncDisposable(() =>
+    /// <summary>The legitimate client: the paced transfer and the plain requests of the tests.</summary>
+    private protected HttpClient Client { get; }
+
+    /// <summary>A fresh edge with the good agent serving web on <see cref="GoodHost"/>; stopped when the test ends.</summary>
+    private protected async Task<WarrenHarness> StartEdgeAsync(HarnessOptions? options = null) =>
+        Own(await WarrenHarness.StartAsync(Log, (options ?? new HarnessOptions()) with
         {
-            Directory.Delete(path, recursive: true);
-            return Task.CompletedTask;
+            TokenName = GoodTokenName,
+            AllowHosts = [GoodHost],
+            AgentName = "good-agent",
+            Services = h => [h.HttpService("web", GoodHost)],
         }));
-        return path;
-    }
 
-    private protected T Own<T>(T disposable) where T : IAsyncDisposable
+    /// <summary>A hand-driven agent on <paramref name="edge"/>'s agents port, its certificate pinned.</summary>
+    private protected static Task<RawAgent> ConnectRawAsync(WarrenHarness edge) =>
+        RawAgent.ConnectAsync(edge.Edge.AgentsPort, edge.Fingerprint, edge.Log.Factory.CreateLogger("raw-agent"));
+
+    /// <summary>GET <paramref name="path"/> from <paramref name="host"/> through the edge: the status and the body.</summary>
+    private protected async Task<(HttpStatusCode Status, string Body)> GetAsync(WarrenHarness edge, string host, string path, Action<HttpRequestMessage>? configure = null)
     {
-        _owned.Add(disposable);
-        return disposable;
+        using var request = edge.Request(HttpMethod.Get, path, host);
+        configure?.Invoke(request);
+        using var response = await Client.SendAsync(request);
+        return (response.StatusCode, await response.Content.ReadAsStringAsync());
     }
 
-    public Task InitializeAsync() => Task.CompletedTask;
+    /// <summary>Starts the legitimate transfer (5 MiB from the good agent's service) that runs during the attack.</summary>
+    private protected Task<PacedDownload> StartTransferAsync(WarrenHarness edge, long size = 5 * 1024 * 1024) =>
+        PacedDownload.StartAsync(Client, edge.Url($"/bytes/{size}"), GoodHost, size);
 
-    public async Task DisposeAsync()
+    /// <summary>After the attack: the edge still serves a fresh request for the good agent, intact.</summary>
+    private protected async Task AssertStillServesAsync(WarrenHarness edge)
     {
-        for (var i = _owned.Count - 1; i >= 0; i--)
-        {
-            try
-            {
-                await _owned[i].DisposeAsync();
-            }
-            catch (Exception ex)
-            {
-                Log.Note($"cleanup: {ex.GetType().Name}: {ex.Message}");
-            }
-        }
-        Log.Flush();
-        Log.Dispose();
+        var (status, body) = await GetAsync(edge, GoodHost, "/bytes/100000");
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal(100_000, body.Length);
     }
+
 }

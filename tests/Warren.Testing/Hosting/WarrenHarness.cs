@@ -54,6 +54,9 @@ internal sealed class WarrenHarness : IAsyncDisposable
     /// <summary>The agent's token secret (named <see cref="HarnessOptions.TokenName"/> in edge.yaml).</summary>
     public string Token { get; }
 
+    /// <summary>The edge's public HTTP port.</summary>
+    public int HttpPort => Edge.HttpPort ?? throw new InvalidOperationException("the edge has no HTTP listener");
+
     /// <summary>SHA-256 of the edge's agent link certificate, what agents pin.</summary>
     public string Fingerprint => Edge.AgentCertificateFingerprint ?? throw new InvalidOperationException("the edge has no agent certificate");
 
@@ -95,21 +98,30 @@ internal sealed class WarrenHarness : IAsyncDisposable
     }
 
     /// <summary>edge.yaml as the harness starts it: loopback listeners on port 0 (the agents port kept across restarts), the test's tokens.</summary>
-    public EdgeConfig EdgeConfig
-    {
-        get
+    public EdgeConfig EdgeConfig => LoopbackEdgeConfig(
+        DataDirectory,
+        [Grant(_options.TokenName, Token, _options.AllowHosts, _options.AllowPorts), .. _options.ExtraTokens],
+        config => (_options.ConfigureEdge ?? (c => c))(config with
         {
-            var config = new EdgeConfig
-            {
-                Listen = new ListenConfig { Http = "127.0.0.1:0", Https = _options.HttpsListen, Agents = $"127.0.0.1:{_agentsPort}", Admin = "127.0.0.1:0" },
-                Certificates = _options.Certificates,
-                DataDirectory = DataDirectory,
-                Tokens = [Grant(_options.TokenName, Token, _options.AllowHosts, _options.AllowPorts), .. _options.ExtraTokens],
-                Session = _options.Session,
-                Limits = _options.Limits,
-            };
-            return ConfigLoader.ValidateEdge(_options.ConfigureEdge?.Invoke(config) ?? config);
-        }
+            Listen = config.Listen with { Https = _options.HttpsListen, Agents = $"127.0.0.1:{_agentsPort}" },
+            Certificates = _options.Certificates,
+            Session = _options.Session,
+            Limits = _options.Limits,
+        }));
+
+    /// <summary>
+    /// A validated edge.yaml with HTTP, agents and admin listeners on 127.0.0.1 port 0, no HTTPS, the given data
+    /// directory and tokens; <paramref name="configure"/> changes anything else before validation.
+    /// </summary>
+    public static EdgeConfig LoopbackEdgeConfig(string dataDirectory, IEnumerable<EdgeTokenConfig> tokens, Func<EdgeConfig, EdgeConfig>? configure = null)
+    {
+        var config = new EdgeConfig
+        {
+            Listen = new ListenConfig { Http = "127.0.0.1:0", Https = null, Agents = "127.0.0.1:0", Admin = "127.0.0.1:0" },
+            DataDirectory = dataDirectory,
+            Tokens = [.. tokens],
+        };
+        return ConfigLoader.ValidateEdge(configure?.Invoke(config) ?? config);
     }
 
     /// <summary>A token in edge.yaml named <paramref name="name"/> that grants <paramref name="hosts"/> and <paramref name="ports"/>.</summary>
