@@ -4,7 +4,6 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Warren.LoadTest;
-using Warren.Tests.Common;
 
 namespace Warren.Soak;
 

@@ -24,9 +24,10 @@ public sealed class BackendFailureTests(ITestOutputHelper output) : LoggedTest(o
     public async Task Backend_refusing_connections_answers_502_and_the_session_goes_on_serving()
     {
         using var timeout = new CancellationTokenSource(TestTimeout);
+        var nothingListens = ReservePort();
         await using var tunnel = await WarrenHarness.StartAsync(Log, new HarnessOptions
         {
-            Services = h => [h.HttpService("app", WarrenHarness.AppHost), h.HttpService("refused", "refused.test", new Uri($"http://127.0.0.1:{Ports.Closed()}"))],
+            Services = h => [h.HttpService("app", WarrenHarness.AppHost), h.HttpService("refused", "refused.test", new Uri($"http://127.0.0.1:{nothingListens}"))],
         });
 
         using var response = await tunnel.GetAsync("/bytes/1000", "refused.test", timeout.Token);
@@ -148,7 +149,7 @@ public sealed class BackendFailureTests(ITestOutputHelper output) : LoggedTest(o
             await die.Task.WaitAsync(cancellationToken);
             BackendTcpServer.Die(socket, reset);
         });
-        var port = Ports.Free();
+        var port = ReservePort();
         await using var tunnel = await WarrenHarness.StartAsync(Log, new HarnessOptions
         {
             AllowPorts = [port],

@@ -145,7 +145,7 @@ public sealed class ClientAbortTests(ITestOutputHelper output) : LoggedTest(outp
                 backendEnded.TrySetResult(ex.Message);
             }
         });
-        var port = Ports.Free();
+        var port = ReservePort();
         await using var tunnel = await StartTunnelAsync(backend.TcpUri, port);
 
         using (var client = await ClientConnection.ConnectAsync(port, timeout.Token))

@@ -10,7 +10,7 @@ public sealed class EdgeRestartTests(ITestOutputHelper output) : LoggedTest(outp
     [Fact]
     public async Task Edge_restarted_five_times_in_a_row_the_agent_reconnects_within_its_backoff_and_routes_return_each_time()
     {
-        await using var tunnel = await WarrenHarness.StartAsync(Log, new HarnessOptions { AgentsPort = Ports.Free() });
+        await using var tunnel = await WarrenHarness.StartAsync(Log, new HarnessOptions());
         var agentsPort = tunnel.Edge.AgentsPort;
         var fingerprint = tunnel.Edge.AgentCertificateFingerprint;
         var agent = tunnel.Agent!;

@@ -38,7 +38,7 @@ public sealed class GracefulShutdownTests(ITestOutputHelper output) : LoggedTest
             await using var agent = new WarrenAgent(edge.AgentConfig(token, [service]), Log.Factory);
             agent.Start();
             await Wait.UntilAsync(() => agent.IsReady, "the agent is connected to the edge process", TimeSpan.FromSeconds(30));
-            using var client = WarrenHarness.CreateClient();
+            using var client = TestClients.Create();
 
             await ShutDownAsync(edge.Process, streaming, path => edge.Request(HttpMethod.Get, path), client);
             await Wait.UntilAsync(() => agent.ConnectedSessions == 0, "the agent saw the edge go");
@@ -91,7 +91,7 @@ public sealed class GracefulShutdownTests(ITestOutputHelper output) : LoggedTest
             }
 
             var clock = Stopwatch.StartNew();
-            await Signals.TerminateAsync(process);
+            await process.TerminateAsync();
             Log.Note($"sent SIGTERM to pid {process.Id}");
 
             if (reader is not null)

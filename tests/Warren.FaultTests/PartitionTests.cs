@@ -23,7 +23,7 @@ public sealed class PartitionTests(ITestOutputHelper output) : LoggedTest(output
         await using var relay = FaultRelay.Start(tunnel.Edge.AgentsPort, Log);
         await using var agent = await StartAgentThroughAsync(tunnel, relay);
         var oldSession = agent.Sessions.Single();
-        var oldId = Assert.Single(await EdgeStatusIds.SessionIdsAsync(tunnel.Edge.AdminPort));
+        var oldId = Assert.Single(await SessionIdsAsync(tunnel));
 
         using var inFlight = await PausedDownload.StartAsync(tunnel.Client, tunnel.Request(HttpMethod.Get, $"/bytes/{1L << 30}"));
 
@@ -37,7 +37,7 @@ public sealed class PartitionTests(ITestOutputHelper output) : LoggedTest(output
         var agentNoticed = clock.Elapsed;
         Assert.Equal(ErrorCode.KeepAliveTimeout, agentSide.Code);
 
-        await Wait.UntilAsync(async () => !(await EdgeStatusIds.SessionIdsAsync(tunnel.Edge.AdminPort)).Contains(oldId),
+        await Wait.UntilAsync(async () => !(await SessionIdsAsync(tunnel)).Contains(oldId),
             "the edge's status no longer lists the partitioned session", Keepalive.KeepaliveTimeout + Slack);
         var edgeNoticed = clock.Elapsed;
         Assert.NotEmpty(tunnel.Log.Matching("KeepAliveTimeout", "edge<-"));
@@ -46,7 +46,7 @@ public sealed class PartitionTests(ITestOutputHelper output) : LoggedTest(output
         Assert.True(cut.Error is not null && !cut.Hung && !cut.Complete, $"the download in flight across the partition: {cut}");
 
         await Wait.UntilAsync(() => agent.IsReady && agent.Sessions.SingleOrDefault() is { } s && s != oldSession, "the agent is ready on a new session", TimeSpan.FromSeconds(30));
-        await Wait.UntilAsync(async () => await EdgeStatusIds.SessionIdsAsync(tunnel.Edge.AdminPort) is [var id] && id != oldId, "the edge lists exactly one session, the new one");
+        await Wait.UntilAsync(async () => await SessionIdsAsync(tunnel) is [var id] && id != oldId, "the edge lists exactly one session, the new one");
         var old = relay.Connections[0];
         await Wait.WithTimeoutAsync(old.Closed, TimeSpan.FromSeconds(30), "both ends closing the blackholed connection");
         Assert.True(old.Blackholed);
@@ -114,4 +114,7 @@ public sealed class PartitionTests(ITestOutputHelper output) : LoggedTest(output
         await Wait.UntilAsync(() => agent.IsReady, "the agent is connected through the relay", TimeSpan.FromSeconds(30));
         return agent;
     }
+
+    /// <summary>Ids of the agent sessions the edge's /api/status lists.</summary>
+    private static async Task<long[]> SessionIdsAsync(WarrenHarness tunnel) => [.. (await tunnel.StatusAsync()).Sessions.Select(s => s.Id)];
 }

@@ -1,6 +1,6 @@
 using System.Net.Sockets;
 
-namespace Warren.FaultTests.Harness;
+namespace Warren.Testing.Backends;
 
 /// <summary>The sample backend's /bytes content (byte i = i mod 251), produced from any offset.</summary>
 internal static class BackendPattern

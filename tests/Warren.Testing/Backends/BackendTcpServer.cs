@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
-namespace Warren.FaultTests.Harness;
+namespace Warren.Testing.Backends;
 
 /// <summary>
 /// A raw TCP backend on loopback: every accepted connection is handed to <c>serve</c>, which owns what goes on

@@ -6,7 +6,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging;
 using Warren.Edge;
 
-namespace Warren.FaultTests.Harness;
+namespace Warren.Testing.Backends;
 
 /// <summary>
 /// A purpose-built Kestrel backend for one test: <paramref name="handler"/> decides how it (mis)behaves. It counts
