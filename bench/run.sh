@@ -192,7 +192,7 @@ set -E # the ERR trap below also fires inside functions
 trap 'echo "bench/run.sh: line $LINENO failed (status $?): $BASH_COMMAND" >&2' ERR
 trap 'exit 130' INT
 trap 'exit 143' TERM
-log() { printf '\n== %s\n' "$*" >&2; }
+log() { printf '\n== [%d:%02d] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*" >&2; }
 # show ROLE NAME: one line of --plan's listing, CMD quoted only where a shell needs it.
 show() {
   local w words=()
@@ -770,7 +770,7 @@ tail -1 "$W/ws.out" | tee -a "$RESULTS" >&2
 
 # ---------------------------------------------------------------- report
 log "Report"
-SETUP="Backend: nginx serving static files (PostgreSQL 1 for pgbench). Baselines: nginx one-hop reverse proxy (keepalive
+SETUP="Backends: nginx serving static files, Kestrel for WebSockets and uploads, PostgreSQL for pgbench. Baselines: nginx one-hop reverse proxy (keepalive
 upstream); YARP one-hop (\`bench/Warren.YarpHop\`: \`IHttpForwarder\` with YARP's default client, transformer and request
 config, default ASP.NET settings, no logging); \`ssh -R\` (OpenSSH $(ssh -V 2>&1 | grep -oE 'OpenSSH_[0-9.p]+' | head -1 | cut -c9- || echo '?')
 client, default ciphers, one connection to a throwaway sshd on loopback); HAProxy $(haproxy -v 2>/dev/null | grep -oE 'version [0-9.]+' | head -1 | cut -d' ' -f2 || echo '?')
