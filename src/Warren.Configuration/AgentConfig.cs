@@ -66,5 +66,8 @@ public sealed record ServiceConfig
     /// <summary>For https:// targets.</summary>
     public bool InsecureSkipVerify { get; init; }
 
+    /// <summary>YAML key <c>policy</c>: what the edge enforces for this service, sent with the registration (docs/policy.md).</summary>
+    public PolicyConfig? Policy { get; init; }
+
     public bool IsTcp => Target.Scheme == "tcp";
 }

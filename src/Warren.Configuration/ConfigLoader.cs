@@ -128,7 +128,7 @@ public static class ConfigLoader
     private static EdgeConfig ReadEdge(YamlReader reader, YamlMappingNode root)
     {
         var defaults = new EdgeConfig();
-        var file = reader.Map(root, "", "listen", "certificates", "data", "tokens", "agent_tls", "limits", "session", "admin_token", "trusted_proxies");
+        var file = reader.Map(root, "", "listen", "certificates", "data", "tokens", "agent_tls", "limits", "session", "admin_token", "trusted_proxies", "policies");
 
         var listen = file.Map("listen", "http", "https", "agents", "admin");
         var limits = file.Map("limits", "max_request_body_size", "max_connections", "request_headers_timeout", "idle_timeout",
@@ -162,8 +162,9 @@ public static class ConfigLoader
                     TokenSha256 = t.OptionalString("token_sha256", null),
                     AllowHosts = t.StringList("allow_hosts"),
                     AllowPorts = t.IntList("allow_ports"),
+                    RequirePolicies = t.StringList("require_policies"),
                 },
-                "name", "token", "token_sha256", "allow_hosts", "allow_ports"),
+                "name", "token", "token_sha256", "allow_hosts", "allow_ports", "require_policies"),
             AgentTls = new AgentLinkConfig
             {
                 Cert = tls.FilePath("cert", null),
@@ -183,6 +184,20 @@ public static class ConfigLoader
             Session = ReadSession(file),
             AdminToken = file.OptionalString("admin_token", null),
             TrustedProxies = file.StringList("trusted_proxies"),
+            Policies = file.List(
+                "policies",
+                p =>
+                {
+                    var match = p.Map("match", "hosts", "ports");
+                    return new EdgePolicyConfig
+                    {
+                        Name = p.String("name", ""),
+                        Hosts = match.StringList("hosts"),
+                        Ports = match.IntList("ports"),
+                        Policy = PolicyReader.Read(p) ?? new PolicyConfig(),
+                    };
+                },
+                ["name", "match", .. PolicyReader.Keys]),
         };
     }
 
@@ -216,9 +231,10 @@ public static class ConfigLoader
                     ResponseTimeout = s.Duration("response_timeout", serviceDefaults.ResponseTimeout),
                     MaxRequestBodySize = s.OptionalSize("max_request_body_size"),
                     InsecureSkipVerify = s.Bool("insecure_skip_verify", false),
+                    Policy = s.Has("policy") ? PolicyReader.Read(s.Map("policy", PolicyReader.Keys)) ?? new PolicyConfig() : null,
                 },
                 "name", "hostnames", "path_prefix", "port", "target", "max_concurrency", "queue_timeout",
-                "dial_timeout", "response_timeout", "max_request_body_size", "insecure_skip_verify"),
+                "dial_timeout", "response_timeout", "max_request_body_size", "insecure_skip_verify", "policy"),
             Session = ReadSession(file),
         };
     }

@@ -34,6 +34,9 @@ public sealed record EdgeConfig
     /// </summary>
     public IReadOnlyList<string> TrustedProxies { get; init; } = [];
 
+    /// <summary>YAML key <c>policies</c>: named policies the edge enforces by hostname or port (docs/policy.md).</summary>
+    public IReadOnlyList<EdgePolicyConfig> Policies { get; init; } = [];
+
     /// <summary>The file it came from, for messages; null when built in code or without a file.</summary>
     public string? SourcePath { get; init; }
 }
@@ -75,6 +78,12 @@ public sealed record EdgeTokenConfig
 
     /// <summary>YAML key <c>allow_ports</c>; empty allows none (TokenGrant.Check).</summary>
     public IReadOnlyList<int> AllowPorts { get; init; } = [];
+
+    /// <summary>
+    /// YAML key <c>require_policies</c>: edge policies every service of this token must name in its
+    /// <c>policy.use</c>; a registration without them is refused with a message in the agent's log.
+    /// </summary>
+    public IReadOnlyList<string> RequirePolicies { get; init; } = [];
 }
 
 /// <summary>TLS for the agent listener. No cert: a self-signed one is generated in the data directory. Insecure: plain TCP (tests only).</summary>

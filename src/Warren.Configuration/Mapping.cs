@@ -96,6 +96,31 @@ internal sealed class Mapping
 
     public Mapping Map(string key, params string[] known) => _reader.Map(this[key], Child(key), known);
 
+    /// <summary>A mapping whose keys are free (header names): each value is a string.</summary>
+    public IReadOnlyDictionary<string, string> StringMap(string key) => _reader.StringMap(this[key], Child(key));
+
+    /// <summary>Whether the key was given (even as null).</summary>
+    public bool Has(string key) => _values.ContainsKey(key);
+
+    /// <summary>The text of the file at <paramref name="key"/>, or null when not set; a file that cannot be read is reported.</summary>
+    public string? FileText(string key)
+    {
+        if (FilePath(key, null) is not { } file)
+        {
+            return null;
+        }
+
+        try
+        {
+            return File.ReadAllText(file);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _reader.Fail(this[key]!, Child(key), $"cannot read {file}: {e.Message}");
+            return null;
+        }
+    }
+
     private const string SizeExpected = "a size; use e.g. 30MB, 512KiB, 1GiB or a number of bytes";
 
     private T Get<T>(string key, T fallback, bool nullable, YamlReader.TryParse<T> parse, string expected) =>

@@ -44,6 +44,7 @@ internal static partial class Validator
         }
 
         CheckTokens(d, config.Tokens, out var tokens);
+        CheckEdgePolicies(d, config.Policies, config.Tokens);
         CheckAgentTls(d, config.AgentTls);
 
         var limits = config.Limits;
@@ -247,6 +248,11 @@ internal static partial class Validator
             {
                 d.Report($"{path}.max_request_body_size", $"must be more than 0 bytes (it is {service.MaxRequestBodySize}); leave it out to use the edge's limit");
             }
+
+            if (service.Policy is { } policy && kind is not null)
+            {
+                PolicyValidator.Check(d, $"{path}.policy", policy, kind == "tcp" ? PolicyKind.Tcp : PolicyKind.Http, allowUse: true);
+            }
         }
     }
 
@@ -328,18 +334,67 @@ internal static partial class Validator
             }
 
             CheckHostPatterns(d, $"{path}.allow_hosts", entry.AllowHosts);
-            for (var p = 0; p < entry.AllowPorts.Count; p++)
-            {
-                if (entry.AllowPorts[p] is < 1 or > 65535)
-                {
-                    d.Report(Diagnostics.Item($"{path}.allow_ports", p), $"must be 1 to 65535 (it is {entry.AllowPorts[p]})");
-                }
-            }
+            CheckPorts(d, $"{path}.allow_ports", entry.AllowPorts);
 
             result.Add(entry.TokenSha256 is null ? entry : entry with { TokenSha256 = entry.TokenSha256.ToLowerInvariant() });
         }
 
         normalised = result;
+    }
+
+    private static void CheckPorts(Diagnostics d, string path, IReadOnlyList<int> ports)
+    {
+        for (var p = 0; p < ports.Count; p++)
+        {
+            if (ports[p] is < 1 or > 65535)
+            {
+                d.Report(Diagnostics.Item(path, p), $"must be 1 to 65535 (it is {ports[p]})");
+            }
+        }
+    }
+
+    private static void CheckEdgePolicies(Diagnostics d, IReadOnlyList<EdgePolicyConfig> policies, IReadOnlyList<EdgeTokenConfig> tokens)
+    {
+        var names = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (var i = 0; i < policies.Count; i++)
+        {
+            var path = Diagnostics.Item("policies", i);
+            var entry = policies[i];
+            if (!ServiceName().IsMatch(entry.Name))
+            {
+                d.Report($"{path}.name", NameRule(entry.Name, "policy"));
+            }
+            else if (!names.TryAdd(entry.Name, path))
+            {
+                d.Report($"{path}.name", $"'{entry.Name}' is already the name of {names[entry.Name]}; policy names must be unique");
+            }
+
+            CheckHostPatterns(d, $"{path}.match.hosts", entry.Hosts);
+            CheckPorts(d, $"{path}.match.ports", entry.Ports);
+
+            var kind = PolicyValidator.KindOf(entry.Policy);
+            if (kind == PolicyKind.Http && entry.Ports.Count > 0)
+            {
+                d.Report($"{path}.match.ports", "this policy has HTTP rules; match TCP ports with a policy of ip, max_connections_per_ip and connection_rate only");
+            }
+            else if (kind == PolicyKind.Tcp && entry.Hosts.Count > 0)
+            {
+                d.Report($"{path}.match.hosts", "this policy has TCP rules (max_connections_per_ip, connection_rate); match hostnames with an HTTP policy");
+            }
+
+            PolicyValidator.Check(d, path, entry.Policy, PolicyKind.Any, allowUse: false);
+        }
+
+        for (var i = 0; i < tokens.Count; i++)
+        {
+            for (var r = 0; r < tokens[i].RequirePolicies.Count; r++)
+            {
+                if (!names.ContainsKey(tokens[i].RequirePolicies[r]))
+                {
+                    d.Report(Diagnostics.Item($"{Diagnostics.Item("tokens", i)}.require_policies", r), $"'{tokens[i].RequirePolicies[r]}' is not the name of a policy in policies");
+                }
+            }
+        }
     }
 
     /// <summary>The admin listener may leave loopback only with a token; a token must be long enough (AdminAccess).</summary>

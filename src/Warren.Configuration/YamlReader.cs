@@ -152,6 +152,41 @@ internal sealed class YamlReader
         return new Mapping(this, null, path, known);
     }
 
+    /// <summary>A mapping of free keys to strings (header names to values); a missing or null one is empty.</summary>
+    public IReadOnlyDictionary<string, string> StringMap(YamlNode? node, string path)
+    {
+        var result = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        if (node is null || IsNull(node))
+        {
+            return result;
+        }
+
+        if (node is not YamlMappingNode mapping)
+        {
+            Fail(node, path, $"expected a mapping (name: value lines) here, found {Describe(node)}");
+            return result;
+        }
+
+        foreach (var (keyNode, value) in mapping.Children)
+        {
+            if (keyNode is not YamlScalarNode { Value: { Length: > 0 } key })
+            {
+                Fail(keyNode, path, "keys must be plain names");
+                continue;
+            }
+
+            var child = Diagnostics.Child(path, key);
+            var (file, line) = Where(keyNode);
+            Diagnostics.Locate(child, file, line);
+            if (Parse<string?>(value, child, null, nullable: false, ParseString!, "text") is { } text && !result.TryAdd(key, text))
+            {
+                Fail(keyNode, child, $"'{key}' is given twice (names are compared ignoring case)");
+            }
+        }
+
+        return result;
+    }
+
     /// <summary>The items of a list; a missing or null list is empty.</summary>
     public IReadOnlyList<T> List<T>(YamlNode? node, string path, Func<YamlNode, string, T?> item)
     {

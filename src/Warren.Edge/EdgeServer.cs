@@ -12,6 +12,7 @@ using Microsoft.Extensions.Logging;
 using Warren.Configuration;
 using Warren.Edge.Agents;
 using Warren.Edge.Forwarding;
+using Warren.Edge.Policy;
 using Warren.Edge.Tcp;
 using Warren.Edge.Telemetry;
 using Warren.Edge.Tls;
@@ -115,7 +116,14 @@ public sealed class EdgeServer : IAsyncDisposable
         builder.Services.AddSingleton(state.Routes);
         builder.Services.AddSingleton(tokens);
         builder.Services.AddSingleton(_ => new AuthFailureLimiter(config.Limits.MaxAuthFailuresPerIp, config.Limits.AuthFailureWindow));
-        builder.Services.AddSingleton(new TunnelTransformer(TrustedProxies.Parse(config.TrustedProxies)));
+        var trusted = TrustedProxies.Parse(config.TrustedProxies);
+        builder.Services.AddSingleton(trusted);
+        builder.Services.AddSingleton(new TunnelTransformer(trusted));
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton(new EdgePolicies(config.Policies, TimeProvider.System));
+        builder.Services.AddSingleton<PolicyRateLimiter>();
+        builder.Services.AddSingleton(new PolicyMetrics(metrics.Registry));
+        builder.Services.AddSingleton<PolicyMiddleware>();
         builder.Services.AddSingleton(config.Limits);
         builder.Services.AddSingleton(session);
         builder.Services.AddSingleton(options);
@@ -169,7 +177,9 @@ public sealed class EdgeServer : IAsyncDisposable
             });
         });
         var app = builder.Build();
-        app.Run(new RequestTelemetry(metrics, loggerFactory).Wrap(app.Services.GetRequiredService<TunnelForwardingMiddleware>().InvokeAsync));
+        // Policy (docs/policy.md) sits inside the telemetry wrapper, so refusals are counted and logged per service.
+        var forward = app.Services.GetRequiredService<PolicyMiddleware>().Wrap(app.Services.GetRequiredService<TunnelForwardingMiddleware>().InvokeAsync);
+        app.Run(new RequestTelemetry(metrics, loggerFactory).Wrap(forward));
 
         ListenOptions? adminListener = null;
         var adminBuilder = WebHosting.CreateBuilder();
@@ -186,7 +196,10 @@ public sealed class EdgeServer : IAsyncDisposable
         var admin = adminBuilder.Build();
         AdminEndpoints.Map(admin, state, metrics, config.AdminToken);
 
-        var tcp = new TcpServiceHost(state.Routes, options.TcpBindAddress, config.Limits.IdleTimeout, logger) { Telemetry = new TcpTelemetry(metrics, loggerFactory) };
+        var tcp = new TcpServiceHost(state.Routes, options.TcpBindAddress, config.Limits.IdleTimeout, logger) {
+            Telemetry = new TcpTelemetry(metrics, loggerFactory),
+            Policy = new TcpPolicyGate(app.Services.GetRequiredService<PolicyRateLimiter>(), app.Services.GetRequiredService<PolicyMetrics>(), logger),
+        };
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         await admin.StartAsync(cancellationToken).ConfigureAwait(false);
         var fingerprint = agentCertificate is null ? null : EdgeCertificates.Fingerprint(agentCertificate);

@@ -122,15 +122,15 @@ internal sealed partial class EdgeConnection(
         {
             throw new AgentRejectedException($"the edge refused the token: {auth?.Error ?? "no answer"}");
         }
-        await channel.SendAsync(new ControlMessage
+        var services = dispatcher.Services.Values.Select(s => s.Config).ToList();
+        var results = await RegisterAsync(channel, services, timeout.Token).ConfigureAwait(false);
+        // An edge older than policies ignores them and would publish the service open (docs/protocol.md §10.2): such
+        // services are withdrawn by registering again without them, and reported as refused.
+        var unenforced = services.Where(s => s.Policy is not null && results.Any(r => r.Name == s.Name && r.Ok && r.PolicyEnforced != true)).Select(s => s.Name).ToHashSet();
+        if (unenforced.Count > 0)
         {
-            Type = ControlMessage.Register,
-            Services = [.. dispatcher.Services.Values.Select(s => ToRegistration(s.Config))],
-        }, timeout.Token).ConfigureAwait(false);
-        var registered = await channel.ReceiveAsync(timeout.Token).ConfigureAwait(false);
-        if (registered is not { Type: ControlMessage.RegisterResult, Results: { } results })
-        {
-            throw new AgentRejectedException("the edge did not answer the registration");
+            results = await RegisterAsync(channel, [.. services.Where(s => !unenforced.Contains(s.Name))], timeout.Token).ConfigureAwait(false);
+            results = [.. results, .. unenforced.Select(name => new RegistrationResult { Name = name, Ok = false, Error = "this edge does not enforce service policies (it is older than they are); the service was withdrawn rather than published without its policy" })];
         }
         foreach (var result in results.Where(r => !r.Ok))
         {
@@ -138,6 +138,15 @@ internal sealed partial class EdgeConnection(
         }
         _registrations = results;
         return stream;
+    }
+
+    private static async Task<IReadOnlyList<RegistrationResult>> RegisterAsync(ControlChannel channel, IReadOnlyList<ServiceConfig> services, CancellationToken cancellationToken)
+    {
+        await channel.SendAsync(new ControlMessage { Type = ControlMessage.Register, Services = [.. services.Select(ToRegistration)] }, cancellationToken).ConfigureAwait(false);
+        var registered = await channel.ReceiveAsync(cancellationToken).ConfigureAwait(false);
+        return registered is { Type: ControlMessage.RegisterResult, Results: { } results }
+            ? results
+            : throw new AgentRejectedException("the edge did not answer the registration");
     }
 
     /// <summary>Reads what the edge sends on the control stream after registration, until it ends; then closes our side.</summary>
@@ -168,6 +177,7 @@ internal sealed partial class EdgeConnection(
         MaxConcurrency = service.MaxConcurrency,
         ResponseTimeoutMs = (long)service.ResponseTimeout.TotalMilliseconds,
         MaxRequestBodySize = service.MaxRequestBodySize,
+        Policy = service.Policy is { } policy ? PolicyJson.Serialize(policy) : null,
     };
 
     private async Task AcceptLoopAsync(MuxSession session)

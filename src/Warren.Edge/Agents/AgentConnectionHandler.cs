@@ -15,7 +15,7 @@ namespace Warren.Edge.Agents;
 /// </summary>
 internal sealed partial class AgentConnectionHandler(
     EdgeState state, TokenValidator tokens, AuthFailureLimiter failures, SessionOptions sessionOptions, TunnelHttpClient httpClient,
-    EdgeServerOptions hosting, ILogger<AgentConnectionHandler> logger) : ConnectionHandler
+    EdgeServerOptions hosting, Policy.EdgePolicies policies, ILogger<AgentConnectionHandler> logger) : ConnectionHandler
 {
     /// <summary>An agent that has not authenticated by then is dropped.</summary>
     private TimeSpan AuthTimeout => hosting.AuthTimeout;
@@ -171,7 +171,9 @@ internal sealed partial class AgentConnectionHandler(
             {
                 throw new ProtocolException(ErrorCode.ProtocolError, $"unexpected control message '{message.Type}'");
             }
-            var results = state.Routes.Register(agent, message.Services, r => ValidateRegistration(r) ?? agent.Grant!.Check(r));
+            // Policies are compiled once here, per registration (docs/policy.md); a bad one refuses only its service.
+            var compiled = new Policy.RegistrationPolicies(policies, agent.Grant!);
+            var results = state.Routes.Register(agent, message.Services, r => ValidateRegistration(r) ?? agent.Grant!.Check(r) ?? compiled.Compile(r), compiled.PolicyOf);
             foreach (var refused in results.Where(r => !r.Ok))
             {
                 Log.RegistrationRefused(logger, agent.ToString(), refused.Name, refused.Error!);

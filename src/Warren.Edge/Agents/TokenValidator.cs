@@ -12,6 +12,9 @@ internal sealed record TokenGrant(string Name, IReadOnlyList<string> AllowHosts,
     /// <summary>Live sessions this token may hold at once; null = no limit.</summary>
     public int? MaxSessions { get; init; }
 
+    /// <summary>edge.yaml <c>require_policies</c>: edge policies each of this token's services must name in <c>policy.use</c>.</summary>
+    public IReadOnlyList<string> RequirePolicies { get; init; } = [];
+
     /// <summary>Null when the token may publish <paramref name="service"/>, else why not.</summary>
     public string? Check(ServiceRegistration service)
     {
@@ -59,7 +62,7 @@ internal sealed class TokenValidator : IDisposable
     {
         _configured = [.. configured.Select(t => (
             t.TokenSha256 is { } hex ? Convert.FromHexString(hex) : SHA256.HashData(Encoding.UTF8.GetBytes(t.Token!)),
-            new TokenGrant(t.Name, t.AllowHosts, t.AllowPorts)))];
+            new TokenGrant(t.Name, t.AllowHosts, t.AllowPorts) { RequirePolicies = t.RequirePolicies }))];
         _store = store;
         _tokens = Load();
         if (store is not null)

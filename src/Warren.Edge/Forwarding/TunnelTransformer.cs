@@ -1,5 +1,6 @@
 using System.Net.Http;
 using Microsoft.AspNetCore.Http;
+using Warren.Edge.Policy;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace Warren.Edge.Forwarding;
@@ -32,10 +33,22 @@ internal sealed class TunnelTransformer(TrustedProxies trusted) : HttpTransforme
             }
         }
         proxyRequest.Options.Set(TunnelHttpClientFactory.ClientAddressKey, $"{connection.RemoteIpAddress}:{connection.RemotePort}");
+        // The service's policy rewrites (path prefixes, request headers; docs/policy.md), set by PolicyMiddleware.
+        if (httpContext.Features.Get<ServicePolicy>() is { TransformsRequest: true } policy)
+        {
+            policy.TransformRequest(httpContext, proxyRequest, destinationPrefix);
+        }
     }
 
-    public override ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken) =>
-        Default.TransformResponseAsync(httpContext, proxyResponse, cancellationToken);
+    public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
+    {
+        var copy = await Default.TransformResponseAsync(httpContext, proxyResponse, cancellationToken).ConfigureAwait(false);
+        if (httpContext.Features.Get<ServicePolicy>() is { TransformsResponse: true } policy)
+        {
+            policy.TransformResponse(httpContext);
+        }
+        return copy;
+    }
 
     public override ValueTask TransformResponseTrailersAsync(HttpContext httpContext, HttpResponseMessage proxyResponse, CancellationToken cancellationToken) =>
         Default.TransformResponseTrailersAsync(httpContext, proxyResponse, cancellationToken);

@@ -28,11 +28,15 @@ internal sealed class RouteTable
     private sealed record Snapshot(
         FrozenDictionary<string, (string Prefix, ServiceEntry Entry)[]> Hosts,
         FrozenDictionary<int, ServiceEntry> Ports,
-        FrozenDictionary<int, ServiceEntry> ById)
+        FrozenDictionary<int, ServiceEntry> ById,
+        bool HasPolicies)
     {
         public static readonly Snapshot Empty = new(
-            FrozenDictionary<string, (string, ServiceEntry)[]>.Empty, FrozenDictionary<int, ServiceEntry>.Empty, FrozenDictionary<int, ServiceEntry>.Empty);
+            FrozenDictionary<string, (string, ServiceEntry)[]>.Empty, FrozenDictionary<int, ServiceEntry>.Empty, FrozenDictionary<int, ServiceEntry>.Empty, false);
     }
+
+    /// <summary>Whether any routed service has a policy: when none does, the policy middleware does not even resolve the route.</summary>
+    public bool HasPolicies => Volatile.Read(ref _snapshot).HasPolicies;
 
     /// <summary>Raised (outside the lock) when a TCP port gains its first service or loses its last one.</summary>
     public event Action<ServiceEntry, bool>? TcpServiceChanged;
@@ -88,7 +92,8 @@ internal sealed class RouteTable
     /// against the token's grants (<paramref name="isGranted"/>) and against other tokens' ownership; refused claims
     /// come back with a reason and the rest still register.
     /// </summary>
-    public IReadOnlyList<RegistrationResult> Register(AgentSession session, IReadOnlyList<ServiceRegistration> registrations, Func<ServiceRegistration, string?> isGranted)
+    public IReadOnlyList<RegistrationResult> Register(AgentSession session, IReadOnlyList<ServiceRegistration> registrations, Func<ServiceRegistration, string?> isGranted,
+        Func<ServiceRegistration, Policy.ServicePolicy?>? policyOf = null)
     {
         var results = new List<RegistrationResult>(registrations.Count);
         var changes = new List<(ServiceEntry, bool)>();
@@ -114,13 +119,15 @@ internal sealed class RouteTable
                 {
                     entry.Registration = registration;
                 }
+                // Before the snapshot below publishes the route: a service is never reachable without its policy.
+                entry.Policy = policyOf?.Invoke(registration);
                 if (entry.Kind == StreamKind.Tcp && entry.Sessions.IsEmpty)
                 {
                     changes.Add((entry, true));
                 }
                 entry.Add(session);
                 kept.Add(entry);
-                results.Add(new RegistrationResult { Name = registration.Name, Ok = true });
+                results.Add(new RegistrationResult { Name = registration.Name, Ok = true, PolicyEnforced = true });
             }
             foreach (var old in session.Services.Except(kept))
             {
@@ -212,9 +219,11 @@ internal sealed class RouteTable
         var hosts = new Dictionary<string, List<(string, ServiceEntry)>>(StringComparer.Ordinal);
         var ports = new Dictionary<int, ServiceEntry>();
         var byId = new Dictionary<int, ServiceEntry>();
+        var hasPolicies = false;
         foreach (var entry in _services.Values)
         {
             byId[entry.Id] = entry;
+            hasPolicies |= entry.Policy is not null;
             if (entry.Registration.Port is { } port)
             {
                 ports[port] = entry;
@@ -231,6 +240,7 @@ internal sealed class RouteTable
         }
         foreach (var entry in _offline.Values)
         {
+            hasPolicies |= entry.Policy is not null;
             var prefix = entry.Registration.PathPrefix ?? "";
             foreach (var host in entry.Registration.Hostnames)
             {
@@ -248,6 +258,7 @@ internal sealed class RouteTable
         Volatile.Write(ref _snapshot, new Snapshot(
             hosts.ToFrozenDictionary(p => p.Key, p => p.Value.OrderByDescending(r => r.Item1.Length).ToArray(), StringComparer.Ordinal),
             ports.ToFrozenDictionary(),
-            byId.ToFrozenDictionary()));
+            byId.ToFrozenDictionary(),
+            hasPolicies));
     }
 }

@@ -69,6 +69,12 @@ internal sealed class ServiceEntry(int id, string owner, ServiceRegistration reg
         return best;
     }
 
+    /// <summary>
+    /// What the edge enforces for this service (Policy/ServicePolicy.cs); null: nothing, and the request path skips
+    /// policy entirely. Set with the registration, before the route is published.
+    /// </summary>
+    public Policy.ServicePolicy? Policy { get; set; }
+
     /// <summary>This service's metric label children, looked up once (Telemetry/EdgeMetrics.cs).</summary>
     public Telemetry.ServiceMetrics? Metrics { get; set; }
 

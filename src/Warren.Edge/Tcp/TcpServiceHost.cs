@@ -38,6 +38,9 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
     /// <summary>Metrics and access log for each connection (docs/observability.md); null in tests that do not need them.</summary>
     public TcpTelemetry? Telemetry { get; init; }
 
+    /// <summary>Checks a TCP service's policy when a client connects (docs/policy.md); null: policies are not enforced (tests).</summary>
+    public Policy.TcpPolicyGate? Policy { get; init; }
+
     private sealed record Listener(Socket Socket, Task AcceptLoop);
 
     private void OnServiceChanged(ServiceEntry service, bool added)
@@ -99,6 +102,14 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
         {
             telemetry?.Fail(ErrorKind.NoSession);
             Log.NoSession(_logger, port);
+            return;
+        }
+        using var admitted = service.Policy is { } policy && Policy is { } gate ? gate.Admit(service, policy, (client.RemoteEndPoint as IPEndPoint)?.Address) : null;
+        if (admitted is null && service.Policy is not null && Policy is not null)
+        {
+            // Refused by the policy: a reset, so the client sees a refusal, not an empty but clean connection.
+            telemetry?.Fail(ErrorKind.PolicyDenied);
+            client.LingerState = new LingerOption(true, 0);
             return;
         }
         try

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Text.Json.Serialization;
 
 namespace Warren.Protocol.Tunnel;
@@ -41,6 +42,12 @@ public sealed record ServiceRegistration
     [JsonPropertyName("max_concurrency")] public int MaxConcurrency { get; init; }
     [JsonPropertyName("response_timeout_ms")] public long? ResponseTimeoutMs { get; init; }
     [JsonPropertyName("max_request_body_size")] public long? MaxRequestBodySize { get; init; }
+
+    /// <summary>
+    /// The service's access policy (docs/protocol.md §10.2, docs/policy.md), as the agent.yaml keys in JSON; absent
+    /// for none. This layer does not read it: the edge validates it as it validates edge.yaml.
+    /// </summary>
+    [JsonPropertyName("policy")] public JsonElement? Policy { get; init; }
 }
 
 /// <summary>The edge's answer for one registration: refused ones carry the reason.</summary>
@@ -49,6 +56,12 @@ public sealed record RegistrationResult
     [JsonPropertyName("name")] public string Name { get; init; } = "";
     [JsonPropertyName("ok")] public bool Ok { get; init; }
     [JsonPropertyName("error")] public string? Error { get; init; }
+
+    /// <summary>
+    /// True when the edge enforces the service's policy. Edges older than policies leave it out and would publish the
+    /// service open, so an agent that sent a policy and does not get this back withdraws the service.
+    /// </summary>
+    [JsonPropertyName("policy_enforced")] public bool? PolicyEnforced { get; init; }
 }
 
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]

@@ -1,0 +1,120 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Warren.Configuration;
+
+/// <summary>Reads a policy's YAML keys (docs/configuration.md, "Policies") into a <see cref="PolicyConfig"/>, loading the files it names.</summary>
+internal static class PolicyReader
+{
+    /// <summary>The keys of a policy, in agent.yaml <c>services[].policy</c> and in each edge.yaml <c>policies</c> entry.</summary>
+    public static readonly string[] Keys =
+    [
+        "use", "ip", "basic_auth", "api_keys", "rate_limit", "request_headers", "response_headers", "strip_prefix", "add_prefix",
+        "https_redirect", "cors", "maintenance", "error_pages", "max_request_body_size", "timeout", "max_connections_per_ip", "connection_rate",
+    ];
+
+    /// <summary>Null when <paramref name="m"/> holds none of the policy keys.</summary>
+    public static PolicyConfig? Read(Mapping m)
+    {
+        if (!Keys.Any(m.Has))
+        {
+            return null;
+        }
+
+        var defaults = new CorsConfig();
+        return new PolicyConfig
+        {
+            Use = m.StringList("use"),
+            Ip = m.Has("ip") ? ReadIp(m.Map("ip", "allow", "deny")) : null,
+            BasicAuth = m.Has("basic_auth") ? ReadBasicAuth(m.Map("basic_auth", "realm", "users", "htpasswd_file")) : null,
+            ApiKeys = m.Has("api_keys") ? ReadApiKeys(m.Map("api_keys", "header", "query", "keys", "keys_sha256", "keys_file")) : null,
+            RateLimit = m.Has("rate_limit") ? ReadRateLimit(m.Map("rate_limit", "per_ip", "per_service")) : null,
+            RequestHeaders = m.Has("request_headers") ? ReadHeaders(m.Map("request_headers", "set", "remove")) : null,
+            ResponseHeaders = m.Has("response_headers") ? ReadHeaders(m.Map("response_headers", "set", "remove")) : null,
+            StripPrefix = m.OptionalString("strip_prefix", null),
+            AddPrefix = m.OptionalString("add_prefix", null),
+            HttpsRedirect = m.Bool("https_redirect", false),
+            Cors = m.Has("cors") ? ReadCors(m.Map("cors", "origins", "methods", "headers", "expose_headers", "credentials", "max_age"), defaults) : null,
+            Maintenance = m.Has("maintenance") ? ReadMaintenance(m.Map("maintenance", "enabled", "page_file")) : null,
+            ErrorPages = ReadErrorPages(m.Map("error_pages", "502", "503", "504")),
+            MaxRequestBodySize = m.OptionalSize("max_request_body_size"),
+            Timeout = m.Has("timeout") ? m.Duration("timeout", TimeSpan.Zero) : null,
+            MaxConnectionsPerIp = m.OptionalInt("max_connections_per_ip"),
+            ConnectionRate = m.Has("connection_rate") ? ReadRate(m.Map("connection_rate", RateKeys)) : null,
+        };
+    }
+
+    private static readonly string[] RateKeys = ["requests", "per", "burst"];
+
+    private static IpRulesConfig ReadIp(Mapping m) => new() { Allow = m.StringList("allow"), Deny = m.StringList("deny") };
+
+    private static BasicAuthConfig ReadBasicAuth(Mapping m)
+    {
+        var users = m.StringList("users").ToList();
+        if (m.FileText("htpasswd_file") is { } file)
+        {
+            users.AddRange(Lines(file));
+        }
+
+        return new BasicAuthConfig { Realm = m.String("realm", new BasicAuthConfig().Realm), Users = users };
+    }
+
+    private static ApiKeysConfig ReadApiKeys(Mapping m)
+    {
+        var hashes = m.StringList("keys_sha256").Select(h => h.ToLowerInvariant()).ToList();
+        IEnumerable<string> plain = m.StringList("keys");
+        if (m.FileText("keys_file") is { } file)
+        {
+            plain = plain.Concat(Lines(file));
+        }
+
+        // Hashed here, so neither the agent's registration nor the edge's memory holds a key.
+        hashes.AddRange(plain.Select(k => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(k)))));
+        return new ApiKeysConfig { Header = m.OptionalString("header", null), Query = m.OptionalString("query", null), KeysSha256 = hashes };
+    }
+
+    private static RateLimitConfig ReadRateLimit(Mapping m) => new()
+    {
+        PerIp = m.Has("per_ip") ? ReadRate(m.Map("per_ip", RateKeys)) : null,
+        PerService = m.Has("per_service") ? ReadRate(m.Map("per_service", RateKeys)) : null,
+    };
+
+    private static RateConfig ReadRate(Mapping m) => new()
+    {
+        Requests = m.Int("requests", 0),
+        Per = m.Duration("per", new RateConfig().Per),
+        Burst = m.OptionalInt("burst"),
+    };
+
+    private static HeaderRulesConfig ReadHeaders(Mapping m) => new() { Set = m.StringMap("set"), Remove = m.StringList("remove") };
+
+    private static CorsConfig ReadCors(Mapping m, CorsConfig defaults) => new()
+    {
+        Origins = m.StringList("origins"),
+        Methods = m.Has("methods") ? m.StringList("methods") : defaults.Methods,
+        Headers = m.StringList("headers"),
+        ExposeHeaders = m.StringList("expose_headers"),
+        Credentials = m.Bool("credentials", false),
+        MaxAge = m.Duration("max_age", defaults.MaxAge),
+    };
+
+    private static MaintenanceConfig ReadMaintenance(Mapping m) => new() { Enabled = m.Bool("enabled", true), Page = m.FileText("page_file") };
+
+    private static Dictionary<string, string> ReadErrorPages(Mapping m)
+    {
+        var pages = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var status in new[] { "502", "503", "504" })
+        {
+            if (m.FileText(status) is { } page)
+            {
+                pages[status] = page;
+            }
+        }
+
+        return pages;
+    }
+
+    /// <summary>Non-empty lines that are not # comments (htpasswd and key files).</summary>
+    private static IEnumerable<string> Lines(string text) =>
+        text.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#'));
+}

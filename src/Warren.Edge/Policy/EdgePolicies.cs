@@ -1,0 +1,113 @@
+using System.Text.Json;
+using Warren.Configuration;
+using Warren.Edge.Agents;
+using Warren.Protocol.Tunnel;
+
+namespace Warren.Edge.Policy;
+
+/// <summary>
+/// edge.yaml <c>policies</c>, compiled once at start, and the step that turns a registration into the
+/// <see cref="ServicePolicy"/> its service gets (docs/policy.md). An agent's policy is untrusted input: it is parsed and
+/// validated with the same rules as edge.yaml, and anything wrong refuses that one service with the reason.
+/// </summary>
+internal sealed class EdgePolicies
+{
+    private readonly Named[] _named;
+    private readonly TimeProvider _time;
+
+    private sealed record Named(EdgePolicyConfig Config, PolicyLayer Layer, PolicyKind Kind);
+
+    public EdgePolicies(IReadOnlyList<EdgePolicyConfig> policies, TimeProvider time)
+    {
+        _time = time;
+        _named = [.. policies.Select(p => new Named(p, PolicyLayer.Compile($"edge policy '{p.Name}'", p.Policy, time), PolicyValidator.KindOf(p.Policy)))];
+    }
+
+    /// <summary>
+    /// Null when <paramref name="registration"/>'s policy is acceptable, with <paramref name="policy"/> what the service
+    /// gets (null: nothing to enforce); otherwise why the service is refused.
+    /// </summary>
+    public string? Compile(ServiceRegistration registration, TokenGrant grant, out ServicePolicy? policy)
+    {
+        policy = null;
+        var kind = registration.Kind == "tcp" ? PolicyKind.Tcp : PolicyKind.Http;
+        PolicyConfig? own = null;
+        if (registration.Policy is { } json)
+        {
+            if (json.ValueKind != JsonValueKind.Object)
+            {
+                return "policy: must be a JSON object";
+            }
+            try
+            {
+                own = PolicyJson.Deserialize(json);
+            }
+            catch (JsonException ex)
+            {
+                return "policy: malformed: " + ex.Message;
+            }
+            var errors = PolicyValidator.Check(own, "policy", kind, allowUse: true);
+            if (errors.Count > 0)
+            {
+                return string.Join("; ", errors.Take(5).Select(e => $"{e.Path}: {e.Message}"));
+            }
+        }
+        var use = own?.Use ?? [];
+        foreach (var name in use)
+        {
+            if (Array.Find(_named, n => n.Config.Name == name) is not { } named)
+            {
+                return $"policy.use: the edge has no policy named '{name}'";
+            }
+            if (named.Kind != PolicyKind.Any && named.Kind != kind)
+            {
+                return $"policy.use: edge policy '{name}' is for {named.Kind.ToString().ToUpperInvariant()} services, and {registration.Name} is {kind.ToString().ToUpperInvariant()}";
+            }
+        }
+        foreach (var required in grant.RequirePolicies)
+        {
+            if (!use.Contains(required))
+            {
+                return $"token '{grant.Name}' requires every service to use edge policy '{required}': add it to the service's policy.use in agent.yaml";
+            }
+        }
+        var layers = new List<PolicyLayer>();
+        foreach (var named in _named)
+        {
+            if (use.Contains(named.Config.Name) || Matches(named.Config, registration, kind))
+            {
+                layers.Add(named.Layer);
+            }
+        }
+        if (own is not null && (own.Ip is not null || PolicyValidator.KindOf(own) != PolicyKind.Any))
+        {
+            layers.Add(PolicyLayer.Compile("the service's policy", own, _time));
+        }
+        policy = layers.Count == 0 ? null : new ServicePolicy([.. layers]);
+        return null;
+    }
+
+    private static bool Matches(EdgePolicyConfig config, ServiceRegistration registration, PolicyKind kind) =>
+        kind == PolicyKind.Tcp
+            ? registration.Port is { } port && config.Ports.Contains(port)
+            : registration.Hostnames.Any(host => config.Hosts.Any(pattern => Overlaps(pattern, host)));
+
+    /// <summary>
+    /// Whether a request for some name the service answers could fall under <paramref name="pattern"/>. A wildcard
+    /// service (*.example.com) that covers a protected name (admin.example.com) gets the policy as a whole: policies
+    /// are resolved per service at registration, never per request, and stricter is the safe side.
+    /// </summary>
+    internal static bool Overlaps(string pattern, string host)
+    {
+        if (TokenGrant.HostMatches(pattern, host))
+        {
+            return true;
+        }
+        if (host.StartsWith("*.", StringComparison.Ordinal))
+        {
+            var concrete = pattern.StartsWith("*.", StringComparison.Ordinal) ? pattern[2..] : pattern;
+            return TokenGrant.HostMatches(host, concrete);
+        }
+        return false;
+    }
+}

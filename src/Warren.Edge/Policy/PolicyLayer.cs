@@ -1,0 +1,62 @@
+using System.Text;
+using Warren.Configuration;
+
+namespace Warren.Edge.Policy;
+
+/// <summary>
+/// One policy compiled once (an edge.yaml entry at start, an agent's policy per registration): everything a request
+/// check needs, parsed and hashed ahead, so the request path only compares.
+/// </summary>
+internal sealed class PolicyLayer
+{
+    private const string DefaultMaintenancePage = "<!doctype html><title>Down for maintenance</title><h1>Down for maintenance</h1><p>Please come back later.</p>\n";
+
+    private PolicyLayer(string name, PolicyConfig config, TimeProvider time)
+    {
+        Name = name;
+        Ip = IpRules.Compile(config.Ip);
+        Basic = BasicAuthenticator.Compile(config.BasicAuth, time);
+        ApiKeys = ApiKeyAuthenticator.Compile(config.ApiKeys);
+        PerIp = RateRule.Compile(config.RateLimit?.PerIp);
+        PerService = RateRule.Compile(config.RateLimit?.PerService);
+        RequestHeaders = HeaderRules.Compile(config.RequestHeaders);
+        ResponseHeaders = HeaderRules.Compile(config.ResponseHeaders);
+        StripPrefix = config.StripPrefix;
+        AddPrefix = config.AddPrefix;
+        HttpsRedirect = config.HttpsRedirect;
+        Cors = CorsRules.Compile(config.Cors);
+        Maintenance = config.Maintenance is { Enabled: true } m ? Encoding.UTF8.GetBytes(m.Page ?? DefaultMaintenancePage) : null;
+        ErrorPages = config.ErrorPages.ToDictionary(p => int.Parse(p.Key, System.Globalization.CultureInfo.InvariantCulture), p => Encoding.UTF8.GetBytes(p.Value));
+        MaxRequestBodySize = config.MaxRequestBodySize;
+        Timeout = config.Timeout;
+        MaxConnectionsPerIp = config.MaxConnectionsPerIp;
+        ConnectionRate = RateRule.Compile(config.ConnectionRate);
+    }
+
+    /// <summary>For logs: "edge policy 'office'" or "the service's policy".</summary>
+    public string Name { get; }
+    public IpRules? Ip { get; }
+    public BasicAuthenticator? Basic { get; }
+    public ApiKeyAuthenticator? ApiKeys { get; }
+    public RateRule? PerIp { get; }
+    public RateRule? PerService { get; }
+    public HeaderRules? RequestHeaders { get; }
+    public HeaderRules? ResponseHeaders { get; }
+    public string? StripPrefix { get; }
+    public string? AddPrefix { get; }
+    public bool HttpsRedirect { get; }
+    public CorsRules? Cors { get; }
+    public byte[]? Maintenance { get; }
+    public IReadOnlyDictionary<int, byte[]> ErrorPages { get; }
+    public long? MaxRequestBodySize { get; }
+    public TimeSpan? Timeout { get; }
+    public int? MaxConnectionsPerIp { get; }
+    public RateRule? ConnectionRate { get; }
+
+    /// <summary>Whether this layer asks who the client is (any one of its methods lets a request through).</summary>
+    public bool Authenticates => Basic is not null || ApiKeys is not null;
+
+    public static PolicyLayer Compile(string name, PolicyConfig config, TimeProvider time) => new(name, config, time);
+
+    public override string ToString() => Name;
+}

@@ -1,0 +1,205 @@
+using System.Globalization;
+using System.Net;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using Microsoft.Net.Http.Headers;
+using Warren.Edge.Forwarding;
+using Warren.Edge.Routing;
+using Warren.Edge.Telemetry;
+
+namespace Warren.Edge.Policy;
+
+/// <summary>
+/// The public request path's policy step, before forwarding (docs/policy.md). While no routed service has a policy it
+/// is one volatile read; otherwise it resolves the route once (<see cref="ResolvedRoute"/>), and a service without a
+/// policy goes straight on. For a service with one, every layer must pass, in this order: IP lists (403), HTTPS
+/// redirect (308), maintenance (503), CORS preflight (204), rate limits (429 + Retry-After), authentication (401 +
+/// WWW-Authenticate). Then the body-size limit, the request rewrites (TunnelTransformer), the timeout (504) and the
+/// error pages apply to the forwarded request.
+/// </summary>
+internal sealed partial class PolicyMiddleware(
+    RouteTable routes, TrustedProxies trusted, PolicyRateLimiter limiter, PolicyMetrics? metrics, TimeProvider time, ILogger<PolicyMiddleware> logger)
+{
+    private static readonly EdgeAnswer DeniedAnswer = new(ErrorKind.PolicyDenied);
+
+    public RequestDelegate Wrap(RequestDelegate next) => context => routes.HasPolicies ? InvokeAsync(context, next) : next(context);
+
+    private async Task InvokeAsync(HttpContext context, RequestDelegate next)
+    {
+        var request = context.Request;
+        var host = request.Host.Host;
+        var service = string.IsNullOrEmpty(host) ? null : routes.MatchHttp(host, request.Path.Value ?? "/");
+        context.Features.Set(new ResolvedRoute(service));
+        if (service?.Policy is not { } policy)
+        {
+            await next(context).ConfigureAwait(false);
+            return;
+        }
+        if (!Admit(context, service, policy, out var answer))
+        {
+            if (answer is not null)
+            {
+                await context.Response.Body.WriteAsync(answer, context.RequestAborted).ConfigureAwait(false);
+            }
+            return;
+        }
+        if (policy.MaxRequestBodySize is { } maxBody && context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodyLimit
+            && (bodyLimit.MaxRequestBodySize is null || maxBody < bodyLimit.MaxRequestBodySize))
+        {
+            bodyLimit.MaxRequestBodySize = maxBody; // lower only: the edge's own limit holds
+        }
+        context.Features.Set(policy); // TunnelTransformer applies the rewrites from it
+        if (policy.Timeout is { } timeout)
+        {
+            await ForwardWithTimeoutAsync(context, next, timeout).ConfigureAwait(false);
+        }
+        else
+        {
+            await next(context).ConfigureAwait(false);
+        }
+        if (policy.ErrorPages is { } pages && !context.Response.HasStarted && pages.TryGetValue(context.Response.StatusCode, out var page))
+        {
+            // Only answers the edge made itself (no agent, dial failed, timeout): a backend's own 502 has started already.
+            context.Response.ContentType = "text/html; charset=utf-8";
+            await context.Response.Body.WriteAsync(page, context.RequestAborted).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Runs every layer's checks; false when the request was answered here (with <paramref name="body"/> to write, if any).</summary>
+    private bool Admit(HttpContext context, ServiceEntry service, ServicePolicy policy, out byte[]? body)
+    {
+        body = null;
+        var request = context.Request;
+        var client = ClientAddress.Of(context, trusted);
+        var layers = policy.Layers;
+        foreach (var layer in layers)
+        {
+            if (layer.Ip is { } ip && !ip.Allows(client))
+            {
+                Deny(context, service, policy, layer, PolicyDenial.IpDenied, StatusCodes.Status403Forbidden, client);
+                return false;
+            }
+        }
+        foreach (var layer in layers)
+        {
+            if (layer.HttpsRedirect && !request.IsHttps)
+            {
+                RequestTelemetry.Routed(context, service);
+                context.Response.StatusCode = StatusCodes.Status308PermanentRedirect;
+                context.Response.Headers.Location = string.Concat("https://", request.Host.Host, request.PathBase.ToUriComponent(), request.Path.ToUriComponent(), request.QueryString.ToUriComponent());
+                return false;
+            }
+        }
+        foreach (var layer in layers)
+        {
+            if (layer.Maintenance is { } page)
+            {
+                Deny(context, service, policy, layer, PolicyDenial.Maintenance, StatusCodes.Status503ServiceUnavailable, client);
+                context.Response.Headers.RetryAfter = "300";
+                context.Response.ContentType = "text/html; charset=utf-8";
+                context.Response.ContentLength = page.Length;
+                body = page;
+                return false;
+            }
+        }
+        if (policy.Cors is { } cors && CorsRules.IsPreflight(request) && cors.AllowedOrigin(request) is { } origin)
+        {
+            // Browsers send preflights without credentials, so they are answered before authentication.
+            RequestTelemetry.Routed(context, service);
+            cors.WritePreflight(context.Response, origin);
+            return false;
+        }
+        foreach (var layer in layers)
+        {
+            if (!Acquire(layer.PerIp, service, client ?? IPAddress.None, out var retryAfter) || !Acquire(layer.PerService, service, null, out retryAfter))
+            {
+                Deny(context, service, policy, layer, PolicyDenial.RateLimited, StatusCodes.Status429TooManyRequests, client);
+                context.Response.Headers.RetryAfter = Math.Max(1, (long)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+                return false;
+            }
+        }
+        foreach (var layer in layers)
+        {
+            if (layer.Authenticates && !Authenticate(layer, request))
+            {
+                Deny(context, service, policy, layer, PolicyDenial.Unauthenticated, StatusCodes.Status401Unauthorized, client);
+                var challenges = context.Response.Headers;
+                if (layer.Basic is { } basic)
+                {
+                    challenges.Append(HeaderNames.WWWAuthenticate, basic.Challenge);
+                }
+                if (layer.ApiKeys is not null)
+                {
+                    challenges.Append(HeaderNames.WWWAuthenticate, "Bearer");
+                }
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static bool Authenticate(PolicyLayer layer, HttpRequest request) =>
+        (layer.ApiKeys?.Authenticate(request) ?? false) || layer.Basic?.Authenticate(request.Headers.Authorization) is not null;
+
+    private bool Acquire(RateRule? rule, ServiceEntry service, IPAddress? client, out TimeSpan retryAfter)
+    {
+        retryAfter = default;
+        return rule is null || limiter.TryAcquire(rule, service.Id, client, out retryAfter);
+    }
+
+    private void Deny(HttpContext context, ServiceEntry service, ServicePolicy policy, PolicyLayer layer, PolicyDenial reason, int status, IPAddress? client)
+    {
+        RequestTelemetry.Routed(context, service);
+        RequestTelemetry.Answered(context, DeniedAnswer);
+        metrics?.Denied(service, reason);
+        Log.Denied(logger, service.Name, layer.Name, reason, status, client?.ToString());
+        context.Response.StatusCode = status;
+        if (policy.Cors?.AllowedOrigin(context.Request) is { } origin)
+        {
+            policy.Cors.AddHeaders(context.Response.Headers, origin);
+        }
+    }
+
+    /// <summary>
+    /// policy <c>timeout</c>: the request is cancelled if no response has started in time, and the client gets 504.
+    /// Once the response starts the timer is disarmed, so a long download or a WebSocket is not cut by it.
+    /// </summary>
+    private async Task ForwardWithTimeoutAsync(HttpContext context, RequestDelegate next, TimeSpan timeout)
+    {
+        var aborted = context.RequestAborted;
+        using var timer = new CancellationTokenSource(timeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(aborted, timer.Token);
+        context.Response.OnStarting(static state =>
+        {
+            try
+            {
+                ((CancellationTokenSource)state).CancelAfter(Timeout.InfiniteTimeSpan);
+            }
+            catch (ObjectDisposedException)
+            {
+                // the 504 below starts after the request's timer is gone
+            }
+            return Task.CompletedTask;
+        }, timer);
+        context.RequestAborted = linked.Token;
+        try
+        {
+            await next(context).ConfigureAwait(false);
+        }
+        finally
+        {
+            context.RequestAborted = aborted;
+        }
+        if (timer.IsCancellationRequested && !aborted.IsCancellationRequested && !context.Response.HasStarted)
+        {
+            context.Response.StatusCode = StatusCodes.Status504GatewayTimeout;
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(700, LogLevel.Debug, "Service {Service}: {Layer} refused a request from {Client} ({Reason}) -> {Status}", EventName = "PolicyDenied")]
+        public static partial void Denied(ILogger logger, string service, string layer, PolicyDenial reason, int status, string? client);
+    }
+}
