@@ -772,7 +772,7 @@ tail -1 "$W/ws.out" | tee -a "$RESULTS" >&2
 log "Report"
 SETUP="Backends: nginx serving static files, Kestrel for WebSockets and uploads, PostgreSQL for pgbench. Baselines: nginx one-hop reverse proxy (keepalive
 upstream); YARP one-hop (\`bench/Warren.YarpHop\`: \`IHttpForwarder\` with YARP's default client, transformer and request
-config, default ASP.NET settings, no logging); \`ssh -R\` (OpenSSH $(ssh -V 2>&1 | grep -oE 'OpenSSH_[0-9.p]+' | head -1 | cut -c9- || echo '?')
+config, default ASP.NET settings (server GC), no logging); \`ssh -R\` (OpenSSH $(ssh -V 2>&1 | grep -oE 'OpenSSH_[0-9.p]+' | head -1 | cut -c9- || echo '?')
 client, default ciphers, one connection to a throwaway sshd on loopback); HAProxy $(haproxy -v 2>/dev/null | grep -oE 'version [0-9.]+' | head -1 | cut -d' ' -f2 || echo '?')
 in TCP mode for pgbench. Warren: \`warren edge\` and \`warren agent\` as separate Release processes, TLS agent link with the
 pinned generated certificate, one session, \`max_concurrency\` 2048 (4096 for WebSockets, 64 for the TCP service).
