@@ -120,7 +120,9 @@ public sealed class EdgeServer : IAsyncDisposable
         builder.Services.AddSingleton(trusted);
         builder.Services.AddSingleton(new TunnelTransformer(trusted));
         builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton(new EdgePolicies(config.Policies, TimeProvider.System));
+        builder.Services.AddAuthentication(); // the JWT layers' schemes are added at run time (Policy/JwtAuthenticator.cs)
+        builder.Services.AddSingleton<PolicyServices>();
+        builder.Services.AddSingleton(sp => new EdgePolicies(config, sp.GetRequiredService<PolicyServices>()));
         builder.Services.AddSingleton<PolicyRateLimiter>();
         builder.Services.AddSingleton(new PolicyMetrics(metrics.Registry));
         builder.Services.AddSingleton<PolicyMiddleware>();
@@ -177,6 +179,7 @@ public sealed class EdgeServer : IAsyncDisposable
             });
         });
         var app = builder.Build();
+        _ = app.Services.GetRequiredService<EdgePolicies>(); // edge.yaml policies compile now, not at the first agent
         // Policy (docs/policy.md) sits inside the telemetry wrapper, so refusals are counted and logged per service.
         var forward = app.Services.GetRequiredService<PolicyMiddleware>().Wrap(app.Services.GetRequiredService<TunnelForwardingMiddleware>().InvokeAsync);
         app.Run(new RequestTelemetry(metrics, loggerFactory).Wrap(forward));

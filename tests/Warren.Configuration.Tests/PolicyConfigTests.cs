@@ -35,6 +35,8 @@ public sealed class PolicyConfigTests : IDisposable
                   error_pages: {"502": down.html}
                   max_request_body_size: 10MB
                   timeout: 30s
+                  jwt: {issuer: "https://id.example.com", audiences: [app], required_claims: {scope: read}, identity_headers: {X-User: sub}}
+                  forward_auth: {url: "https://auth.example.com/verify", copy_headers: [Remote-User], timeout: 2s}
             """);
         var config = ConfigLoader.LoadAgent(path, new Dictionary<string, string?> { ["API_KEY"] = "env-key" });
         var policy = config.Services[0].Policy!;
@@ -55,6 +57,10 @@ public sealed class PolicyConfigTests : IDisposable
         Assert.Equal("<p>down</p>", policy.ErrorPages["502"]);
         Assert.Equal(10_000_000, policy.MaxRequestBodySize);
         Assert.Equal(TimeSpan.FromSeconds(30), policy.Timeout);
+        Assert.Equal(["app"], policy.Jwt!.Audiences);
+        Assert.Equal("sub", policy.Jwt.IdentityHeaders["X-User"]);
+        Assert.Equal(TimeSpan.FromSeconds(2), policy.ForwardAuth!.Timeout);
+        Assert.Equal(["Cookie", "Authorization"], policy.ForwardAuth.ForwardHeaders);
 
         // Secrets never show in the record's text (a log line that prints the config).
         Assert.DoesNotContain("env-key", policy.ToString(), StringComparison.Ordinal);
@@ -80,6 +86,10 @@ public sealed class PolicyConfigTests : IDisposable
     [InlineData("    policy:\n      max_connections_per_ip: 3\n", "services[0].policy", "sets TCP rules")]
     [InlineData("    policy:\n      basic_auth: {htpasswd_file: missing.htpasswd}\n", "services[0].policy.basic_auth.htpasswd_file", "cannot read")]
     [InlineData("    policy:\n      bogus: 1\n", "services[0].policy.bogus", "unknown key 'bogus'")]
+    [InlineData("    policy:\n      jwt: {issuer: \"http://id.example.com\", audiences: [app]}\n", "services[0].policy.jwt.issuer", "plain http to a host that is not loopback")]
+    [InlineData("    policy:\n      jwt: {issuer: \"https://id.example.com\"}\n", "services[0].policy.jwt.audiences", "needs at least one audience")]
+    [InlineData("    policy:\n      forward_auth: {copy_headers: [Remote-User]}\n", "services[0].policy.forward_auth.url", "required")]
+    [InlineData("    policy:\n      forward_auth: {url: \"https://auth.example.com/verify\", copy_headers: [Remote_User]}\n", "services[0].policy.forward_auth.copy_headers", "is not a header name")]
     public void Agent_policy_errors_name_the_field(string policy, string field, string message)
     {
         var path = _files.Write("agent.yaml", AgentHeader + policy);

@@ -21,6 +21,12 @@ public sealed record PolicyConfig
     /// <summary>YAML key <c>api_keys</c>.</summary>
     public ApiKeysConfig? ApiKeys { get; init; }
 
+    /// <summary>YAML key <c>jwt</c>.</summary>
+    public JwtConfig? Jwt { get; init; }
+
+    /// <summary>YAML key <c>forward_auth</c>.</summary>
+    public ForwardAuthConfig? ForwardAuth { get; init; }
+
     /// <summary>YAML key <c>rate_limit</c>.</summary>
     public RateLimitConfig? RateLimit { get; init; }
 

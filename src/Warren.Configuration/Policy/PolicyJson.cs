@@ -27,6 +27,19 @@ public static class PolicyJson
         Ip = p.Ip is { } ip ? ip with { Allow = Items(ip.Allow, "ip.allow"), Deny = Items(ip.Deny, "ip.deny") } : null,
         BasicAuth = p.BasicAuth is { } b ? b with { Realm = b.Realm ?? new BasicAuthConfig().Realm, Users = Items(b.Users, "basic_auth.users") } : null,
         ApiKeys = p.ApiKeys is { } k ? k with { KeysSha256 = Items(k.KeysSha256, "api_keys.keys_sha256") } : null,
+        Jwt = p.Jwt is { } j ? j with
+        {
+            Issuer = j.Issuer ?? "",
+            Audiences = Items(j.Audiences, "jwt.audiences"),
+            RequiredClaims = Values(j.RequiredClaims, "jwt.required_claims"),
+            IdentityHeaders = Values(j.IdentityHeaders, "jwt.identity_headers"),
+        } : null,
+        ForwardAuth = p.ForwardAuth is { } f ? f with
+        {
+            Url = f.Url ?? "",
+            CopyHeaders = Items(f.CopyHeaders, "forward_auth.copy_headers"),
+            ForwardHeaders = Items(f.ForwardHeaders, "forward_auth.forward_headers"),
+        } : null,
         RequestHeaders = Headers(p.RequestHeaders, "request_headers"),
         ResponseHeaders = Headers(p.ResponseHeaders, "response_headers"),
         Cors = p.Cors is { } c ? c with

@@ -9,7 +9,7 @@ internal static class PolicyReader
     /// <summary>The keys of a policy, in agent.yaml <c>services[].policy</c> and in each edge.yaml <c>policies</c> entry.</summary>
     public static readonly string[] Keys =
     [
-        "use", "ip", "basic_auth", "api_keys", "rate_limit", "request_headers", "response_headers", "strip_prefix", "add_prefix",
+        "use", "ip", "basic_auth", "api_keys", "jwt", "forward_auth", "rate_limit", "request_headers", "response_headers", "strip_prefix", "add_prefix",
         "https_redirect", "cors", "maintenance", "error_pages", "max_request_body_size", "timeout", "max_connections_per_ip", "connection_rate",
     ];
 
@@ -28,6 +28,8 @@ internal static class PolicyReader
             Ip = m.Has("ip") ? ReadIp(m.Map("ip", "allow", "deny")) : null,
             BasicAuth = m.Has("basic_auth") ? ReadBasicAuth(m.Map("basic_auth", "realm", "users", "htpasswd_file")) : null,
             ApiKeys = m.Has("api_keys") ? ReadApiKeys(m.Map("api_keys", "header", "query", "keys", "keys_sha256", "keys_file")) : null,
+            Jwt = m.Has("jwt") ? ReadJwt(m.Map("jwt", "issuer", "audiences", "metadata_url", "jwks_url", "required_claims", "identity_headers")) : null,
+            ForwardAuth = m.Has("forward_auth") ? ReadForwardAuth(m.Map("forward_auth", "url", "copy_headers", "forward_headers", "timeout")) : null,
             RateLimit = m.Has("rate_limit") ? ReadRateLimit(m.Map("rate_limit", "per_ip", "per_service")) : null,
             RequestHeaders = m.Has("request_headers") ? ReadHeaders(m.Map("request_headers", "set", "remove")) : null,
             ResponseHeaders = m.Has("response_headers") ? ReadHeaders(m.Map("response_headers", "set", "remove")) : null,
@@ -71,6 +73,28 @@ internal static class PolicyReader
         // Hashed here, so neither the agent's registration nor the edge's memory holds a key.
         hashes.AddRange(plain.Select(k => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(k)))));
         return new ApiKeysConfig { Header = m.OptionalString("header", null), Query = m.OptionalString("query", null), KeysSha256 = hashes };
+    }
+
+    private static JwtConfig ReadJwt(Mapping m) => new()
+    {
+        Issuer = m.String("issuer", ""),
+        Audiences = m.StringList("audiences"),
+        MetadataUrl = m.OptionalString("metadata_url", null),
+        JwksUrl = m.OptionalString("jwks_url", null),
+        RequiredClaims = m.StringMap("required_claims"),
+        IdentityHeaders = m.StringMap("identity_headers"),
+    };
+
+    private static ForwardAuthConfig ReadForwardAuth(Mapping m)
+    {
+        var defaults = new ForwardAuthConfig();
+        return new ForwardAuthConfig
+        {
+            Url = m.String("url", ""),
+            CopyHeaders = m.StringList("copy_headers"),
+            ForwardHeaders = m.Has("forward_headers") ? m.StringList("forward_headers") : defaults.ForwardHeaders,
+            Timeout = m.Duration("timeout", defaults.Timeout),
+        };
     }
 
     private static RateLimitConfig ReadRateLimit(Mapping m) => new()

@@ -23,7 +23,7 @@ public static partial class PolicyValidator
     {
         ArgumentNullException.ThrowIfNull(policy);
         var tcp = policy.MaxConnectionsPerIp is not null || policy.ConnectionRate is not null;
-        var http = policy.BasicAuth is not null || policy.ApiKeys is not null || policy.RateLimit is not null
+        var http = policy.BasicAuth is not null || policy.ApiKeys is not null || policy.Jwt is not null || policy.ForwardAuth is not null || policy.RateLimit is not null
             || policy.RequestHeaders is not null || policy.ResponseHeaders is not null || policy.StripPrefix is not null || policy.AddPrefix is not null
             || policy.HttpsRedirect || policy.Cors is not null || policy.Maintenance is not null || policy.ErrorPages.Count > 0
             || policy.MaxRequestBodySize is not null || policy.Timeout is not null;
@@ -87,6 +87,16 @@ public static partial class PolicyValidator
             CheckApiKeys(d, Diagnostics.Child(path, "api_keys"), keys);
         }
 
+        if (policy.Jwt is { } jwt)
+        {
+            CheckJwt(d, Diagnostics.Child(path, "jwt"), jwt);
+        }
+
+        if (policy.ForwardAuth is { } forward)
+        {
+            CheckForwardAuth(d, Diagnostics.Child(path, "forward_auth"), forward);
+        }
+
         if (policy.RateLimit is { } rate)
         {
             if (rate.PerIp is null && rate.PerService is null)
@@ -143,7 +153,7 @@ public static partial class PolicyValidator
 
     private static bool KindMixed(this PolicyConfig policy) =>
         (policy.MaxConnectionsPerIp is not null || policy.ConnectionRate is not null)
-        && (policy.BasicAuth is not null || policy.ApiKeys is not null || policy.RateLimit is not null || policy.RequestHeaders is not null
+        && (policy.BasicAuth is not null || policy.ApiKeys is not null || policy.Jwt is not null || policy.ForwardAuth is not null || policy.RateLimit is not null || policy.RequestHeaders is not null
             || policy.ResponseHeaders is not null || policy.StripPrefix is not null || policy.AddPrefix is not null || policy.HttpsRedirect
             || policy.Cors is not null || policy.Maintenance is not null || policy.ErrorPages.Count > 0 || policy.MaxRequestBodySize is not null
             || policy.Timeout is not null);
@@ -228,6 +238,77 @@ public static partial class PolicyValidator
         if (keys.Query is { } query && !QueryName().IsMatch(query))
         {
             d.Report(Diagnostics.Child(path, "query"), $"'{query}' is not a query parameter name (1 to 64 of letters, digits, '-', '_', '.')");
+        }
+    }
+
+    private static void CheckJwt(Diagnostics d, string path, JwtConfig jwt)
+    {
+        CheckUrl(d, Diagnostics.Child(path, "issuer"), jwt.Issuer, required: true);
+        CheckUrl(d, Diagnostics.Child(path, "metadata_url"), jwt.MetadataUrl, required: false);
+        CheckUrl(d, Diagnostics.Child(path, "jwks_url"), jwt.JwksUrl, required: false);
+        if (jwt.MetadataUrl is not null && jwt.JwksUrl is not null)
+        {
+            d.Report(Diagnostics.Child(path, "jwks_url"), "give metadata_url or jwks_url, not both");
+        }
+
+        if (jwt.Audiences.Count == 0)
+        {
+            d.Report(Diagnostics.Child(path, "audiences"), "needs at least one audience (the aud a token must carry for this service)");
+        }
+
+        CheckIdentityHeaders(d, Diagnostics.Child(path, "identity_headers"), jwt.IdentityHeaders.Keys);
+        foreach (var (claim, value) in jwt.RequiredClaims)
+        {
+            if (string.IsNullOrEmpty(claim) || string.IsNullOrEmpty(value))
+            {
+                d.Report(Diagnostics.Child(path, "required_claims"), "each entry needs a claim type and a value");
+            }
+        }
+    }
+
+    private static void CheckForwardAuth(Diagnostics d, string path, ForwardAuthConfig forward)
+    {
+        CheckUrl(d, Diagnostics.Child(path, "url"), forward.Url, required: true);
+        CheckIdentityHeaders(d, Diagnostics.Child(path, "copy_headers"), forward.CopyHeaders);
+        for (var i = 0; i < forward.ForwardHeaders.Count; i++)
+        {
+            CheckHeaderName(d, Diagnostics.Item(Diagnostics.Child(path, "forward_headers"), i), forward.ForwardHeaders[i]);
+        }
+
+        if (forward.Timeout < TimeSpan.FromMilliseconds(1) || forward.Timeout > TimeSpan.FromMinutes(1))
+        {
+            d.Report(Diagnostics.Child(path, "timeout"), $"must be 1ms to 1m (it is {Seconds(forward.Timeout)}s)");
+        }
+    }
+
+    private static void CheckIdentityHeaders(Diagnostics d, string path, IEnumerable<string> names)
+    {
+        foreach (var name in names)
+        {
+            CheckHeaderName(d, path, name);
+        }
+    }
+
+    /// <summary>An absolute http(s) URL; plain http only to a loopback host (a local identity provider, tests).</summary>
+    private static void CheckUrl(Diagnostics d, string path, string? url, bool required)
+    {
+        if (string.IsNullOrEmpty(url))
+        {
+            if (required)
+            {
+                d.Report(path, "required: an https:// URL");
+            }
+
+            return;
+        }
+
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("https" or "http") || uri.UserInfo.Length > 0 || uri.Fragment.Length > 0)
+        {
+            d.Report(path, $"'{url}' is not an http(s) URL");
+        }
+        else if (uri.Scheme == "http" && !uri.IsLoopback)
+        {
+            d.Report(path, $"'{url}' is plain http to a host that is not loopback; use https (tokens and keys cross it)");
         }
     }
 

@@ -13,14 +13,14 @@ namespace Warren.Edge.Policy;
 internal sealed class EdgePolicies
 {
     private readonly Named[] _named;
-    private readonly TimeProvider _time;
+    private readonly PolicyServices _services;
 
     private sealed record Named(EdgePolicyConfig Config, PolicyLayer Layer, PolicyKind Kind);
 
-    public EdgePolicies(IReadOnlyList<EdgePolicyConfig> policies, TimeProvider time)
+    public EdgePolicies(EdgeConfig config, PolicyServices services)
     {
-        _time = time;
-        _named = [.. policies.Select(p => new Named(p, PolicyLayer.Compile($"edge policy '{p.Name}'", p.Policy, time), PolicyValidator.KindOf(p.Policy)))];
+        _services = services;
+        _named = [.. config.Policies.Select(p => new Named(p, PolicyLayer.Compile($"edge policy '{p.Name}'", p.Policy, services), PolicyValidator.KindOf(p.Policy)))];
     }
 
     /// <summary>
@@ -81,7 +81,7 @@ internal sealed class EdgePolicies
         }
         if (own is not null && (own.Ip is not null || PolicyValidator.KindOf(own) != PolicyKind.Any))
         {
-            layers.Add(PolicyLayer.Compile("the service's policy", own, _time));
+            layers.Add(PolicyLayer.Compile("the service's policy", own, _services));
         }
         policy = layers.Count == 0 ? null : new ServicePolicy([.. layers]);
         return null;

@@ -11,12 +11,15 @@ internal sealed class PolicyLayer
 {
     private const string DefaultMaintenancePage = "<!doctype html><title>Down for maintenance</title><h1>Down for maintenance</h1><p>Please come back later.</p>\n";
 
-    private PolicyLayer(string name, PolicyConfig config, TimeProvider time)
+    private PolicyLayer(string name, PolicyConfig config, PolicyServices services)
     {
         Name = name;
         Ip = IpRules.Compile(config.Ip);
-        Basic = BasicAuthenticator.Compile(config.BasicAuth, time);
+        Basic = BasicAuthenticator.Compile(config.BasicAuth, services.Time);
         ApiKeys = ApiKeyAuthenticator.Compile(config.ApiKeys);
+        Jwt = JwtAuthenticator.Compile(config.Jwt, services);
+        ForwardAuth = ForwardAuthenticator.Compile(config.ForwardAuth, services);
+        IdentityHeaders = [.. (Jwt?.IdentityHeaders.Select(h => h.Header) ?? []).Concat(ForwardAuth?.CopyHeaders ?? [])];
         PerIp = RateRule.Compile(config.RateLimit?.PerIp);
         PerService = RateRule.Compile(config.RateLimit?.PerService);
         RequestHeaders = HeaderRules.Compile(config.RequestHeaders);
@@ -38,6 +41,11 @@ internal sealed class PolicyLayer
     public IpRules? Ip { get; }
     public BasicAuthenticator? Basic { get; }
     public ApiKeyAuthenticator? ApiKeys { get; }
+    public JwtAuthenticator? Jwt { get; }
+    public ForwardAuthenticator? ForwardAuth { get; }
+
+    /// <summary>Headers this layer sets from the client's identity: any copy the client sent is removed first.</summary>
+    public string[] IdentityHeaders { get; }
     public RateRule? PerIp { get; }
     public RateRule? PerService { get; }
     public HeaderRules? RequestHeaders { get; }
@@ -54,9 +62,9 @@ internal sealed class PolicyLayer
     public RateRule? ConnectionRate { get; }
 
     /// <summary>Whether this layer asks who the client is (any one of its methods lets a request through).</summary>
-    public bool Authenticates => Basic is not null || ApiKeys is not null;
+    public bool Authenticates => Basic is not null || ApiKeys is not null || Jwt is not null || ForwardAuth is not null;
 
-    public static PolicyLayer Compile(string name, PolicyConfig config, TimeProvider time) => new(name, config, time);
+    public static PolicyLayer Compile(string name, PolicyConfig config, PolicyServices services) => new(name, config, services);
 
     public override string ToString() => Name;
 }

@@ -36,12 +36,17 @@ internal sealed partial class PolicyMiddleware(
             await next(context).ConfigureAwait(false);
             return;
         }
-        if (!Admit(context, service, policy, out var answer))
+        var client = ClientAddress.Of(context, trusted);
+        if (!Admit(context, service, policy, client, out var answer))
         {
             if (answer is not null)
             {
                 await context.Response.Body.WriteAsync(answer, context.RequestAborted).ConfigureAwait(false);
             }
+            return;
+        }
+        if (policy.Authenticates && !await AuthenticateAsync(context, service, policy, client).ConfigureAwait(false))
+        {
             return;
         }
         if (policy.MaxRequestBodySize is { } maxBody && context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodyLimit
@@ -67,11 +72,10 @@ internal sealed partial class PolicyMiddleware(
     }
 
     /// <summary>Runs every layer's checks; false when the request was answered here (with <paramref name="body"/> to write, if any).</summary>
-    private bool Admit(HttpContext context, ServiceEntry service, ServicePolicy policy, out byte[]? body)
+    private bool Admit(HttpContext context, ServiceEntry service, ServicePolicy policy, IPAddress? client, out byte[]? body)
     {
         body = null;
         var request = context.Request;
-        var client = ClientAddress.Of(context, trusted);
         var layers = policy.Layers;
         foreach (var layer in layers)
         {
@@ -119,28 +123,79 @@ internal sealed partial class PolicyMiddleware(
                 return false;
             }
         }
-        foreach (var layer in layers)
+        return true;
+    }
+
+    /// <summary>
+    /// Every authenticating layer must accept the request; within a layer any one method does (API key, basic, JWT,
+    /// then forward auth). Identity headers are stripped from the client's request first, so only values a layer set
+    /// reach the service. False when the client was answered here (401, 403, or the forward-auth service's answer).
+    /// </summary>
+    private async Task<bool> AuthenticateAsync(HttpContext context, ServiceEntry service, ServicePolicy policy, IPAddress? client)
+    {
+        var request = context.Request;
+        foreach (var name in policy.IdentityHeaders)
         {
-            if (layer.Authenticates && !Authenticate(layer, request))
+            request.Headers.Remove(name);
+        }
+        foreach (var layer in policy.Layers)
+        {
+            if (!layer.Authenticates || (layer.ApiKeys?.Authenticate(request) ?? false) || layer.Basic?.Authenticate(request.Headers.Authorization) is not null)
             {
-                Deny(context, service, policy, layer, PolicyDenial.Unauthenticated, StatusCodes.Status401Unauthorized, client);
-                var challenges = context.Response.Headers;
-                if (layer.Basic is { } basic)
+                continue;
+            }
+            if (layer.Jwt is { } jwt)
+            {
+                var (principal, forbidden) = await jwt.AuthenticateAsync(context).ConfigureAwait(false);
+                if (principal is not null)
                 {
-                    challenges.Append(HeaderNames.WWWAuthenticate, basic.Challenge);
+                    foreach (var (header, claim) in jwt.IdentityHeaders)
+                    {
+                        if (principal.FindFirst(claim)?.Value is { } value)
+                        {
+                            request.Headers[header] = value;
+                        }
+                    }
+                    continue;
                 }
-                if (layer.ApiKeys is not null)
+                if (forbidden)
                 {
-                    challenges.Append(HeaderNames.WWWAuthenticate, "Bearer");
+                    Deny(context, service, policy, layer, PolicyDenial.Unauthenticated, StatusCodes.Status403Forbidden, client);
+                    return false;
                 }
+            }
+            if (layer.ForwardAuth is { } forward)
+            {
+                if (await forward.AuthorizeAsync(context, client).ConfigureAwait(false))
+                {
+                    continue;
+                }
+                Refused(context, service, layer, client);
                 return false;
             }
+            Deny(context, service, policy, layer, PolicyDenial.Unauthenticated, StatusCodes.Status401Unauthorized, client);
+            var challenges = context.Response.Headers;
+            if (layer.Basic is { } basic)
+            {
+                challenges.Append(HeaderNames.WWWAuthenticate, basic.Challenge);
+            }
+            if (layer.ApiKeys is not null || layer.Jwt is not null)
+            {
+                challenges.Append(HeaderNames.WWWAuthenticate, request.Headers.Authorization.Count > 0 && layer.Jwt is not null ? "Bearer error=\"invalid_token\"" : "Bearer");
+            }
+            return false;
         }
         return true;
     }
 
-    private static bool Authenticate(PolicyLayer layer, HttpRequest request) =>
-        (layer.ApiKeys?.Authenticate(request) ?? false) || layer.Basic?.Authenticate(request.Headers.Authorization) is not null;
+    /// <summary>The forward-auth service answered the client itself: counted and logged as a refusal, its answer left as it is.</summary>
+    private void Refused(HttpContext context, ServiceEntry service, PolicyLayer layer, IPAddress? client)
+    {
+        RequestTelemetry.Routed(context, service);
+        RequestTelemetry.Answered(context, DeniedAnswer);
+        metrics?.Denied(service, PolicyDenial.Unauthenticated);
+        Log.Denied(logger, service.Name, layer.Name, PolicyDenial.Unauthenticated, context.Response.StatusCode, client?.ToString());
+    }
 
     private bool Acquire(RateRule? rule, ServiceEntry service, IPAddress? client, out TimeSpan retryAfter)
     {

@@ -20,6 +20,7 @@ internal sealed class ServicePolicy
         MaxRequestBodySize = layers.Select(l => l.MaxRequestBodySize).Where(s => s is not null).Min();
         Timeout = layers.Select(l => l.Timeout).Where(t => t is not null).Min();
         Authenticates = layers.Any(l => l.Authenticates);
+        IdentityHeaders = [.. layers.SelectMany(l => l.IdentityHeaders).Distinct(StringComparer.OrdinalIgnoreCase)];
         var pages = new Dictionary<int, byte[]>();
         foreach (var layer in layers)
         {
@@ -40,6 +41,9 @@ internal sealed class ServicePolicy
     public long? MaxRequestBodySize { get; }
     public TimeSpan? Timeout { get; }
     public bool Authenticates { get; }
+
+    /// <summary>Every header some layer fills from the client's identity: stripped from every incoming request.</summary>
+    public string[] IdentityHeaders { get; }
     public IReadOnlyDictionary<int, byte[]>? ErrorPages { get; }
 
     /// <summary>TCP: the lowest max_connections_per_ip of the layers.</summary>
