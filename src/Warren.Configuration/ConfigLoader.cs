@@ -24,6 +24,7 @@ public static class ConfigLoader
         "limits.max_request_body_size", "limits.max_connections", "limits.request_headers_timeout", "limits.idle_timeout",
         "session.keepalive_interval", "session.keepalive_timeout",
         "limits.max_connections_per_ip", "limits.max_auth_failures_per_ip", "limits.auth_failure_window", "admin_token",
+        "acme.directory", "acme.email", "acme.eab_kid", "acme.eab_hmac_key",
     ];
 
     /// <summary>The dotted keys of agent.yaml that WARREN_* variables and flags can override.</summary>
@@ -128,7 +129,7 @@ public static class ConfigLoader
     private static EdgeConfig ReadEdge(YamlReader reader, YamlMappingNode root)
     {
         var defaults = new EdgeConfig();
-        var file = reader.Map(root, "", "listen", "certificates", "data", "tokens", "agent_tls", "limits", "session", "admin_token", "trusted_proxies", "policies");
+        var file = reader.Map(root, "", "listen", "certificates", "data", "tokens", "agent_tls", "limits", "session", "admin_token", "trusted_proxies", "policies", "acme");
 
         var listen = file.Map("listen", "http", "https", "agents", "admin");
         var limits = file.Map("limits", "max_request_body_size", "max_connections", "request_headers_timeout", "idle_timeout",
@@ -198,6 +199,37 @@ public static class ConfigLoader
                     };
                 },
                 ["name", "match", .. PolicyReader.Keys]),
+            Acme = ReadAcme(file),
+        };
+    }
+
+    private static AcmeConfig? ReadAcme(Mapping file)
+    {
+        if (file["acme"] is null)
+        {
+            return null;
+        }
+
+        var defaults = new AcmeConfig();
+        var acme = file.Map("acme", "directory", "email", "agree_to_terms", "hosts", "on_demand", "challenges", "dns_hook",
+            "dns_hook_timeout", "dns_delay", "eab_kid", "eab_hmac_key", "ca_bundle", "fallback_cert", "fallback_key", "max_certificates");
+        return new AcmeConfig
+        {
+            Directory = acme.String("directory", ""),
+            Email = acme.OptionalString("email", null),
+            AgreeToTerms = acme.Bool("agree_to_terms", false),
+            Hosts = acme.StringList("hosts"),
+            OnDemand = acme.Bool("on_demand", defaults.OnDemand),
+            Challenges = acme.StringList("challenges"),
+            DnsHook = acme.FilePath("dns_hook", null),
+            DnsHookTimeout = acme.Duration("dns_hook_timeout", defaults.DnsHookTimeout),
+            DnsDelay = acme.Duration("dns_delay", defaults.DnsDelay),
+            EabKid = acme.OptionalString("eab_kid", null),
+            EabHmacKey = acme.OptionalString("eab_hmac_key", null),
+            CaBundle = acme.FilePath("ca_bundle", null),
+            FallbackCert = acme.FilePath("fallback_cert", null),
+            FallbackKey = acme.FilePath("fallback_key", null),
+            MaxCertificates = acme.Int("max_certificates", defaults.MaxCertificates),
         };
     }
 

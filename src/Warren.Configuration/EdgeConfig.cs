@@ -22,6 +22,9 @@ public sealed record EdgeConfig
     /// <summary>YAML key <c>session</c>: keepalive of the agent sessions.</summary>
     public SessionConfig Session { get; init; } = new();
 
+    /// <summary>YAML key <c>acme</c>: automatic certificates (docs/https.md); null: off.</summary>
+    public AcmeConfig? Acme { get; init; }
+
     /// <summary>
     /// YAML key <c>admin_token</c>: when set, /metrics and /api/status on the admin listener need
     /// <c>Authorization: Bearer</c> with it. Required when <c>listen.admin</c> is not a loopback address.

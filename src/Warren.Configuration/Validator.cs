@@ -78,6 +78,7 @@ internal static partial class Validator
 
         CheckAdmin(d, "listen.admin", config.Listen.Admin, config.AdminToken);
         CheckTrustedProxies(d, config.TrustedProxies);
+        CheckAcme(d, config);
         return config with { Tokens = tokens, AdminToken = string.IsNullOrEmpty(config.AdminToken) ? null : config.AdminToken };
     }
 

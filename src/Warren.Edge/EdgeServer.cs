@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Warren.Configuration;
+using Warren.Edge.Acme;
 using Warren.Edge.Agents;
 using Warren.Edge.Forwarding;
 using Warren.Edge.Policy;
@@ -37,6 +38,9 @@ public sealed class EdgeServerOptions
     /// session is closed with HANDSHAKE_TIMEOUT (docs/security.md). Default 5 s; must be positive.
     /// </summary>
     public TimeSpan AuthTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The clock of schedules that span hours to months (certificate renewal); tests move it instead of sleeping.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
 }
 
 /// <summary>
@@ -73,6 +77,9 @@ public sealed class EdgeServer : IAsyncDisposable
     /// <summary>The edge's metrics (served on the admin listener at /metrics).</summary>
     internal EdgeMetrics? Metrics { get; private init; }
 
+    /// <summary>Automatic certificates; null without <c>acme:</c> in edge.yaml.</summary>
+    internal CertificateManager? Acme { get; private init; }
+
     public int? HttpPort => _listeners.GetValueOrDefault("http")?.IPEndPoint?.Port;
     public int? HttpsPort => _listeners.GetValueOrDefault("https")?.IPEndPoint?.Port;
     public int AgentsPort => _listeners["agents"].IPEndPoint!.Port;
@@ -100,7 +107,10 @@ public sealed class EdgeServer : IAsyncDisposable
         tokens.TokensRevoked += names => state.CloseSessionsOf(names);
         var logger = loggerFactory.CreateLogger("Warren.Edge");
         var agentCertificate = config.AgentTls.Insecure ? null : EdgeCertificates.LoadOrCreateAgentCertificate(config);
-        var sni = config.Listen.Https is { Length: > 0 } ? new SniCertificateSelector(config.Certificates) : null;
+        var sni = config.Listen.Https is { Length: > 0 }
+            ? new SniCertificateSelector(config.Certificates, config.Acme is { FallbackCert: { } fallbackCert, FallbackKey: { } fallbackKey } ? EdgeCertificates.LoadContext(fallbackCert, fallbackKey) : null)
+            : null;
+        var acme = config.Acme is { } acmeConfig && sni is not null ? AcmeServices.Create(config, acmeConfig, sni, state.Routes, options.Time, loggerFactory) : null;
         var session = options.Session.Clone();
         session.KeepAliveInterval = config.Session.KeepaliveInterval;
         session.KeepAliveTimeout = config.Session.KeepaliveTimeout;
@@ -158,11 +168,20 @@ public sealed class EdgeServer : IAsyncDisposable
             }
             if (sni is not null)
             {
+                var handshake = new PublicTlsHandshake(sni, acme?.TlsAlpn01);
                 kestrel.Listen(ListenEndPoint.Parse(config.Listen.Https!), l =>
                 {
                     l.Use(perIp.Middleware);
                     l.Protocols = HttpProtocols.Http1AndHttp2;
-                    l.UseHttps(new HttpsConnectionAdapterOptions { ServerCertificateSelector = (_, name) => sni.Select(name) });
+                    if (acme?.TlsAlpn01 is not null)
+                    {
+                        l.Use(handshake.PeekAlpn);
+                    }
+                    l.UseHttps(new TlsHandshakeCallbackOptions { OnConnection = handshake.OnConnectionAsync });
+                    if (acme?.TlsAlpn01 is not null)
+                    {
+                        l.Use(PublicTlsHandshake.CloseAcmeTls);
+                    }
                     l.Use(ConnectionTelemetry.Middleware(metrics, "https", countBytes: true));
                     listeners["https"] = l;
                 });
@@ -180,6 +199,10 @@ public sealed class EdgeServer : IAsyncDisposable
         });
         var app = builder.Build();
         _ = app.Services.GetRequiredService<EdgePolicies>(); // edge.yaml policies compile now, not at the first agent
+        if (acme?.Http01 is { } http01)
+        {
+            app.Use(http01.InvokeAsync); // before routing: the CA's requests never reach a service
+        }
         // Policy (docs/policy.md) sits inside the telemetry wrapper, so refusals are counted and logged per service.
         var forward = app.Services.GetRequiredService<PolicyMiddleware>().Wrap(app.Services.GetRequiredService<TunnelForwardingMiddleware>().InvokeAsync);
         app.Run(new RequestTelemetry(metrics, loggerFactory).Wrap(forward));
@@ -197,7 +220,7 @@ public sealed class EdgeServer : IAsyncDisposable
         }
         adminBuilder.WebHost.ConfigureKestrel(k => k.Listen(adminEndPoint, l => adminListener = l));
         var admin = adminBuilder.Build();
-        AdminEndpoints.Map(admin, state, metrics, config.AdminToken);
+        AdminEndpoints.Map(admin, state, metrics, config.AdminToken, acme?.Manager);
 
         var tcp = new TcpServiceHost(state.Routes, options.TcpBindAddress, config.Limits.IdleTimeout, logger) {
             Telemetry = new TcpTelemetry(metrics, loggerFactory),
@@ -206,8 +229,14 @@ public sealed class EdgeServer : IAsyncDisposable
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         await admin.StartAsync(cancellationToken).ConfigureAwait(false);
         var fingerprint = agentCertificate is null ? null : EdgeCertificates.Fingerprint(agentCertificate);
+        if (acme is not null)
+        {
+            // After the listeners are bound: the CA connects back to them for http-01 and tls-alpn-01.
+            AcmeMetrics.Register(metrics.Registry, acme.Manager);
+            acme.Manager.Start();
+        }
         metrics.IsReady = true;
-        return new EdgeServer(app, admin, tcp, client, listeners, adminListener!, state, fingerprint, tokens) { Metrics = metrics };
+        return new EdgeServer(app, admin, tcp, client, listeners, adminListener!, state, fingerprint, tokens) { Metrics = metrics, Acme = acme?.Manager };
     }
 
     /// <summary>Stops accepting, sends GOAWAY to every agent, and waits up to <paramref name="grace"/> for in-flight work.</summary>
@@ -224,6 +253,10 @@ public sealed class EdgeServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Acme is not null)
+        {
+            await Acme.DisposeAsync().ConfigureAwait(false);
+        }
         await StopAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
         await _public.DisposeAsync().ConfigureAwait(false);
         await _admin.DisposeAsync().ConfigureAwait(false);

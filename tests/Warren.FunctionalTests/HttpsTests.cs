@@ -130,38 +130,18 @@ public sealed class HttpsTests : LoggedTest
         var port = tunnel.Edge.HttpsPort ?? throw new InvalidOperationException("the edge has no HTTPS listener");
         byte[]? captured = null;
         presented = () => Volatile.Read(ref captured);
-        var handler = new SocketsHttpHandler
+        return TestClients.Create(port: port, timeout: TimeSpan.FromSeconds(30), tls: new SslClientAuthenticationOptions
         {
-            UseProxy = false,
-            AllowAutoRedirect = false,
-            ConnectCallback = async (_, cancellationToken) =>
+            TargetHost = host,
+            RemoteCertificateValidationCallback = (_, certificate, _, _) =>
             {
-                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-                try
+                if (certificate is not null)
                 {
-                    await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cancellationToken);
-                    return new NetworkStream(socket, ownsSocket: true);
+                    Volatile.Write(ref captured, certificate.GetRawCertData());
                 }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
+                return certificate is not null;
             },
-            SslOptions = new SslClientAuthenticationOptions
-            {
-                TargetHost = host,
-                RemoteCertificateValidationCallback = (_, certificate, _, _) =>
-                {
-                    if (certificate is not null)
-                    {
-                        Volatile.Write(ref captured, certificate.GetRawCertData());
-                    }
-                    return certificate is not null;
-                },
-            },
-        };
-        return new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(30) };
+        });
     }
 
     /// <summary>A bare TLS handshake with <paramref name="targetHost"/>; it must fail, and the exception is returned.</summary>

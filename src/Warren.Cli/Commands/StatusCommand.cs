@@ -112,6 +112,23 @@ internal static class StatusCommand
             Str(s, "request_rate"),
             Str(s, "error_rate"),
         }));
+
+        if (root.TryGetProperty("certificates", out var certificates) && certificates.ValueKind == JsonValueKind.Array)
+        {
+            // ACME certificates (docs/https.md): a failing renewal shows here with its error and the next try.
+            text.Append("\nCERTIFICATES\n");
+            Table(text, ["NAME", "SOURCE", "STATE", "EXPIRES", "RENEW AT", "NEXT TRY", "FAILURES", "LAST ERROR"], certificates.EnumerateArray().Select(c => new[]
+            {
+                Str(c, "name"),
+                Str(c, "source"),
+                Str(c, "state"),
+                Time(c, "not_after"),
+                Time(c, "renew_at"),
+                Time(c, "next_attempt"),
+                Str(c, "failures"),
+                Str(c, "last_error"),
+            }));
+        }
         return text.ToString();
     }
 
@@ -124,6 +141,11 @@ internal static class StatusCommand
             JsonValueKind.False => "no",
             _ => "-",
         };
+
+    private static string Time(JsonElement element, string name) =>
+        element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String && value.TryGetDateTimeOffset(out var at)
+            ? $"{at.ToUniversalTime():yyyy-MM-dd HH:mm}Z"
+            : "-";
 
     private static string Ago(TimeSpan span) => span.TotalSeconds < 0 ? "just now"
         : span.TotalMinutes < 1 ? $"{(int)span.TotalSeconds}s ago"

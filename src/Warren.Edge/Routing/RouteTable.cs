@@ -41,6 +41,9 @@ internal sealed class RouteTable
     /// <summary>Raised (outside the lock) when a TCP port gains its first service or loses its last one.</summary>
     public event Action<ServiceEntry, bool>? TcpServiceChanged;
 
+    /// <summary>Raised (outside the lock) after any registration or unregistration; <see cref="Services"/> then holds the new set.</summary>
+    public event Action? Changed;
+
     public IReadOnlyCollection<ServiceEntry> Services
     {
         get
@@ -186,6 +189,7 @@ internal sealed class RouteTable
         {
             TcpServiceChanged?.Invoke(entry, added);
         }
+        Changed?.Invoke();
     }
 
     private string? CheckConflictsUnsynchronized(string owner, ServiceRegistration registration)

@@ -3,13 +3,14 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Prometheus;
 using Warren.Configuration;
+using Warren.Edge.Acme;
 
 namespace Warren.Edge.Telemetry;
 
 /// <summary>The edge's admin listener: /healthz, /readyz, /metrics (Prometheus text) and /api/status (JSON for `warren status`).</summary>
 internal static class AdminEndpoints
 {
-    public static void Map(WebApplication admin, EdgeState state, EdgeMetrics metrics, string? token)
+    public static void Map(WebApplication admin, EdgeState state, EdgeMetrics metrics, string? token, CertificateManager? acme = null)
     {
         RequireToken(admin, token);
         admin.MapGet("/healthz", () => "ok");
@@ -50,6 +51,19 @@ internal static class AdminEndpoints
                         request_rate = Math.Round(requestRate, 3),
                         error_rate = Math.Round(errorRate, 3),
                     };
+                }),
+                // Automatic certificates (docs/https.md "Debugging a failed order"); absent without acme:.
+                certificates = acme?.Snapshot().Select(c => new
+                {
+                    name = c.Name,
+                    source = c.Source,
+                    state = c.State,
+                    not_after = c.NotAfter,
+                    renew_at = c.RenewAt,
+                    next_attempt = c.NextAttempt,
+                    failures = c.Failures,
+                    last_error = c.LastError,
+                    last_error_at = c.LastErrorAt,
                 }),
             });
             return Results.Text(body, "application/json");

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Security;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Warren.Configuration;
@@ -8,6 +9,24 @@ namespace Warren.Edge.Tls;
 /// <summary>Certificates for the edge: the public ones chosen by SNI, and the agent link's (configured or self-signed).</summary>
 internal static class EdgeCertificates
 {
+    /// <summary>
+    /// A PEM certificate file (leaf first, then its chain) and key, ready for SslStream: the chain is sent in the
+    /// handshake, and OCSP stapling is on where the platform offers it (Linux, for certificates with an OCSP URL).
+    /// </summary>
+    public static SslStreamCertificateContext LoadContext(string certPath, string keyPath) =>
+        CreateContext(Acme.CertificateStore.LoadChain(certPath, keyPath));
+
+    /// <summary>A context from a chain whose first certificate is the leaf with its private key.</summary>
+    public static SslStreamCertificateContext CreateContext(X509Certificate2Collection chain)
+    {
+        var intermediates = new X509Certificate2Collection();
+        for (var i = 1; i < chain.Count; i++)
+        {
+            intermediates.Add(chain[i]);
+        }
+        return SslStreamCertificateContext.Create(chain[0], intermediates, offline: false);
+    }
+
     public static X509Certificate2 LoadPem(string certPath, string keyPath)
     {
         using var pem = X509Certificate2.CreateFromPemFile(certPath, keyPath);
@@ -51,45 +70,4 @@ internal static class EdgeCertificates
     }
 
     public static string Fingerprint(X509Certificate2 certificate) => Convert.ToHexStringLower(SHA256.HashData(certificate.RawData));
-}
-
-/// <summary>Picks the public certificate by SNI: exact name first, then a one-label wildcard. No match → the handshake fails.</summary>
-internal sealed class SniCertificateSelector
-{
-    private readonly Dictionary<string, X509Certificate2> _byName = new(StringComparer.OrdinalIgnoreCase);
-
-    public SniCertificateSelector(IEnumerable<CertificateConfig> certificates)
-    {
-        foreach (var entry in certificates)
-        {
-            var certificate = EdgeCertificates.LoadPem(entry.Cert, entry.Key);
-            foreach (var host in entry.Hosts)
-            {
-                _byName[host] = certificate;
-            }
-        }
-    }
-
-    public long Rejected => Interlocked.Read(ref _rejected);
-
-    private long _rejected;
-
-    public X509Certificate2? Select(string? serverName)
-    {
-        if (!string.IsNullOrEmpty(serverName))
-        {
-            if (_byName.TryGetValue(serverName, out var exact))
-            {
-                return exact;
-            }
-            var dot = serverName.IndexOf('.', StringComparison.Ordinal);
-            if (dot > 0 && _byName.TryGetValue("*" + serverName[dot..], out var wildcard))
-            {
-                return wildcard;
-            }
-        }
-        // No SNI or an unknown name: counted, and Kestrel fails the handshake (logged at debug, not error).
-        Interlocked.Increment(ref _rejected);
-        return null;
-    }
 }

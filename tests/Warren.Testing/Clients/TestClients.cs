@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http;
+using System.Net.Security;
 using System.Net.Sockets;
 
 namespace Warren.Testing.Clients;
@@ -15,9 +16,11 @@ internal static class TestClients
     /// <param name="port">Every connection goes to 127.0.0.1:<paramref name="port"/> whatever the URL's host, so
     /// URLs can carry the published hostname; null: the URL's host and port.</param>
     /// <param name="timeout">The whole request; 60 s by default.</param>
-    public static HttpClient Create(int maxConnections = 2048, int? receiveBufferSize = null, int? port = null, TimeSpan? timeout = null) =>
+    /// <param name="tls">For https:// URLs: the SNI name, trust and validation callback; null: the URL's host and the system's roots.</param>
+    public static HttpClient Create(int maxConnections = 2048, int? receiveBufferSize = null, int? port = null, TimeSpan? timeout = null, SslClientAuthenticationOptions? tls = null) =>
         new(new SocketsHttpHandler
         {
+            SslOptions = tls ?? new SslClientAuthenticationOptions(),
             UseProxy = false,
             AllowAutoRedirect = false,
             UseCookies = false,

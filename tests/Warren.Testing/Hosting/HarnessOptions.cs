@@ -52,6 +52,9 @@ internal sealed record HarnessOptions
     /// <summary>How long the edge waits for an agent to authenticate (<see cref="Warren.Edge.EdgeServerOptions.AuthTimeout"/>); null: the edge's default.</summary>
     public TimeSpan? AuthTimeout { get; init; }
 
+    /// <summary>The edge's clock for long schedules (<see cref="Warren.Edge.EdgeServerOptions.Time"/>: certificate renewal); null: the system's.</summary>
+    public TimeProvider? Time { get; init; }
+
     /// <summary>Any other change to edge.yaml (admin_token, trusted_proxies, listen.admin), applied before validation.</summary>
     public Func<EdgeConfig, EdgeConfig>? ConfigureEdge { get; init; }
 

@@ -141,6 +141,7 @@ internal sealed class WarrenHarness : IAsyncDisposable
             TcpBindAddress = IPAddress.Loopback,
             Session = _options.EdgeSession ?? defaults.Session,
             AuthTimeout = _options.AuthTimeout ?? defaults.AuthTimeout,
+            Time = _options.Time ?? defaults.Time,
         });
         _edgeRunning = true;
         _agentsPort = Edge.AgentsPort;
