@@ -81,7 +81,15 @@ internal sealed class EdgePolicies
         }
         if (own is not null && (own.Ip is not null || PolicyValidator.KindOf(own) != PolicyKind.Any))
         {
-            layers.Add(PolicyLayer.Compile("the service's policy", own, _services));
+            try
+            {
+                layers.Add(PolicyLayer.Compile("the service's policy", own, _services));
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or FormatException)
+            {
+                // The validator should have caught it; whatever slipped past refuses this service, never the session.
+                return "policy: cannot be applied: " + ex.Message;
+            }
         }
         policy = layers.Count == 0 ? null : new ServicePolicy([.. layers]);
         return null;
