@@ -39,6 +39,25 @@ public sealed class OnDemandTests(ITestOutputHelper output) : AcmeTest(output)
         Assert.True(Log.Contains("evil.other.test is not granted"), "the refused registration is logged");
     }
 
+    [Fact]
+    public async Task Past_max_certificates_registered_names_get_no_certificate_and_are_reported()
+    {
+        string[] hosts = ["one.cap.test", "two.cap.test"];
+        var (pebble, tunnel) = await StartAsync(p => AcmeFor(p, "http-01") with { MaxCertificates = 1 }, ["*.cap.test"], h => [], startAgent: false);
+        await tunnel.StartAgentAsync([tunnel.HttpService("one", hosts[0])]);
+        await WaitForValidAsync(tunnel, hosts[0]);
+
+        // A second name from the same (wide) grant: the route works, but no certificate is ordered for it.
+        await tunnel.StopAgentAsync();
+        await tunnel.StartAgentAsync([tunnel.HttpService("one", hosts[0]), tunnel.HttpService("two", hosts[1])]);
+        await Log.WaitForAsync(TimeSpan.FromSeconds(30), "AcmeCapReached", hosts[1]);
+
+        Assert.Equal([hosts[0]], tunnel.Edge.Acme!.Snapshot().Select(c => c.Name));
+        Assert.Equal(1, pebble.OrdersCreated);
+        Assert.Equal(1, tunnel.Edge.Acme.Refused);
+        Assert.Contains("unrecognized name", (await HandshakeFailureAsync(tunnel, hosts[1])).ToString(), StringComparison.OrdinalIgnoreCase);
+    }
+
     private static async Task<Exception> HandshakeFailureAsync(WarrenHarness tunnel, string name)
     {
         using var tcp = new TcpClient();

@@ -70,20 +70,26 @@ internal sealed partial class CertificateManager : IAsyncDisposable
     public void Start()
     {
         var now = _time.GetUtcNow();
+        // Contexts are built before the lock is taken: building one may fetch (chain, OCSP) and the lock is never held across I/O.
+        var stored = new List<(string Name, X509Certificate2Collection Chain, SslStreamCertificateContext Context)>();
+        foreach (var (key, chain, error) in _store.LoadAll())
+        {
+            var name = key.StartsWith("_wildcard.", StringComparison.Ordinal) ? "*" + key["_wildcard".Length..] : key;
+            if (error is not null || chain.Count == 0)
+            {
+                Log.StoredUnreadable(_logger, name, error ?? "empty");
+                continue;
+            }
+            stored.Add((name, chain, EdgeCertificates.CreateContext(chain)));
+            Log.StoredLoaded(_logger, name, new DateTimeOffset(chain[0].NotAfter));
+        }
         lock (_lock)
         {
-            foreach (var (key, chain, error) in _store.LoadAll())
+            foreach (var (name, chain, context) in stored)
             {
-                var name = key.StartsWith("_wildcard.", StringComparison.Ordinal) ? "*" + key["_wildcard".Length..] : key;
-                if (error is not null || chain.Count == 0)
-                {
-                    Log.StoredUnreadable(_logger, name, error ?? "empty");
-                    continue;
-                }
                 var certificate = new ManagedCertificate(name) { NextAttempt = DateTimeOffset.MaxValue };
-                Install(certificate, chain, now, fresh: false);
+                Install(certificate, chain, context, now, fresh: false);
                 _certificates[name] = certificate;
-                Log.StoredLoaded(_logger, name, new DateTimeOffset(chain[0].NotAfter));
             }
             foreach (var host in _policy.Hosts)
             {
@@ -278,10 +284,11 @@ internal sealed partial class CertificateManager : IAsyncDisposable
             var (chainPem, keyPem) = await _issuer.IssueAsync([certificate.Name], certificateId, stopping).ConfigureAwait(false);
             var chain = LoadChain(chainPem, keyPem);
             _store.Save(CertificateStore.KeyOf(certificate.Name), chainPem, keyPem);
+            var context = EdgeCertificates.CreateContext(chain);
             now = _time.GetUtcNow();
             lock (_lock)
             {
-                Install(certificate, chain, now, fresh: true);
+                Install(certificate, chain, context, now, fresh: true);
                 PublishUnsynchronized();
             }
             Interlocked.Increment(ref _issued);
@@ -343,11 +350,11 @@ internal sealed partial class CertificateManager : IAsyncDisposable
     private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
 
     /// <summary>Makes <paramref name="chain"/> the served certificate and schedules its renewal. Caller holds the lock.</summary>
-    private static void Install(ManagedCertificate certificate, X509Certificate2Collection chain, DateTimeOffset now, bool fresh)
+    private static void Install(ManagedCertificate certificate, X509Certificate2Collection chain, SslStreamCertificateContext context, DateTimeOffset now, bool fresh)
     {
         var leaf = chain[0];
         certificate.Leaf = leaf;
-        certificate.Context = EdgeCertificates.CreateContext(chain);
+        certificate.Context = context;
         var notBefore = new DateTimeOffset(leaf.NotBefore);
         var notAfter = new DateTimeOffset(leaf.NotAfter);
         certificate.RenewAt = RenewalSchedule.RenewAt(notBefore, notAfter, Random.Shared.NextDouble());
