@@ -11,8 +11,11 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Warren.Configuration;
 using Warren.Edge.Acme;
+using Warren.Edge.Admin;
 using Warren.Edge.Agents;
 using Warren.Edge.Forwarding;
+using Warren.Edge.Hosting;
+using Warren.Edge.Limits;
 using Warren.Edge.Policy;
 using Warren.Edge.Tcp;
 using Warren.Edge.Telemetry;
@@ -54,12 +57,12 @@ public sealed class EdgeServer : IAsyncDisposable
     private readonly WebApplication _admin;
     private readonly TcpServiceHost _tcp;
     private readonly TunnelHttpClient _client;
-    private readonly Dictionary<string, ListenOptions> _listeners;
+    private readonly EdgeListeners _listeners;
     private readonly ListenOptions _adminListener;
     private readonly TokenValidator _tokens;
 
     private EdgeServer(WebApplication publicApp, WebApplication admin, TcpServiceHost tcp, TunnelHttpClient client,
-        Dictionary<string, ListenOptions> listeners, ListenOptions adminListener, EdgeState state, string? fingerprint, TokenValidator tokens)
+        EdgeListeners listeners, ListenOptions adminListener, EdgeState state, string? fingerprint, TokenValidator tokens)
     {
         _tokens = tokens;
         _public = publicApp;
@@ -80,9 +83,9 @@ public sealed class EdgeServer : IAsyncDisposable
     /// <summary>Automatic certificates; null without <c>acme:</c> in edge.yaml.</summary>
     internal CertificateManager? Acme { get; private init; }
 
-    public int? HttpPort => _listeners.GetValueOrDefault("http")?.IPEndPoint?.Port;
-    public int? HttpsPort => _listeners.GetValueOrDefault("https")?.IPEndPoint?.Port;
-    public int AgentsPort => _listeners["agents"].IPEndPoint!.Port;
+    public int? HttpPort => _listeners.Port("http");
+    public int? HttpsPort => _listeners.Port("https");
+    public int AgentsPort => _listeners.Port("agents")!.Value;
     public int AdminPort => _adminListener.IPEndPoint!.Port;
 
     /// <summary>SHA-256 of the agent listener's certificate (what agents pin); null when the link is insecure.</summary>
@@ -115,7 +118,6 @@ public sealed class EdgeServer : IAsyncDisposable
         session.KeepAliveInterval = config.Session.KeepaliveInterval;
         session.KeepAliveTimeout = config.Session.KeepaliveTimeout;
         var client = new TunnelHttpClient(state.Routes, session.OpenTimeout);
-        var listeners = new Dictionary<string, ListenOptions>();
         var perIp = new PerIpConnectionLimiter(config.Limits.MaxConnectionsPerIp);
         var metrics = new EdgeMetrics(state, sni, perIp);
 
@@ -142,60 +144,19 @@ public sealed class EdgeServer : IAsyncDisposable
         builder.Services.AddSingleton(client);
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton<TunnelForwardingMiddleware>();
+        var listeners = new EdgeListeners(metrics, perIp);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            kestrel.AddServerHeader = false;
-            var limits = kestrel.Limits;
-            limits.MaxRequestBodySize = config.Limits.MaxRequestBodySize;
-            limits.RequestHeadersTimeout = config.Limits.RequestHeadersTimeout;
-            limits.MaxConcurrentConnections = config.Limits.MaxConnections;
-            limits.MaxConcurrentUpgradedConnections = config.Limits.MaxConnections;
-            // Kestrel's defaults, kept on purpose and named here so they are visible (docs/security.md):
-            // 32 KiB of headers in at most 100 fields, 8 KiB request line, 240 B/s minimum body rate after 5 s.
-            limits.MaxRequestHeadersTotalSize = 32 * 1024;
-            limits.MaxRequestHeaderCount = 100;
-            limits.MaxRequestLineSize = 8 * 1024;
-            limits.MinRequestBodyDataRate = new MinDataRate(bytesPerSecond: 240, gracePeriod: TimeSpan.FromSeconds(5));
+            EdgeListeners.ApplyLimits(kestrel, config.Limits);
             if (config.Listen.Http is { Length: > 0 } http)
             {
-                kestrel.Listen(ListenEndPoint.Parse(http), l =>
-                {
-                    l.Use(perIp.Middleware);
-                    l.Use(ConnectionTelemetry.Middleware(metrics, "http", countBytes: true));
-                    l.Protocols = HttpProtocols.Http1;
-                    listeners["http"] = l;
-                });
+                listeners.ListenHttp(kestrel, http);
             }
             if (sni is not null)
             {
-                var handshake = new PublicTlsHandshake(sni, acme?.TlsAlpn01);
-                kestrel.Listen(ListenEndPoint.Parse(config.Listen.Https!), l =>
-                {
-                    l.Use(perIp.Middleware);
-                    l.Protocols = HttpProtocols.Http1AndHttp2;
-                    if (acme?.TlsAlpn01 is not null)
-                    {
-                        l.Use(handshake.PeekAlpn);
-                    }
-                    l.UseHttps(new TlsHandshakeCallbackOptions { OnConnection = handshake.OnConnectionAsync });
-                    if (acme?.TlsAlpn01 is not null)
-                    {
-                        l.Use(PublicTlsHandshake.CloseAcmeTls);
-                    }
-                    l.Use(ConnectionTelemetry.Middleware(metrics, "https", countBytes: true));
-                    listeners["https"] = l;
-                });
+                listeners.ListenHttps(kestrel, config.Listen.Https!, new PublicTlsHandshake(sni, acme?.TlsAlpn01), acmeTlsAlpn: acme?.TlsAlpn01 is not null);
             }
-            kestrel.Listen(ListenEndPoint.Parse(config.Listen.Agents), l =>
-            {
-                l.Use(ConnectionTelemetry.Middleware(metrics, "agents", countBytes: false));
-                if (agentCertificate is not null)
-                {
-                    l.UseHttps(agentCertificate);
-                }
-                l.UseConnectionHandler<AgentConnectionHandler>();
-                listeners["agents"] = l;
-            });
+            listeners.ListenAgents(kestrel, config.Listen.Agents, agentCertificate);
         });
         var app = builder.Build();
         _ = app.Services.GetRequiredService<EdgePolicies>(); // edge.yaml policies compile now, not at the first agent
@@ -207,20 +168,7 @@ public sealed class EdgeServer : IAsyncDisposable
         var forward = app.Services.GetRequiredService<PolicyMiddleware>().Wrap(app.Services.GetRequiredService<TunnelForwardingMiddleware>().InvokeAsync);
         app.Run(new RequestTelemetry(metrics, loggerFactory).Wrap(forward));
 
-        ListenOptions? adminListener = null;
-        var adminBuilder = WebHosting.CreateBuilder();
-        adminBuilder.Logging.ClearProviders();
-        adminBuilder.Services.AddSingleton(loggerFactory);
-        var adminEndPoint = ListenEndPoint.Parse(config.Listen.Admin);
-        if (!IPAddress.IsLoopback(adminEndPoint.Address) && config.AdminToken is null)
-        {
-            // Status and metrics leave loopback only behind a token (docs/security.md); the config validator says the same.
-            throw new InvalidOperationException(
-                $"listen.admin {config.Listen.Admin} is not a loopback address and admin_token is not set; the admin listener serves status and metrics, so set admin_token (WARREN_ADMIN_TOKEN) or bind it to 127.0.0.1");
-        }
-        adminBuilder.WebHost.ConfigureKestrel(k => k.Listen(adminEndPoint, l => adminListener = l));
-        var admin = adminBuilder.Build();
-        AdminEndpoints.Map(admin, state, metrics, config.AdminToken, acme?.Manager);
+        var admin = AdminHost.Build(config, loggerFactory, state, metrics, acme?.Manager, out var adminListener);
 
         var tcp = new TcpServiceHost(state.Routes, options.TcpBindAddress, config.Limits.IdleTimeout, logger) {
             Telemetry = new TcpTelemetry(metrics, loggerFactory),
@@ -236,7 +184,7 @@ public sealed class EdgeServer : IAsyncDisposable
             acme.Manager.Start();
         }
         metrics.IsReady = true;
-        return new EdgeServer(app, admin, tcp, client, listeners, adminListener!, state, fingerprint, tokens) { Metrics = metrics, Acme = acme?.Manager };
+        return new EdgeServer(app, admin, tcp, client, listeners, adminListener(), state, fingerprint, tokens) { Metrics = metrics, Acme = acme?.Manager };
     }
 
     /// <summary>Stops accepting, sends GOAWAY to every agent, and waits up to <paramref name="grace"/> for in-flight work.</summary>

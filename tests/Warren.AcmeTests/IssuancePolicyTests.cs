@@ -1,6 +1,6 @@
 using Warren.Configuration;
 using Warren.Edge.Acme;
-using Warren.Edge.Agents;
+using Warren.Edge.Tokens;
 
 namespace Warren.AcmeTests;
 

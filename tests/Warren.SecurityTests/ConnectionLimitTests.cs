@@ -3,7 +3,7 @@ using System.Net.Sockets;
 using System.Text;
 using Microsoft.AspNetCore.Connections;
 using Warren.Configuration;
-using Warren.Edge.Forwarding;
+using Warren.Edge.Limits;
 using Warren.SecurityTests.Harness;
 using Xunit.Abstractions;
 

@@ -1,7 +1,6 @@
 using System.Text;
 using Warren.Configuration;
 using Warren.Edge;
-using Warren.Edge.Agents;
 using Warren.Edge.Tokens;
 using Warren.SecurityTests.Harness;
 using Xunit.Abstractions;

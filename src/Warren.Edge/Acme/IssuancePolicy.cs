@@ -1,5 +1,5 @@
 using Warren.Configuration;
-using Warren.Edge.Agents;
+using Warren.Edge.Tokens;
 
 namespace Warren.Edge.Acme;
 

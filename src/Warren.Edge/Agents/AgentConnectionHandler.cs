@@ -1,7 +1,9 @@
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
 using Warren.Edge.Forwarding;
+using Warren.Edge.Limits;
 using Warren.Edge.Routing;
+using Warren.Edge.Tokens;
 using Warren.Protocol.Framing;
 using Warren.Protocol.Session;
 using Warren.Protocol.Streams;

@@ -1,5 +1,6 @@
 using System.Net;
 using Warren.Edge.Routing;
+using Warren.Edge.Tokens;
 using Warren.Protocol.Session;
 using Warren.Protocol.Streams;
 using Warren.Protocol.Tunnel;

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using Warren.Configuration;
-using Warren.Edge.Agents;
+using Warren.Edge.Tokens;
 using Warren.Protocol.Tunnel;
 
 namespace Warren.Edge.Policy;

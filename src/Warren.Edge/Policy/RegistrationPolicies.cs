@@ -1,5 +1,5 @@
 using System.Runtime.CompilerServices;
-using Warren.Edge.Agents;
+using Warren.Edge.Tokens;
 using Warren.Protocol.Tunnel;
 
 namespace Warren.Edge.Policy;

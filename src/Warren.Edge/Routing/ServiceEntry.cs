@@ -75,8 +75,5 @@ internal sealed class ServiceEntry(int id, string owner, ServiceRegistration reg
     /// </summary>
     public Policy.ServicePolicy? Policy { get; set; }
 
-    /// <summary>This service's metric label children, looked up once (Telemetry/EdgeMetrics.cs).</summary>
-    public Telemetry.ServiceMetrics? Metrics { get; set; }
-
     public override string ToString() => $"{Owner}/{Name}";
 }

@@ -1,8 +1,9 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using Prometheus;
 using Warren.Edge.Agents;
-using Warren.Edge.Forwarding;
+using Warren.Edge.Limits;
 using Warren.Edge.Routing;
 using Warren.Edge.Tls;
 using Warren.Protocol.Session;
@@ -138,8 +139,14 @@ internal sealed class EdgeMetrics
 
     private volatile bool _ready;
 
-    /// <summary>The service's cached label children (created on first use, then read from the entry).</summary>
-    public ServiceMetrics For(ServiceEntry service) => service.Metrics ??= new ServiceMetrics(this, service.Name, service.Owner);
+    // Each service's label children, looked up once per service. Kept here, beside the route table rather than in it,
+    // so routing holds no metrics objects (docs/architecture.md, "What may depend on what"); a service's entry going
+    // away takes its cache slot with it. Reads are lock-free.
+    private readonly ConditionalWeakTable<ServiceEntry, ServiceMetrics> _services = new();
+
+    /// <summary>The service's cached label children (created on first use).</summary>
+    public ServiceMetrics For(ServiceEntry service) =>
+        _services.TryGetValue(service, out var metrics) ? metrics : _services.GetValue(service, s => new ServiceMetrics(this, s.Name, s.Owner));
 
     public static string Label(ErrorKind kind) => ErrorKindLabels[(int)kind];
 

@@ -4,8 +4,9 @@ using Microsoft.AspNetCore.Http;
 using Prometheus;
 using Warren.Configuration;
 using Warren.Edge.Acme;
+using Warren.Edge.Telemetry;
 
-namespace Warren.Edge.Telemetry;
+namespace Warren.Edge.Admin;
 
 /// <summary>The edge's admin listener: /healthz, /readyz, /metrics (Prometheus text) and /api/status (JSON for `warren status`).</summary>
 internal static class AdminEndpoints

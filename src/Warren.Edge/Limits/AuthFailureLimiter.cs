@@ -1,7 +1,7 @@
 using System.Net;
 using System.Threading.RateLimiting;
 
-namespace Warren.Edge.Agents;
+namespace Warren.Edge.Limits;
 
 /// <summary>
 /// Limits failed agent authentications per source IP: past <c>maxFailures</c> within <c>window</c>

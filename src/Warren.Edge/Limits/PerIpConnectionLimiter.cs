@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using Microsoft.AspNetCore.Connections;
 
-namespace Warren.Edge.Forwarding;
+namespace Warren.Edge.Limits;
 
 /// <summary>
 /// Caps concurrent connections per client IP on the public listeners, so one host cannot take every connection

@@ -1,0 +1,210 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace Warren.Configuration;
+
+/// <summary>The agent's rules (agent.yaml): the edge, the token, the services, their targets and policies.</summary>
+internal static partial class Validator
+{
+    public static AgentConfig Agent(AgentConfig config, Diagnostics d)
+    {
+        if (string.IsNullOrWhiteSpace(config.Edge))
+        {
+            d.Report("edge", "required: the edge's agent address as host:port, e.g. edge.example.com:7443");
+        }
+        else
+        {
+            CheckAddress(d, "edge", config.Edge, allowZero: false);
+        }
+
+        if (string.IsNullOrEmpty(config.Token))
+        {
+            d.Report("token", "required: the agent token the edge knows this agent by; e.g. token: ${WARREN_TOKEN}");
+        }
+        else if (config.Token.Trim().Length != config.Token.Length)
+        {
+            d.Report("token", "has leading or trailing whitespace; remove it (the value is not shown)");
+        }
+
+        var fingerprint = config.EdgeFingerprint;
+        if (!string.IsNullOrEmpty(fingerprint))
+        {
+            var hex = fingerprint.Replace(":", "", StringComparison.Ordinal);
+            if (IsSha256Hex(hex))
+            {
+                fingerprint = hex.ToLowerInvariant();
+            }
+            else
+            {
+                d.Report("edge_fingerprint", $"'{fingerprint}' is not a SHA-256 fingerprint; expected 64 hex digits (colons allowed)");
+            }
+
+            if (config.Insecure)
+            {
+                d.Report("insecure", "insecure (plain TCP) cannot be combined with edge_fingerprint (TLS); remove one");
+            }
+        }
+        else
+        {
+            fingerprint = null;
+        }
+
+        if (string.IsNullOrWhiteSpace(config.Name) || config.Name.Length > 253 || config.Name.Any(c => char.IsControl(c) || char.IsWhiteSpace(c)))
+        {
+            d.Report("name", "must be 1 to 253 characters without spaces; it names this agent in the edge's logs and metrics");
+        }
+
+        if (config.Connections is < 1 or > 16)
+        {
+            d.Report("connections", $"must be 1 to 16 (it is {config.Connections})");
+        }
+
+        if (!string.IsNullOrEmpty(config.Admin))
+        {
+            CheckAddress(d, "admin", config.Admin, allowZero: true);
+        }
+
+        CheckAdmin(d, "admin", config.Admin, config.AdminToken);
+
+        CheckServices(d, config.Services);
+        CheckSession(d, config.Session);
+        return config with
+        {
+            EdgeFingerprint = fingerprint,
+            Admin = string.IsNullOrEmpty(config.Admin) ? null : config.Admin,
+            AdminToken = string.IsNullOrEmpty(config.AdminToken) ? null : config.AdminToken,
+        };
+    }
+
+    private static void CheckServices(Diagnostics d, IReadOnlyList<ServiceConfig> services)
+    {
+        var names = new Dictionary<string, string>(StringComparer.Ordinal);
+        var routes = new Dictionary<(string Host, string Prefix), string>();
+        var ports = new Dictionary<int, string>();
+        for (var i = 0; i < services.Count; i++)
+        {
+            var path = Diagnostics.Item("services", i);
+            var service = services[i];
+            var label = string.IsNullOrEmpty(service.Name) ? path : $"{path} ('{service.Name}')";
+
+            if (!ServiceName().IsMatch(service.Name))
+            {
+                d.Report($"{path}.name", NameRule(service.Name, "service"));
+            }
+            else if (!names.TryAdd(service.Name, path))
+            {
+                d.Report($"{path}.name", $"'{service.Name}' is already the name of {names[service.Name]}; service names must be unique");
+            }
+
+            var kind = CheckTarget(d, path, service.Target);
+            var targetText = service.Target is null ? "" : $" ({service.Target.OriginalString})";
+            if (kind == "tcp")
+            {
+                if (service.Port is null)
+                {
+                    d.Report($"{path}.port", $"required for a TCP service (tcp:// target{targetText}): the port the edge publishes it on");
+                }
+
+                if (service.Hostnames.Count > 0)
+                {
+                    d.Report($"{path}.hostnames", "a TCP service (tcp:// target) is reached by port, not hostname; remove hostnames, or use an http:// target");
+                }
+
+                if (service.PathPrefix is not null)
+                {
+                    d.Report($"{path}.path_prefix", "a TCP service (tcp:// target) has no paths; remove path_prefix, or use an http:// target");
+                }
+            }
+            else if (kind is "http" or "https")
+            {
+                if (service.Hostnames.Count == 0)
+                {
+                    d.Report($"{path}.hostnames", $"required for an HTTP service ({kind}:// target): the hostnames the edge serves it on, e.g. [app.example.com]");
+                }
+
+                if (service.Port is not null)
+                {
+                    d.Report($"{path}.port", $"only TCP services (tcp:// targets) have a port; an HTTP service is reached by its hostnames — remove port, or use a tcp:// target");
+                }
+            }
+
+            if (service.InsecureSkipVerify && kind is "http" or "tcp")
+            {
+                d.Report($"{path}.insecure_skip_verify", "applies only to https:// targets; remove it");
+            }
+
+            CheckHostPatterns(d, $"{path}.hostnames", service.Hostnames);
+            if (service.PathPrefix is { } prefix && (!prefix.StartsWith('/') || prefix.Any(c => c is '?' or '#' || char.IsWhiteSpace(c) || char.IsControl(c))))
+            {
+                d.Report($"{path}.path_prefix", $"'{prefix}' must start with '/' and hold no spaces, '?' or '#', e.g. /api");
+            }
+
+            for (var h = 0; h < service.Hostnames.Count; h++)
+            {
+                var key = (service.Hostnames[h].ToLowerInvariant(), service.PathPrefix ?? "");
+                if (!routes.TryAdd(key, label))
+                {
+                    var with = key.Item2.Length == 0 ? "" : $" with path_prefix {key.Item2}";
+                    d.Report(Diagnostics.Item($"{path}.hostnames", h), $"'{service.Hostnames[h]}'{with} is already served by {routes[key]}");
+                }
+            }
+
+            if (service.Port is { } port)
+            {
+                if (port is < 1 or > 65535)
+                {
+                    d.Report($"{path}.port", $"must be 1 to 65535 (it is {port})");
+                }
+                else if (!ports.TryAdd(port, label))
+                {
+                    d.Report($"{path}.port", $"port {port} is already published by {ports[port]}");
+                }
+            }
+
+            if (service.MaxConcurrency is < 1 or > 100_000)
+            {
+                d.Report($"{path}.max_concurrency", $"must be 1 to 100000 (it is {service.MaxConcurrency})");
+            }
+
+            CheckPositive(d, $"{path}.queue_timeout", service.QueueTimeout);
+            CheckPositive(d, $"{path}.dial_timeout", service.DialTimeout);
+            CheckPositive(d, $"{path}.response_timeout", service.ResponseTimeout);
+            if (service.MaxRequestBodySize is <= 0)
+            {
+                d.Report($"{path}.max_request_body_size", $"must be more than 0 bytes (it is {service.MaxRequestBodySize}); leave it out to use the edge's limit");
+            }
+
+            if (service.Policy is { } policy && kind is not null)
+            {
+                PolicyValidator.Check(d, $"{path}.policy", policy, kind == "tcp" ? PolicyKind.Tcp : PolicyKind.Http, allowUse: true);
+            }
+        }
+    }
+
+    /// <summary>The target's scheme when it is usable, else null after reporting.</summary>
+    private static string? CheckTarget(Diagnostics d, string path, Uri? target)
+    {
+        if (target is null)
+        {
+            d.Report($"{path}.target", "required: where the agent forwards to, e.g. http://localhost:8080 or tcp://localhost:5432");
+            return null;
+        }
+
+        var scheme = target.IsAbsoluteUri ? target.Scheme : "";
+        var valid = scheme is "http" or "https" or "tcp"
+            && target.Host.Length > 0
+            && target.Port is > 0 and <= 65535
+            && target.UserInfo.Length == 0
+            && target.AbsolutePath == "/" && target.Query.Length == 0 && target.Fragment.Length == 0;
+        if (!valid)
+        {
+            var reason = scheme is "http" or "https" or "tcp" && target.AbsolutePath != "/" ? " (a path is not supported; use path_prefix to route by path)" : "";
+            d.Report($"{path}.target", $"'{target.OriginalString}' is not {TargetExpected}{reason}");
+            return null;
+        }
+
+        return scheme;
+    }
+}

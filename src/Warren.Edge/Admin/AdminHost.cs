@@ -1,0 +1,36 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Warren.Configuration;
+using Warren.Edge.Acme;
+using Warren.Edge.Telemetry;
+
+namespace Warren.Edge.Admin;
+
+/// <summary>The admin listener (listen.admin): its own Kestrel host, so it stays reachable whatever the public side does.</summary>
+internal static class AdminHost
+{
+    /// <summary>Builds the admin app; <paramref name="listener"/> gives its bound port once started.</summary>
+    public static WebApplication Build(EdgeConfig config, ILoggerFactory loggerFactory, EdgeState state, EdgeMetrics metrics, CertificateManager? acme, out Func<ListenOptions> listener)
+    {
+        var endPoint = ListenEndPoint.Parse(config.Listen.Admin);
+        if (!IPAddress.IsLoopback(endPoint.Address) && config.AdminToken is null)
+        {
+            // Status and metrics leave loopback only behind a token (docs/security.md); the config validator says the same.
+            throw new InvalidOperationException(
+                $"listen.admin {config.Listen.Admin} is not a loopback address and admin_token is not set; the admin listener serves status and metrics, so set admin_token (WARREN_ADMIN_TOKEN) or bind it to 127.0.0.1");
+        }
+        ListenOptions? bound = null;
+        var builder = WebHosting.CreateBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(loggerFactory);
+        builder.WebHost.ConfigureKestrel(k => k.Listen(endPoint, l => bound = l));
+        var admin = builder.Build();
+        AdminEndpoints.Map(admin, state, metrics, config.AdminToken, acme);
+        listener = () => bound ?? throw new InvalidOperationException("the admin listener is not configured yet");
+        return admin;
+    }
+}

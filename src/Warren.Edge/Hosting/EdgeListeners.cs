@@ -1,0 +1,84 @@
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Warren.Configuration;
+using Warren.Edge.Agents;
+using Warren.Edge.Limits;
+using Warren.Edge.Telemetry;
+using Warren.Edge.Tls;
+
+namespace Warren.Edge.Hosting;
+
+/// <summary>
+/// The edge's Kestrel listeners, one builder each: public HTTP, public HTTPS (certificate by SNI), and the agents
+/// listener (TLS, then the multiplexer). Each records its <see cref="ListenOptions"/> under its name, from which the
+/// bound port is read after start (a port given as 0 is chosen by the OS).
+/// </summary>
+internal sealed class EdgeListeners(EdgeMetrics metrics, PerIpConnectionLimiter perIp)
+{
+    private readonly Dictionary<string, ListenOptions> _listeners = [];
+
+    public int? Port(string name) => _listeners.GetValueOrDefault(name)?.IPEndPoint?.Port;
+
+    /// <summary>Request limits for every public listener (docs/security.md).</summary>
+    public static void ApplyLimits(KestrelServerOptions kestrel, EdgeLimitsConfig limits)
+    {
+        kestrel.AddServerHeader = false;
+        var k = kestrel.Limits;
+        k.MaxRequestBodySize = limits.MaxRequestBodySize;
+        k.RequestHeadersTimeout = limits.RequestHeadersTimeout;
+        k.MaxConcurrentConnections = limits.MaxConnections;
+        k.MaxConcurrentUpgradedConnections = limits.MaxConnections;
+        // Kestrel's defaults, kept on purpose and named here so they are visible (docs/security.md):
+        // 32 KiB of headers in at most 100 fields, 8 KiB request line, 240 B/s minimum body rate after 5 s.
+        k.MaxRequestHeadersTotalSize = 32 * 1024;
+        k.MaxRequestHeaderCount = 100;
+        k.MaxRequestLineSize = 8 * 1024;
+        k.MinRequestBodyDataRate = new MinDataRate(bytesPerSecond: 240, gracePeriod: TimeSpan.FromSeconds(5));
+    }
+
+    /// <summary>listen.http: HTTP/1.1, capped per client IP, bytes counted.</summary>
+    public void ListenHttp(KestrelServerOptions kestrel, string address) => kestrel.Listen(ListenEndPoint.Parse(address), l =>
+    {
+        l.Use(perIp.Middleware);
+        l.Use(ConnectionTelemetry.Middleware(metrics, "http", countBytes: true));
+        l.Protocols = HttpProtocols.Http1;
+        _listeners["http"] = l;
+    });
+
+    /// <summary>
+    /// listen.https: HTTP/1.1 and HTTP/2 by ALPN, the certificate chosen by SNI (<paramref name="handshake"/>), capped
+    /// per client IP, bytes counted. With ACME tls-alpn-01 (<paramref name="acmeTlsAlpn"/>) a CA's validation handshake
+    /// is recognised before TLS and closed after it, never reaching a service.
+    /// </summary>
+    public void ListenHttps(KestrelServerOptions kestrel, string address, PublicTlsHandshake handshake, bool acmeTlsAlpn) => kestrel.Listen(ListenEndPoint.Parse(address), l =>
+    {
+        l.Use(perIp.Middleware);
+        l.Protocols = HttpProtocols.Http1AndHttp2;
+        if (acmeTlsAlpn)
+        {
+            l.Use(handshake.PeekAlpn);
+        }
+        l.UseHttps(new TlsHandshakeCallbackOptions { OnConnection = handshake.OnConnectionAsync });
+        if (acmeTlsAlpn)
+        {
+            l.Use(PublicTlsHandshake.CloseAcmeTls);
+        }
+        l.Use(ConnectionTelemetry.Middleware(metrics, "https", countBytes: true));
+        _listeners["https"] = l;
+    });
+
+    /// <summary>listen.agents: TLS with the agent link certificate (none when agent_tls.insecure), then <see cref="AgentConnectionHandler"/>.</summary>
+    public void ListenAgents(KestrelServerOptions kestrel, string address, X509Certificate2? certificate) => kestrel.Listen(ListenEndPoint.Parse(address), l =>
+    {
+        l.Use(ConnectionTelemetry.Middleware(metrics, "agents", countBytes: false));
+        if (certificate is not null)
+        {
+            l.UseHttps(certificate);
+        }
+        l.UseConnectionHandler<AgentConnectionHandler>();
+        _listeners["agents"] = l;
+    });
+}

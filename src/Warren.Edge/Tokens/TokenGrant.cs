@@ -1,0 +1,41 @@
+using Warren.Protocol.Tunnel;
+
+namespace Warren.Edge.Tokens;
+
+/// <summary>A token's identity and grants, once its secret matched.</summary>
+internal sealed record TokenGrant(string Name, IReadOnlyList<string> AllowHosts, IReadOnlyList<int> AllowPorts)
+{
+    /// <summary>Live sessions this token may hold at once; null = no limit.</summary>
+    public int? MaxSessions { get; init; }
+
+    /// <summary>edge.yaml <c>require_policies</c>: edge policies each of this token's services must name in <c>policy.use</c>.</summary>
+    public IReadOnlyList<string> RequirePolicies { get; init; } = [];
+
+    /// <summary>Null when the token may publish <paramref name="service"/>, else why not.</summary>
+    public string? Check(ServiceRegistration service)
+    {
+        foreach (var host in service.Hostnames)
+        {
+            if (!AllowHosts.Any(pattern => HostMatches(pattern, host)))
+            {
+                return $"hostname {host} is not granted to token '{Name}'";
+            }
+        }
+        if (service.Port is { } port && !AllowPorts.Contains(port))
+        {
+            return $"port {port} is not granted to token '{Name}'";
+        }
+        return null;
+    }
+
+    /// <summary>"*.example.com" grants its subdomains and wildcards under it; anything else is an exact name.</summary>
+    internal static bool HostMatches(string pattern, string host)
+    {
+        if (pattern.StartsWith("*.", StringComparison.Ordinal))
+        {
+            var suffix = pattern[1..];
+            return host.EndsWith(suffix, StringComparison.OrdinalIgnoreCase) && host.Length > suffix.Length;
+        }
+        return string.Equals(pattern, host, StringComparison.OrdinalIgnoreCase);
+    }
+}
