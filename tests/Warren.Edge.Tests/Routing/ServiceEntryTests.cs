@@ -1,0 +1,76 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Warren.Edge.Agents;
+using Warren.Edge.Routing;
+using Warren.Protocol.Tunnel;
+
+namespace Warren.Edge.Tests.Routing;
+
+/// <summary>Which session of a service a request goes to: a usable one (not going away), the least loaded.</summary>
+public sealed class ServiceEntryTests : IAsyncLifetime
+{
+    private readonly List<MuxPair> _pairs = [];
+
+    [Fact]
+    public async Task PickSession_skips_a_session_that_is_going_away_and_returns_null_when_none_is_left()
+    {
+        var entry = new ServiceEntry(1, "alice", new ServiceRegistration { Name = "web", Hostnames = ["app.test"] });
+        var (draining, drainingMux) = await SessionAsync();
+        var (live, _) = await SessionAsync();
+        entry.Add(draining);
+        entry.Add(live);
+
+        drainingMux.GoAway("test: draining");
+
+        Assert.Same(live, entry.PickSession());
+        live.Mux.GoAway("test: draining too");
+        Assert.Null(entry.PickSession());
+    }
+
+    [Fact]
+    public async Task PickSession_prefers_the_session_with_fewer_open_streams()
+    {
+        var entry = new ServiceEntry(1, "alice", new ServiceRegistration { Name = "web", Hostnames = ["app.test"] });
+        var (busy, _) = await SessionAsync();
+        var (idle, _) = await SessionAsync();
+        entry.Add(busy);
+        entry.Add(idle);
+        var pair = _pairs[0];
+        var accepted = pair.Agent.AcceptStreamAsync();
+        var open = busy.Mux.OpenStreamAsync(new StreamOpenRequest(StreamKind.Http, "web", "").Encode());
+        (await accepted.AsTask().WaitAsync(Wait.DefaultTimeout)).Accept();
+        await using var stream = await open.AsTask().WaitAsync(Wait.DefaultTimeout);
+
+        Assert.Same(idle, entry.PickSession());
+    }
+
+    [Fact]
+    public async Task A_session_is_listed_once_however_often_it_is_added()
+    {
+        var entry = new ServiceEntry(1, "alice", new ServiceRegistration { Name = "web", Hostnames = ["app.test"] });
+        var (session, _) = await SessionAsync();
+
+        entry.Add(session);
+        entry.Add(session);
+        Assert.Single(entry.Sessions);
+        entry.Remove(session);
+
+        Assert.Empty(entry.Sessions);
+    }
+
+    private async Task<(AgentSession Session, Warren.Protocol.Session.MuxSession Mux)> SessionAsync()
+    {
+        var pair = await MuxPair.StartAsync(NullLoggerFactory.Instance);
+        _pairs.Add(pair);
+        return (new AgentSession(pair.Edge, "alice", "agent", null, DateTimeOffset.UnixEpoch), pair.Edge);
+    }
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        foreach (var pair in _pairs)
+        {
+            await pair.DisposeAsync();
+        }
+    }
+}
