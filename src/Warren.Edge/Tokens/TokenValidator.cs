@@ -17,6 +17,8 @@ internal sealed class TokenValidator : IDisposable
     private readonly TokenStore? _store;
     private readonly ITimer? _refresh;
     private (byte[] Hash, TokenGrant Grant)[] _tokens;
+    private readonly Lock _storeLock = new();
+    private bool _disposed;
 
     public TokenValidator(IEnumerable<EdgeTokenConfig> configured, TokenStore? store = null, TimeProvider? time = null, TimeSpan? refreshInterval = null)
     {
@@ -55,21 +57,26 @@ internal sealed class TokenValidator : IDisposable
         return match;
     }
 
-    /// <summary>Re-reads the store; called by the timer, and by tests.</summary>
+    /// <summary>Re-reads the store; called by the timer, and by tests. Does nothing once disposed.</summary>
     internal void Refresh()
     {
         (byte[] Hash, TokenGrant Grant)[] next;
-        try
+        // A tick already running when the edge stops must not read the store Dispose is closing: an exception on
+        // the timer's thread ends the process (seen as a test host crash at shutdown under load).
+        lock (_storeLock)
         {
-            if (_store is null || !_store.HasChanged())
+            try
             {
-                return;
+                if (_disposed || _store is null || !_store.HasChanged())
+                {
+                    return;
+                }
+                next = Load();
             }
-            next = Load();
-        }
-        catch (Microsoft.Data.Sqlite.SqliteException)
-        {
-            return; // busy or briefly locked by the CLI: keep the last good view, try again next tick
+            catch (Microsoft.Data.Sqlite.SqliteException)
+            {
+                return; // busy or briefly locked by the CLI: keep the last good view, try again next tick
+            }
         }
         var previous = Interlocked.Exchange(ref _tokens, next);
         var gone = previous.Select(t => t.Grant.Name).Except(next.Select(t => t.Grant.Name)).ToHashSet();
@@ -87,6 +94,10 @@ internal sealed class TokenValidator : IDisposable
     public void Dispose()
     {
         _refresh?.Dispose();
-        _store?.Dispose();
+        lock (_storeLock)
+        {
+            _disposed = true;
+            _store?.Dispose();
+        }
     }
 }

@@ -65,6 +65,28 @@ public sealed class TokenValidatorTests : IDisposable
         Assert.Null(tokens.Validate(secret));
     }
 
+    [Fact]
+    public void Refresh_after_dispose_does_nothing_instead_of_reading_the_closed_store()
+    {
+        // The refresh timer can fire while the edge stops; an exception on its thread ended the whole process.
+        using (var store = new TokenStore(_data))
+        {
+            store.Create("stored", ["*.stored.test"], [], maxSessions: null);
+        }
+        var tokens = new TokenValidator([], new TokenStore(_data), refreshInterval: TimeSpan.FromDays(1));
+        using (var store = new TokenStore(_data))
+        {
+            Assert.True(store.Revoke("stored")); // the next refresh would read the store
+        }
+        var revoked = 0;
+        tokens.TokensRevoked += _ => revoked++;
+
+        tokens.Dispose();
+        tokens.Refresh();
+
+        Assert.Equal(0, revoked);
+    }
+
     private static EdgeTokenConfig Config(string name, string token, IReadOnlyList<string> hosts) =>
         new() { Name = name, Token = token, AllowHosts = hosts };
 
