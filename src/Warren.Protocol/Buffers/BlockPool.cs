@@ -4,7 +4,7 @@ using System.Collections.Concurrent;
 namespace Warren.Protocol.Buffers;
 
 /// <summary>
-/// Fixed-size blocks for the streams' inbound buffers, kept for reuse. <see cref="ArrayPool{T}.Shared"/> keeps only a
+/// Fixed-size blocks for the streams' inbound buffers (Streams/StreamReceiver.cs), kept for reuse. <see cref="ArrayPool{T}.Shared"/> keeps only a
 /// few arrays per size and core, so when thousands of blocks are in flight (many streams, or one stream buffering a
 /// grown window) most returns were dropped and most rents allocated: 5-14 KB of garbage per 16 KiB DATA frame. Here a
 /// block is rented on the session's reader loop and returned on whichever thread consumed it, and the pool keeps up to
@@ -48,6 +48,12 @@ public sealed class BlockPool : MemoryPool<byte>
     public override IMemoryOwner<byte> Rent(int minBufferSize = -1)
     {
         ArgumentOutOfRangeException.ThrowIfGreaterThan(minBufferSize, BlockSize);
+        return RentBlock();
+    }
+
+    /// <summary>A whole block, empty (<see cref="Block.Start"/> = <see cref="Block.End"/> = 0); dispose it to return it.</summary>
+    internal Block RentBlock()
+    {
         Block? block;
         if (_free.TryDequeue(out block))
         {
@@ -101,8 +107,12 @@ public sealed class BlockPool : MemoryPool<byte>
         }
     }
 
-    /// <summary>A block is its own owner object, reused with it: renting allocates nothing once the pool is warm.</summary>
-    private sealed class Block(BlockPool pool) : IMemoryOwner<byte>
+    /// <summary>
+    /// A block is its own owner object, reused with it: renting allocates nothing once the pool is warm. A stream's
+    /// receive buffer chains its blocks through <see cref="Next"/> and tracks the unread bytes with
+    /// <see cref="Start"/>..<see cref="End"/>; those fields belong to whoever rented the block.
+    /// </summary>
+    internal sealed class Block(BlockPool pool) : IMemoryOwner<byte>
     {
         // Pinned: blocks live long and may be handed to sockets; the pinned heap keeps them out of compaction.
         private readonly byte[] _array = GC.AllocateUninitializedArray<byte>(BlockSize, pinned: true);
@@ -112,7 +122,20 @@ public sealed class BlockPool : MemoryPool<byte>
             ? _array
             : throw new ObjectDisposedException(nameof(Block), "the block was returned to its pool");
 
-        public void OnRent() => Volatile.Write(ref _rented, 1);
+        /// <summary>The block's bytes, for its renter (no check that it is still rented: the renter's own rule).</summary>
+        internal byte[] Array => _array;
+
+        internal int Start;
+        internal int End;
+        internal Block? Next;
+
+        public void OnRent()
+        {
+            Start = 0;
+            End = 0;
+            Next = null;
+            Volatile.Write(ref _rented, 1);
+        }
 
         public void Dispose()
         {

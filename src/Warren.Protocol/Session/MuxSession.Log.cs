@@ -31,6 +31,9 @@ public sealed partial class MuxSession
         [LoggerMessage(8, LogLevel.Information, "Session {Session}: the peer is going away: {Reason}", EventName = "PeerGoingAway")]
         public static partial void PeerGoingAway(ILogger logger, string session, string reason);
 
+        [LoggerMessage(10, LogLevel.Error, "Session {Session}: the continuation of a read on stream {StreamId} threw", EventName = "ContinuationFailed")]
+        public static partial void ContinuationFailed(ILogger logger, string session, uint streamId, Exception exception);
+
         [LoggerMessage(9, LogLevel.Debug, "Session {Session}: aborting the transport failed", EventName = "AbortFailed")]
         public static partial void AbortFailed(ILogger logger, string session, Exception exception);
     }

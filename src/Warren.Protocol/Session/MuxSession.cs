@@ -13,15 +13,19 @@ namespace Warren.Protocol.Session;
 /// <summary>
 /// One multiplexed session over a duplex byte transport (TLS over TCP, a WebSocket, an in-memory pipe).
 /// <para>
-/// Two loops own the transport: <see cref="ReadLoopAsync"/> parses frames and dispatches them without ever
-/// blocking on a stream; <see cref="WriteLoopAsync"/> is the single writer, fed by a control queue and a queue of
-/// ready streams, coalescing everything queued into one flush. Producers never wait on a lock held across I/O.
+/// Two loops own the transport: the reader (MuxSession.Receive.cs) parses frames and dispatches them without ever
+/// blocking on a stream; the <see cref="SessionWriter"/> is the single writer. <see cref="KeepAlive"/> watches the
+/// peer's liveness and the RTT, <see cref="AbuseBudget"/> what a hostile peer does. Streams reach the session only
+/// through <see cref="IStreamSession"/>.
 /// </para>
 /// See docs/protocol.md for the wire format and docs/architecture.md for where the session sits.
 /// </summary>
-public sealed partial class MuxSession : IAsyncDisposable
+public sealed partial class MuxSession : IAsyncDisposable, IStreamSession
 {
-    private const byte ProtocolVersion = FrameWriter.Version1;
+    internal const byte ProtocolVersion = FrameWriter.Version1;
+
+    /// <summary>How long the reader keeps draining the peer's bytes after our output ended, so the peer reads our last frames (a GOAWAY saying why) before we close.</summary>
+    private static readonly TimeSpan CloseLinger = TimeSpan.FromSeconds(1);
 
     private readonly IDuplexPipe _transport;
     private readonly Action? _abortTransport;
@@ -29,17 +33,21 @@ public sealed partial class MuxSession : IAsyncDisposable
     private readonly ConcurrentDictionary<uint, MuxStream> _streams = new();
     private readonly Channel<MuxStream> _accepts;
     private readonly SemaphoreSlim _pendingOpens;
+    private readonly ConcurrentQueue<(long Deadline, MuxStream Stream)> _openDeadlines = new();
     private readonly Lock _stateLock = new();
     private readonly TaskCompletionSource<SessionCloseInfo> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _lifetime = new();
     private readonly CancellationTokenSource _goingAway = new();
     private readonly SessionSettings _localSettings;
+    private readonly SessionWriter _writer;
+    private readonly KeepAlive _keepAlive;
+    private readonly AbuseBudget _abuse;
 
     // Guarded by _stateLock.
     private uint _nextLocalId;
     private uint _lastLocalId;
     private int _localActive;
-    private int _peerActive;
+    private int _peerActive;          // peer-opened streams not yet both closed and released by the application
     private bool _localGoAway;
     private bool _remoteGoAway;
     private bool _refuseIncoming;
@@ -47,12 +55,8 @@ public sealed partial class MuxSession : IAsyncDisposable
 
     // Reader loop only.
     private uint _lastPeerId;
-    private long _abuseWindowStart;
-    private int _abuseCount;
 
     private long _growthReserved;
-    private long _lastReceived;
-    private long _rttTicks;
     private ITimer? _timer;
     private Task _readLoop = Task.CompletedTask;
     private Task _writeLoop = Task.CompletedTask;
@@ -64,10 +68,6 @@ public sealed partial class MuxSession : IAsyncDisposable
         _logger = logger ?? NullLogger.Instance;
         Role = role;
         Options = options;
-        // The window bounds what a stream buffers, so its pipe needs no pause threshold. Readers resume on the thread
-        // pool, never inline on the reader loop. Segments are pooled blocks of one frame's size.
-        InboundPipeOptions = new PipeOptions(
-            pool: options.BufferPool, pauseWriterThreshold: 0, resumeWriterThreshold: 0, minimumSegmentSize: BlockPool.BlockSize, useSynchronizationContext: false);
         Name = name;
         _localSettings = options.ToSettings();
         PeerSettings = SessionSettings.ProtocolDefaults;
@@ -78,12 +78,9 @@ public sealed partial class MuxSession : IAsyncDisposable
             FullMode = BoundedChannelFullMode.Wait,
         });
         _pendingOpens = new SemaphoreSlim(options.MaxPendingOpens, options.MaxPendingOpens);
-        _signal = Channel.CreateBounded<bool>(new BoundedChannelOptions(1)
-        {
-            SingleReader = true,
-            FullMode = BoundedChannelFullMode.DropWrite,
-        });
-        _lastReceived = options.TimeProvider.GetTimestamp();
+        _writer = new SessionWriter(this, transport.Output);
+        _keepAlive = new KeepAlive(options.TimeProvider);
+        _abuse = new AbuseBudget(options.AbuseBudget, options.AbuseWindow, options.TimeProvider);
     }
 
     /// <summary>Which end of the transport this side is.</summary>
@@ -94,9 +91,6 @@ public sealed partial class MuxSession : IAsyncDisposable
 
     public SessionOptions Options { get; }
 
-    /// <summary>How every stream of this session buffers inbound data.</summary>
-    internal PipeOptions InboundPipeOptions { get; }
-
     /// <summary>What the peer announced in its HELLO.</summary>
     public SessionSettings PeerSettings { get; private set; }
 
@@ -105,13 +99,13 @@ public sealed partial class MuxSession : IAsyncDisposable
     internal TimeProvider TimeProvider => Options.TimeProvider;
 
     /// <summary>Smoothed round-trip time from PINGs; zero until the first reply.</summary>
-    public TimeSpan SmoothedRtt => TimeSpan.FromTicks(Volatile.Read(ref _rttTicks));
+    public TimeSpan SmoothedRtt => _keepAlive.SmoothedRtt;
 
     /// <summary>Streams in the session's table (open in at least one direction).</summary>
     public int StreamCount => _streams.Count;
 
     /// <summary>Frames waiting for the writer (control frames plus ready streams).</summary>
-    public int WriteQueueDepth => _control.Count + _ready.Count;
+    public int WriteQueueDepth => _writer.QueueDepth;
 
     /// <summary>Completes, never faulted, once the session has ended; says why.</summary>
     public Task<SessionCloseInfo> Completion => _completion.Task;
@@ -136,6 +130,8 @@ public sealed partial class MuxSession : IAsyncDisposable
             }
         }
     }
+
+    internal bool IsClosed => Volatile.Read(ref _closeInfo) is not null;
 
     /// <summary>
     /// Exchanges HELLO over <paramref name="transport"/> and starts the session. The caller keeps ownership of the
@@ -216,11 +212,11 @@ public sealed partial class MuxSession : IAsyncDisposable
 
     private void Run()
     {
-        _lastReceived = TimeProvider.GetTimestamp();
+        _keepAlive.OnReceived();
         _readLoop = ReadLoopAsync();
-        _writeLoop = WriteLoopAsync();
+        _writeLoop = _writer.RunAsync();
         var tick = TimeSpan.FromTicks(Math.Clamp(
-            Math.Min(Options.KeepAliveInterval.Ticks, Options.WriteTimeout.Ticks) / 4,
+            Math.Min(Math.Min(Options.KeepAliveInterval.Ticks, Options.WriteTimeout.Ticks), Options.OpenTimeout.Ticks) / 4,
             TimeSpan.FromMilliseconds(20).Ticks,
             TimeSpan.FromSeconds(5).Ticks)); // defaults: every 2.5 s, so an idle session costs almost nothing
         _timer = TimeProvider.CreateTimer(static s => ((MuxSession)s!).OnTick(), this, tick, tick);
@@ -232,7 +228,8 @@ public sealed partial class MuxSession : IAsyncDisposable
 
     /// <summary>
     /// Opens a stream carrying <paramref name="metadata"/> and waits for the peer to accept it (or refuse it with
-    /// a reset, surfaced as <see cref="StreamAbortedException"/> with the peer's code).
+    /// a reset, surfaced as <see cref="StreamAbortedException"/> with the peer's code). Waits for a free pending-open
+    /// slot (<see cref="SessionOptions.MaxPendingOpens"/>) and for the ACCEPT each at most <see cref="SessionOptions.OpenTimeout"/>.
     /// </summary>
     public async ValueTask<MuxStream> OpenStreamAsync(ReadOnlyMemory<byte> metadata, CancellationToken cancellationToken = default)
     {
@@ -241,7 +238,11 @@ public sealed partial class MuxSession : IAsyncDisposable
             throw new ArgumentException($"open metadata of {metadata.Length} bytes exceeds the peer's limit of {PeerSettings.MaxOpenMetadata}", nameof(metadata));
         }
         ThrowIfCannotOpen();
-        await _pendingOpens.WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (!await _pendingOpens.WaitAsync(Options.OpenTimeout, cancellationToken).ConfigureAwait(false))
+        {
+            // Every pending-open slot stayed taken (the peer accepts slowly): refused before anything was sent, so safe to retry.
+            throw new MuxException(ErrorCode.RefusedStream, $"{Options.MaxPendingOpens} opens waited for the peer's ACCEPT for {Options.OpenTimeout.TotalSeconds:0.#} s; no slot for another");
+        }
         MuxStream? stream = null;
         try
         {
@@ -264,18 +265,15 @@ public sealed partial class MuxSession : IAsyncDisposable
                 _localActive++;
                 // Queue the OPEN while still holding the lock that allocated the id: OPENs must reach the wire in
                 // increasing id order (the peer rejects a decreasing id, §3.1). Queued after the lock, two concurrent
-                // opens could swap places and the peer would close the session with PROTOCOL_ERROR. ScheduleStream
-                // takes no lock, so the lock order (§ MuxStream) is kept.
-                ScheduleStream(stream);
+                // opens could swap places and the peer would close the session with PROTOCOL_ERROR. Scheduling takes
+                // no lock, so the lock order (§ MuxStream) is kept.
+                _writer.Schedule(stream, wake: true);
             }
             Interlocked.Increment(ref Counters._streamsOpened);
-            await stream.AcceptedTask.WaitAsync(Options.OpenTimeout, TimeProvider, cancellationToken).ConfigureAwait(false);
+            // The tick fails opens not accepted in time (no timer per open).
+            _openDeadlines.Enqueue((TimeProvider.GetTimestamp() + (long)(Options.OpenTimeout.TotalSeconds * TimeProvider.TimestampFrequency), stream));
+            await stream.AcceptedTask.WaitAsync(cancellationToken).ConfigureAwait(false);
             return stream;
-        }
-        catch (TimeoutException)
-        {
-            stream?.Abort(ErrorCode.Cancel);
-            throw new MuxException(ErrorCode.Cancel, $"the peer did not accept the stream within {Options.OpenTimeout.TotalSeconds:0.#} s");
         }
         catch
         {
@@ -288,7 +286,7 @@ public sealed partial class MuxSession : IAsyncDisposable
         }
     }
 
-    /// <summary>Waits for the next stream the peer opens. Call <see cref="MuxStream.Accept"/> or <see cref="MuxStream.Abort"/> on it.</summary>
+    /// <summary>Waits for the next stream the peer opens. Call <see cref="MuxStream.Accept"/> or <see cref="MuxStream.Abort"/> on it, and dispose it when done.</summary>
     public async ValueTask<MuxStream> AcceptStreamAsync(CancellationToken cancellationToken = default)
     {
         try
@@ -316,6 +314,7 @@ public sealed partial class MuxSession : IAsyncDisposable
         while (_accepts.Reader.TryRead(out var stream))
         {
             stream.Abort(ErrorCode.RefusedStream);
+            stream.Dispose();
         }
     }
 
@@ -339,7 +338,27 @@ public sealed partial class MuxSession : IAsyncDisposable
         }
     }
 
-    internal long TryReserveWindowGrowth(long bytes)
+    /// <summary>Fails opens whose ACCEPT did not come within the open timeout (from the tick; deadlines are in order).</summary>
+    private void ExpireOpens(long now)
+    {
+        while (_openDeadlines.TryPeek(out var head) && head.Deadline <= now && _openDeadlines.TryDequeue(out head))
+        {
+            if (!head.Stream.AcceptedTask.IsCompleted)
+            {
+                head.Stream.OnOpenTimedOut(new MuxException(ErrorCode.Cancel, $"the peer did not accept the stream within {Options.OpenTimeout.TotalSeconds:0.#} s"));
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- IStreamSession
+
+    BlockPool IStreamSession.BufferPool => Options.BufferPool;
+
+    TimeProvider IStreamSession.TimeProvider => Options.TimeProvider;
+
+    int IStreamSession.MaxStreamWindow => Options.MaxStreamWindow;
+
+    long IStreamSession.TryReserveWindowGrowth(long bytes)
     {
         while (true)
         {
@@ -356,8 +375,16 @@ public sealed partial class MuxSession : IAsyncDisposable
         }
     }
 
+    void IStreamSession.Schedule(MuxStream stream, bool wake) => _writer.Schedule(stream, wake);
+
+    void IStreamSession.TryWriteInline() => _writer.TryWriteInline();
+
+    void IStreamSession.EnqueueReset(uint streamId, ErrorCode code) => _writer.EnqueueControl(new ControlFrame(FrameType.Reset, streamId, (ulong)code));
+
+    void IStreamSession.EnqueueWindowUpdate(uint streamId, uint increment) => _writer.EnqueueControl(new ControlFrame(FrameType.WindowUpdate, streamId, increment));
+
     /// <summary>A stream finished both directions or was reset: forget it.</summary>
-    internal void OnStreamClosed(MuxStream stream, long growth)
+    void IStreamSession.OnStreamClosed(MuxStream stream, long growth)
     {
         if (!_streams.TryRemove(new KeyValuePair<uint, MuxStream>(stream.Id, stream)))
         {
@@ -373,12 +400,25 @@ public sealed partial class MuxSession : IAsyncDisposable
             {
                 _localActive--;
             }
-            else
+            else if (stream.Settle())
             {
                 _peerActive--;
             }
         }
         CheckDrained();
+    }
+
+    /// <summary>
+    /// A peer-opened stream counts against <see cref="SessionOptions.MaxConcurrentStreams"/> until it is closed
+    /// <em>and</em> the application let go of it: a peer that opens and resets at once (CVE-2023-44487) cannot make
+    /// this side carry more work than that limit, while a reset is never held against a correct peer.
+    /// </summary>
+    void IStreamSession.OnPeerStreamSettled()
+    {
+        lock (_stateLock)
+        {
+            _peerActive--;
+        }
     }
 
     // ---------------------------------------------------------------- lifetime
@@ -400,7 +440,7 @@ public sealed partial class MuxSession : IAsyncDisposable
             lastPeerId = Volatile.Read(ref _lastPeerId);
         }
         Log.GoingAway(_logger, Name, reason);
-        EnqueueGoAway(lastPeerId, ErrorCode.NoError, reason, final: false);
+        _writer.EnqueueGoAway(lastPeerId, ErrorCode.NoError, reason, final: false);
         _goingAway.Cancel();
         CheckDrained();
     }
@@ -487,19 +527,36 @@ public sealed partial class MuxSession : IAsyncDisposable
         switch (mode)
         {
             case CloseMode.SendGoAway when !info.ByPeer:
-                EnqueueGoAway(Volatile.Read(ref _lastPeerId), info.Code, info.Reason, final: true);
+                _writer.EnqueueGoAway(Volatile.Read(ref _lastPeerId), info.Code, info.Reason, final: true);
                 break;
             case CloseMode.Immediate:
-                _writerExit = true;
+                _writer.ExitNow();
                 AbortTransport();
                 break;
             default:
-                _writerExitWhenIdle = true;
+                _writer.ExitWhenIdle();
                 break;
         }
-        Signal();
         // Whatever happens to the transport, the loops end within the write timeout.
         TimeProvider.CreateTimer(static s => ((MuxSession)s!).ForceEnd(), this, Options.WriteTimeout, Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>The writer failed to write or flush: the transport is gone.</summary>
+    internal void OnWriteFailed(Exception ex) =>
+        Close(new SessionCloseInfo(ErrorCode.ConnectionLost, ByPeer: false, "write failed: " + ex.Message), CloseMode.Immediate);
+
+    /// <summary>
+    /// The writer ended and completed the transport's output. Ending without a close means the peer stopped reading;
+    /// either way the reader drains what the peer still sends for a moment, so the peer reads our last frames (a GOAWAY
+    /// saying why) before the connection goes, instead of a reset that discards them.
+    /// </summary>
+    internal void OnWriterEnded()
+    {
+        if (!IsClosed)
+        {
+            OnTransportEnded("the peer stopped reading", cleanEnd: true);
+        }
+        TimeProvider.CreateTimer(static s => ((MuxSession)s!).CancelPendingRead(), this, CloseLinger, Timeout.InfiniteTimeSpan);
     }
 
     private void ForceEnd()
@@ -508,9 +565,8 @@ public sealed partial class MuxSession : IAsyncDisposable
         {
             return;
         }
-        _writerExit = true;
+        _writer.ExitNow();
         AbortTransport();
-        Signal();
     }
 
     private void AbortTransport()
@@ -556,19 +612,31 @@ public sealed partial class MuxSession : IAsyncDisposable
         _completion.TrySetResult(info);
     }
 
-    // ---------------------------------------------------------------- keepalive
+    /// <summary>
+    /// The transport ended under us (EOF on read, or the peer completed its side so writes report completion).
+    /// After a GOAWAY with no stream left that is how a drain ends, so it is a clean close; otherwise the
+    /// connection was lost and every stream fails. The reader and the writer can notice first; both decide alike.
+    /// </summary>
+    private void OnTransportEnded(string how, bool cleanEnd)
+    {
+        bool drained;
+        lock (_stateLock)
+        {
+            drained = cleanEnd && (_remoteGoAway || _localGoAway) && _streams.IsEmpty;
+        }
+        Close(new SessionCloseInfo(drained ? ErrorCode.NoError : ErrorCode.ConnectionLost, ByPeer: true, how), drained ? CloseMode.Graceful : CloseMode.Immediate);
+    }
 
-    private long _pingSent;        // timestamp of the outstanding PING, 0 when none
-    private long _lastPingTime;
+    // ---------------------------------------------------------------- keepalive
 
     private void OnTick()
     {
-        if (_closeInfo is not null)
+        if (IsClosed)
         {
             return;
         }
         var now = TimeProvider.GetTimestamp();
-        var silent = TimeProvider.GetElapsedTime(Volatile.Read(ref _lastReceived), now);
+        var silent = _keepAlive.SilentFor(now);
         if (silent > Options.KeepAliveTimeout)
         {
             Log.KeepAliveTimeout(_logger, Name, silent.TotalSeconds);
@@ -576,37 +644,19 @@ public sealed partial class MuxSession : IAsyncDisposable
             Close(new SessionCloseInfo(ErrorCode.KeepAliveTimeout, ByPeer: false, $"nothing received from the peer for {silent.TotalSeconds:0.#} s"), CloseMode.SendGoAway);
             return;
         }
-        var flushStarted = Volatile.Read(ref _flushStarted);
+        var flushStarted = _writer.FlushStarted;
         if (flushStarted != 0 && TimeProvider.GetElapsedTime(flushStarted, now) > Options.WriteTimeout)
         {
             Log.WriteTimeout(_logger, Name, Options.WriteTimeout.TotalSeconds);
             Close(new SessionCloseInfo(ErrorCode.KeepAliveTimeout, ByPeer: false, $"a write to the transport blocked for over {Options.WriteTimeout.TotalSeconds:0.#} s"), CloseMode.Immediate);
             return;
         }
-        if (Volatile.Read(ref _pingSent) == 0 && TimeProvider.GetElapsedTime(Volatile.Read(ref _lastPingTime), now) >= Options.KeepAliveInterval)
+        if (_keepAlive.PingDue(now, Options.KeepAliveInterval))
         {
             SendPing();
         }
+        ExpireOpens(now);
     }
 
-    private void SendPing()
-    {
-        var now = TimeProvider.GetTimestamp();
-        Volatile.Write(ref _lastPingTime, now);
-        Volatile.Write(ref _pingSent, now);
-        EnqueueControl(new ControlFrame(FrameType.Ping, 0, (ulong)now));
-    }
-
-    private void OnPingAck(ulong opaque)
-    {
-        var sent = Volatile.Read(ref _pingSent);
-        if (sent == 0 || (ulong)sent != opaque)
-        {
-            return; // not ours, or late: ignore
-        }
-        var sample = TimeProvider.GetElapsedTime(sent, TimeProvider.GetTimestamp()).Ticks;
-        var previous = Volatile.Read(ref _rttTicks);
-        Volatile.Write(ref _rttTicks, previous == 0 ? sample : ((previous * 7) + sample) / 8);
-        Volatile.Write(ref _pingSent, 0);
-    }
+    private void SendPing() => _writer.EnqueueControl(new ControlFrame(FrameType.Ping, 0, _keepAlive.StartPing()));
 }

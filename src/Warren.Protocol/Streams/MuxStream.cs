@@ -1,7 +1,4 @@
 using System.Buffers;
-using System.Diagnostics;
-using System.IO.Pipelines;
-using System.Threading.Tasks.Sources;
 using Warren.Protocol.Framing;
 using Warren.Protocol.Session;
 
@@ -11,84 +8,56 @@ namespace Warren.Protocol.Streams;
 /// One multiplexed stream, exposed as a <see cref="Stream"/> so HTTP clients and socket splicers can use it as
 /// they would a socket.
 /// <para>
-/// Send path: <see cref="WriteAsync(ReadOnlyMemory{byte}, CancellationToken)"/> hands the caller's buffer to the
-/// session's single writer loop and completes once every byte has been framed into the transport (one copy, no
-/// intermediate buffer). The writer takes at most one frame per turn from each ready stream, so streams share the
-/// link fairly. Receive path: the session's reader copies DATA into <see cref="_inbound"/>, bounded by the receive
-/// window; credit goes back to the peer when the application <em>consumes</em> bytes (docs/protocol.md §6).
+/// It is four parts under one lock: the §5.2 lifecycle (<see cref="StreamState"/>, whose transitions are all in
+/// <see cref="StreamStates"/>), a <see cref="StreamSender"/> (the pending write, framed by the session's single writer
+/// straight from the caller's buffer), a <see cref="StreamReceiver"/> (unread bytes and the waiting read, filled by the
+/// session's reader straight into the reader's buffer when one waits) and a <see cref="ReceiveWindow"/> (credit given
+/// back when the application <em>consumes</em> bytes, docs/protocol.md §6). It reaches its session only through
+/// <see cref="IStreamSession"/>.
 /// </para>
-/// Lock order: a stream's <see cref="_lock"/> may be taken while holding nothing else; the session never holds a
-/// lock of its own while calling into a stream, and no lock is ever held across I/O.
+/// Lock order: the stream's lock is taken while holding nothing else; the session calls into a stream holding no
+/// lock of its own, and nothing here runs another party's code (a continuation) under the lock or across I/O.
 /// </summary>
-public sealed class MuxStream : Stream, IValueTaskSource, IValueTaskSource<int>
+public sealed class MuxStream : Stream
 {
-    private readonly MuxSession _session;
+    // Set while a read's continuation runs inline on the session's reader loop (MuxSession.Receive.cs): a blocking
+    // Read or Write there would wait for the very loop it blocks.
+    [ThreadStatic]
+    private static bool t_onReaderLoop;
+
+    private readonly IStreamSession _session;
     private readonly Lock _lock = new();
-    private readonly Pipe _inbound;
-
-    // Bytes written to _inbound and not yet read or discarded by the application, this stream's and the process's
-    // (a gauge for soak runs: it must return to zero once traffic stops).
-    private static long s_inboundBuffered;
-    private long _inboundBuffered;
-
-    // Send state (under _lock).
-    private long _sendWindow;
-    private ReadOnlyMemory<byte> _pendingWrite;
-    private bool _writeInProgress;
-    private ManualResetValueTaskSourceCore<bool> _writeSource = new() { RunContinuationsAsynchronously = true };
-
-    // The waiting read (at most one). Its continuation already runs on the thread pool (the pipe schedules it there,
-    // never on the session's reader loop), so the caller's continuation may run inline.
-    private ManualResetValueTaskSourceCore<int> _readCore;
-    private ValueTask<ReadResult> _pendingRead;
-    private Memory<byte> _readBuffer;
-    private Action? _onReadReady;
-    private CancellationTokenRegistration _writeCancellation;
-    private bool _openPending;     // local stream: OPEN not yet written
-    private bool _acceptPending;   // remote stream: ACCEPT requested, not yet written
-    private bool _acceptSent;
-    private bool _finRequested;
-    private bool _finSent;
-    private bool _scheduled;
-
-    // Receive state (under _lock).
-    private int _recvWindowSize;
-    private long _recvCredit;          // bytes the peer may still send
-    private long _consumedUnacked;     // bytes read by the application, not yet returned as credit
-    private long _lastWindowUpdate;    // timestamp, for window auto-tuning
-    private long _growth;              // bytes of window taken from the session's growth budget
-    private bool _finReceived;
-    private bool _readEof;
-    // The inbound pipe's reader is owned by the application's read; it is completed (its blocks go back to the pool)
-    // when the data can no longer be read: at once if no read is in flight, else when that read ends.
-    private bool _reading;
-    private bool _discardRequested;
-    private bool _inboundDiscarded;
-    private Exception? _discardReason;
-
+    private readonly StreamSender _sender;
+    private readonly StreamReceiver _receiver;
+    private readonly TaskCompletionSource? _accepted;
+    private ReceiveWindow _window;
+    private StreamState _state;
     private ErrorCode? _resetCode;
     private bool _resetByPeer;
-    private bool _closed;              // removed from the session table
+    private Exception? _readError;     // reads fail with it once the inbound data is gone (reset, disposed, session closed)
+    private bool _released;            // disposed by the application
+    private int _settled;              // peer-opened: 2 once closed and released (MuxSession.OnPeerStreamReleased)
     private CancellationTokenSource? _aborted;  // created on first use of Aborted
-    private readonly TaskCompletionSource? _accepted;
 
-    internal MuxStream(MuxSession session, uint id, bool isLocal, ReadOnlyMemory<byte> metadata, int peerInitialWindow, int localInitialWindow)
+    internal MuxStream(IStreamSession session, uint id, bool isLocal, ReadOnlyMemory<byte> metadata, int peerInitialWindow, int localInitialWindow)
     {
         _session = session;
         Id = id;
         IsLocal = isLocal;
         Metadata = metadata;
-        _sendWindow = peerInitialWindow;
-        _recvWindowSize = localInitialWindow;
-        _recvCredit = localInitialWindow;
-        _lastWindowUpdate = session.TimeProvider.GetTimestamp();
-        _inbound = new Pipe(session.InboundPipeOptions);
+        _sender = new StreamSender(peerInitialWindow);
+        _receiver = new StreamReceiver(session.BufferPool);
+        _window = new ReceiveWindow(localInitialWindow, session.TimeProvider.GetTimestamp());
         if (isLocal)
         {
             // The session queues the OPEN itself, in id order, as it creates the stream (MuxSession.OpenStreamAsync).
-            _openPending = true;
-            _scheduled = true;
+            _state = StreamState.Idle;
+            _sender.Scheduled = true;
             _accepted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+        else
+        {
+            _state = StreamState.Open;
         }
     }
 
@@ -102,7 +71,7 @@ public sealed class MuxStream : Stream, IValueTaskSource, IValueTaskSource<int>
     public ReadOnlyMemory<byte> Metadata { get; }
 
     /// <summary>The session this stream belongs to.</summary>
-    public MuxSession Session => _session;
+    public MuxSession Session => (MuxSession)_session;
 
     /// <summary>The reset code, once the stream has been reset by either side.</summary>
     public ErrorCode? ResetCode { get { lock (_lock) { return _resetCode; } } }
@@ -129,15 +98,17 @@ public sealed class MuxStream : Stream, IValueTaskSource, IValueTaskSource<int>
 
     internal Task AcceptedTask => _accepted!.Task;
 
-    /// <summary>For a stream the peer opened: whether the application accepted it (used by the abuse budget).</summary>
-    internal bool WasAccepted { get { lock (_lock) { return _acceptSent || _acceptPending; } } }
+    internal StreamState State { get { lock (_lock) { return _state; } } }
 
-    internal int ReceiveWindowSize { get { lock (_lock) { return _recvWindowSize; } } }
+    /// <summary>For a stream the peer opened: whether the application accepted it.</summary>
+    internal bool WasAccepted { get { lock (_lock) { return _sender.AcceptSent || _sender.AcceptPending; } } }
+
+    internal int ReceiveWindowSize { get { lock (_lock) { return _window.Size; } } }
 
     /// <summary>Bytes received by every stream in this process and not yet read or discarded by its application.</summary>
-    public static long InboundBufferedBytes => Volatile.Read(ref s_inboundBuffered);
+    public static long InboundBufferedBytes => StreamReceiver.BufferedBytesInProcess;
 
-    internal long InboundBuffered { get { lock (_lock) { return _inboundBuffered; } } }
+    internal long InboundBuffered { get { lock (_lock) { return _receiver.Buffered; } } }
 
     // ---------------------------------------------------------------- application API
 
@@ -146,28 +117,28 @@ public sealed class MuxStream : Stream, IValueTaskSource, IValueTaskSource<int>
     {
         lock (_lock)
         {
-            if (IsLocal || _acceptSent || _acceptPending || _resetCode is not null || _closed)
+            if (IsLocal || _sender.AcceptSent || _sender.AcceptPending || _state == StreamState.Closed)
             {
                 return;
             }
-            _acceptPending = true;
+            _sender.AcceptPending = true;
             ScheduleUnsynchronized();
         }
     }
 
     /// <summary>Refuses or aborts the stream with a reset carrying <paramref name="code"/>. Safe to call twice.</summary>
-    public void Abort(ErrorCode code = ErrorCode.Cancel) => ResetCore(code, sendReset: true, byPeer: false);
+    public void Abort(ErrorCode code = ErrorCode.Cancel) => Reset(code, byPeer: false);
 
     /// <summary>Half-closes the send direction: a FIN follows the bytes already written.</summary>
     public void CompleteWrites()
     {
         lock (_lock)
         {
-            if (_finRequested || _resetCode is not null || _closed)
+            if (_sender.FinRequested || !StreamStates.LocalSending(_state))
             {
                 return;
             }
-            _finRequested = true;
+            _sender.FinRequested = true;
             ScheduleUnsynchronized();
         }
     }
@@ -182,9 +153,17 @@ public sealed class MuxStream : Stream, IValueTaskSource, IValueTaskSource<int>
     public override void Flush() { }
     public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+    public override int Read(byte[] buffer, int offset, int count)
+    {
+        ThrowIfOnReaderLoop();
+        return ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+    }
 
-    public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+    public override void Write(byte[] buffer, int offset, int count)
+    {
+        ThrowIfOnReaderLoop();
+        WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+    }
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
@@ -198,129 +177,83 @@ public sealed class MuxStream : Stream, IValueTaskSource, IValueTaskSource<int>
     /// </summary>
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        if (_readEof)
+        if (cancellationToken.IsCancellationRequested)
         {
-            return new ValueTask<int>(0);
+            return ValueTask.FromCanceled<int>(cancellationToken);
         }
+        int count;
+        uint credit;
+        short version;
         lock (_lock)
         {
-            if (_inboundDiscarded || _discardRequested)
-            {
-                return ValueTask.FromException<int>(_discardReason!);
-            }
-            if (_reading)
+            if (_receiver.IsWaiting)
             {
                 return ValueTask.FromException<int>(new InvalidOperationException("a read is already in progress on this stream"));
             }
-            _reading = true;
-        }
-        try
-        {
-            var pending = _inbound.Reader.ReadAsync(cancellationToken);
-            if (pending.IsCompleted)
+            if (_receiver.Buffered > 0)
             {
-                return new ValueTask<int>(FinishRead(pending, buffer.Span));
+                count = buffer.IsEmpty ? 0 : _receiver.CopyTo(buffer.Span);
+                credit = ConsumedUnsynchronized(count);
+                goto Done;
             }
-            // Nothing buffered: wait without an async state machine (whose box would be allocated per waiting read,
-            // i.e. per DATA frame for a reader that keeps up).
-            _readCore.Reset();
-            _readBuffer = buffer;
-            _pendingRead = pending;
-            pending.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_onReadReady ??= OnReadReady);
-            return new ValueTask<int>(this, _readCore.Version);
+            if (_readError is { } error)
+            {
+                return ValueTask.FromException<int>(error);
+            }
+            if (!StreamStates.PeerSending(_state))
+            {
+                return new ValueTask<int>(0); // the peer's FIN, all of it read
+            }
+            _receiver.BeginWait(buffer);
+            version = _receiver.Version;
         }
-        catch (Exception error)
+        if (cancellationToken.CanBeCanceled)
         {
-            EndRead();
-            return ValueTask.FromException<int>(error);
+            RegisterReadCancellation(version, cancellationToken);
         }
+        return new ValueTask<int>(_receiver, version);
+
+    Done:
+        if (credit > 0)
+        {
+            _session.EnqueueWindowUpdate(Id, credit);
+        }
+        return new ValueTask<int>(count);
     }
 
-    /// <summary>The pipe has data (or the end, or the read was cancelled): finishes the waiting read on this thread.</summary>
-    private void OnReadReady()
+    private void RegisterReadCancellation(short version, CancellationToken cancellationToken)
     {
-        var pending = _pendingRead;
-        var buffer = _readBuffer;
-        _pendingRead = default;
-        _readBuffer = default;
-        int count;
-        try
+        var registration = cancellationToken.UnsafeRegister(static (s, token) => ((MuxStream)s!).CancelRead(token), this);
+        bool current;
+        lock (_lock)
         {
-            count = FinishRead(pending, buffer.Span);
+            current = _receiver.IsWaiting && _receiver.Version == version;
+            if (current)
+            {
+                _receiver.SetCancellation(registration);
+            }
         }
-        catch (Exception error)
+        if (!current)
         {
-            _readCore.SetException(error);
-            return;
+            registration.Unregister(); // the read already ended
         }
-        _readCore.SetResult(count);
-    }
-
-    private int FinishRead(ValueTask<ReadResult> pending, Span<byte> buffer)
-    {
-        try
+        else if (cancellationToken.IsCancellationRequested)
         {
-            return Consume(pending.GetAwaiter().GetResult(), buffer);
-        }
-        finally
-        {
-            EndRead();
+            CancelRead(cancellationToken); // it fired before it was recorded, and was ignored then
         }
     }
 
-    private void EndRead()
+    private void CancelRead(CancellationToken token)
     {
         lock (_lock)
         {
-            _reading = false;
-            if (_discardRequested)
+            if (!_receiver.IsWaiting || _receiver.CancellationToken != token)
             {
-                DiscardInboundUnsynchronized(_discardReason!);
+                return;
             }
+            _receiver.EndWait(0, new OperationCanceledException(token));
         }
-    }
-
-    /// <summary>
-    /// Under _lock: what is buffered can no longer be read (reset, disposed), so its blocks go back to the pool now,
-    /// or when the read in flight ends; later reads fail with <paramref name="reason"/>.
-    /// </summary>
-    private void DiscardInboundUnsynchronized(Exception reason)
-    {
-        _discardReason ??= reason;
-        if (_reading)
-        {
-            _discardRequested = true;
-            return;
-        }
-        _discardRequested = false;
-        if (!_inboundDiscarded)
-        {
-            _inboundDiscarded = true;
-            _inbound.Reader.Complete();
-            ReleaseInboundUnsynchronized(_inboundBuffered);
-        }
-    }
-
-    private int Consume(ReadResult result, Span<byte> buffer)
-    {
-        var data = result.Buffer;
-        if (data.IsEmpty && result.IsCompleted)
-        {
-            _inbound.Reader.AdvanceTo(data.End);
-            _readEof = true;
-            OnReadEof();
-            return 0;
-        }
-        if (buffer.IsEmpty)
-        {
-            _inbound.Reader.AdvanceTo(data.Start);
-            return 0;
-        }
-        var count = (int)Math.Min(buffer.Length, data.Length);
-        data.Slice(0, count).CopyTo(buffer);
-        _inbound.Reader.AdvanceTo(data.GetPosition(count));
-        OnConsumed(count);
-        return count;
+        _receiver.Complete();
     }
 
     /// <summary>
@@ -337,11 +270,11 @@ public sealed class MuxStream : Stream, IValueTaskSource, IValueTaskSource<int>
                 // Say who reset it: a write racing the peer's RST must report ByPeer like the read does.
                 return ValueTask.FromException(new StreamAbortedException(code, _resetByPeer));
             }
-            if (_closed || _finRequested)
+            if (!StreamStates.LocalSending(_state) || _sender.FinRequested)
             {
                 return ValueTask.FromException(new InvalidOperationException("the stream's send side is closed"));
             }
-            if (_writeInProgress)
+            if (_sender.WriteInProgress)
             {
                 return ValueTask.FromException(new InvalidOperationException("a write is already in progress on this stream"));
             }
@@ -353,38 +286,35 @@ public sealed class MuxStream : Stream, IValueTaskSource, IValueTaskSource<int>
             {
                 return ValueTask.FromCanceled(cancellationToken);
             }
-            _writeInProgress = true;
-            _pendingWrite = buffer;
-            _writeSource.Reset();
-            if (!IsLocal && !_acceptSent)
+            version = _sender.Begin(buffer);
+            if (!IsLocal && !_sender.AcceptSent)
             {
-                _acceptPending = true;   // writing implies accepting
+                _sender.AcceptPending = true;   // writing implies accepting
             }
-            ScheduleUnsynchronized();
+            ScheduleUnsynchronized(wake: false);
             if (cancellationToken.CanBeCanceled)
             {
-                _writeCancellation = cancellationToken.UnsafeRegister(static s => ((MuxStream)s!).Abort(ErrorCode.Cancel), this);
+                _sender.SetCancellation(cancellationToken.UnsafeRegister(static s => ((MuxStream)s!).Abort(ErrorCode.Cancel), this));
             }
-            version = _writeSource.Version;
         }
         // Outside the lock: write now on this thread if the session's writer is idle. When that frames all of the
         // buffer, the returned task is already complete and the caller goes on without a thread hop.
         _session.TryWriteInline();
-        return new ValueTask(this, version);
+        return new ValueTask(_sender, version);
     }
 
     protected override void Dispose(bool disposing)
     {
         if (disposing)
         {
-            CloseForDispose();
+            Release();
         }
         base.Dispose(disposing);
     }
 
     public override ValueTask DisposeAsync()
     {
-        CloseForDispose();
+        Release();
         return base.DisposeAsync();
     }
 
@@ -392,21 +322,26 @@ public sealed class MuxStream : Stream, IValueTaskSource, IValueTaskSource<int>
     /// Disposing ends the stream: if both directions already ended it is simply released; if only the peer's side
     /// ended, a FIN closes ours; otherwise we can no longer read what the peer sends, so the stream is reset (CANCEL).
     /// </summary>
-    private void CloseForDispose()
+    private void Release()
     {
         bool reset;
+        bool firstRelease;
+        bool readEnded;
         lock (_lock)
         {
-            DiscardInboundUnsynchronized(new ObjectDisposedException(ToString()));
-            if (_closed || _resetCode is not null)
+            firstRelease = !_released;
+            _released = true;
+            // A read waiting now fails (HttpClient disposes a connection to cancel the read it has pending on it).
+            readEnded = DiscardInboundUnsynchronized(new ObjectDisposedException(ToString()));
+            if (_state == StreamState.Closed)
             {
                 reset = false;
             }
-            else if (_finReceived && !_writeInProgress)
+            else if (_state == StreamState.HalfClosedRemote && !_sender.WriteInProgress)
             {
-                if (!_finRequested)
+                if (!_sender.FinRequested)
                 {
-                    _finRequested = true;
+                    _sender.FinRequested = true;
                     ScheduleUnsynchronized();
                 }
                 reset = false;
@@ -416,139 +351,116 @@ public sealed class MuxStream : Stream, IValueTaskSource, IValueTaskSource<int>
                 reset = true;
             }
         }
+        if (readEnded)
+        {
+            DispatchRead();
+        }
         if (reset)
         {
             Abort(ErrorCode.Cancel);
         }
+        if (firstRelease && !IsLocal && Settle())
+        {
+            _session.OnPeerStreamSettled();
+        }
     }
 
-    // ---------------------------------------------------------------- IValueTaskSource<int> (the waiting read)
+    /// <summary>
+    /// A peer-opened stream is settled once it is closed and the application released it; the second of the two calls
+    /// (one per event) returns true, and the stream stops counting against the peer's limit.
+    /// </summary>
+    internal bool Settle() => Interlocked.Increment(ref _settled) == 2;
 
-    int IValueTaskSource<int>.GetResult(short token) => _readCore.GetResult(token);
-
-    ValueTaskSourceStatus IValueTaskSource<int>.GetStatus(short token) => _readCore.GetStatus(token);
-
-    void IValueTaskSource<int>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-        _readCore.OnCompleted(continuation, state, token, flags);
-
-    // ---------------------------------------------------------------- IValueTaskSource (the pending write)
-
-    void IValueTaskSource.GetResult(short token) => _writeSource.GetResult(token);
-
-    ValueTaskSourceStatus IValueTaskSource.GetStatus(short token) => _writeSource.GetStatus(token);
-
-    void IValueTaskSource.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-        _writeSource.OnCompleted(continuation, state, token, flags);
-
-    // Called under _lock; the continuation runs asynchronously (RunContinuationsAsynchronously), never inline.
-    private void CompleteWriteUnsynchronized(Exception? error)
+    /// <summary>No ACCEPT within the open timeout (the session's tick): the open fails and the stream is reset.</summary>
+    internal void OnOpenTimedOut(Exception error)
     {
-        if (!_writeInProgress)
-        {
-            return;
-        }
-        _writeInProgress = false;
-        _pendingWrite = default;
-        // Disposing the registration from inside its own callback would deadlock; Unregister never waits.
-        _writeCancellation.Unregister();
-        _writeCancellation = default;
-        if (error is null)
-        {
-            _writeSource.SetResult(true);
-        }
-        else
-        {
-            _writeSource.SetException(error);
-        }
+        _accepted?.TrySetException(error);
+        Abort(ErrorCode.Cancel);
     }
 
     // ---------------------------------------------------------------- writer loop side
 
-    private void ScheduleUnsynchronized()
+    private void ScheduleUnsynchronized(bool wake = true)
     {
-        if (_scheduled || _closed)
+        if (_sender.Scheduled || _state == StreamState.Closed)
         {
             return;
         }
-        if (_openPending || _acceptPending || (_finRequested && !_finSent) || (_writeInProgress && _sendWindow > 0))
+        if (_state == StreamState.Idle || _sender.AcceptPending || (_sender.FinRequested && StreamStates.LocalSending(_state)) || _sender.CanSendData)
         {
-            _scheduled = true;
-            _session.ScheduleStream(this);
+            _sender.Scheduled = true;
+            _session.Schedule(this, wake);
         }
-        else if (_writeInProgress)
+        else if (_sender.WriteInProgress)
         {
             Interlocked.Increment(ref _session.Counters._flowControlStalls);
         }
     }
 
     /// <summary>
-    /// Called by the session's writer loop only: writes this stream's OPEN/ACCEPT and at most one DATA frame.
-    /// Returns the bytes written and whether the stream wants another turn.
+    /// Called by the session's writer only: writes this stream's OPEN/ACCEPT and at most one DATA frame. Returns the
+    /// bytes written and whether the stream wants another turn.
     /// </summary>
     internal int WriteNext(IBufferWriter<byte> output, byte version, int maxFramePayload, out bool again, out int frames)
     {
         var written = 0;
         frames = 0;
+        bool closed;
         lock (_lock)
         {
-            _scheduled = false;
+            _sender.Scheduled = false;
             again = false;
-            if (_resetCode is not null || _closed)
+            if (_state == StreamState.Closed)
             {
                 return 0;
             }
-            if (_openPending)
+            if (_state == StreamState.Idle)
             {
                 FrameWriter.WriteOpen(output, version, Id, Metadata.Span, fin: false);
-                _openPending = false;
+                _state = StreamStates.OpenSent(_state);
                 written += FrameHeader.Size + Metadata.Length;
                 frames++;
             }
-            if (_acceptPending)
+            if (_sender.AcceptPending)
             {
                 FrameWriter.WriteAccept(output, version, Id);
-                _acceptPending = false;
-                _acceptSent = true;
+                _sender.AcceptPending = false;
+                _sender.AcceptSent = true;
                 written += FrameHeader.Size;
                 frames++;
             }
-            if (_writeInProgress && _sendWindow > 0)
+            var finDue = _sender.FinRequested && StreamStates.LocalSending(_state);
+            if (_sender.CanSendData)
             {
-                var count = (int)Math.Min(Math.Min(_pendingWrite.Length, maxFramePayload), _sendWindow);
-                var last = count == _pendingWrite.Length;
-                var fin = last && _finRequested;
-                FrameWriter.WriteData(output, version, Id, _pendingWrite.Span[..count], fin);
-                _sendWindow -= count;
-                written += FrameHeader.Size + count;
+                var payload = _sender.TakeNext(maxFramePayload, out var last);
+                var fin = last && finDue;
+                FrameWriter.WriteData(output, version, Id, payload, fin);
+                written += FrameHeader.Size + payload.Length;
                 frames++;
-                _session.Counters._bytesSent += count;
+                _session.Counters._bytesSent += payload.Length;
                 if (fin)
                 {
-                    _finSent = true;
+                    _state = StreamStates.FinSent(_state);
                 }
                 if (last)
                 {
-                    CompleteWriteUnsynchronized(null);
-                }
-                else
-                {
-                    _pendingWrite = _pendingWrite[count..];
+                    _sender.Complete(null);
                 }
             }
-            else if (_finRequested && !_finSent && !_writeInProgress)
+            else if (finDue && !_sender.WriteInProgress)
             {
                 FrameWriter.WriteData(output, version, Id, default, fin: true);
-                _finSent = true;
+                _state = StreamStates.FinSent(_state);
                 written += FrameHeader.Size;
                 frames++;
             }
 
-            if (_writeInProgress)
+            if (_sender.WriteInProgress)
             {
-                if (_sendWindow > 0)
+                if (_sender.Window > 0)
                 {
                     // More to send: go to the back of the queue so other streams get their turn first.
-                    _scheduled = true;
+                    _sender.Scheduled = true;
                     again = true;
                 }
                 else
@@ -556,73 +468,107 @@ public sealed class MuxStream : Stream, IValueTaskSource, IValueTaskSource<int>
                     Interlocked.Increment(ref _session.Counters._flowControlStalls);
                 }
             }
-            else if (_finRequested && !_finSent)
+            else if (_sender.FinRequested && StreamStates.LocalSending(_state))
             {
-                _scheduled = true;
+                _sender.Scheduled = true;
                 again = true;
             }
+            closed = _state == StreamState.Closed;
         }
-        TryComplete();
+        if (closed)
+        {
+            OnClosed();
+        }
         return written;
     }
 
     // ---------------------------------------------------------------- reader loop side
 
-    /// <summary>DATA arrived (reader loop). Throws <see cref="ProtocolException"/> for window or state violations.</summary>
-    internal void OnData(in ReadOnlySequence<byte> payload, bool fin)
+    /// <summary>
+    /// DATA arrived (reader loop). Returns true when it ended a waiting read: the caller then runs
+    /// <see cref="CompleteRead"/> (inline) or <see cref="DispatchRead"/>. <paramref name="credit"/> is a WINDOW_UPDATE
+    /// increment the caller must send. Throws <see cref="ProtocolException"/> for window or state violations.
+    /// </summary>
+    internal bool OnData(in ReadOnlySequence<byte> payload, bool fin, out uint credit)
     {
+        credit = 0;
         var length = payload.Length;
+        bool readEnded;
+        bool closed;
         lock (_lock)
         {
-            if (_finReceived)
+            if (_state is StreamState.HalfClosedRemote || (_state == StreamState.Closed && _resetCode is null))
             {
                 throw new ProtocolException(ErrorCode.ProtocolError, $"DATA on stream {Id} after its FIN");
             }
-            if (length > _recvCredit)
+            _window.OnReceived(length, Id);
+            if (_state == StreamState.Closed || _readError is not null)
             {
-                throw new ProtocolException(ErrorCode.FlowControlError, $"DATA of {length} bytes on stream {Id} exceeds its window of {_recvCredit}");
+                return false; // reset or released locally: late data is dropped (§5.3)
             }
-            _recvCredit -= length;
-            if (_resetCode is not null || _closed)
-            {
-                return; // reset locally: late data is dropped
-            }
+            readEnded = false;
             if (length > 0)
             {
-                var writer = _inbound.Writer;
-                foreach (var segment in payload)
+                if (_receiver.WaiterWantsBytes)
                 {
-                    writer.Write(segment.Span);
+                    // The reader waits with its buffer: copy straight into it, buffer only what does not fit.
+                    var taken = _receiver.FillWaiter(payload);
+                    if (taken < length)
+                    {
+                        _receiver.Append(payload.Slice(taken));
+                    }
+                    readEnded = true;
+                    if (!fin)
+                    {
+                        credit = _window.OnConsumed(taken, _session);
+                    }
                 }
-                // Completes synchronously: the pipe has no pause threshold; the window is the bound.
-                var flush = writer.FlushAsync();
-                Debug.Assert(flush.IsCompleted, "an unthrottled pipe flushes synchronously");
-                flush.GetAwaiter().GetResult();
-                _inboundBuffered += length;
-                Interlocked.Add(ref s_inboundBuffered, length);
+                else
+                {
+                    _receiver.Append(payload);
+                }
             }
             if (fin)
             {
-                _finReceived = true;
-                _inbound.Writer.Complete();
+                _state = StreamStates.FinReceived(_state);
             }
+            if (_receiver.IsWaiting && (_receiver.Buffered > 0 || fin))
+            {
+                _receiver.EndWait(0, null); // a zero-byte read learns that data (or the end) is there
+                readEnded = true;
+            }
+            closed = _state == StreamState.Closed;
         }
-        if (fin)
+        if (closed)
         {
-            TryComplete();
+            OnClosed();
+        }
+        return readEnded;
+    }
+
+    /// <summary>Runs the continuation of the read that <see cref="OnData"/> ended, on this thread (the session's reader loop).</summary>
+    internal void CompleteRead()
+    {
+        t_onReaderLoop = true;
+        try
+        {
+            _receiver.Complete();
+        }
+        finally
+        {
+            t_onReaderLoop = false;
         }
     }
+
+    /// <summary>Runs the continuation of the read that <see cref="OnData"/> ended on the thread pool.</summary>
+    internal void DispatchRead() => ThreadPool.UnsafeQueueUserWorkItem(_receiver, preferLocal: false);
 
     /// <summary>WINDOW_UPDATE arrived (reader loop).</summary>
     internal void OnWindowUpdate(uint increment)
     {
         lock (_lock)
         {
-            _sendWindow += increment;
-            if (_sendWindow > int.MaxValue)
-            {
-                throw new ProtocolException(ErrorCode.FlowControlError, $"WINDOW_UPDATE pushes stream {Id}'s window past 2^31-1");
-            }
+            _sender.AddWindow(increment, Id);
             ScheduleUnsynchronized();
         }
     }
@@ -641,55 +587,57 @@ public sealed class MuxStream : Stream, IValueTaskSource, IValueTaskSource<int>
     }
 
     /// <summary>RST arrived (reader loop).</summary>
-    internal void OnReset(ErrorCode code) => ResetCore(code, sendReset: false, byPeer: true);
+    internal void OnReset(ErrorCode code) => Reset(code, byPeer: true);
 
-    /// <summary>The session ended; fail everything that waits.</summary>
+    /// <summary>The session ended; fail everything that waits. The session forgets the stream itself.</summary>
     internal void OnSessionClosed(SessionClosedException error)
     {
+        bool readEnded;
         lock (_lock)
         {
-            if (_closed)
+            if (_state == StreamState.Closed)
             {
                 return;
             }
+            // What the peer sent up to its FIN stays readable: the stream ended cleanly before the session did.
+            var complete = !StreamStates.PeerSending(_state);
             _resetCode ??= error.Code == ErrorCode.NoError ? ErrorCode.Cancel : error.Code;
-            CompleteWriteUnsynchronized(error);
-            if (!_finReceived)
-            {
-                _inbound.Writer.Complete(error);
-                DiscardInboundUnsynchronized(error);
-            }
-            _closed = true;
+            _state = StreamState.Closed;
+            _sender.Complete(error);
+            readEnded = !complete && DiscardInboundUnsynchronized(error);
+        }
+        if (readEnded)
+        {
+            DispatchRead();
         }
         _accepted?.TrySetException(error);
         CancelAborted();
     }
 
-    private void ResetCore(ErrorCode code, bool sendReset, bool byPeer)
+    private void Reset(ErrorCode code, bool byPeer)
     {
+        bool sendReset;
+        bool readEnded;
         lock (_lock)
         {
-            if (_resetCode is not null || _closed)
+            if (_resetCode is not null || _state == StreamState.Closed)
             {
                 return;
             }
+            // The OPEN never left (the writer skips closed streams): the peer has not heard of this id, and an RST for
+            // it would be a frame for a never-opened stream, a PROTOCOL_ERROR there (§5.3). Send nothing.
+            sendReset = !byPeer && _state != StreamState.Idle;
             _resetCode = code;
             _resetByPeer = byPeer;
-            if (_openPending)
-            {
-                // The OPEN never left (the writer skips reset streams): the peer has not heard of this id, and an RST
-                // for it would be a frame for a never-opened stream, a PROTOCOL_ERROR there (§5.3). Send nothing.
-                _openPending = false;
-                sendReset = false;
-            }
+            _state = StreamState.Closed;
             var error = new StreamAbortedException(code, byPeer);
-            CompleteWriteUnsynchronized(error);
-            if (!_finReceived)
-            {
-                _inbound.Writer.Complete(error);
-            }
-            // A reset stream frees its data; late frames are drained by the session (docs/protocol.md §5).
-            DiscardInboundUnsynchronized(error);
+            _sender.Complete(error);
+            // A reset stream frees its data; late frames are dropped by the session (§5.3).
+            readEnded = DiscardInboundUnsynchronized(error);
+        }
+        if (readEnded)
+        {
+            DispatchRead();
         }
         _accepted?.TrySetException(new StreamAbortedException(code, byPeer));
         CancelAborted();
@@ -697,7 +645,24 @@ public sealed class MuxStream : Stream, IValueTaskSource, IValueTaskSource<int>
         {
             _session.EnqueueReset(Id, code);
         }
-        TryComplete();
+        OnClosed();
+    }
+
+    /// <summary>
+    /// Under the lock: what is buffered can no longer be read (reset, released, session closed), so its blocks go back
+    /// to the pool now, and reads fail with <paramref name="reason"/> from now on. Returns true when this ended a
+    /// waiting read, which the caller completes outside the lock.
+    /// </summary>
+    private bool DiscardInboundUnsynchronized(Exception reason)
+    {
+        _readError ??= reason;
+        _receiver.Discard();
+        if (_receiver.IsWaiting)
+        {
+            _receiver.EndWait(0, reason);
+            return true;
+        }
+        return false;
     }
 
     /// <summary>Runs <see cref="Aborted"/>'s callbacks, outside the lock: they may call back into the stream.</summary>
@@ -711,89 +676,29 @@ public sealed class MuxStream : Stream, IValueTaskSource, IValueTaskSource<int>
         aborted?.Cancel();
     }
 
-    // ---------------------------------------------------------------- credit
+    // ---------------------------------------------------------------- credit and closing
 
-    private void OnConsumed(int count)
-    {
-        uint increment;
-        lock (_lock)
-        {
-            ReleaseInboundUnsynchronized(count);
-            if (_finReceived || _resetCode is not null || _closed)
-            {
-                return; // the peer sends nothing more; no credit needed
-            }
-            _consumedUnacked += count;
-            // Batch credit (as Kestrel and yamux do): update once half the window has been consumed.
-            if (_consumedUnacked < _recvWindowSize / 2)
-            {
-                return;
-            }
-            var now = _session.TimeProvider.GetTimestamp();
-            var grow = AutoTuneUnsynchronized(now);
-            increment = (uint)(_consumedUnacked + grow);
-            _recvCredit += increment;
-            _consumedUnacked = 0;
-            _lastWindowUpdate = now;
-        }
-        _session.EnqueueWindowUpdate(Id, increment);
-    }
+    /// <summary>Under the lock: the application consumed <paramref name="count"/> bytes; returns credit to send, or 0.</summary>
+    private uint ConsumedUnsynchronized(int count) =>
+        count > 0 && StreamStates.PeerSending(_state) ? _window.OnConsumed(count, _session) : 0;
 
-    /// <summary>
-    /// Grows the window when half of it was consumed in under two round trips: the stream is then limited by the
-    /// window rather than by its consumer, so the link's bandwidth-delay product is larger than the window
-    /// (docs/protocol.md §6.2, after quic-go's auto-tuning). Growth comes out of the session's budget.
-    /// </summary>
-    private long AutoTuneUnsynchronized(long now)
-    {
-        var rtt = _session.SmoothedRtt;
-        if (rtt <= TimeSpan.Zero || _recvWindowSize >= _session.Options.MaxStreamWindow)
-        {
-            return 0;
-        }
-        var elapsed = _session.TimeProvider.GetElapsedTime(_lastWindowUpdate, now);
-        if (elapsed >= rtt * 2)
-        {
-            return 0;
-        }
-        var grow = Math.Min(_recvWindowSize, _session.Options.MaxStreamWindow - _recvWindowSize);
-        grow = (int)_session.TryReserveWindowGrowth(grow);
-        _recvWindowSize += grow;
-        _growth += grow;
-        return grow;
-    }
-
-    // Under _lock. Bounded by what is still counted: a read racing Dispose must not release twice.
-    private void ReleaseInboundUnsynchronized(long count)
-    {
-        count = Math.Min(count, _inboundBuffered);
-        _inboundBuffered -= count;
-        Interlocked.Add(ref s_inboundBuffered, -count);
-    }
-
-    private void OnReadEof() => TryComplete();
-
-    /// <summary>Leaves the session's table once both directions are done or the stream was reset.</summary>
-    private void TryComplete()
+    /// <summary>The stream reached <see cref="StreamState.Closed"/>: it leaves the session's table (the session ignores repeats).</summary>
+    private void OnClosed()
     {
         long growth;
         lock (_lock)
         {
-            if (_closed)
-            {
-                return;
-            }
-            var sendDone = _finSent || _resetCode is not null;
-            var receiveDone = _finReceived || _resetCode is not null;
-            if (!sendDone || !receiveDone)
-            {
-                return;
-            }
-            _closed = true;
-            growth = _growth;
-            _growth = 0;
+            growth = _window.TakeGrowth();
         }
         _session.OnStreamClosed(this, growth);
+    }
+
+    private static void ThrowIfOnReaderLoop()
+    {
+        if (t_onReaderLoop)
+        {
+            throw new InvalidOperationException("a blocking read or write on a multiplexed stream from a continuation that runs on the session's reader loop would wait for that loop; use ReadAsync/WriteAsync");
+        }
     }
 
     public override string ToString() => $"stream {Id} ({(IsLocal ? "local" : "remote")})";

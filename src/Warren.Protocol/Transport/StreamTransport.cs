@@ -1,4 +1,6 @@
 using System.IO.Pipelines;
+using System.Net.Security;
+using System.Net.Sockets;
 
 namespace Warren.Protocol.Transport;
 
@@ -6,15 +8,18 @@ namespace Warren.Protocol.Transport;
 public static class StreamTransport
 {
     /// <summary>
-    /// Wraps <paramref name="stream"/>; the caller keeps ownership and disposes it after the session ends.
-    /// Large segments let the writer hand the stream few, large writes.
+    /// Wraps <paramref name="stream"/>; the caller keeps ownership and disposes it after the session ends. Large
+    /// segments let the writer hand the stream few, large writes. Completing the output ends our direction for the
+    /// peer (TLS close_notify, then a TCP FIN), so it reads the session's last frames and then the end, as it would
+    /// at a clean close, rather than a reset. <paramref name="socket"/> is the connection under the stream (an
+    /// SslStream does not expose it); without it only the TLS close is sent.
     /// </summary>
-    public static IDuplexPipe Create(Stream stream)
+    public static IDuplexPipe Create(Stream stream, Socket? socket = null)
     {
         ArgumentNullException.ThrowIfNull(stream);
         var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 8 * 1024, leaveOpen: true));
         var writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024, leaveOpen: true));
-        return new DuplexPipe(reader, writer);
+        return new DuplexPipe(reader, new ShutdownOnComplete(writer, stream, socket ?? (stream as NetworkStream)?.Socket));
     }
 
     /// <summary>Two connected in-memory transports, for tests and benchmarks.</summary>
@@ -30,5 +35,59 @@ public static class StreamTransport
     {
         public PipeReader Input { get; } = input;
         public PipeWriter Output { get; } = output;
+    }
+
+    /// <summary>A writer that, once completed without error, shuts the stream's sending direction down.</summary>
+    private sealed class ShutdownOnComplete(PipeWriter inner, Stream stream, Socket? socket) : PipeWriter
+    {
+        public override bool CanGetUnflushedBytes => inner.CanGetUnflushedBytes;
+        public override long UnflushedBytes => inner.UnflushedBytes;
+        public override void Advance(int bytes) => inner.Advance(bytes);
+        public override Memory<byte> GetMemory(int sizeHint = 0) => inner.GetMemory(sizeHint);
+        public override Span<byte> GetSpan(int sizeHint = 0) => inner.GetSpan(sizeHint);
+        public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default) => inner.FlushAsync(cancellationToken);
+        public override ValueTask<FlushResult> WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default) => inner.WriteAsync(source, cancellationToken);
+        public override void CancelPendingFlush() => inner.CancelPendingFlush();
+
+        public override void Complete(Exception? exception = null)
+        {
+            inner.Complete(exception);
+            if (exception is null)
+            {
+                ShutdownSocket();
+            }
+        }
+
+        public override async ValueTask CompleteAsync(Exception? exception = null)
+        {
+            await inner.CompleteAsync(exception).ConfigureAwait(false);
+            if (exception is not null)
+            {
+                return;
+            }
+            try
+            {
+                if (stream is SslStream tls)
+                {
+                    await tls.ShutdownAsync().ConfigureAwait(false);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException or NotSupportedException)
+            {
+                // The connection is already gone or closing: nothing left to tell the peer.
+            }
+            ShutdownSocket();
+        }
+
+        private void ShutdownSocket()
+        {
+            try
+            {
+                socket?.Shutdown(SocketShutdown.Send);
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+            }
+        }
     }
 }

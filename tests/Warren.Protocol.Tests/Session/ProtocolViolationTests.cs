@@ -201,17 +201,54 @@ public sealed class ProtocolViolationTests
         new PipeOptions(pauseWriterThreshold: 64, resumeWriterThreshold: 32, useSynchronizationContext: false));
 
     [Fact]
-    public Task OPEN_ThenRST_Flood_OverAbuseBudget_EnhanceYourCalm() =>
+    public Task OPEN_ThenRST_Flood_WhileApplicationHoldsStreams_RefusedOverAbuseBudget_EnhanceYourCalm() =>
         AssertSessionErrorAsync(ErrorCode.EnhanceYourCalm, async p =>
         {
-            // Open and reset before the application accepts: the rapid-reset pattern (CVE-2023-44487).
-            for (uint id = 1; id <= 2 * 6; id += 2)
+            // Rapid reset (CVE-2023-44487): a reset stream keeps counting against MAX_CONCURRENT_STREAMS until the
+            // application lets go of it, so opening and resetting faster than the application finishes its work fills
+            // the limit; the opens beyond it are refused, and refusals are abuse.
+            for (uint id = 1; id <= 2 * 12; id += 2)
             {
                 FrameWriter.WriteOpen(p.Output, V, id, [], fin: false);
                 FrameWriter.WriteReset(p.Output, V, id, ErrorCode.Cancel);
             }
             await p.FlushAsync();
-        }, new SessionOptions { AbuseBudget = 5 });
+        }, new SessionOptions { AbuseBudget = 5, MaxConcurrentStreams = 4 });
+
+    [Fact]
+    public async Task OPEN_ThenRST_Burst_OverAbuseBudget_ApplicationReleases_SessionStaysUp()
+    {
+        // Issue 12: 1,000 clients leaving at once make the edge reset every stream still waiting for the agent's
+        // ACCEPT. That is the protocol's way to give up on a stream, and must never end the session.
+        var options = new SessionOptions { AbuseBudget = 5, MaxConcurrentStreams = 8, AcceptBacklog = 8 };
+        await using var peer = await RawPeer.StartAsync(options);
+        var released = 0;
+        var application = Task.Run(async () =>
+        {
+            while (Volatile.Read(ref released) < 40)
+            {
+                var stream = await peer.Session.AcceptStreamAsync();
+                await stream.DisposeAsync(); // the dispatcher sees the reset and lets go
+                Interlocked.Increment(ref released);
+            }
+        });
+        for (uint id = 1; id <= 2 * 40; id += 2)
+        {
+            await peer.SendAsync(w =>
+            {
+                FrameWriter.WriteOpen(w, V, id, [], fin: false);
+                FrameWriter.WriteReset(w, V, id, ErrorCode.Cancel);
+            });
+            // Stay within the backlog, as the edge's pending-open limit does.
+            await Wait.UntilAsync(() => Volatile.Read(ref released) >= (int)(id / 2) - 4, "the application keeps up");
+        }
+        await application.Within();
+        Assert.False(peer.Session.Completion.IsCompleted);
+        // The session still serves: a new stream is accepted and answered.
+        var served = await peer.OpenAndAcceptAsync(2 * 40 + 1);
+        Assert.NotNull(served);
+        Assert.Equal(0, peer.Session.Counters.StreamsRefused);
+    }
 
     [Fact]
     public Task OPEN_Flood_RefusedOverAbuseBudget_EnhanceYourCalm() =>

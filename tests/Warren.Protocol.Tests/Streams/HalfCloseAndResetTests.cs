@@ -129,4 +129,37 @@ public sealed class HalfCloseAndResetTests
         Assert.True(error.ByPeer);
         await pair.WaitForNoStreamsAsync();
     }
+
+    [Theory]
+    [MemberData(nameof(SessionPair.Matrix), MemberType = typeof(SessionPair))]
+    public async Task Dispose_WhileReadWaits_ReadFailsAndPeerSeesReset(TransportKind transport, SessionRole opener)
+    {
+        // HttpClient cancels a read it has pending on a connection by disposing the connection: the read must end.
+        await using var pair = await SessionPair.StartAsync(transport);
+        var (opened, accepted) = await OpenPairAsync(pair, opener);
+        var pending = opened.ReadAsync(new byte[16]).AsTask();
+        Assert.False(pending.IsCompleted);
+        await opened.DisposeAsync();
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => pending.Within());
+        var error = await Assert.ThrowsAsync<StreamAbortedException>(() => accepted.ReadAsync(new byte[16]).AsTask().Within());
+        Assert.True(error.ByPeer);
+    }
+
+    [Theory]
+    [MemberData(nameof(SessionPair.Matrix), MemberType = typeof(SessionPair))]
+    public async Task Read_Cancelled_WhileWaiting_ThrowsAndNextReadGetsData(TransportKind transport, SessionRole opener)
+    {
+        await using var pair = await SessionPair.StartAsync(transport);
+        var (opened, accepted) = await OpenPairAsync(pair, opener);
+        using (var cancel = new CancellationTokenSource())
+        {
+            var pending = opened.ReadAsync(new byte[16], cancel.Token).AsTask();
+            cancel.Cancel();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pending.Within());
+        }
+        await accepted.WriteAsync("after"u8.ToArray()).AsTask().Within();
+        var buffer = new byte[16];
+        var n = await opened.ReadAsync(buffer).AsTask().Within();
+        Assert.Equal("after", System.Text.Encoding.ASCII.GetString(buffer, 0, n));
+    }
 }
