@@ -60,11 +60,16 @@ public sealed class EdgeServer : IAsyncDisposable
     private readonly EdgeListeners _listeners;
     private readonly ListenOptions _adminListener;
     private readonly TokenValidator _tokens;
+    private readonly AgentListener _agents;
+    private readonly AuthFailureLimiter _authFailures;
 
     private EdgeServer(WebApplication publicApp, WebApplication admin, TcpServiceHost tcp, TunnelHttpClient client,
-        EdgeListeners listeners, ListenOptions adminListener, EdgeState state, string? fingerprint, TokenValidator tokens)
+        EdgeListeners listeners, ListenOptions adminListener, EdgeState state, string? fingerprint, TokenValidator tokens,
+        AgentListener agents, AuthFailureLimiter authFailures)
     {
         _tokens = tokens;
+        _agents = agents;
+        _authFailures = authFailures;
         _public = publicApp;
         _admin = admin;
         _tcp = tcp;
@@ -85,7 +90,7 @@ public sealed class EdgeServer : IAsyncDisposable
 
     public int? HttpPort => _listeners.Port("http");
     public int? HttpsPort => _listeners.Port("https");
-    public int AgentsPort => _listeners.Port("agents")!.Value;
+    public int AgentsPort => _agents.Port;
     public int AdminPort => _adminListener.IPEndPoint!.Port;
 
     /// <summary>SHA-256 of the agent listener's certificate (what agents pin); null when the link is insecure.</summary>
@@ -121,13 +126,13 @@ public sealed class EdgeServer : IAsyncDisposable
         var perIp = new PerIpConnectionLimiter(config.Limits.MaxConnectionsPerIp);
         var metrics = new EdgeMetrics(state, sni, perIp);
 
-        var builder = WebHosting.CreateBuilder();
+        var builder = WebHosting.CreateBuilder(inlineScheduling: true);
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggerFactory);
         builder.Services.AddSingleton(state);
         builder.Services.AddSingleton(state.Routes);
         builder.Services.AddSingleton(tokens);
-        builder.Services.AddSingleton(_ => new AuthFailureLimiter(config.Limits.MaxAuthFailuresPerIp, config.Limits.AuthFailureWindow));
+        var authFailures = new AuthFailureLimiter(config.Limits.MaxAuthFailuresPerIp, config.Limits.AuthFailureWindow);
         var trusted = TrustedProxies.Parse(config.TrustedProxies);
         builder.Services.AddSingleton(trusted);
         builder.Services.AddSingleton(new TunnelTransformer(trusted));
@@ -156,7 +161,6 @@ public sealed class EdgeServer : IAsyncDisposable
             {
                 listeners.ListenHttps(kestrel, config.Listen.Https!, new PublicTlsHandshake(sni, acme?.TlsAlpn01), acmeTlsAlpn: acme?.TlsAlpn01 is not null);
             }
-            listeners.ListenAgents(kestrel, config.Listen.Agents, agentCertificate);
         });
         var app = builder.Build();
         _ = app.Services.GetRequiredService<EdgePolicies>(); // edge.yaml policies compile now, not at the first agent
@@ -170,6 +174,10 @@ public sealed class EdgeServer : IAsyncDisposable
 
         var admin = AdminHost.Build(config, loggerFactory, state, metrics, acme?.Manager, out var adminListener);
 
+        var handler = new AgentConnectionHandler(state, tokens, authFailures, session, client, options, app.Services.GetRequiredService<EdgePolicies>(),
+            loggerFactory.CreateLogger<AgentConnectionHandler>());
+        var agents = AgentListener.Start(ListenEndPoint.Parse(config.Listen.Agents), agentCertificate, handler, authFailures, metrics,
+            config.Limits.MaxConnections, loggerFactory.CreateLogger<AgentListener>());
         var tcp = new TcpServiceHost(state.Routes, options.TcpBindAddress, config.Limits.IdleTimeout, logger) {
             Telemetry = new TcpTelemetry(metrics, loggerFactory),
             Policy = new TcpPolicyGate(app.Services.GetRequiredService<PolicyRateLimiter>(), app.Services.GetRequiredService<PolicyMetrics>(), logger),
@@ -184,7 +192,7 @@ public sealed class EdgeServer : IAsyncDisposable
             acme.Manager.Start();
         }
         metrics.IsReady = true;
-        return new EdgeServer(app, admin, tcp, client, listeners, adminListener(), state, fingerprint, tokens) { Metrics = metrics, Acme = acme?.Manager };
+        return new EdgeServer(app, admin, tcp, client, listeners, adminListener(), state, fingerprint, tokens, agents, authFailures) { Metrics = metrics, Acme = acme?.Manager };
     }
 
     /// <summary>Stops accepting, sends GOAWAY to every agent, and waits up to <paramref name="grace"/> for in-flight work.</summary>
@@ -192,9 +200,11 @@ public sealed class EdgeServer : IAsyncDisposable
     {
         using var timeout = new CancellationTokenSource(grace);
         Metrics?.IsReady = false;
+        _agents.StopAccepting();
         var drains = State.Sessions.Select(s => s.Mux.DrainAsync(grace)).ToArray();
         await _public.StopAsync(timeout.Token).ConfigureAwait(false);
         await Task.WhenAll(drains).ConfigureAwait(false);
+        await _agents.DisposeAsync().ConfigureAwait(false);
         await _admin.StopAsync(CancellationToken.None).ConfigureAwait(false);
         await _tcp.DisposeAsync().ConfigureAwait(false);
     }
@@ -210,5 +220,6 @@ public sealed class EdgeServer : IAsyncDisposable
         await _admin.DisposeAsync().ConfigureAwait(false);
         _client.Dispose();
         _tokens.Dispose();
+        _authFailures.Dispose();
     }
 }

@@ -77,9 +77,9 @@ internal sealed partial class EdgeConnection(
 
     private async Task RunSessionAsync(CancellationToken stopping)
     {
-        var transport = await dialer.DialAsync(stopping).ConfigureAwait(false);
+        var (transport, socket) = await dialer.DialAsync(stopping).ConfigureAwait(false);
         await using var _ = transport.ConfigureAwait(false);
-        var session = await MuxSession.StartAsync(StreamTransport.Create(transport), SessionRole.Client, sessionOptions, logger,
+        var session = await MuxSession.StartAsync(StreamTransport.Create(transport, socket), SessionRole.Client, sessionOptions, logger,
             abortTransport: transport.Dispose, name: $"agent[{index}]->{config.Edge}", cancellationToken: stopping).ConfigureAwait(false);
         await using var __ = session.ConfigureAwait(false);
         try

@@ -15,7 +15,8 @@ internal sealed partial class EdgeDialer(AgentConfig config, TimeSpan timeout, I
 {
     private readonly (string Host, int Port) _edge = ParseEndpoint(config.Edge);
 
-    public async Task<Stream> DialAsync(CancellationToken stopping)
+    /// <summary>The link's stream (TLS, or plain TCP when insecure) and the socket under it.</summary>
+    public async Task<(Stream Stream, Socket Socket)> DialAsync(CancellationToken stopping)
     {
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         limit.CancelAfter(timeout);
@@ -29,7 +30,7 @@ internal sealed partial class EdgeDialer(AgentConfig config, TimeSpan timeout, I
         }
     }
 
-    private async Task<Stream> DialOnceAsync(CancellationToken cancellationToken)
+    private async Task<(Stream, Socket)> DialOnceAsync(CancellationToken cancellationToken)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
@@ -40,7 +41,7 @@ internal sealed partial class EdgeDialer(AgentConfig config, TimeSpan timeout, I
             if (config.Insecure)
             {
                 Log.InsecureLink(logger, config.Edge);
-                return network;
+                return (network, socket);
             }
             var tls = new SslStream(network, leaveInnerStreamOpen: false);
             try
@@ -56,7 +57,7 @@ internal sealed partial class EdgeDialer(AgentConfig config, TimeSpan timeout, I
                 await tls.DisposeAsync().ConfigureAwait(false);
                 throw;
             }
-            return tls;
+            return (tls, socket);
         }
         catch
         {

@@ -1,4 +1,5 @@
-using Microsoft.AspNetCore.Connections;
+using System.IO.Pipelines;
+using System.Net;
 using Microsoft.Extensions.Logging;
 using Warren.Edge.Forwarding;
 using Warren.Edge.Limits;
@@ -12,33 +13,32 @@ using Warren.Protocol.Tunnel;
 namespace Warren.Edge.Agents;
 
 /// <summary>
-/// Kestrel hands every connection on the agents listener (after TLS) to this handler: start a session, wait
-/// for the control stream, authenticate, register services, and keep the session routed until it ends.
+/// Serves one connection of the agents listener (<see cref="AgentListener"/>, after TLS): start a session, wait for
+/// the control stream, authenticate, register services, and keep the session routed until it ends.
 /// </summary>
 internal sealed partial class AgentConnectionHandler(
     EdgeState state, TokenValidator tokens, AuthFailureLimiter failures, SessionOptions sessionOptions, TunnelHttpClient httpClient,
-    EdgeServerOptions hosting, Policy.EdgePolicies policies, ILogger<AgentConnectionHandler> logger) : ConnectionHandler
+    EdgeServerOptions hosting, Policy.EdgePolicies policies, ILogger<AgentConnectionHandler> logger)
 {
     /// <summary>An agent that has not authenticated by then is dropped.</summary>
     private TimeSpan AuthTimeout => hosting.AuthTimeout;
 
-    public override async Task OnConnectedAsync(ConnectionContext connection)
+    /// <summary>
+    /// Runs the session over <paramref name="transport"/> until it ends. <paramref name="abort"/> tears the connection
+    /// down at once (dead peer, blocked writes); <paramref name="stopping"/> ends the wait for a handshake or a login
+    /// when the edge stops.
+    /// </summary>
+    public async Task ServeAsync(IDuplexPipe transport, EndPoint? remote, Action abort, CancellationToken stopping)
     {
-        var address = (connection.RemoteEndPoint as System.Net.IPEndPoint)?.Address;
-        if (failures.IsBlocked(address))
-        {
-            Log.Blocked(logger, address?.ToString());
-            return; // closing the connection is the whole answer
-        }
         MuxSession session;
         try
         {
-            session = await MuxSession.StartAsync(connection.Transport, SessionRole.Server, sessionOptions, logger,
-                abortTransport: connection.Abort, name: $"edge<-{connection.RemoteEndPoint}", cancellationToken: connection.ConnectionClosed).ConfigureAwait(false);
+            session = await MuxSession.StartAsync(transport, SessionRole.Server, sessionOptions, logger,
+                abortTransport: abort, name: $"edge<-{remote}", cancellationToken: stopping).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
-            Log.HandshakeFailed(logger, connection.RemoteEndPoint?.ToString(), ex.Message);
+            Log.HandshakeFailed(logger, remote?.ToString(), ex.Message);
             return;
         }
         await using (session.ConfigureAwait(false))
@@ -46,7 +46,7 @@ internal sealed partial class AgentConnectionHandler(
             AgentSession? agent = null;
             try
             {
-                (agent, var control) = await AuthenticateAsync(session, connection).ConfigureAwait(false);
+                (agent, var control) = await AuthenticateAsync(session, remote, stopping).ConfigureAwait(false);
                 if (agent is null)
                 {
                     return;
@@ -59,7 +59,7 @@ internal sealed partial class AgentConnectionHandler(
             }
             catch (Exception ex) when (ex is ProtocolException or MuxException or IOException or OperationCanceledException)
             {
-                Log.ControlFailed(logger, agent?.ToString() ?? connection.RemoteEndPoint?.ToString(), ex.Message);
+                Log.ControlFailed(logger, agent?.ToString() ?? remote?.ToString(), ex.Message);
                 session.Abort(ex is ProtocolException p ? p.Code : ErrorCode.ProtocolError, ex.Message);
             }
             finally
@@ -73,9 +73,9 @@ internal sealed partial class AgentConnectionHandler(
         }
     }
 
-    private async Task<(AgentSession?, ControlChannel?)> AuthenticateAsync(MuxSession session, ConnectionContext connection)
+    private async Task<(AgentSession?, ControlChannel?)> AuthenticateAsync(MuxSession session, EndPoint? remote, CancellationToken stopping)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping, session.Closing);
         timeout.CancelAfter(AuthTimeout);
         MuxStream stream;
         try
@@ -84,7 +84,7 @@ internal sealed partial class AgentConnectionHandler(
         }
         catch (OperationCanceledException)
         {
-            Log.AuthTimeout(logger, connection.RemoteEndPoint?.ToString(), AuthTimeout.TotalSeconds);
+            Log.AuthTimeout(logger, remote?.ToString(), AuthTimeout.TotalSeconds);
             session.Abort(ErrorCode.HandshakeTimeout, "no authentication within the time limit");
             return (null, null);
         }
@@ -103,11 +103,11 @@ internal sealed partial class AgentConnectionHandler(
         {
             hello = await channel.ReceiveAsync(timeout.Token).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (!connection.ConnectionClosed.IsCancellationRequested)
+        catch (OperationCanceledException) when (!stopping.IsCancellationRequested && !session.Closing.IsCancellationRequested)
         {
             // A control stream and then silence is the same stalled login as no stream at all, and gets the same
             // clear answer (it used to end as a generic "operation was canceled" protocol error).
-            Log.AuthTimeout(logger, connection.RemoteEndPoint?.ToString(), AuthTimeout.TotalSeconds);
+            Log.AuthTimeout(logger, remote?.ToString(), AuthTimeout.TotalSeconds);
             session.Abort(ErrorCode.HandshakeTimeout, "no authentication within the time limit");
             return (null, null);
         }
@@ -118,9 +118,9 @@ internal sealed partial class AgentConnectionHandler(
         var grant = tokens.Validate(hello.Token);
         if (grant is null)
         {
-            Log.AuthFailed(logger, connection.RemoteEndPoint?.ToString(), hello.Agent);
+            Log.AuthFailed(logger, remote?.ToString(), hello.Agent);
             state.CountAuthFailure();
-            failures.RecordFailure((connection.RemoteEndPoint as System.Net.IPEndPoint)?.Address);
+            failures.RecordFailure((remote as IPEndPoint)?.Address);
             await RefuseAsync(session, channel, "invalid token", "invalid token", timeout.Token).ConfigureAwait(false);
             return (null, null);
         }
@@ -130,7 +130,7 @@ internal sealed partial class AgentConnectionHandler(
             await RefuseAsync(session, channel, $"token '{grant.Name}' already has its maximum of {max} sessions", "too many sessions for this token", timeout.Token).ConfigureAwait(false);
             return (null, null);
         }
-        var agent = new AgentSession(session, grant.Name, Sanitize(hello.Agent), connection.RemoteEndPoint, DateTimeOffset.UtcNow) { Grant = grant };
+        var agent = new AgentSession(session, grant.Name, Sanitize(hello.Agent), remote, DateTimeOffset.UtcNow) { Grant = grant };
         await channel.SendAsync(new ControlMessage { Type = ControlMessage.AuthResult, Ok = true, Session = agent.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) }, timeout.Token).ConfigureAwait(false);
         Log.AgentAuthenticated(logger, agent.ToString(), grant.Name);
         return (agent, channel);
@@ -226,9 +226,6 @@ internal sealed partial class AgentConnectionHandler(
 
         [LoggerMessage(206, LogLevel.Warning, "Agent from {Remote} did not authenticate within {Seconds} s; dropped", EventName = "AgentAuthTimeout")]
         public static partial void AuthTimeout(ILogger logger, string? remote, double seconds);
-
-        [LoggerMessage(208, LogLevel.Warning, "Dropped an agent connection from {Remote}: too many failed authentications", EventName = "AgentBlocked")]
-        public static partial void Blocked(ILogger logger, string? remote);
 
         [LoggerMessage(209, LogLevel.Warning, "Token '{Token}' already has its maximum of {Max} sessions; refused another", EventName = "AgentTooManySessions")]
         public static partial void TooManySessions(ILogger logger, string token, int max);

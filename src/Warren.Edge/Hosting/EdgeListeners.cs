@@ -69,16 +69,4 @@ internal sealed class EdgeListeners(EdgeMetrics metrics, PerIpConnectionLimiter 
         l.Use(ConnectionTelemetry.Middleware(metrics, "https", countBytes: true));
         _listeners["https"] = l;
     });
-
-    /// <summary>listen.agents: TLS with the agent link certificate (none when agent_tls.insecure), then <see cref="AgentConnectionHandler"/>.</summary>
-    public void ListenAgents(KestrelServerOptions kestrel, string address, X509Certificate2? certificate) => kestrel.Listen(ListenEndPoint.Parse(address), l =>
-    {
-        l.Use(ConnectionTelemetry.Middleware(metrics, "agents", countBytes: false));
-        if (certificate is not null)
-        {
-            l.UseHttps(certificate);
-        }
-        l.UseConnectionHandler<AgentConnectionHandler>();
-        _listeners["agents"] = l;
-    });
 }

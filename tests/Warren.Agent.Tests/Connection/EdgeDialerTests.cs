@@ -38,9 +38,12 @@ public sealed class EdgeDialerTests : IDisposable
         var pinned = new EdgeDialer(Config(fingerprint: Convert.ToHexStringLower(SHA256.HashData(certificate.RawData))), Wait.DefaultTimeout, NullLogger.Instance);
 
         await Assert.ThrowsAsync<AuthenticationException>(() => wrong.DialAsync(CancellationToken.None));
-        await using var stream = await pinned.DialAsync(CancellationToken.None);
-
-        Assert.IsType<SslStream>(stream);
+        var (stream, socket) = await pinned.DialAsync(CancellationToken.None);
+        await using (stream)
+        {
+            Assert.IsType<SslStream>(stream);
+            Assert.True(socket.Connected);
+        }
         await server.WaitAsync(Wait.DefaultTimeout);
     }
 

@@ -1,0 +1,211 @@
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
+using Warren.Edge.Limits;
+using Warren.Edge.Telemetry;
+using Warren.Protocol.Transport;
+
+namespace Warren.Edge.Agents;
+
+/// <summary>
+/// The agents listener: accepts TCP connections, runs TLS straight over the socket, and hands the session's
+/// transport to <see cref="AgentConnectionHandler"/>. The agent link is the tunnel's hot path and speaks no HTTP, so
+/// it does not go through Kestrel: Kestrel's transport puts a pipe and a dedicated I/O thread between the socket and
+/// TLS, one thread hop each way on every frame batch (docs/performance.md). Here a read of the session is a read
+/// of the SslStream, and a flush is a write to it, on the caller's thread.
+/// </summary>
+internal sealed partial class AgentListener : IAsyncDisposable
+{
+    /// <summary>A TLS handshake that takes longer is dropped (Kestrel's default for its listeners too).</summary>
+    private static readonly TimeSpan TlsHandshakeTimeout = TimeSpan.FromSeconds(10);
+
+    private readonly Socket _socket;
+    private readonly SslStreamCertificateContext? _certificate;
+    private readonly AgentConnectionHandler _handler;
+    private readonly AuthFailureLimiter _failures;
+    private readonly EdgeMetrics? _metrics;
+    private readonly ILogger _logger;
+    private readonly int _maxConnections;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Lock _lock = new();
+    private readonly HashSet<Socket> _connections = [];
+    private readonly List<Task> _running = [];
+    private Task _acceptLoop = Task.CompletedTask;
+
+    private AgentListener(Socket socket, X509Certificate2? certificate, AgentConnectionHandler handler, AuthFailureLimiter failures,
+        EdgeMetrics? metrics, int maxConnections, ILogger logger)
+    {
+        _socket = socket;
+        _certificate = certificate is null ? null : SslStreamCertificateContext.Create(certificate, additionalCertificates: null);
+        _handler = handler;
+        _failures = failures;
+        _metrics = metrics;
+        _maxConnections = maxConnections;
+        _logger = logger;
+    }
+
+    /// <summary>The bound port (the configured one, or the one chosen for port 0).</summary>
+    public int Port => ((IPEndPoint)_socket.LocalEndPoint!).Port;
+
+    /// <summary>Binds <paramref name="endPoint"/> and starts accepting. <paramref name="certificate"/> null means a plain TCP link (insecure).</summary>
+    public static AgentListener Start(IPEndPoint endPoint, X509Certificate2? certificate, AgentConnectionHandler handler, AuthFailureLimiter failures,
+        EdgeMetrics? metrics, int maxConnections, ILogger logger)
+    {
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            if (endPoint.AddressFamily == AddressFamily.InterNetworkV6 && endPoint.Address.Equals(IPAddress.IPv6Any))
+            {
+                socket.DualMode = true;
+            }
+            socket.Bind(endPoint);
+            socket.Listen(512);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+        var listener = new AgentListener(socket, certificate, handler, failures, metrics, maxConnections, logger);
+        listener._acceptLoop = listener.AcceptLoopAsync();
+        return listener;
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        while (true)
+        {
+            Socket client;
+            try
+            {
+                client = await _socket.AcceptAsync(_stopping.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException or OperationCanceledException)
+            {
+                if (_stopping.IsCancellationRequested)
+                {
+                    return;
+                }
+                continue; // one failed accept (the client left first) is no reason to stop listening
+            }
+            lock (_lock)
+            {
+                if (_connections.Count >= _maxConnections)
+                {
+                    Log.TooManyConnections(_logger, client.RemoteEndPoint?.ToString(), _maxConnections);
+                    client.Dispose();
+                    continue;
+                }
+                _connections.Add(client);
+                _running.RemoveAll(t => t.IsCompleted);
+                _running.Add(ServeAsync(client));
+            }
+        }
+    }
+
+    private async Task ServeAsync(Socket client)
+    {
+        await Task.Yield(); // off the accept loop
+        var remote = client.RemoteEndPoint;
+        _metrics?.Connections.WithLabels("agents").Inc();
+        _metrics?.ConnectionsOpen.WithLabels("agents").Inc();
+        try
+        {
+            // A blocked address gets no TLS handshake: refusing it costs one accept, not a handshake's CPU.
+            if (_failures.IsBlocked((remote as IPEndPoint)?.Address))
+            {
+                Log.Blocked(_logger, remote?.ToString());
+                return;
+            }
+            client.NoDelay = true;
+            client.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
+            var network = new NetworkStream(client, ownsSocket: false);
+            Stream stream = network;
+            if (_certificate is not null)
+            {
+                var tls = new SslStream(network, leaveInnerStreamOpen: true);
+                stream = tls;
+                using var handshake = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+                handshake.CancelAfter(TlsHandshakeTimeout);
+                try
+                {
+                    await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+                    {
+                        ServerCertificateContext = _certificate,
+                        ClientCertificateRequired = false,
+                    }, handshake.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException or SocketException)
+                {
+                    Log.TlsFailed(_logger, remote?.ToString(), ex is OperationCanceledException ? $"no TLS handshake within {TlsHandshakeTimeout.TotalSeconds:0} s" : ex.Message);
+                    await tls.DisposeAsync().ConfigureAwait(false);
+                    return;
+                }
+            }
+            await using (stream.ConfigureAwait(false))
+            {
+                var transport = StreamTransport.Create(stream, client);
+                await _handler.ServeAsync(transport, remote, abort: client.Dispose, _stopping.Token).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex)
+        {
+            Log.ConnectionFailed(_logger, remote?.ToString(), ex.Message);
+        }
+        finally
+        {
+            _metrics?.ConnectionsOpen.WithLabels("agents").Dec();
+            lock (_lock)
+            {
+                _connections.Remove(client);
+            }
+            client.Dispose();
+        }
+    }
+
+    /// <summary>Stops accepting; connections already open stay (their sessions are drained by the edge).</summary>
+    public void StopAccepting()
+    {
+        if (!_stopping.IsCancellationRequested)
+        {
+            _stopping.Cancel();
+        }
+        _socket.Dispose();
+    }
+
+    /// <summary>Stops accepting and cuts every connection still open; waits for their handlers to end.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        StopAccepting();
+        await _acceptLoop.ConfigureAwait(false);
+        Task[] running;
+        lock (_lock)
+        {
+            foreach (var connection in _connections)
+            {
+                connection.Dispose();
+            }
+            running = [.. _running];
+        }
+        await Task.WhenAll(running).ConfigureAwait(false);
+        _stopping.Dispose();
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(208, LogLevel.Warning, "Dropped an agent connection from {Remote}: too many failed authentications", EventName = "AgentBlocked")]
+        public static partial void Blocked(ILogger logger, string? remote);
+
+        [LoggerMessage(221, LogLevel.Information, "Agent connection from {Remote}: TLS failed: {Message}", EventName = "AgentTlsFailed")]
+        public static partial void TlsFailed(ILogger logger, string? remote, string message);
+
+        [LoggerMessage(222, LogLevel.Warning, "Refused an agent connection from {Remote}: {Max} agent connections are open (limits.max_connections)", EventName = "AgentConnectionsFull")]
+        public static partial void TooManyConnections(ILogger logger, string? remote, int max);
+
+        [LoggerMessage(223, LogLevel.Warning, "Agent connection from {Remote} failed: {Message}", EventName = "AgentConnectionFailed")]
+        public static partial void ConnectionFailed(ILogger logger, string? remote, string message);
+    }
+}
