@@ -1,5 +1,8 @@
 using System.CommandLine;
 using Warren.Cli.Commands;
+using Warren.Cli.Hosting;
+
+SocketCompletions.RunInline();
 
 var verbose = new Option<bool>("--verbose", "-v") { Description = "Debug logging", Recursive = true };
 var root = new RootCommand("Warren: one encrypted, multiplexed session publishes all your private services")
