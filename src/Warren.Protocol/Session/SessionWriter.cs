@@ -151,7 +151,7 @@ internal sealed class SessionWriter
         {
             if (!handedOff)
             {
-                Volatile.Write(ref _gate, 0);
+                ReleaseGate();
             }
             if (handedOff || _exit || _finalWritten || !_control.IsEmpty || !_ready.IsEmpty)
             {
@@ -211,7 +211,7 @@ internal sealed class SessionWriter
                     break;
                 }
                 owned = false;
-                Volatile.Write(ref _gate, 0);
+                ReleaseGate();
                 // Frames queued by a producer that found the gate taken are ours to write: look again before waiting.
                 if (written == 0 && _control.IsEmpty && _ready.IsEmpty)
                 {
@@ -231,6 +231,14 @@ internal sealed class SessionWriter
             await _output.CompleteAsync().ConfigureAwait(false);
         }
     }
+
+    /// <summary>
+    /// Lets go of the gate with a full fence. The holder looks at the queues right after; a producer that queued a frame
+    /// and found the gate taken relies on that look. With a plain store, x86 may read the queues before the store is
+    /// visible, so both would see the other still busy and the frame would wait for an unrelated wake-up (seen as
+    /// stalls of many seconds under load).
+    /// </summary>
+    private void ReleaseGate() => Interlocked.Exchange(ref _gate, 0);
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask WaitForSignalAsync()

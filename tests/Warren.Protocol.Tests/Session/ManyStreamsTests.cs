@@ -148,4 +148,39 @@ public sealed class ManyStreamsTests
                 }
         }
     }
+
+    [Theory]
+    [InlineData(TransportKind.InMemory)]
+    [InlineData(TransportKind.Tcp)]
+    public async Task SmallRoundTrips_ManyStreamsAtOnce_NeverWaitForAnUnrelatedWakeUp(TransportKind transport)
+    {
+        // Producers write inline and leave frames to whoever holds the writer's gate. A frame queued just as the holder
+        // let go once waited for an unrelated wake-up (a PING, seconds later): with keepalive far away, such a frame
+        // would wait forever, and this test would time out.
+        var quiet = new SessionOptions { KeepAliveInterval = TimeSpan.FromHours(1), KeepAliveTimeout = TimeSpan.FromHours(2) };
+        await using var pair = await SessionPair.StartAsync(transport, quiet, quiet.Clone());
+        _ = new AcceptLoop(pair.Server, async stream =>
+        {
+            var one = new byte[1];
+            while (await stream.ReadAsync(one) == 1)
+            {
+                await stream.WriteAsync(one);
+            }
+            stream.CompleteWrites();
+        });
+        const int streams = 32, rounds = 1_000;
+        var clients = Enumerable.Range(0, streams).Select(i => Task.Run(async () =>
+        {
+            await using var stream = await pair.Client.OpenStreamAsync(new[] { (byte)i });
+            var one = new byte[1];
+            for (var r = 0; r < rounds; r++)
+            {
+                one[0] = (byte)r;
+                await stream.WriteAsync(one);
+                Assert.Equal(1, await stream.ReadAsync(one));
+                Assert.Equal((byte)r, one[0]);
+            }
+        }));
+        await Task.WhenAll(clients).Within(TimeSpan.FromSeconds(120));
+    }
 }
