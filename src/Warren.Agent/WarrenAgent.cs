@@ -39,7 +39,8 @@ public sealed class WarrenAgent : IAsyncDisposable
         var sessionOptions = options.Session.Clone();
         sessionOptions.KeepAliveInterval = config.Session.KeepaliveInterval;
         sessionOptions.KeepAliveTimeout = config.Session.KeepaliveTimeout;
-        _connections = [.. Enumerable.Range(0, config.Connections).Select(i => new EdgeConnection(i, config, new EdgeDialer(config, options.DialTimeout, logger), _dispatcher, sessionOptions, logger))];
+        var gate = new LoginGate();
+        _connections = [.. Enumerable.Range(0, config.Connections).Select(i => new EdgeConnection(i, config, new EdgeDialer(config, options.DialTimeout, logger), _dispatcher, sessionOptions, gate, logger))];
     }
 
     public AgentConfig Config { get; }

@@ -169,13 +169,9 @@ public static class ConfigFormats
         return !name.Split('.').All(label => label.All(char.IsAsciiDigit));
     }
 
-    /// <summary>A lowercase DNS name, or "*." followed by one.</summary>
-    public static bool IsHostPattern(string pattern)
-    {
-        ArgumentNullException.ThrowIfNull(pattern);
-        var name = pattern.StartsWith("*.", StringComparison.Ordinal) ? pattern[2..] : pattern;
-        return IsDnsName(name) && !name.Any(char.IsAsciiLetterUpper);
-    }
+    /// <summary>A hostname or "*." wildcard already in its normal form (<see cref="HostNames"/>).</summary>
+    public static bool IsHostPattern(string pattern) =>
+        HostNames.TryNormalize(pattern, allowWildcard: true, out var normalized, out _) && string.Equals(normalized, pattern, StringComparison.Ordinal);
 
     /// <summary>
     /// An IP address ("10.1.2.3", "2001:db8::1": that address alone) or a CIDR range ("10.0.0.0/8", "2001:db8::/32")

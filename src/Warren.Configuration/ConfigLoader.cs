@@ -133,7 +133,7 @@ public static class ConfigLoader
 
         var listen = file.Map("listen", "http", "https", "agents", "admin");
         var limits = file.Map("limits", "max_request_body_size", "max_connections", "request_headers_timeout", "idle_timeout",
-            "max_connections_per_ip", "max_auth_failures_per_ip", "auth_failure_window");
+            "max_connections_per_ip", "max_auth_failures_per_ip", "auth_failure_window", "max_services_per_session");
         var tls = file.Map("agent_tls", "cert", "key", "insecure");
         return new EdgeConfig
         {
@@ -181,6 +181,7 @@ public static class ConfigLoader
                 MaxConnectionsPerIp = limits.Int("max_connections_per_ip", defaults.Limits.MaxConnectionsPerIp),
                 MaxAuthFailuresPerIp = limits.Int("max_auth_failures_per_ip", defaults.Limits.MaxAuthFailuresPerIp),
                 AuthFailureWindow = limits.Duration("auth_failure_window", defaults.Limits.AuthFailureWindow),
+                MaxServicesPerSession = limits.Int("max_services_per_session", defaults.Limits.MaxServicesPerSession),
             },
             Session = ReadSession(file),
             AdminToken = file.OptionalString("admin_token", null),

@@ -121,6 +121,13 @@ public sealed record EdgeLimitsConfig
     /// <summary>YAML key <c>max_auth_failures_per_ip</c>: failed agent logins from one IP within <see cref="AuthFailureWindow"/> before it is cut off.</summary>
     public int MaxAuthFailuresPerIp { get; init; } = 10;
 
+    /// <summary>
+    /// YAML key <c>max_services_per_session</c>: services one agent session may register (a registration replaces the
+    /// session's earlier one, so this caps each registration too). Above it the registration is refused whole. 1,000
+    /// is twice the 500 services Warren is measured with (docs/benchmarks.md).
+    /// </summary>
+    public int MaxServicesPerSession { get; init; } = 1000;
+
     /// <summary>YAML key <c>auth_failure_window</c>.</summary>
     public TimeSpan AuthFailureWindow { get; init; } = TimeSpan.FromMinutes(1);
 }

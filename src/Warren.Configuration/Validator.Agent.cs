@@ -89,9 +89,9 @@ internal static partial class Validator
             var service = services[i];
             var label = string.IsNullOrEmpty(service.Name) ? path : $"{path} ('{service.Name}')";
 
-            if (!ServiceName().IsMatch(service.Name))
+            if (!ServiceRules.IsName(service.Name))
             {
-                d.Report($"{path}.name", NameRule(service.Name, "service"));
+                d.Report($"{path}.name", ServiceRules.NameProblem(service.Name, "service"));
             }
             else if (!names.TryAdd(service.Name, path))
             {
@@ -136,14 +136,19 @@ internal static partial class Validator
             }
 
             CheckHostPatterns(d, $"{path}.hostnames", service.Hostnames);
-            if (service.PathPrefix is { } prefix && (!prefix.StartsWith('/') || prefix.Any(c => c is '?' or '#' || char.IsWhiteSpace(c) || char.IsControl(c))))
+            if (service.Hostnames.Count > ServiceRules.MaxHostnamesPerService)
             {
-                d.Report($"{path}.path_prefix", $"'{prefix}' must start with '/' and hold no spaces, '?' or '#', e.g. /api");
+                d.Report($"{path}.hostnames", $"has {service.Hostnames.Count} hostnames; a service may have at most {ServiceRules.MaxHostnamesPerService} (use a wildcard such as *.example.com)");
+            }
+
+            if (service.PathPrefix is { } prefix && ServiceRules.PathPrefixProblem(prefix) is { } prefixProblem)
+            {
+                d.Report($"{path}.path_prefix", prefixProblem);
             }
 
             for (var h = 0; h < service.Hostnames.Count; h++)
             {
-                var key = (service.Hostnames[h].ToLowerInvariant(), service.PathPrefix ?? "");
+                var key = (HostNames.ToLowerAscii(service.Hostnames[h]), service.PathPrefix ?? "");
                 if (!routes.TryAdd(key, label))
                 {
                     var with = key.Item2.Length == 0 ? "" : $" with path_prefix {key.Item2}";
@@ -163,14 +168,14 @@ internal static partial class Validator
                 }
             }
 
-            if (service.MaxConcurrency is < 1 or > 100_000)
+            if (service.MaxConcurrency is < 1 or > ServiceRules.MaxConcurrency)
             {
-                d.Report($"{path}.max_concurrency", $"must be 1 to 100000 (it is {service.MaxConcurrency})");
+                d.Report($"{path}.max_concurrency", $"must be 1 to {ServiceRules.MaxConcurrency} (it is {service.MaxConcurrency})");
             }
 
             CheckPositive(d, $"{path}.queue_timeout", service.QueueTimeout);
             CheckPositive(d, $"{path}.dial_timeout", service.DialTimeout);
-            CheckPositive(d, $"{path}.response_timeout", service.ResponseTimeout);
+            CheckRange(d, $"{path}.response_timeout", service.ResponseTimeout, ServiceRules.MinResponseTimeout, ServiceRules.MaxResponseTimeout);
             if (service.MaxRequestBodySize is <= 0)
             {
                 d.Report($"{path}.max_request_body_size", $"must be more than 0 bytes (it is {service.MaxRequestBodySize}); leave it out to use the edge's limit");

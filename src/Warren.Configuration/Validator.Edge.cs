@@ -46,6 +46,11 @@ internal static partial class Validator
             d.Report("limits.max_request_body_size", $"must be more than 0 bytes (it is {limits.MaxRequestBodySize})");
         }
 
+        if (limits.MaxServicesPerSession is < 1 or > 100_000)
+        {
+            d.Report("limits.max_services_per_session", $"must be 1 to 100000 (it is {limits.MaxServicesPerSession})");
+        }
+
         if (limits.MaxConnections < 1)
         {
             d.Report("limits.max_connections", $"must be at least 1 (it is {limits.MaxConnections})");
@@ -84,9 +89,9 @@ internal static partial class Validator
         {
             var path = Diagnostics.Item("tokens", i);
             var entry = entries[i];
-            if (!ServiceName().IsMatch(entry.Name))
+            if (!ServiceRules.IsName(entry.Name))
             {
-                d.Report($"{path}.name", NameRule(entry.Name, "token"));
+                d.Report($"{path}.name", ServiceRules.NameProblem(entry.Name, "token"));
             }
             else if (!names.TryAdd(entry.Name, path))
             {
@@ -154,9 +159,9 @@ internal static partial class Validator
         {
             var path = Diagnostics.Item("policies", i);
             var entry = policies[i];
-            if (!ServiceName().IsMatch(entry.Name))
+            if (!ServiceRules.IsName(entry.Name))
             {
-                d.Report($"{path}.name", NameRule(entry.Name, "policy"));
+                d.Report($"{path}.name", ServiceRules.NameProblem(entry.Name, "policy"));
             }
             else if (!names.TryAdd(entry.Name, path))
             {
@@ -297,20 +302,20 @@ internal static partial class Validator
 
     private static bool IsWildcard(string host) => host is "0.0.0.0" or "::" || host == "0:0:0:0:0:0:0:0";
 
+    /// <summary>Hostnames and wildcards as <see cref="HostNames"/> defines them; config files must already hold the normal (lowercase) form.</summary>
     private static void CheckHostPatterns(Diagnostics d, string path, IReadOnlyList<string> hosts)
     {
         for (var i = 0; i < hosts.Count; i++)
         {
             var host = hosts[i];
-            if (ConfigFormats.IsHostPattern(host))
+            if (!HostNames.TryNormalize(host, allowWildcard: true, out var normalized, out var problem))
             {
-                continue;
+                d.Report(Diagnostics.Item(path, i), problem);
             }
-
-            var lower = host.ToLowerInvariant();
-            d.Report(Diagnostics.Item(path, i), ConfigFormats.IsHostPattern(lower)
-                ? $"'{host}' must be lowercase: '{lower}'"
-                : $"'{host}' is not a valid hostname; use a DNS name such as app.example.com or a wildcard such as *.example.com");
+            else if (!string.Equals(normalized, host, StringComparison.Ordinal))
+            {
+                d.Report(Diagnostics.Item(path, i), $"'{host}' must be lowercase: '{normalized}'");
+            }
         }
     }
 

@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.RegularExpressions;
 
 namespace Warren.Configuration;
 
@@ -62,11 +61,5 @@ internal static partial class Validator
         }
     }
 
-    private static string NameRule(string name, string what) =>
-        $"'{name}' is not a valid {what} name; use 1 to 63 characters of a-z, 0-9, '-', '_' and '.', starting with a letter or digit";
-
     private static bool IsSha256Hex(string text) => text.Length == 64 && text.All(char.IsAsciiHexDigit);
-
-    [GeneratedRegex("^[a-z0-9][a-z0-9._-]{0,62}$")]
-    private static partial Regex ServiceName();
 }

@@ -45,23 +45,28 @@ public sealed class SampleHttpService : IAsyncDisposable
         return new SampleHttpService(app, listener!.IPEndPoint!.Port);
     }
 
+    /// <summary>Method and request target exactly as received (not decoded), the headers sorted, then the body.</summary>
+    private static async Task<IResult> EchoAsync(HttpContext context)
+    {
+        var request = context.Request;
+        var text = new StringBuilder();
+        var target = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget;
+        text.Append(request.Method).Append(' ').Append(target ?? request.Path + request.QueryString).Append('\n');
+        foreach (var header in request.Headers.OrderBy(h => h.Key, StringComparer.Ordinal))
+        {
+            text.Append(header.Key).Append(": ").Append(header.Value.ToString()).Append('\n');
+        }
+        using var reader = new StreamReader(request.Body);
+        var body = await reader.ReadToEndAsync(context.RequestAborted).ConfigureAwait(false);
+        text.Append('\n').Append(body);
+        return Results.Text(text.ToString());
+    }
+
     private static void Map(WebApplication app)
     {
         app.MapGet("/", () => "Warren demo service. Try /echo, /stream, /ws, /bytes/1048576, POST /sha256, /slow?ms=2000\n");
-        app.Map("/echo", async (HttpContext context) =>
-        {
-            var request = context.Request;
-            var text = new StringBuilder();
-            text.Append(request.Method).Append(' ').Append(request.Path).Append(request.QueryString).Append('\n');
-            foreach (var header in request.Headers.OrderBy(h => h.Key, StringComparer.Ordinal))
-            {
-                text.Append(header.Key).Append(": ").Append(header.Value.ToString()).Append('\n');
-            }
-            using var reader = new StreamReader(request.Body);
-            var body = await reader.ReadToEndAsync(context.RequestAborted).ConfigureAwait(false);
-            text.Append('\n').Append(body);
-            return Results.Text(text.ToString());
-        });
+        app.Map("/echo", (Delegate)EchoAsync);
+        app.Map("/echo/{**rest}", (Delegate)EchoAsync); // any path under /echo, to show how a path arrives
         app.MapGet("/stream", async (HttpContext context, int? count, int? intervalMs) =>
         {
             context.Response.ContentType = "text/event-stream";

@@ -174,7 +174,9 @@ public sealed class EdgeServer : IAsyncDisposable
 
         var admin = AdminHost.Build(config, loggerFactory, state, metrics, acme?.Manager, out var adminListener);
 
-        var handler = new AgentConnectionHandler(state, tokens, authFailures, session, client, options, app.Services.GetRequiredService<EdgePolicies>(),
+        var registrations = new RegistrationHandler(state.Routes, app.Services.GetRequiredService<EdgePolicies>(), config.Limits.MaxServicesPerSession,
+            TimeProvider.System, loggerFactory.CreateLogger<RegistrationHandler>());
+        var handler = new AgentConnectionHandler(state, tokens, authFailures, session, client, options, registrations,
             loggerFactory.CreateLogger<AgentConnectionHandler>());
         var agents = AgentListener.Start(ListenEndPoint.Parse(config.Listen.Agents), agentCertificate, handler, authFailures, metrics,
             config.Limits.MaxConnections, loggerFactory.CreateLogger<AgentListener>());

@@ -252,11 +252,54 @@ public sealed class AgentValidationTests : IDisposable
     [InlineData("a.*.example.com", "is not a valid hostname")]
     [InlineData("-a.example.com", "is not a valid hostname")]
     [InlineData("a..example.com", "is not a valid hostname")]
+    [InlineData("b\u00fccher.example.com", "'b\\u00fccher.example.com' is not ASCII; write an internationalised name as its IDNA A-label form ('xn--bcher-kva.example.com')")]
+    [InlineData("ban\u212A.example.com", "is not ASCII")]
+    [InlineData("xn--app-test.example.com", "has 'xn--app-test', which is not a valid IDNA A-label")]
     public void Hostname_MustBeLowercaseDnsOrWildcard(string hostname, string message)
     {
         var errors = Errors(Header + $"services:\n  - name: s\n    hostnames:\n      - \"{hostname}\"\n    target: http://localhost:1\n", out var path);
 
         TestFiles.AssertError(errors, path, 6, "services[0].hostnames[0]", message);
+    }
+
+    [Fact]
+    public void Hostname_InIdnaForm_IsAccepted()
+    {
+        var config = ConfigLoader.ValidateAgent(new AgentConfig
+        {
+            Edge = "a:1",
+            Token = "t",
+            Services = [new ServiceConfig { Name = "web", Hostnames = ["xn--bcher-kva.example.com", "*.xn--bcher-kva.example"], Target = new Uri("http://localhost:1") }],
+        });
+
+        Assert.Equal(["xn--bcher-kva.example.com", "*.xn--bcher-kva.example"], config.Services[0].Hostnames);
+    }
+
+    [Fact]
+    public void Hostnames_AtMostAHundredPerService()
+    {
+        var hosts = string.Join(", ", Enumerable.Range(0, 101).Select(i => $"h{i}.example.com"));
+        var errors = Errors(Header + $"services:\n  - name: s\n    hostnames: [{hosts}]\n    target: http://localhost:1\n", out var path);
+
+        TestFiles.AssertError(errors, path, 5, "services[0].hostnames", "has 101 hostnames; a service may have at most 100");
+    }
+
+    [Theory]
+    [InlineData("0s", "must be 0.001s to 86400s (it is 0s)")]
+    [InlineData("25h", "must be 0.001s to 86400s (it is 90000s)")]
+    public void ResponseTimeout_InRange(string value, string message)
+    {
+        var errors = Errors(Header + $"services:\n  - name: s\n    hostnames: [a.example.com]\n    target: http://localhost:1\n    response_timeout: {value}\n", out var path);
+
+        TestFiles.AssertError(errors, path, 7, "services[0].response_timeout", message);
+    }
+
+    [Fact]
+    public void Name_WithTrailingNewline_IsRejected()
+    {
+        var errors = Errors(Header + "services:\n  - name: \"web\\n\"\n    hostnames: [a.example.com]\n    target: http://localhost:1\n", out var path);
+
+        TestFiles.AssertError(errors, path, 4, "services[0].name", "'web\\u000a' is not a valid service name");
     }
 
     [Fact]

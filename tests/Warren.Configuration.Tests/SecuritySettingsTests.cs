@@ -123,6 +123,26 @@ public sealed class SecuritySettingsTests : IDisposable
         TestFiles.AssertError(errors, path, 4, "limits.auth_failure_window", "must be 1s to 24h");
     }
 
+    [Fact]
+    public void Limits_MaxServicesPerSession_IsConfigurable_AndBounded()
+    {
+        Assert.Equal(1000, ConfigLoader.LoadEdge(_files.Write("edge.yaml", "data: ./d\n"), TestFiles.NoEnvironment).Limits.MaxServicesPerSession);
+        Assert.Equal(50, ConfigLoader.LoadEdge(_files.Write("set.yaml", "limits:\n  max_services_per_session: 50\n"), TestFiles.NoEnvironment).Limits.MaxServicesPerSession);
+
+        var path = _files.Write("bad.yaml", "limits:\n  max_services_per_session: 0\n");
+        TestFiles.AssertError(TestFiles.EdgeErrors(path), path, 2, "limits.max_services_per_session", "must be 1 to 100000 (it is 0)");
+    }
+
+    [Fact]
+    public void TokenAllowHosts_UseTheHostnameRules()
+    {
+        var path = _files.Write("edge.yaml", "tokens:\n  - name: t\n    token_sha256: " + new string('a', 64) + "\n    allow_hosts: [\"*.b\u00fccher.example\", \"*.xn--bcher-kva.example\"]\n");
+
+        var errors = TestFiles.EdgeErrors(path);
+        TestFiles.AssertError(errors, path, 4, "tokens[0].allow_hosts[0]", "is not ASCII; write an internationalised name as its IDNA A-label form ('*.xn--bcher-kva.example')");
+        Assert.DoesNotContain(errors, e => e.Path == "tokens[0].allow_hosts[1]");
+    }
+
     [Theory]
     [InlineData("Bearer " + GoodAdminToken, true)]
     [InlineData("bearer " + GoodAdminToken, true)]

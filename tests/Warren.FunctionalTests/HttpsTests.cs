@@ -19,11 +19,13 @@ public sealed class HttpsTests : LoggedTest
 {
     private const string WildcardHost = "a.tls.test";
     private const string ExactHost = "exact.other.test";
+    private const string IdnHost = "xn--bcher-kva.other.test"; // bücher.other.test
     private const string RejectionMetric = "warren_edge_tls_handshake_failures_total{reason=\"unknown_name\"}";
 
     private readonly string _certDirectory;
     private readonly byte[] _wildcardCertificate;
     private readonly byte[] _exactCertificate;
+    private readonly byte[] _idnCertificate;
     private readonly IReadOnlyList<CertificateConfig> _certificates;
 
     public HttpsTests(ITestOutputHelper output)
@@ -32,12 +34,15 @@ public sealed class HttpsTests : LoggedTest
         _certDirectory = TempDirectory("warren-ft-https-");
         var wildcard = WriteSelfSigned("wildcard", "*.tls.test");
         var exact = WriteSelfSigned("exact", ExactHost);
+        var idn = WriteSelfSigned("idn", IdnHost);
         _wildcardCertificate = wildcard.RawData;
         _exactCertificate = exact.RawData;
+        _idnCertificate = idn.RawData;
         _certificates =
         [
             new CertificateConfig { Hosts = ["*.tls.test"], Cert = wildcard.CertPath, Key = wildcard.KeyPath },
             new CertificateConfig { Hosts = [ExactHost], Cert = exact.CertPath, Key = exact.KeyPath },
+            new CertificateConfig { Hosts = [IdnHost], Cert = idn.CertPath, Key = idn.KeyPath },
         ];
     }
 
@@ -46,7 +51,9 @@ public sealed class HttpsTests : LoggedTest
     {
         await using var tunnel = await StartTunnelAsync();
 
-        foreach (var (host, expected, name) in new[] { (WildcardHost, _wildcardCertificate, "*.tls.test"), (ExactHost, _exactCertificate, ExactHost) })
+        // The IDN name: SslStream hands the edge its SNI decoded to Unicode ("bücher.other.test"), which matched no
+        // certificate configured by its A-label until names were compared in one normal form.
+        foreach (var (host, expected, name) in new[] { (WildcardHost, _wildcardCertificate, "*.tls.test"), (ExactHost, _exactCertificate, ExactHost), (IdnHost, _idnCertificate, IdnHost) })
         {
             using var client = CreateHttpsClient(tunnel, host, out var presented);
             using var request = new HttpRequestMessage(HttpMethod.Get, $"https://{host}/echo?via=tls");
@@ -116,8 +123,8 @@ public sealed class HttpsTests : LoggedTest
     {
         HttpsListen = "127.0.0.1:0",
         Certificates = _certificates,
-        AllowHosts = [WildcardHost, ExactHost],
-        Services = h => [h.HttpService("wild", WildcardHost), h.HttpService("exact", ExactHost)],
+        AllowHosts = [WildcardHost, ExactHost, IdnHost],
+        Services = h => [h.HttpService("wild", WildcardHost), h.HttpService("exact", ExactHost), h.HttpService("idn", IdnHost)],
     });
 
     /// <summary>

@@ -9,7 +9,7 @@ using Xunit.Abstractions;
 namespace Warren.SecurityTests;
 
 /// <summary>Who may connect as an agent: tokens, revocation, brute force, and the pinned TLS link (docs/security.md).</summary>
-public sealed class AgentAuthenticationTests(ITestOutputHelper output) : SecurityTest(output)
+public sealed partial class AgentAuthenticationTests(ITestOutputHelper output) : SecurityTest(output)
 {
     [Fact]
     public async Task Wrong_token_never_registers_and_the_edge_counts_the_failure()
@@ -20,7 +20,7 @@ public sealed class AgentAuthenticationTests(ITestOutputHelper output) : Securit
         var intruder = await edge.StartOtherAgentAsync(WarrenHarness.NewToken(), "intruder", [edge.HttpService("web", "intruder.test")], waitForSession: false);
 
         await Wait.UntilAsync(() => edge.Edge.State.AuthFailures >= 1, "the edge to count the failed authentication", Wait.DefaultTimeout);
-        var refused = await Log.WaitForAsync(Wait.DefaultTimeout, "[Rejected]", "the edge refused the token: invalid token");
+        var refused = await Log.WaitForAsync(Wait.DefaultTimeout, "[TokenRefused]", "refused this agent's token (invalid token)");
         Log.Note("agent side: " + refused);
         Assert.NotEmpty(Log.Matching("[AgentAuthFailed]", "intruder"));
         Assert.Equal(0, intruder.ConnectedSessions);
@@ -108,6 +108,34 @@ public sealed class AgentAuthenticationTests(ITestOutputHelper output) : Securit
         await transfer.CompleteAsync();
         await AssertStillServesAsync(edge);
     }
+
+    [Fact]
+    public async Task Agent_with_a_refused_token_waits_minutes_and_never_locks_out_its_neighbours()
+    {
+        var edge = await StartEdgeAsync(); // the default limit: 10 failed logins a minute per address
+        var transfer = await StartTransferAsync(edge);
+
+        // 16 sessions (the most an agent may have), each once retrying every few seconds, failed 16+ times within a
+        // minute and blocked every agent at the same address. Now one of them presents the token, once.
+        var wrong = await edge.StartOtherAgentAsync(WarrenHarness.NewToken(), "wrong-token", [edge.HttpService("web", "wrong.test")], waitForSession: false,
+            configure: c => c with { Connections = 16 });
+        var refused = await Log.WaitForAsync(Wait.DefaultTimeout, "[TokenRefused]", "Session 0:", "(invalid token)", "warren token create");
+        var minutes = double.Parse(MinutesPattern().Match(refused).Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(minutes, 2.5, 5.0);
+
+        // A neighbour behind the same address logs in and registers.
+        var neighbour = await edge.StartOtherAgentAsync(edge.Token, "neighbour", [edge.HttpService("web", GoodHost)]);
+        Assert.Equal(1, neighbour.ConnectedSessions);
+        Assert.Equal(1, edge.Edge.State.AuthFailures);
+        Assert.Empty(Log.Matching("[AgentBlocked]"));
+        Assert.Equal(0, wrong.ConnectedSessions);
+
+        await transfer.CompleteAsync();
+        await AssertStillServesAsync(edge);
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"Trying again in ([0-9.]+) min")]
+    private static partial System.Text.RegularExpressions.Regex MinutesPattern();
 
     [Fact]
     public async Task Agent_with_a_wrong_pinned_fingerprint_never_connects_and_says_why()

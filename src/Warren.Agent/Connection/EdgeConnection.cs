@@ -11,13 +11,16 @@ namespace Warren.Agent.Connection;
 
 /// <summary>
 /// One of the agent's sessions to the edge, kept up forever: dial, handshake, authenticate, register, serve
-/// streams; when the session ends, back off (1 s doubling to 60 s, full jitter) and do it again.
+/// streams; when the session ends, back off (1 s doubling to 60 s, full jitter) and do it again. A refused token is
+/// no passing fault: the wait after a refusal is minutes (2.5-5 min, doubling to 30-60 min), and the agent's other
+/// sessions do not try the token until one login succeeds (<see cref="LoginGate"/>).
 /// </summary>
 internal sealed partial class EdgeConnection(
-    int index, AgentConfig config, EdgeDialer dialer, StreamDispatcher dispatcher, SessionOptions sessionOptions, ILogger logger)
+    int index, AgentConfig config, EdgeDialer dialer, StreamDispatcher dispatcher, SessionOptions sessionOptions, LoginGate gate, ILogger logger)
 {
     private static readonly TimeSpan ControlTimeout = TimeSpan.FromSeconds(10);
     private readonly Backoff _backoff = new(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60));
+    private readonly Backoff _refusedBackoff = new(TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(60), equalJitter: true);
     private volatile MuxSession? _session;
     private volatile IReadOnlyList<RegistrationResult> _registrations = [];
 
@@ -35,8 +38,10 @@ internal sealed partial class EdgeConnection(
         while (!stopping.IsCancellationRequested)
         {
             var ranFor = TimeSpan.Zero;
+            TimeSpan? refusedWait = null;
             try
             {
+                await gate.WaitAsync(index, stopping).ConfigureAwait(false);
                 var started = TimeProvider.System.GetTimestamp();
                 await RunSessionAsync(stopping).ConfigureAwait(false);
                 ranFor = TimeProvider.System.GetElapsedTime(started);
@@ -44,6 +49,12 @@ internal sealed partial class EdgeConnection(
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
             {
                 return;
+            }
+            catch (TokenRefusedException ex)
+            {
+                gate.Refused();
+                refusedWait = _refusedBackoff.Next();
+                Log.TokenRefused(logger, index, config.Edge, ex.Message, refusedWait.Value.TotalMinutes);
             }
             catch (AgentRejectedException ex)
             {
@@ -61,7 +72,7 @@ internal sealed partial class EdgeConnection(
             {
                 _backoff.Reset(); // it was a working session: come back quickly
             }
-            var wait = _backoff.Next();
+            var wait = refusedWait ?? _backoff.Next();
             Reconnects++;
             Log.Reconnecting(logger, index, wait.TotalSeconds);
             try
@@ -90,12 +101,17 @@ internal sealed partial class EdgeConnection(
             var controlLoop = ReadControlAsync(control, session);
             _session = session;
             _backoff.Reset();
+            _refusedBackoff.Reset();
             Log.Connected(logger, index, config.Edge, _registrations.Count(r => r.Ok), _registrations.Count);
             using var stop = stopping.Register(() => session.GoAway("agent shutting down"));
             await AcceptLoopAsync(session).ConfigureAwait(false);
             var info = await session.Completion.ConfigureAwait(false);
             await controlLoop.ConfigureAwait(false);
-            Log.SessionEnded(logger, index, info.ToString());
+            if (info is { Code: ErrorCode.Unauthorized, ByPeer: true })
+            {
+                gate.Refused(); // revoked: only the prober finds out whether it still is
+            }
+            Log.SessionEnded(logger, index, LogText.Bound(info.ToString(), 512));
         }
         finally
         {
@@ -120,8 +136,11 @@ internal sealed partial class EdgeConnection(
         var auth = await channel.ReceiveAsync(timeout.Token).ConfigureAwait(false);
         if (auth is not { Type: ControlMessage.AuthResult, Ok: true })
         {
-            throw new AgentRejectedException($"the edge refused the token: {auth?.Error ?? "no answer"}");
+            throw auth is { Type: ControlMessage.AuthResult, Error: ControlMessage.InvalidTokenError }
+                ? new TokenRefusedException(auth.Error)
+                : new AgentRejectedException("the edge refused the login: " + LogText.Bound(auth?.Error ?? "no answer", 256));
         }
+        gate.Accepted();
         var services = dispatcher.Services.Values.Select(s => s.Config).ToList();
         var results = await RegisterAsync(channel, services, timeout.Token).ConfigureAwait(false);
         // An edge older than policies ignores them and would publish the service open (docs/protocol.md §10.2): such
@@ -134,7 +153,7 @@ internal sealed partial class EdgeConnection(
         }
         foreach (var result in results.Where(r => !r.Ok))
         {
-            Log.ServiceRefused(logger, result.Name, result.Error ?? "refused");
+            Log.ServiceRefused(logger, LogText.Bound(result.Name, 80), LogText.Bound(result.Error ?? "refused", 512));
         }
         _registrations = results;
         return stream;
@@ -144,6 +163,10 @@ internal sealed partial class EdgeConnection(
     {
         await channel.SendAsync(new ControlMessage { Type = ControlMessage.Register, Services = [.. services.Select(ToRegistration)] }, cancellationToken).ConfigureAwait(false);
         var registered = await channel.ReceiveAsync(cancellationToken).ConfigureAwait(false);
+        if (registered is { Type: ControlMessage.RegisterResult, Error: { } refusedWhole })
+        {
+            throw new AgentRejectedException("the edge refused the registration: " + LogText.Bound(refusedWhole, 512));
+        }
         return registered is { Type: ControlMessage.RegisterResult, Results: { } results }
             ? results
             : throw new AgentRejectedException("the edge did not answer the registration");
@@ -158,7 +181,7 @@ internal sealed partial class EdgeConnection(
         {
             while (await channel.ReceiveAsync(session.Closing).ConfigureAwait(false) is { } message)
             {
-                Log.UnexpectedControl(logger, index, message.Type);
+                Log.UnexpectedControl(logger, index, LogText.Bound(message.Type, 32));
             }
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException or ProtocolException)
@@ -224,6 +247,9 @@ internal sealed partial class EdgeConnection(
         [LoggerMessage(123, LogLevel.Error, "Session {Index}: {Message}", EventName = "Rejected")]
         public static partial void Rejected(ILogger logger, int index, string message);
 
+        [LoggerMessage(128, LogLevel.Error, "Session {Index}: the edge at {Edge} refused this agent's token ({Reason}). It stays refused until the token is fixed: check token in agent.yaml, or create one on the edge with `warren token create`. Trying again in {Minutes:0.#} min", EventName = "TokenRefused")]
+        public static partial void TokenRefused(ILogger logger, int index, string edge, string reason, double minutes);
+
         [LoggerMessage(124, LogLevel.Error, "Service {Service} was refused by the edge: {Reason}", EventName = "ServiceRefused")]
         public static partial void ServiceRefused(ILogger logger, string service, string reason);
 
@@ -238,5 +264,8 @@ internal sealed partial class EdgeConnection(
     }
 }
 
-/// <summary>The edge answered, and said no (bad token, malformed registration).</summary>
+/// <summary>The edge answered, and said no (malformed or oversized registration), or did not answer the control protocol.</summary>
 internal sealed class AgentRejectedException(string message) : Exception(message);
+
+/// <summary>The edge answered the login with <see cref="ControlMessage.InvalidTokenError"/>: the token is wrong, unknown or revoked.</summary>
+internal sealed class TokenRefusedException(string reason) : Exception(reason);

@@ -33,10 +33,11 @@ internal sealed class LocalService(ServiceConfig config) : IDisposable
         try
         {
             await socket.ConnectAsync(target.Host, target.Port, timeout.Token).ConfigureAwait(false);
-            Stream stream = new NetworkStream(socket, ownsSocket: true);
+            var network = new NetworkStream(socket, ownsSocket: true);
+            Stream stream = network;
             if (target.Scheme == "https")
             {
-                var tls = new SslStream(stream, leaveInnerStreamOpen: false);
+                var tls = new BackendConnection.TlsStream(network);
                 await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
                 {
                     TargetHost = target.Host,

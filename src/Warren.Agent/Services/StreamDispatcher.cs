@@ -100,8 +100,12 @@ internal sealed partial class StreamDispatcher(FrozenDictionary<string, LocalSer
                 if (spliced.Failed)
                 {
                     // The backend crashed (or the edge reset the stream): the edge must see a reset, never a clean
-                    // end; disposing alone sends a FIN when the edge had already half-closed. The backend still
-                    // gets a plain close: an edge dropping an idle keep-alive stream is no crash.
+                    // end; disposing alone sends a FIN when the edge had already half-closed. A stream the edge reset
+                    // (its client reset or vanished, the session ended) resets the backend connection too.
+                    if (stream.ResetCode is not null)
+                    {
+                        BackendConnection.ResetOnClose(target);
+                    }
                     stream.Abort(ErrorCode.Cancel);
                 }
                 metrics?.Served.Inc();

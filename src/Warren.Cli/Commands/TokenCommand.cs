@@ -29,7 +29,7 @@ internal static class TokenCommand
                 Console.Error.WriteLine("warren token create: " + errors);
                 return 2;
             }
-            var secret = store.Create(tokenName, allowHosts.Select(h => h.ToLowerInvariant()).ToArray(), allowPorts, parse.GetValue(maxSessions));
+            var secret = store.Create(tokenName, allowHosts.Select(HostNames.ToLowerAscii).ToArray(), allowPorts, parse.GetValue(maxSessions));
             Console.WriteLine(secret);
             Console.Error.WriteLine($"Token '{tokenName}' created. This is the only time its secret is shown; only its SHA-256 is stored in {store.DatabasePath}.");
             return 0;
@@ -77,9 +77,12 @@ internal static class TokenCommand
             return "grant at least one --allow-host or --allow-port (a token that may publish nothing is useless)";
         }
         // No catch-all "*": a token is scoped to domains its owner controls, as edge.yaml's allow_hosts is.
-        if (hosts.FirstOrDefault(h => !ConfigFormats.IsHostPattern(h.ToLowerInvariant())) is { } badHost)
+        foreach (var host in hosts)
         {
-            return $"--allow-host '{badHost}' is not a hostname or *.domain pattern";
+            if (!HostNames.TryNormalize(host, allowWildcard: true, out _, out var problem))
+            {
+                return $"--allow-host: {problem}";
+            }
         }
         if (ports.FirstOrDefault(p => p is < 1 or > 65535) is var badPort && badPort != 0)
         {

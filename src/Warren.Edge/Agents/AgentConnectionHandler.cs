@@ -1,6 +1,7 @@
 using System.IO.Pipelines;
 using System.Net;
 using Microsoft.Extensions.Logging;
+using Warren.Configuration;
 using Warren.Edge.Forwarding;
 using Warren.Edge.Limits;
 using Warren.Edge.Routing;
@@ -18,7 +19,7 @@ namespace Warren.Edge.Agents;
 /// </summary>
 internal sealed partial class AgentConnectionHandler(
     EdgeState state, TokenValidator tokens, AuthFailureLimiter failures, SessionOptions sessionOptions, TunnelHttpClient httpClient,
-    EdgeServerOptions hosting, Policy.EdgePolicies policies, ILogger<AgentConnectionHandler> logger)
+    EdgeServerOptions hosting, RegistrationHandler registrations, ILogger<AgentConnectionHandler> logger)
 {
     /// <summary>An agent that has not authenticated by then is dropped.</summary>
     private TimeSpan AuthTimeout => hosting.AuthTimeout;
@@ -59,8 +60,17 @@ internal sealed partial class AgentConnectionHandler(
             }
             catch (Exception ex) when (ex is ProtocolException or MuxException or IOException or OperationCanceledException)
             {
-                Log.ControlFailed(logger, agent?.ToString() ?? remote?.ToString(), ex.Message);
-                session.Abort(ex is ProtocolException p ? p.Code : ErrorCode.ProtocolError, ex.Message);
+                // A session already ending (drained, or its link lost: the session logs why) ends its control stream
+                // too; that is no failure of its own, and no warning.
+                if (session.Closing.IsCancellationRequested)
+                {
+                    Log.ControlEnded(logger, agent?.ToString() ?? remote?.ToString(), LogText.Bound(ex.Message, 512));
+                }
+                else
+                {
+                    Log.ControlFailed(logger, agent?.ToString() ?? remote?.ToString(), LogText.Bound(ex.Message, 512));
+                    session.Abort(ex is ProtocolException p ? p.Code : ErrorCode.ProtocolError, ex.Message);
+                }
             }
             finally
             {
@@ -118,10 +128,10 @@ internal sealed partial class AgentConnectionHandler(
         var grant = tokens.Validate(hello.Token);
         if (grant is null)
         {
-            Log.AuthFailed(logger, remote?.ToString(), hello.Agent);
+            Log.AuthFailed(logger, remote?.ToString(), LogText.Bound(hello.Agent, MaxLoggedAgentName));
             state.CountAuthFailure();
             failures.RecordFailure((remote as IPEndPoint)?.Address);
-            await RefuseAsync(session, channel, "invalid token", "invalid token", timeout.Token).ConfigureAwait(false);
+            await RefuseAsync(session, channel, ControlMessage.InvalidTokenError, "invalid token", timeout.Token).ConfigureAwait(false);
             return (null, null);
         }
         if (grant.MaxSessions is { } max && state.Sessions.Count(s => s.TokenName == grant.Name) >= max)
@@ -171,35 +181,15 @@ internal sealed partial class AgentConnectionHandler(
         {
             if (message.Type != ControlMessage.Register || message.Services is null)
             {
-                throw new ProtocolException(ErrorCode.ProtocolError, $"unexpected control message '{message.Type}'");
+                throw new ProtocolException(ErrorCode.ProtocolError, $"unexpected control message '{LogText.Bound(message.Type, 32)}'");
             }
-            // Policies are compiled once here, per registration (docs/policy.md); a bad one refuses only its service.
-            var compiled = new Policy.RegistrationPolicies(policies, agent.Grant!);
-            var results = state.Routes.Register(agent, message.Services, r => ValidateRegistration(r) ?? agent.Grant!.Check(r) ?? compiled.Compile(r), compiled.PolicyOf);
-            foreach (var refused in results.Where(r => !r.Ok))
-            {
-                Log.RegistrationRefused(logger, agent.ToString(), refused.Name, refused.Error!);
-            }
-            Log.Registered(logger, agent.ToString(), results.Count(r => r.Ok), results.Count);
-            await channel.SendAsync(new ControlMessage { Type = ControlMessage.RegisterResult, Results = results }, agent.Mux.Closing).ConfigureAwait(false);
+            var answer = await registrations.HandleAsync(agent, message.Services, agent.Mux.Closing).ConfigureAwait(false);
+            await channel.SendAsync(answer, agent.Mux.Closing).ConfigureAwait(false);
         }
     }
 
-    /// <summary>The agent is not trusted to describe services sanely: shape checks before any routing.</summary>
-    private static string? ValidateRegistration(ServiceRegistration r)
-    {
-        if (r.Name.Length is 0 or > StreamOpenRequest.MaxServiceLength)
-        {
-            return "invalid service name";
-        }
-        return r.Kind switch
-        {
-            "http" when r.Hostnames.Count == 0 || r.Port is not null => "an HTTP service needs hostnames and no port",
-            "tcp" when r.Port is not (>= 1 and <= 65535) || r.Hostnames.Count > 0 => "a TCP service needs a port 1..65535 and no hostnames",
-            "http" or "tcp" => r.Hostnames.Any(h => h.Length is 0 or > 253 || h.Contains('/', StringComparison.Ordinal)) ? "invalid hostname" : null,
-            _ => $"unknown service kind '{r.Kind}'",
-        };
-    }
+    /// <summary>How much of an unauthenticated agent's self-chosen name reaches the log (docs/security.md, "Logs and metrics").</summary>
+    private const int MaxLoggedAgentName = 64;
 
     private static string Sanitize(string? name) =>
         string.IsNullOrWhiteSpace(name) ? "agent" : new string([.. name.Where(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.').Take(64)]);
@@ -215,12 +205,6 @@ internal sealed partial class AgentConnectionHandler(
         [LoggerMessage(202, LogLevel.Information, "Agent {Agent} authenticated with token '{Token}'", EventName = "AgentAuthenticated")]
         public static partial void AgentAuthenticated(ILogger logger, string agent, string token);
 
-        [LoggerMessage(203, LogLevel.Information, "Agent {Agent} registered {Ok}/{Total} services", EventName = "AgentRegistered")]
-        public static partial void Registered(ILogger logger, string agent, int ok, int total);
-
-        [LoggerMessage(204, LogLevel.Warning, "Agent {Agent}: service {Service} refused: {Reason}", EventName = "RegistrationRefused")]
-        public static partial void RegistrationRefused(ILogger logger, string agent, string service, string reason);
-
         [LoggerMessage(205, LogLevel.Information, "Agent {Agent} disconnected: {Reason}", EventName = "AgentDisconnected")]
         public static partial void AgentDisconnected(ILogger logger, string agent, string reason);
 
@@ -229,6 +213,9 @@ internal sealed partial class AgentConnectionHandler(
 
         [LoggerMessage(209, LogLevel.Warning, "Token '{Token}' already has its maximum of {Max} sessions; refused another", EventName = "AgentTooManySessions")]
         public static partial void TooManySessions(ILogger logger, string token, int max);
+
+        [LoggerMessage(212, LogLevel.Debug, "Agent {Agent}: control channel ended with its session: {Message}", EventName = "AgentControlEnded")]
+        public static partial void ControlEnded(ILogger logger, string? agent, string message);
 
         [LoggerMessage(207, LogLevel.Warning, "Agent {Agent}: control channel failed: {Message}", EventName = "AgentControlFailed")]
         public static partial void ControlFailed(ILogger logger, string? agent, string message);

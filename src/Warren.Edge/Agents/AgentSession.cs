@@ -23,6 +23,9 @@ internal sealed class AgentSession(MuxSession mux, string tokenName, string agen
     /// <summary>Services this session registered successfully (replaced as a whole on re-registration).</summary>
     public IReadOnlyList<ServiceEntry> Services { get; set; } = [];
 
+    /// <summary>When the session last registered (a TimeProvider timestamp): registrations are spaced (RegistrationHandler.MinInterval).</summary>
+    public long? LastRegistration { get; set; }
+
     /// <summary>What the session's token may claim.</summary>
     public TokenGrant? Grant { get; init; }
 

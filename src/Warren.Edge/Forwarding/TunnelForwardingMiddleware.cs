@@ -21,10 +21,12 @@ internal sealed partial class TunnelForwardingMiddleware(
     public async Task InvokeAsync(HttpContext context)
     {
         var request = context.Request;
+        // The Host header as sent: request.Host decodes "xn--" labels (and throws on ones that do not decode).
+        var rawHost = request.Headers.Host.ToString();
         if (HttpMethods.IsConnect(request.Method))
         {
             // The edge is never an open proxy.
-            Log.Refused(logger, "CONNECT", request.Host.Value);
+            Log.Refused(logger, "CONNECT", LogText.Bound(rawHost));
             context.Response.StatusCode = StatusCodes.Status405MethodNotAllowed;
             return;
         }
@@ -44,15 +46,20 @@ internal sealed partial class TunnelForwardingMiddleware(
             // Content-Length and Transfer-Encoding together: Kestrel reads the chunked framing, renames the length
             // to X-Content-Length and closes after the response. RFC 9112 §6.3 lets a server refuse instead, and
             // ambiguous framing is what request smuggling is made of: no backend gets such a request.
-            Log.AmbiguousFraming(logger, request.Host.Value);
+            Log.AmbiguousFraming(logger, LogText.Bound(rawHost));
             context.Response.StatusCode = StatusCodes.Status400BadRequest;
             return;
         }
-        var host = request.Host.Host;
+        if (!HostNames.TryGetRequestKey(rawHost, out var host))
+        {
+            Log.BadHost(logger, LogText.Bound(rawHost));
+            context.Response.StatusCode = StatusCodes.Status400BadRequest;
+            return;
+        }
         var service = string.IsNullOrEmpty(host) ? null : routes.MatchHttp(host, request.Path.Value ?? "/");
         if (service is null)
         {
-            Log.NoRoute(logger, request.Host.Value, request.Path.Value);
+            Log.NoRoute(logger, LogText.Bound(rawHost), LogText.Bound(request.Path.Value));
             context.Response.StatusCode = StatusCodes.Status404NotFound;
             return;
         }
@@ -77,6 +84,10 @@ internal sealed partial class TunnelForwardingMiddleware(
         var forwarderConfig = IsUpgrade(context) ? service.ForwarderConfig with { ActivityTimeout = limits.IdleTimeout } : service.ForwarderConfig;
         var error = await forwarder.SendAsync(context, TunnelHttpClientFactory.DestinationPrefix(service), client.Invoker, forwarderConfig, transformer).ConfigureAwait(false);
         if (error == ForwarderError.None)
+        {
+            return;
+        }
+        if (ClientAbort.Handle(context, error, service.Name, logger))
         {
             return;
         }
@@ -123,6 +134,9 @@ internal sealed partial class TunnelForwardingMiddleware(
 
         [LoggerMessage(305, LogLevel.Information, "Rejected a request for '{Host}' with both Content-Length and Transfer-Encoding (ambiguous framing)", EventName = "AmbiguousFraming")]
         public static partial void AmbiguousFraming(ILogger logger, string? host);
+
+        [LoggerMessage(307, LogLevel.Information, "Rejected a request with Host '{Host}': not a hostname", EventName = "BadHost")]
+        public static partial void BadHost(ILogger logger, string host);
 
         [LoggerMessage(303, LogLevel.Information, "Refused {Method} for '{Host}': the edge is not a forward proxy", EventName = "ProxyRefused")]
         public static partial void Refused(ILogger logger, string method, string? host);

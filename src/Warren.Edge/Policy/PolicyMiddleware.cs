@@ -25,10 +25,20 @@ internal sealed partial class PolicyMiddleware(
 
     public RequestDelegate Wrap(RequestDelegate next) => context => routes.HasPolicies ? InvokeAsync(context, next) : next(context);
 
+    /// <summary>The request's host as routed (InvokeAsync admitted only requests whose Host is one).</summary>
+    private static string RouteKey(HttpRequest request) =>
+        Configuration.HostNames.TryGetRequestKey(request.Headers.Host.ToString(), out var host) ? host : "";
+
     private async Task InvokeAsync(HttpContext context, RequestDelegate next)
     {
         var request = context.Request;
-        var host = request.Host.Host;
+        // The route key the forwarding middleware uses (HostNames: the Host header as sent, never IDNA-decoded), so the
+        // policy found is always that of the service the request reaches. A Host that is no hostname gets its 400 there.
+        if (!Configuration.HostNames.TryGetRequestKey(request.Headers.Host.ToString(), out var host))
+        {
+            await next(context).ConfigureAwait(false);
+            return;
+        }
         var service = string.IsNullOrEmpty(host) ? null : routes.MatchHttp(host, request.Path.Value ?? "/");
         context.Features.Set(new ResolvedRoute(service));
         if (service?.Policy is not { } policy)
@@ -91,7 +101,7 @@ internal sealed partial class PolicyMiddleware(
             {
                 RequestTelemetry.Routed(context, service);
                 context.Response.StatusCode = StatusCodes.Status308PermanentRedirect;
-                context.Response.Headers.Location = string.Concat("https://", request.Host.Host, request.PathBase.ToUriComponent(), request.Path.ToUriComponent(), request.QueryString.ToUriComponent());
+                context.Response.Headers.Location = string.Concat("https://", RouteKey(request), request.PathBase.ToUriComponent(), request.Path.ToUriComponent(), request.QueryString.ToUriComponent());
                 return false;
             }
         }

@@ -1,4 +1,5 @@
 using System.Collections.Frozen;
+using Warren.Configuration;
 using Warren.Edge.Agents;
 using Warren.Protocol.Tunnel;
 
@@ -55,11 +56,14 @@ internal sealed class RouteTable
         }
     }
 
-    /// <summary>Finds the HTTP service for a request's host and path, or null (→ 404).</summary>
+    /// <summary>
+    /// Finds the HTTP service for a request's host and path, or null (→ 404). <paramref name="host"/> is a route key
+    /// (<see cref="HostNames.TryGetRequestKey"/>): ASCII, as the client sent it; only ASCII letters are lowercased here.
+    /// </summary>
     public ServiceEntry? MatchHttp(string host, string path)
     {
         var hosts = Volatile.Read(ref _snapshot).Hosts;
-        host = host.ToLowerInvariant();
+        host = HostNames.ToLowerAscii(host);
         if (hosts.TryGetValue(host, out var routes) && MatchPrefix(routes, path) is { } exact)
         {
             return exact;
@@ -91,21 +95,27 @@ internal sealed class RouteTable
     public ServiceEntry? GetById(int id) => Volatile.Read(ref _snapshot).ById.GetValueOrDefault(id);
 
     /// <summary>
-    /// Registers <paramref name="session"/>'s services, replacing what it registered before. Each claim is checked
-    /// against the token's grants (<paramref name="isGranted"/>) and against other tokens' ownership; refused claims
-    /// come back with a reason and the rest still register.
+    /// Registers <paramref name="session"/>'s services, replacing what it registered before. Claims that come with a
+    /// refusal (malformed, outside the token's grant: Agents/RegistrationHandler.cs) are answered with it; the others
+    /// are checked against other tokens' ownership and this token's other services, and registered when free. Refused
+    /// claims come back with a reason and the rest still register. Hostnames must be normal (HostNames.TryNormalize):
+    /// they are compared ordinally, one key for ownership, routing and certificates.
+    /// <para>
+    /// Linear in the claims and the table: conflicts are looked up in indexes built once per call, never by comparing
+    /// each claim with every registered service (14,000 services used to cost 3 s of CPU under this lock).
+    /// </para>
     /// </summary>
-    public IReadOnlyList<RegistrationResult> Register(AgentSession session, IReadOnlyList<ServiceRegistration> registrations, Func<ServiceRegistration, string?> isGranted,
-        Func<ServiceRegistration, Policy.ServicePolicy?>? policyOf = null)
+    public IReadOnlyList<RegistrationResult> Register(AgentSession session, IReadOnlyList<ServiceClaim> claims)
     {
-        var results = new List<RegistrationResult>(registrations.Count);
+        var results = new List<RegistrationResult>(claims.Count);
         var changes = new List<(ServiceEntry, bool)>();
         lock (_lock)
         {
+            var holders = new Holders(_services.Values);
             var kept = new List<ServiceEntry>();
-            foreach (var registration in registrations)
+            foreach (var (registration, refusal, policy) in claims)
             {
-                var error = isGranted(registration) ?? CheckConflictsUnsynchronized(session.TokenName, registration);
+                var error = refusal ?? holders.Conflict(session.TokenName, registration);
                 if (error is not null)
                 {
                     results.Add(new RegistrationResult { Name = registration.Name, Ok = false, Error = error });
@@ -120,10 +130,12 @@ internal sealed class RouteTable
                 }
                 else
                 {
+                    holders.Remove(entry); // its earlier hostnames and port no longer hold anything
                     entry.Registration = registration;
                 }
                 // Before the snapshot below publishes the route: a service is never reachable without its policy.
-                entry.Policy = policyOf?.Invoke(registration);
+                entry.Policy = policy;
+                holders.Add(entry);
                 if (entry.Kind == StreamKind.Tcp && entry.Sessions.IsEmpty)
                 {
                     changes.Add((entry, true));
@@ -192,30 +204,84 @@ internal sealed class RouteTable
         Changed?.Invoke();
     }
 
-    private string? CheckConflictsUnsynchronized(string owner, ServiceRegistration registration)
+    /// <summary>
+    /// Who holds each hostname, hostname and path prefix, and port among the live services, so that a claim is checked
+    /// in time proportional to its own hostnames. A service of the same token and name is the claim's own earlier
+    /// registration (another session joining it, or a re-registration) and never conflicts with it.
+    /// </summary>
+    private sealed class Holders
     {
-        foreach (var other in _services.Values)
+        private readonly Dictionary<string, ServiceEntry> _hosts = new(StringComparer.Ordinal);
+        private readonly Dictionary<(string Host, string Prefix), ServiceEntry> _routes = [];
+        private readonly Dictionary<int, ServiceEntry> _ports = [];
+
+        public Holders(IEnumerable<ServiceEntry> services)
         {
-            if (other.Owner == owner && other.Name == registration.Name)
+            foreach (var entry in services)
             {
-                continue; // the same service of the same token: another session joins it
+                Add(entry);
             }
-            if (registration.Port is { } port && other.Registration.Port == port)
+        }
+
+        public void Add(ServiceEntry entry)
+        {
+            var registration = entry.Registration;
+            if (registration.Port is { } port)
             {
-                return $"port {port} is already published by another service";
+                _ports[port] = entry;
             }
-            foreach (var host in registration.Hostnames)
+            foreach (var name in registration.Hostnames)
             {
-                if (other.Registration.Hostnames.Contains(host, StringComparer.OrdinalIgnoreCase)
-                    && (other.Owner != owner || (other.Registration.PathPrefix ?? "") == (registration.PathPrefix ?? "")))
+                var host = HostNames.ToLowerAscii(name);
+                _hosts[host] = entry;
+                _routes[(host, registration.PathPrefix ?? "")] = entry;
+            }
+        }
+
+        public void Remove(ServiceEntry entry)
+        {
+            var registration = entry.Registration;
+            if (registration.Port is { } port && _ports.GetValueOrDefault(port) == entry)
+            {
+                _ports.Remove(port);
+            }
+            foreach (var name in registration.Hostnames)
+            {
+                var host = HostNames.ToLowerAscii(name);
+                if (_hosts.GetValueOrDefault(host) == entry)
                 {
-                    return other.Owner == owner
-                        ? $"hostname {host} with the same path prefix is already served by service {other.Name}"
-                        : $"hostname {host} is owned by another token";
+                    _hosts.Remove(host);
+                }
+                if (_routes.GetValueOrDefault((host, registration.PathPrefix ?? "")) == entry)
+                {
+                    _routes.Remove((host, registration.PathPrefix ?? ""));
                 }
             }
         }
-        return null;
+
+        public string? Conflict(string owner, ServiceRegistration claim)
+        {
+            if (claim.Port is { } port && _ports.TryGetValue(port, out var onPort) && !IsSame(onPort, owner, claim))
+            {
+                return $"port {port} is already published by another service";
+            }
+            foreach (var name in claim.Hostnames)
+            {
+                var host = HostNames.ToLowerAscii(name);
+                // Every live service on a hostname belongs to one token (this check keeps it so): any holder names it.
+                if (_hosts.TryGetValue(host, out var holder) && holder.Owner != owner)
+                {
+                    return $"hostname {name} is owned by another token";
+                }
+                if (_routes.TryGetValue((host, claim.PathPrefix ?? ""), out var route) && !IsSame(route, owner, claim))
+                {
+                    return $"hostname {name} with the same path prefix is already served by service {route.Name}";
+                }
+            }
+            return null;
+        }
+
+        private static bool IsSame(ServiceEntry entry, string owner, ServiceRegistration claim) => entry.Owner == owner && entry.Name == claim.Name;
     }
 
     private void RebuildUnsynchronized()
@@ -232,12 +298,12 @@ internal sealed class RouteTable
             {
                 ports[port] = entry;
             }
-            foreach (var host in entry.Registration.Hostnames)
+            foreach (var name in entry.Registration.Hostnames)
             {
-                var key = host.ToLowerInvariant();
-                if (!hosts.TryGetValue(key, out var list))
+                var host = HostNames.ToLowerAscii(name);
+                if (!hosts.TryGetValue(host, out var list))
                 {
-                    hosts[key] = list = [];
+                    hosts[host] = list = [];
                 }
                 list.Add((entry.Registration.PathPrefix ?? "", entry));
             }
@@ -246,12 +312,12 @@ internal sealed class RouteTable
         {
             hasPolicies |= entry.Policy is not null;
             var prefix = entry.Registration.PathPrefix ?? "";
-            foreach (var host in entry.Registration.Hostnames)
+            foreach (var name in entry.Registration.Hostnames)
             {
-                var key = host.ToLowerInvariant();
-                if (!hosts.TryGetValue(key, out var list))
+                var host = HostNames.ToLowerAscii(name);
+                if (!hosts.TryGetValue(host, out var list))
                 {
-                    hosts[key] = list = [];
+                    hosts[host] = list = [];
                 }
                 if (!list.Exists(r => r.Item1 == prefix))
                 {

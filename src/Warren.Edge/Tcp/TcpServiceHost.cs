@@ -100,6 +100,9 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
         using var telemetry = Telemetry?.Begin(service, session, client, port);
         if (service is null || session is null)
         {
+            // Refused, not served: an RST (linger 0) says so, where a FIN would read as a service that accepted and
+            // then had nothing to say.
+            client.LingerState = new LingerOption(true, 0);
             telemetry?.Fail(ErrorKind.NoSession);
             Log.NoSession(_logger, port);
             return;

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Prometheus;
 using Warren.Edge.Agents;
 using Warren.Edge.Limits;
@@ -23,6 +24,9 @@ internal enum ErrorKind
     Reset,
     PolicyDenied,
     Timeout,
+
+    /// <summary>The client went away (not a service error: counted in warren_service_client_aborts_total only).</summary>
+    ClientAbort,
 }
 
 /// <summary>
@@ -33,12 +37,21 @@ internal enum ErrorKind
 /// </summary>
 internal sealed class EdgeMetrics
 {
-    private static readonly string[] ErrorKindLabels = ["", "dial_failed", "dial_timeout", "overloaded", "no_session", "reset", "policy_denied", "timeout"];
+    private static readonly string[] ErrorKindLabels = ["", "dial_failed", "dial_timeout", "overloaded", "no_session", "reset", "policy_denied", "timeout", "client_abort"];
 
     private readonly EdgeState _state;
     private readonly ConcurrentDictionary<long, AgentSession> _live = new();
     private readonly Dictionary<(string Agent, string Token), LinkTotals> _closed = [];
     private readonly HashSet<(string Agent, string Token)> _gaugeKeys = [];
+
+    // Agent names are chosen by agents: each name and token keeps its series while it has a session, and afterwards
+    // only among the MaxGoneAgents most recently gone (docs/observability.md, "Series of gone agents").
+    private readonly Dictionary<(string Agent, string Token), int> _liveCount = [];
+    private readonly LinkedList<(string Agent, string Token)> _gone = new();
+    private readonly Dictionary<(string Agent, string Token), LinkedListNode<(string Agent, string Token)>> _goneNodes = [];
+
+    /// <summary>Agent name and token pairs without a live session whose series are kept: the most recently gone stay (tests lower it).</summary>
+    internal int MaxGoneAgents { get; set; } = 256;
     private readonly Lock _sessionsLock = new();
     private readonly Counter _unrouted;
 
@@ -58,6 +71,7 @@ internal sealed class EdgeMetrics
         BytesOut = f.CreateCounter("warren_service_sent_bytes_total", "Bytes sent to clients for a service (HTTP: on the client connection, headers included; TCP: payload).", svc);
         Active = f.CreateGauge("warren_service_active_streams", "Requests in flight plus open upgraded and TCP connections for a service.", svc);
         Errors = f.CreateCounter("warren_service_errors_total", "Failed requests and connections by kind.", [.. svc, "kind"]);
+        ClientAborts = f.CreateCounter("warren_service_client_aborts_total", "Requests and connections the client gave up on before they completed (not service errors; the status recorded for an unanswered request is 499).", svc);
         UpgradedOpen = f.CreateGauge("warren_service_upgraded_connections_open", "Upgraded (WebSocket) connections open through a service.", svc);
         Upgraded = f.CreateCounter("warren_service_upgraded_connections_total", "Upgraded (WebSocket) connections accepted through a service.", svc);
         TcpOpen = f.CreateGauge("warren_service_tcp_connections_open", "TCP connections open through a TCP service.", svc);
@@ -114,6 +128,7 @@ internal sealed class EdgeMetrics
     public Counter BytesOut { get; }
     public Gauge Active { get; }
     public Counter Errors { get; }
+    public Counter ClientAborts { get; }
     public Gauge UpgradedOpen { get; }
     public Counter Upgraded { get; }
     public Gauge TcpOpen { get; }
@@ -169,6 +184,11 @@ internal sealed class EdgeMetrics
             }
             _connects.WithLabels(key.AgentName, key.TokenName).Inc();
             _live[session.Id] = session;
+            _liveCount[key] = _liveCount.GetValueOrDefault(key) + 1;
+            if (_goneNodes.Remove(key, out var node))
+            {
+                _gone.Remove(node); // back: its series stay
+            }
         }
         session.Mux.Completion.ContinueWith(t => OnSessionClosed(session, t.Result), CancellationToken.None,
             TaskContinuationOptions.ExecuteSynchronously | TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
@@ -176,14 +196,47 @@ internal sealed class EdgeMetrics
 
     private void OnSessionClosed(AgentSession session, SessionCloseInfo info)
     {
+        var key = (session.AgentName, session.TokenName);
         lock (_sessionsLock)
         {
-            if (_live.TryRemove(session.Id, out _))
+            _disconnects.WithLabels(key.AgentName, key.TokenName, SnakeCase(info.Code.ToString()), info.ByPeer ? "agent" : "edge").Inc();
+            if (!_live.TryRemove(session.Id, out _))
             {
-                _closed[(session.AgentName, session.TokenName)].Add(session.Mux.Counters);
+                return;
+            }
+            _closed[key].Add(session.Mux.Counters);
+            if (--CollectionsMarshal.GetValueRefOrNullRef(_liveCount, key) == 0)
+            {
+                _liveCount.Remove(key);
+                _goneNodes[key] = _gone.AddLast(key);
+                while (_gone.Count > MaxGoneAgents)
+                {
+                    ForgetUnsynchronized(_gone.First!.Value);
+                }
             }
         }
-        _disconnects.WithLabels(session.AgentName, session.TokenName, SnakeCase(info.Code.ToString()), info.ByPeer ? "agent" : "edge").Inc();
+    }
+
+    /// <summary>Removes every series of an agent name and token that has had no session for longest.</summary>
+    private void ForgetUnsynchronized((string Agent, string Token) key)
+    {
+        _gone.RemoveFirst();
+        _goneNodes.Remove(key);
+        _closed.Remove(key);
+        _gaugeKeys.Remove(key);
+        string[] labels = [key.Agent, key.Token];
+        foreach (var gauge in new[] { _sessions, _streams, _writeQueue, _rtt })
+        {
+            gauge.RemoveLabelled(labels);
+        }
+        foreach (var counter in new[] { _stalls, _framesSent, _framesReceived, _bytesSent, _bytesReceived, _connects, _reconnects })
+        {
+            counter.RemoveLabelled(labels);
+        }
+        foreach (var labelValues in _disconnects.GetAllLabelValues().Where(v => v[0] == key.Agent && v[1] == key.Token).ToArray())
+        {
+            _disconnects.RemoveLabelled(labelValues);
+        }
     }
 
     private void CollectSessions()
@@ -290,6 +343,7 @@ internal sealed class ServiceMetrics
         Upgraded = metrics.Upgraded.WithLabels(service, owner);
         TcpOpen = metrics.TcpOpen.WithLabels(service, owner);
         Tcp = metrics.Tcp.WithLabels(service, owner);
+        ClientAborts = metrics.ClientAborts.WithLabels(service, owner);
     }
 
     public string Service { get; }
@@ -302,6 +356,7 @@ internal sealed class ServiceMetrics
     public Counter.Child Upgraded { get; }
     public Gauge.Child TcpOpen { get; }
     public Counter.Child Tcp { get; }
+    public Counter.Child ClientAborts { get; }
 
     // Totals for /api/status rates (cheap: two interlocked adds per request).
     private long _requests;
@@ -351,6 +406,11 @@ internal sealed class ServiceMetrics
     {
         if (kind == ErrorKind.None)
         {
+            return;
+        }
+        if (kind == ErrorKind.ClientAbort)
+        {
+            ClientAborts.Inc();
             return;
         }
         Interlocked.Increment(ref _errorCount);

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
+using Warren.Configuration;
 using Warren.Edge.Forwarding;
 using Warren.Edge.Routing;
 using Warren.Protocol.Framing;
@@ -74,7 +75,9 @@ internal sealed class RequestTelemetry(EdgeMetrics metrics, ILoggerFactory logge
             if (_access.IsEnabled(LogLevel.Information))
             {
                 var request = context.Request;
-                AccessLog.Http(_access, entry?.Name ?? "-", request.Method, request.Host.Value ?? "", request.Path.Value ?? "/", status,
+                // The Host header as sent (request.Host decodes "xn--" labels and throws on malformed ones), and both it
+                // and the path bounded and escaped: they are the client's bytes.
+                AccessLog.Http(_access, entry?.Name ?? "-", request.Method, LogText.Bound(request.Headers.Host.ToString()), LogText.Bound(request.Path.Value ?? "/", 1024), status,
                     elapsed.TotalMilliseconds, bytesIn, bytesOut, context.Connection.RemoteIpAddress?.ToString() ?? "-",
                     entry is null ? "-" : AccessLog.SessionsOf(entry));
             }
@@ -125,6 +128,11 @@ internal sealed class RequestTelemetry(EdgeMetrics metrics, ILoggerFactory logge
         if (error is null || error.Error == ForwarderError.None)
         {
             return ErrorKind.None;
+        }
+        if (ClientAbort.IsClientGone(context, error.Error))
+        {
+            // The client went away: not the service's error. After a 101 it is how a WebSocket ends.
+            return status == StatusCodes.Status101SwitchingProtocols ? ErrorKind.None : ErrorKind.ClientAbort;
         }
         for (var e = error.Exception; e is not null; e = e.InnerException)
         {

@@ -1,4 +1,5 @@
 using System.Collections.Frozen;
+using System.Globalization;
 using System.Net.Security;
 using Warren.Configuration;
 
@@ -10,10 +11,12 @@ namespace Warren.Edge.Tls;
 /// certificate gets the operator's fallback certificate when there is one. Anything else (no SNI, an unknown name,
 /// a waiting name without a fallback) gets nothing, and the handshake is refused: never another name's certificate.
 /// ACME certificates are swapped in as one immutable snapshot, so new handshakes use a new certificate at once and
-/// established connections keep theirs.
+/// established connections keep theirs. Names are compared in their normal form (HostNames), the key routing and
+/// ownership use.
 /// </summary>
 internal sealed class SniCertificateSelector
 {
+    private static readonly IdnMapping Idn = new();
     private readonly FrozenDictionary<string, SslStreamCertificateContext> _configured;
     private readonly SslStreamCertificateContext? _fallback;
     private Snapshot _issued = new(FrozenDictionary<string, SslStreamCertificateContext>.Empty, FrozenSet<string>.Empty);
@@ -23,16 +26,16 @@ internal sealed class SniCertificateSelector
 
     public SniCertificateSelector(IEnumerable<CertificateConfig> certificates, SslStreamCertificateContext? fallback = null)
     {
-        var byName = new Dictionary<string, SslStreamCertificateContext>(StringComparer.OrdinalIgnoreCase);
+        var byName = new Dictionary<string, SslStreamCertificateContext>(StringComparer.Ordinal);
         foreach (var entry in certificates)
         {
             var context = EdgeCertificates.LoadContext(entry.Cert, entry.Key);
             foreach (var host in entry.Hosts)
             {
-                byName[host] = context;
+                byName[HostNames.ToLowerAscii(host)] = context;
             }
         }
-        _configured = byName.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
+        _configured = byName.ToFrozenDictionary(StringComparer.Ordinal);
         _fallback = fallback;
     }
 
@@ -40,11 +43,13 @@ internal sealed class SniCertificateSelector
 
     /// <summary>Replaces the ACME certificates (by name, "*.x" for wildcards) and the names still waiting for one.</summary>
     public void SetIssued(IReadOnlyDictionary<string, SslStreamCertificateContext> byName, IEnumerable<string> waiting) =>
-        Volatile.Write(ref _issued, new Snapshot(byName.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase), waiting.ToFrozenSet(StringComparer.OrdinalIgnoreCase)));
+        Volatile.Write(ref _issued, new Snapshot(
+            byName.ToFrozenDictionary(p => HostNames.ToLowerAscii(p.Key), p => p.Value, StringComparer.Ordinal),
+            waiting.Select(HostNames.ToLowerAscii).ToFrozenSet(StringComparer.Ordinal)));
 
-    public SslStreamCertificateContext? Select(string? serverName)
+    public SslStreamCertificateContext? Select(string? sniName)
     {
-        if (!string.IsNullOrEmpty(serverName))
+        if (Normalize(sniName) is { } serverName)
         {
             var issued = Volatile.Read(ref _issued);
             if (_configured.TryGetValue(serverName, out var exact) || issued.ByName.TryGetValue(serverName, out exact))
@@ -65,5 +70,30 @@ internal sealed class SniCertificateSelector
         // No SNI, an unknown name, or a waiting name without a fallback: counted, and the handshake is refused.
         Interlocked.Increment(ref _rejected);
         return null;
+    }
+
+    /// <summary>
+    /// The name the client sent. SslStream hands the server an SNI name decoded to Unicode ("xn--bcher-kva.example"
+    /// arrives as "bücher.example"), so it is encoded back to the A-labels that were on the wire; a name that does not
+    /// encode matches nothing.
+    /// </summary>
+    private static string? Normalize(string? serverName)
+    {
+        if (string.IsNullOrEmpty(serverName))
+        {
+            return null;
+        }
+        if (System.Text.Ascii.IsValid(serverName))
+        {
+            return HostNames.ToLowerAscii(serverName);
+        }
+        try
+        {
+            return HostNames.ToLowerAscii(Idn.GetAscii(serverName));
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
     }
 }

@@ -1,3 +1,4 @@
+using Warren.Configuration;
 using Warren.Protocol.Tunnel;
 
 namespace Warren.Edge.Tokens;
@@ -28,14 +29,19 @@ internal sealed record TokenGrant(string Name, IReadOnlyList<string> AllowHosts,
         return null;
     }
 
-    /// <summary>"*.example.com" grants its subdomains and wildcards under it; anything else is an exact name.</summary>
+    /// <summary>
+    /// "*.example.com" grants its subdomains and wildcards under it; anything else is an exact name. Compared in normal
+    /// form (HostNames: ASCII letters lowercased, nothing else mapped), so no case mapping can make two names meet.
+    /// </summary>
     internal static bool HostMatches(string pattern, string host)
     {
+        pattern = HostNames.ToLowerAscii(pattern);
+        host = HostNames.ToLowerAscii(host);
         if (pattern.StartsWith("*.", StringComparison.Ordinal))
         {
-            var suffix = pattern[1..];
-            return host.EndsWith(suffix, StringComparison.OrdinalIgnoreCase) && host.Length > suffix.Length;
+            var suffix = pattern.AsSpan(1);
+            return host.AsSpan().EndsWith(suffix, StringComparison.Ordinal) && host.Length > suffix.Length;
         }
-        return string.Equals(pattern, host, StringComparison.OrdinalIgnoreCase);
+        return string.Equals(pattern, host, StringComparison.Ordinal);
     }
 }

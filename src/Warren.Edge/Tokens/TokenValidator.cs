@@ -89,7 +89,8 @@ internal sealed class TokenValidator : IDisposable
     private (byte[] Hash, TokenGrant Grant)[] Load() =>
         _store is null
             ? _configured
-            : [.. _configured, .. _store.List().Where(t => t.RevokedAt is null).Select(t => (t.Hash, new TokenGrant(t.Name, t.AllowHosts, t.AllowPorts) { MaxSessions = t.MaxSessions }))];
+            : [.. _configured, .. _store.List().Where(t => t.RevokedAt is null).Select(t => (t.Hash,
+                new TokenGrant(t.Name, [.. t.AllowHosts.Select(HostNames.ToLowerAscii)], t.AllowPorts) { MaxSessions = t.MaxSessions }))];
 
     public void Dispose()
     {

@@ -14,6 +14,12 @@ public sealed record ControlMessage
     public const string Register = "register";
     public const string RegisterResult = "register_result";
 
+    /// <summary>
+    /// auth_result's <see cref="Error"/> when the token is unknown or revoked (docs/protocol.md §10.2): the agent treats
+    /// it as lasting (minutes between tries, one session trying), since every failed login counts against its address.
+    /// </summary>
+    public const string InvalidTokenError = "invalid token";
+
     [JsonPropertyName("type")] public string Type { get; init; } = "";
 
     // auth (agent -> edge)

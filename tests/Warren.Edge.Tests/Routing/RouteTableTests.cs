@@ -75,8 +75,7 @@ public sealed class RouteTableTests : IAsyncLifetime
     {
         var session = await SessionAsync("alice");
 
-        var results = _routes.Register(session, [Http("inside", "in.example.com"), Http("outside", "evil.example.com")],
-            r => r.Hostnames.Contains("evil.example.com") ? "not granted" : null);
+        var results = _routes.Register(session, [new ServiceClaim(Http("inside", "in.example.com"), null), new ServiceClaim(Http("outside", "evil.example.com"), "not granted")]);
 
         Assert.Equal([true, false], results.Select(r => r.Ok));
         Assert.Equal("not granted", results[1].Error);
@@ -173,7 +172,7 @@ public sealed class RouteTableTests : IAsyncLifetime
     }
 
     private IReadOnlyList<RegistrationResult> Register(AgentSession session, params ServiceRegistration[] registrations) =>
-        _routes.Register(session, registrations, _ => null);
+        _routes.Register(session, [.. registrations.Select(r => new ServiceClaim(r, null))]);
 
     private static ServiceRegistration Http(string name, string host, string? prefix = null) =>
         new() { Name = name, Kind = "http", Hostnames = [host], PathPrefix = prefix };

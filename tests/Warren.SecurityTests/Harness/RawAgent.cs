@@ -55,12 +55,18 @@ internal sealed class RawAgent : IAsyncDisposable
 
     public async Task<IReadOnlyList<RegistrationResult>> RegisterAsync(params ServiceRegistration[] services)
     {
+        var answer = await ExchangeAsync(new ControlMessage { Type = ControlMessage.Register, Services = services });
+        Assert.Equal(ControlMessage.RegisterResult, answer.Type);
+        return answer.Results!;
+    }
+
+    /// <summary>Sends one control message after login and returns the edge's answer; fails when the edge hangs up instead.</summary>
+    public async Task<ControlMessage> ExchangeAsync(ControlMessage message)
+    {
         using var cts = new CancellationTokenSource(Timeout);
         var control = Control ?? throw new InvalidOperationException("authenticate first");
-        await control.SendAsync(new ControlMessage { Type = ControlMessage.Register, Services = services }, cts.Token);
-        var answer = await control.ReceiveAsync(cts.Token);
-        Assert.Equal(ControlMessage.RegisterResult, answer?.Type);
-        return answer!.Results!;
+        await control.SendAsync(message, cts.Token);
+        return await control.ReceiveAsync(cts.Token) ?? throw new InvalidOperationException("the edge ended the control stream instead of answering");
     }
 
     public async ValueTask DisposeAsync()

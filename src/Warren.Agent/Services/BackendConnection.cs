@@ -1,0 +1,38 @@
+using System.Net.Security;
+using System.Net.Sockets;
+
+namespace Warren.Agent.Services;
+
+/// <summary>
+/// What the agent does to a backend connection when the tunnel stream it serves is cut: reset it. A plain close
+/// (FIN) would tell the backend that its client finished; a database, an SSH server or an upload handler would then
+/// take a truncated exchange for a complete one. Linger 0 turns the close into an RST (RELIABILITY (a) D3; the edge
+/// does the same to the client when the backend's side is cut).
+/// </summary>
+internal static class BackendConnection
+{
+    /// <summary>Makes the coming dispose of <paramref name="target"/> (as LocalService.DialAsync made it) an RST.</summary>
+    public static void ResetOnClose(Stream target)
+    {
+        var socket = target switch
+        {
+            NetworkStream network => network.Socket,
+            TlsStream tls => tls.Socket,
+            _ => null,
+        };
+        try
+        {
+            socket?.LingerState = new LingerOption(true, 0);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Already closed by the backend: nothing left to reset.
+        }
+    }
+
+    /// <summary>TLS to an https:// target, keeping its socket reachable for <see cref="ResetOnClose"/>.</summary>
+    internal sealed class TlsStream(NetworkStream inner) : SslStream(inner, leaveInnerStreamOpen: false)
+    {
+        public Socket Socket { get; } = inner.Socket;
+    }
+}
