@@ -198,6 +198,11 @@ public static class ConfigFormats
             && written.Equals(network.BaseAddress);
     }
 
+    /// <summary>An IPv4 address in dotted-quad form ("10.0.0.5") or an IPv6 address without brackets ("::", "2001:db8::1").</summary>
+    public static bool IsIPAddress(string? text) =>
+        !string.IsNullOrEmpty(text) && IPAddress.TryParse(text, out var address)
+        && (address.AddressFamily == AddressFamily.InterNetworkV6 ? !text.StartsWith('[') && !text.Contains('%', StringComparison.Ordinal) : IsIPv4(text));
+
     private static bool IsIPv4(string text) =>
         text.Count(c => c == '.') == 3 && IPAddress.TryParse(text, out var address) && address.AddressFamily == AddressFamily.InterNetwork;
 }

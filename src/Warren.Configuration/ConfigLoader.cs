@@ -19,7 +19,7 @@ public static class ConfigLoader
     /// <summary>The dotted keys of edge.yaml that WARREN_* variables and flags can override.</summary>
     public static IReadOnlyList<string> EdgeOverridableKeys { get; } =
     [
-        "listen.http", "listen.https", "listen.agents", "listen.admin", "data",
+        "listen.http", "listen.https", "listen.agents", "listen.admin", "listen.tcp_address", "data",
         "agent_tls.cert", "agent_tls.key", "agent_tls.insecure",
         "limits.max_request_body_size", "limits.max_connections", "limits.request_headers_timeout", "limits.idle_timeout",
         "session.keepalive_interval", "session.keepalive_timeout",
@@ -131,7 +131,7 @@ public static class ConfigLoader
         var defaults = new EdgeConfig();
         var file = reader.Map(root, "", "listen", "certificates", "data", "tokens", "agent_tls", "limits", "session", "admin_token", "trusted_proxies", "policies", "acme");
 
-        var listen = file.Map("listen", "http", "https", "agents", "admin");
+        var listen = file.Map("listen", "http", "https", "agents", "admin", "tcp_address");
         var limits = file.Map("limits", "max_request_body_size", "max_connections", "request_headers_timeout", "idle_timeout",
             "max_connections_per_ip", "max_auth_failures_per_ip", "auth_failure_window", "max_services_per_session");
         var tls = file.Map("agent_tls", "cert", "key", "insecure");
@@ -143,6 +143,7 @@ public static class ConfigLoader
                 Https = listen.OptionalString("https", defaults.Listen.Https),
                 Agents = listen.String("agents", defaults.Listen.Agents),
                 Admin = listen.String("admin", defaults.Listen.Admin),
+                TcpAddress = listen.String("tcp_address", defaults.Listen.TcpAddress),
             },
             Certificates = file.List(
                 "certificates",

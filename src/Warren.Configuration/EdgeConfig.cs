@@ -55,6 +55,12 @@ public sealed record ListenConfig
     public string Agents { get; init; } = "0.0.0.0:7443";
 
     public string Admin { get; init; } = "127.0.0.1:9090";
+
+    /// <summary>
+    /// YAML key <c>tcp_address</c>: the IP address TCP services' ports are bound on (each service's port comes from
+    /// its registration). Default all interfaces, "0.0.0.0"; "::" for IPv6 and IPv4, or one interface's address.
+    /// </summary>
+    public string TcpAddress { get; init; } = "0.0.0.0";
 }
 
 public sealed record CertificateConfig

@@ -38,11 +38,11 @@ public sealed class DemoEnvironment : IAsyncDisposable
         var token = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
         var edgeConfig = ConfigLoader.ValidateEdge(new EdgeConfig
         {
-            Listen = new ListenConfig { Http = $"127.0.0.1:{httpPort}", Https = null, Agents = "127.0.0.1:0", Admin = "127.0.0.1:0" },
+            Listen = new ListenConfig { Http = $"127.0.0.1:{httpPort}", Https = null, Agents = "127.0.0.1:0", Admin = "127.0.0.1:0", TcpAddress = "127.0.0.1" },
             DataDirectory = Path.Combine(Path.GetTempPath(), "warren-demo"),
             Tokens = [new EdgeTokenConfig { Name = "demo", Token = token, AllowHosts = ["*.localhost"], AllowPorts = [tcpPort] }],
         });
-        var edge = await EdgeServer.StartAsync(edgeConfig, loggerFactory, new EdgeServerOptions { TcpBindAddress = IPAddress.Loopback }, cancellationToken).ConfigureAwait(false);
+        var edge = await EdgeServer.StartAsync(edgeConfig, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
         var agentConfig = ConfigLoader.ValidateAgent(new AgentConfig
         {
             Edge = $"127.0.0.1:{edge.AgentsPort}",

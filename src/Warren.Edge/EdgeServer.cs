@@ -33,8 +33,8 @@ public sealed class EdgeServerOptions
     /// <summary>Agent session tunables; the keepalive interval and timeout are taken from <see cref="EdgeConfig.Session"/>.</summary>
     public SessionOptions Session { get; init; } = new() { HandshakeTimeout = TimeSpan.FromSeconds(5) };
 
-    /// <summary>Address TCP services listen on. Default: all interfaces.</summary>
-    public IPAddress TcpBindAddress { get; init; } = IPAddress.Any;
+    /// <summary>Address TCP services listen on, over edge.yaml's <c>listen.tcp_address</c>; null (the default) takes the config's.</summary>
+    public IPAddress? TcpBindAddress { get; init; }
 
     /// <summary>
     /// How long an agent has, once its session is up, to open the control stream and authenticate; past it the
@@ -180,7 +180,7 @@ public sealed class EdgeServer : IAsyncDisposable
             loggerFactory.CreateLogger<AgentConnectionHandler>());
         var agents = AgentListener.Start(ListenEndPoint.Parse(config.Listen.Agents), agentCertificate, handler, authFailures, metrics,
             config.Limits.MaxConnections, loggerFactory.CreateLogger<AgentListener>());
-        var tcp = new TcpServiceHost(state.Routes, options.TcpBindAddress, config.Limits.IdleTimeout, logger) {
+        var tcp = new TcpServiceHost(state.Routes, options.TcpBindAddress ?? IPAddress.Parse(config.Listen.TcpAddress), config.Limits.IdleTimeout, logger) {
             Telemetry = new TcpTelemetry(metrics, loggerFactory),
             Policy = new TcpPolicyGate(app.Services.GetRequiredService<PolicyRateLimiter>(), app.Services.GetRequiredService<PolicyMetrics>(), logger),
         };

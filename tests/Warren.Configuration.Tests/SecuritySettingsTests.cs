@@ -134,6 +134,20 @@ public sealed class SecuritySettingsTests : IDisposable
     }
 
     [Fact]
+    public void ListenTcpAddress_DefaultsToAllInterfaces_AndMustBeAnIpAddress()
+    {
+        Assert.Equal("0.0.0.0", ConfigLoader.LoadEdge(_files.Write("edge.yaml", "data: ./d\n"), TestFiles.NoEnvironment).Listen.TcpAddress);
+        Assert.Equal("127.0.0.1", ConfigLoader.LoadEdge(_files.Write("set.yaml", "listen:\n  tcp_address: 127.0.0.1\n"), TestFiles.NoEnvironment).Listen.TcpAddress);
+        Assert.Equal("::", ConfigLoader.LoadEdge(_files.Write("v6.yaml", "listen:\n  tcp_address: \"::\"\n"), TestFiles.NoEnvironment).Listen.TcpAddress);
+
+        foreach (var bad in new[] { "localhost", "10.0.0.5:22", "[::1]", "1" })
+        {
+            var path = _files.Write("bad.yaml", $"listen:\n  tcp_address: \"{bad}\"\n");
+            TestFiles.AssertError(TestFiles.EdgeErrors(path), path, 2, "listen.tcp_address", "is not an IP address");
+        }
+    }
+
+    [Fact]
     public void TokenAllowHosts_UseTheHostnameRules()
     {
         var path = _files.Write("edge.yaml", "tokens:\n  - name: t\n    token_sha256: " + new string('a', 64) + "\n    allow_hosts: [\"*.b\u00fccher.example\", \"*.xn--bcher-kva.example\"]\n");

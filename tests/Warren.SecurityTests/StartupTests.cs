@@ -29,6 +29,27 @@ public sealed class StartupTests(ITestOutputHelper output) : SecurityTest(output
     }
 
     [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")] // Unix modes; Windows inherits the folder's ACLs
+    public async Task Edge_creates_its_data_folder_token_store_and_agent_link_key_private()
+    {
+        var data = Path.Combine(TempDirectory(), "data"); // the edge creates it
+        var edge = await StartEdgeAsync(new HarnessOptions { ConfigureEdge = c => c with { DataDirectory = data } });
+        using (var store = new TokenStore(data))
+        {
+            store.Create("private", ["private.test"], [], null); // the WAL files come now, with the database's mode
+        }
+
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(data));
+        foreach (var file in new[] { "warren.db", "warren.db-wal", "warren.db-shm", "agent-link.key" }.Select(f => Path.Combine(data, f)).Where(File.Exists))
+        {
+            Assert.True((UnixFileMode.UserRead | UnixFileMode.UserWrite) == File.GetUnixFileMode(file), $"{file}: {File.GetUnixFileMode(file)}");
+        }
+        Assert.True(File.Exists(Path.Combine(data, "warren.db")));
+        Assert.True(File.Exists(Path.Combine(data, "agent-link.key")));
+        await AssertStillServesAsync(edge);
+    }
+
+    [Fact]
     public async Task Edge_binary_without_any_token_exits_non_zero_whatever_the_config_source()
     {
         var data = TempDirectory();

@@ -58,8 +58,9 @@ internal static class EdgeCommand
             }
             await using (edge.ConfigureAwait(false))
             {
-                logger.LogInformation("Edge up: http={Http} agents={Agents} admin={Admin}; agent link certificate SHA-256 {Fingerprint}",
-                    edge.HttpPort, edge.AgentsPort, edge.AdminPort, edge.AgentCertificateFingerprint ?? "(insecure: plain TCP)");
+                // Every listener's port, "off" for one not configured (the HTTPS one was missing from this line).
+                logger.LogInformation("Edge up: http={Http} https={Https} agents={Agents} admin={Admin}; agent link certificate SHA-256 {Fingerprint}",
+                    PortOrOff(edge.HttpPort), PortOrOff(edge.HttpsPort), edge.AgentsPort, edge.AdminPort, edge.AgentCertificateFingerprint ?? "(insecure: plain TCP)");
                 await WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
                 logger.LogInformation("Shutting down: draining agent sessions (up to {Seconds} s)", DrainGrace.TotalSeconds);
                 await edge.StopAsync(DrainGrace).ConfigureAwait(false);
@@ -68,6 +69,8 @@ internal static class EdgeCommand
         });
         return command;
     }
+
+    private static string PortOrOff(int? port) => port?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "off";
 
     internal static void AddOverride(Dictionary<string, string> overrides, string key, string? value)
     {

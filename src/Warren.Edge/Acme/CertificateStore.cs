@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
+using Warren.Edge.Hosting;
 
 namespace Warren.Edge.Acme;
 
@@ -13,8 +14,7 @@ namespace Warren.Edge.Acme;
 /// </summary>
 internal sealed class CertificateStore
 {
-    private const UnixFileMode PrivateFile = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-    private const UnixFileMode PrivateFolder = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+    private const UnixFileMode PrivateFile = PrivateFiles.OwnerOnly;
 
     public CertificateStore(string dataDirectory, Uri directoryUrl)
     {
@@ -55,7 +55,7 @@ internal sealed class CertificateStore
     public void SaveAccountUrl(Uri url, string? email)
     {
         EnsureRoot();
-        WriteAtomically(AccountPath, JsonSerializer.Serialize(new { url = url.AbsoluteUri, email }), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        WriteAtomically(AccountPath, JsonSerializer.Serialize(new { url = url.AbsoluteUri, email }), PrivateFiles.WorldReadable);
     }
 
     public void ForgetAccount()
@@ -72,7 +72,7 @@ internal sealed class CertificateStore
         var folder = CertificateFolder(key);
         EnsureFolder(folder);
         WritePrivate(Path.Combine(folder, "key.pem.next"), keyPem);
-        WriteAtomically(Path.Combine(folder, "cert.pem.next"), chainPem, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        WriteAtomically(Path.Combine(folder, "cert.pem.next"), chainPem, PrivateFiles.WorldReadable);
         File.Move(Path.Combine(folder, "key.pem.next"), Path.Combine(folder, "key.pem"), overwrite: true);
         File.Move(Path.Combine(folder, "cert.pem.next"), Path.Combine(folder, "cert.pem"), overwrite: true);
     }
@@ -127,17 +127,7 @@ internal sealed class CertificateStore
 
     private void EnsureRoot() => EnsureFolder(Root);
 
-    private static void EnsureFolder(string folder)
-    {
-        if (OperatingSystem.IsWindows())
-        {
-            Directory.CreateDirectory(folder);
-        }
-        else
-        {
-            Directory.CreateDirectory(folder, PrivateFolder);
-        }
-    }
+    private static void EnsureFolder(string folder) => PrivateFiles.CreateFolder(folder);
 
     private static void WritePrivate(string path, string text)
     {
@@ -145,22 +135,7 @@ internal sealed class CertificateStore
         WriteAtomically(path, text, PrivateFile);
     }
 
-    /// <summary>Writes a temporary file created with <paramref name="mode"/> (so it is never wider), then renames it over <paramref name="path"/>.</summary>
-    private static void WriteAtomically(string path, string text, UnixFileMode mode)
-    {
-        var temporary = path + ".tmp-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = mode;
-        }
-        using (var stream = new FileStream(temporary, options))
-        {
-            stream.Write(Encoding.UTF8.GetBytes(text));
-            stream.Flush(flushToDisk: true);
-        }
-        File.Move(temporary, path, overwrite: true);
-    }
+    private static void WriteAtomically(string path, string text, UnixFileMode mode) => PrivateFiles.WriteAtomically(path, text, mode);
 
     /// <summary>Names come from the config and from grants (hostnames already validated); this only keeps paths flat.</summary>
     private static string Sanitize(string name) => new([.. name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_' ? c : '_')]);

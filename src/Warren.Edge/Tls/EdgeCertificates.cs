@@ -3,6 +3,7 @@ using System.Net.Security;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Warren.Configuration;
+using Warren.Edge.Hosting;
 
 namespace Warren.Edge.Tls;
 
@@ -44,7 +45,7 @@ internal static class EdgeCertificates
         {
             return LoadPem(cert, key);
         }
-        Directory.CreateDirectory(config.DataDirectory);
+        PrivateFiles.CreateFolder(config.DataDirectory);
         var certPath = Path.Combine(config.DataDirectory, "agent-link.crt");
         var keyPath = Path.Combine(config.DataDirectory, "agent-link.key");
         if (!File.Exists(certPath) || !File.Exists(keyPath))
@@ -59,12 +60,9 @@ internal static class EdgeCertificates
             request.CertificateExtensions.Add(san.Build());
             request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, critical: true));
             using var created = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(10));
-            File.WriteAllText(keyPath, ecdsa.ExportPkcs8PrivateKeyPem());
-            if (!OperatingSystem.IsWindows())
-            {
-                File.SetUnixFileMode(keyPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-            }
-            File.WriteAllText(certPath, created.ExportCertificatePem());
+            // The key is 0600 from its first byte (it was written 0644 and chmod-ed after).
+            PrivateFiles.WriteAtomically(keyPath, ecdsa.ExportPkcs8PrivateKeyPem());
+            PrivateFiles.WriteAtomically(certPath, created.ExportCertificatePem(), PrivateFiles.WorldReadable);
         }
         return LoadPem(certPath, keyPath);
     }

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
+using Warren.Edge.Hosting;
 
 namespace Warren.Edge.Tokens;
 
@@ -25,8 +26,11 @@ public sealed class TokenStore : IDisposable
 
     public TokenStore(string dataDirectory)
     {
-        Directory.CreateDirectory(dataDirectory);
+        // Token hashes and grants: the folder 0700 and the database 0600 from the start (SQLite gives its -wal and -shm
+        // files the database's mode). A chmod after SQLite had created it 0644 left a window, and left it readable.
+        PrivateFiles.CreateFolder(dataDirectory);
         DatabasePath = Path.Combine(dataDirectory, "warren.db");
+        PrivateFiles.CreateIfMissing(DatabasePath);
         _connectionString = new SqliteConnectionStringBuilder { DataSource = DatabasePath, Pooling = false }.ToString();
         using var connection = Open();
         using var command = connection.CreateCommand();

@@ -82,7 +82,7 @@ internal sealed partial class EdgeProcess : IAsyncDisposable
 
     public ValueTask DisposeAsync() => Process.DisposeAsync();
 
-    /// <summary>EdgeCommand's "Edge up: http=… agents=… admin=…; agent link certificate SHA-256 …" line.</summary>
-    [GeneratedRegex(@"Edge up: http=(?<http>\d+) agents=(?<agents>\d+) admin=(?<admin>\d+); agent link certificate SHA-256 (?<fingerprint>[0-9a-f]{64})")]
+    /// <summary>EdgeCommand's "Edge up: http=… https=… agents=… admin=…; agent link certificate SHA-256 …" line.</summary>
+    [GeneratedRegex(@"Edge up: http=(?<http>\d+) https=(?<https>\d+|off) agents=(?<agents>\d+) admin=(?<admin>\d+); agent link certificate SHA-256 (?<fingerprint>[0-9a-f]{64})")]
     private static partial Regex UpLine();
 }

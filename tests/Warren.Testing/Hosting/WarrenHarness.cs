@@ -110,14 +110,14 @@ internal sealed class WarrenHarness : IAsyncDisposable
         }));
 
     /// <summary>
-    /// A validated edge.yaml with HTTP, agents and admin listeners on 127.0.0.1 port 0, no HTTPS, the given data
+    /// A validated edge.yaml with HTTP, agents and admin listeners on 127.0.0.1 port 0, TCP services on 127.0.0.1, no HTTPS, the given data
     /// directory and tokens; <paramref name="configure"/> changes anything else before validation.
     /// </summary>
     public static EdgeConfig LoopbackEdgeConfig(string dataDirectory, IEnumerable<EdgeTokenConfig> tokens, Func<EdgeConfig, EdgeConfig>? configure = null)
     {
         var config = new EdgeConfig
         {
-            Listen = new ListenConfig { Http = "127.0.0.1:0", Https = null, Agents = "127.0.0.1:0", Admin = "127.0.0.1:0" },
+            Listen = new ListenConfig { Http = "127.0.0.1:0", Https = null, Agents = "127.0.0.1:0", Admin = "127.0.0.1:0", TcpAddress = "127.0.0.1" },
             DataDirectory = dataDirectory,
             Tokens = [.. tokens],
         };
@@ -138,7 +138,6 @@ internal sealed class WarrenHarness : IAsyncDisposable
         var defaults = new EdgeServerOptions();
         Edge = await EdgeServer.StartAsync(config, Log.Factory, new EdgeServerOptions
         {
-            TcpBindAddress = IPAddress.Loopback,
             Session = _options.EdgeSession ?? defaults.Session,
             AuthTimeout = _options.AuthTimeout ?? defaults.AuthTimeout,
             Time = _options.Time ?? defaults.Time,
