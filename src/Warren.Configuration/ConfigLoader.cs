@@ -24,6 +24,9 @@ public static class ConfigLoader
         "limits.max_request_body_size", "limits.max_connections", "limits.request_headers_timeout", "limits.idle_timeout",
         "session.keepalive_interval", "session.keepalive_timeout",
         "limits.max_connections_per_ip", "limits.max_auth_failures_per_ip", "limits.auth_failure_window", "admin_token",
+        "limits.max_agent_connections_per_ip", "limits.max_requests_per_ip_per_service", "limits.request_queue_timeout",
+        "limits.min_request_body_data_rate", "limits.min_response_data_rate", "limits.data_rate_grace_period",
+        "limits.max_tcp_connections_per_ip", "limits.max_tcp_connections_per_service", "limits.ipv6_subnet_factor",
         "acme.directory", "acme.email", "acme.eab_kid", "acme.eab_hmac_key",
     ];
 
@@ -133,7 +136,9 @@ public static class ConfigLoader
 
         var listen = file.Map("listen", "http", "https", "agents", "admin", "tcp_address");
         var limits = file.Map("limits", "max_request_body_size", "max_connections", "request_headers_timeout", "idle_timeout",
-            "max_connections_per_ip", "max_auth_failures_per_ip", "auth_failure_window", "max_services_per_session");
+            "max_connections_per_ip", "max_auth_failures_per_ip", "auth_failure_window", "max_agent_connections_per_ip",
+            "max_requests_per_ip_per_service", "request_queue_timeout", "min_request_body_data_rate", "min_response_data_rate",
+            "data_rate_grace_period", "max_tcp_connections_per_ip", "max_tcp_connections_per_service", "ipv6_subnet_factor", "max_services_per_session");
         var tls = file.Map("agent_tls", "cert", "key", "insecure");
         return new EdgeConfig
         {
@@ -183,6 +188,15 @@ public static class ConfigLoader
                 MaxAuthFailuresPerIp = limits.Int("max_auth_failures_per_ip", defaults.Limits.MaxAuthFailuresPerIp),
                 AuthFailureWindow = limits.Duration("auth_failure_window", defaults.Limits.AuthFailureWindow),
                 MaxServicesPerSession = limits.Int("max_services_per_session", defaults.Limits.MaxServicesPerSession),
+                MaxAgentConnectionsPerIp = limits.Int("max_agent_connections_per_ip", defaults.Limits.MaxAgentConnectionsPerIp),
+                MaxRequestsPerIpPerService = limits.Int("max_requests_per_ip_per_service", defaults.Limits.MaxRequestsPerIpPerService),
+                RequestQueueTimeout = limits.Duration("request_queue_timeout", defaults.Limits.RequestQueueTimeout),
+                MinRequestBodyDataRate = limits.Size("min_request_body_data_rate", defaults.Limits.MinRequestBodyDataRate),
+                MinResponseDataRate = limits.Size("min_response_data_rate", defaults.Limits.MinResponseDataRate),
+                DataRateGracePeriod = limits.Duration("data_rate_grace_period", defaults.Limits.DataRateGracePeriod),
+                MaxTcpConnectionsPerIp = limits.Int("max_tcp_connections_per_ip", defaults.Limits.MaxTcpConnectionsPerIp),
+                MaxTcpConnectionsPerService = limits.Int("max_tcp_connections_per_service", defaults.Limits.MaxTcpConnectionsPerService),
+                Ipv6SubnetFactor = limits.Int("ipv6_subnet_factor", defaults.Limits.Ipv6SubnetFactor),
             },
             Session = ReadSession(file),
             AdminToken = file.OptionalString("admin_token", null),

@@ -136,4 +136,59 @@ public sealed record EdgeLimitsConfig
 
     /// <summary>YAML key <c>auth_failure_window</c>.</summary>
     public TimeSpan AuthFailureWindow { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// YAML key <c>max_agent_connections_per_ip</c>: concurrent connections one IP may hold on the agents listener
+    /// (sessions and handshakes in progress). An agent holds 1 to 16 sessions (<c>connections</c>), so 64 fits a few
+    /// dozen agents behind one NAT while a flood of silent connections from one address is closed at accept.
+    /// </summary>
+    public int MaxAgentConnectionsPerIp { get; init; } = 64;
+
+    /// <summary>
+    /// YAML key <c>max_requests_per_ip_per_service</c>: HTTP requests (WebSockets included, for their whole life) one
+    /// client IP (behind a trusted proxy: the client it names) may have in flight to one service. Half an agent's
+    /// default <c>max_concurrency</c> (256), so one address, however slow its requests, leaves at least half of a
+    /// service's slots to everyone else. Requests over it wait their turn for up to <see cref="RequestQueueTimeout"/>,
+    /// then get 429.
+    /// </summary>
+    public int MaxRequestsPerIpPerService { get; init; } = 128;
+
+    /// <summary>
+    /// YAML key <c>request_queue_timeout</c>: how long a request over <see cref="MaxRequestsPerIpPerService"/> waits for
+    /// one of its address's slots before 429. As long as the edge waits for an agent to accept a stream (30 s), so a
+    /// client with many fast requests in parallel (a load test: 1,000 at once) is slowed, not refused.
+    /// </summary>
+    public TimeSpan RequestQueueTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// YAML key <c>min_request_body_data_rate</c>, bytes per second (0: off): a request body arriving slower than this,
+    /// averaged from the first read once <see cref="DataRateGracePeriod"/> has passed, gets 408 and the connection is
+    /// closed. Four times Kestrel's 240 B/s and twice Apache's mod_reqtimeout (500 B/s); a phone on 2G uploads at
+    /// 2 KB/s or more.
+    /// </summary>
+    public long MinRequestBodyDataRate { get; init; } = 1024;
+
+    /// <summary>
+    /// YAML key <c>min_response_data_rate</c>, bytes per second (0: off): a client that reads the response slower than
+    /// this (timed only while the edge waits for it to take more) is cut off.
+    /// </summary>
+    public long MinResponseDataRate { get; init; } = 1024;
+
+    /// <summary>YAML key <c>data_rate_grace_period</c>: how long a transfer may run below the minimum rates before they apply.</summary>
+    public TimeSpan DataRateGracePeriod { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// YAML key <c>max_tcp_connections_per_ip</c>: connections one client IP may hold to one TCP service. Half an
+    /// agent's default <c>max_concurrency</c>, enough for an application server's connection pool.
+    /// </summary>
+    public int MaxTcpConnectionsPerIp { get; init; } = 128;
+
+    /// <summary>YAML key <c>max_tcp_connections_per_service</c>: connections all clients together may hold to one TCP service.</summary>
+    public int MaxTcpConnectionsPerService { get; init; } = 1024;
+
+    /// <summary>
+    /// YAML key <c>ipv6_subnet_factor</c>: every per-IP limit also applies to each IPv6 /64, with this many times the
+    /// per-address value. A host usually owns a whole /64 and can use any address in it.
+    /// </summary>
+    public int Ipv6SubnetFactor { get; init; } = 4;
 }

@@ -78,6 +78,23 @@ internal static partial class Validator
             d.Report("limits.auth_failure_window", $"must be 1s to 24h (it is {limits.AuthFailureWindow.TotalSeconds.ToString(CultureInfo.InvariantCulture)}s)");
         }
 
+        CheckRange(d, "limits.max_agent_connections_per_ip", limits.MaxAgentConnectionsPerIp, 1, 1_000_000);
+        CheckRange(d, "limits.max_requests_per_ip_per_service", limits.MaxRequestsPerIpPerService, 1, 1_000_000);
+        CheckRange(d, "limits.max_tcp_connections_per_ip", limits.MaxTcpConnectionsPerIp, 1, 1_000_000);
+        CheckRange(d, "limits.max_tcp_connections_per_service", limits.MaxTcpConnectionsPerService, 1, 1_000_000);
+        CheckRange(d, "limits.ipv6_subnet_factor", limits.Ipv6SubnetFactor, 1, 65_536);
+        CheckPositive(d, "limits.request_queue_timeout", limits.RequestQueueTimeout);
+        foreach (var (path, rate) in new[] { ("limits.min_request_body_data_rate", limits.MinRequestBodyDataRate), ("limits.min_response_data_rate", limits.MinResponseDataRate) })
+        {
+            if (rate is < 0 or > 1_000_000_000)
+            {
+                d.Report(path, $"must be 0 (off) to 1GB bytes per second (it is {rate})");
+            }
+        }
+
+        // Kestrel checks the rates once a second, and refuses a grace period of one second or less.
+        CheckRange(d, "limits.data_rate_grace_period", limits.DataRateGracePeriod, TimeSpan.FromSeconds(2), TimeSpan.FromHours(1));
+
         CheckAdmin(d, "listen.admin", config.Listen.Admin, config.AdminToken);
         CheckTrustedProxies(d, config.TrustedProxies);
         CheckAcme(d, config);

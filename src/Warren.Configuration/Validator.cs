@@ -53,6 +53,14 @@ internal static partial class Validator
 
     private static string Seconds(TimeSpan value) => value.TotalSeconds.ToString(CultureInfo.InvariantCulture);
 
+    private static void CheckRange(Diagnostics d, string path, int value, int min, int max)
+    {
+        if (value < min || value > max)
+        {
+            d.Report(path, $"must be {min} to {max} (it is {value})");
+        }
+    }
+
     private static void CheckPositive(Diagnostics d, string path, TimeSpan value)
     {
         if (value <= TimeSpan.Zero)

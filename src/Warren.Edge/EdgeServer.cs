@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Http;
 using System.Text.Json;
@@ -123,8 +124,13 @@ public sealed class EdgeServer : IAsyncDisposable
         session.KeepAliveInterval = config.Session.KeepaliveInterval;
         session.KeepAliveTimeout = config.Session.KeepaliveTimeout;
         var client = new TunnelHttpClient(state.Routes, session.OpenTimeout);
-        var perIp = new PerIpConnectionLimiter(config.Limits.MaxConnectionsPerIp);
-        var metrics = new EdgeMetrics(state, sni, perIp);
+        var limitsConfig = config.Limits;
+        var perIp = new PerIpConnectionLimiter(limitsConfig.MaxConnectionsPerIp, limitsConfig.Ipv6SubnetFactor);
+        var authFailures = new AuthFailureLimiter(limitsConfig.MaxAuthFailuresPerIp, limitsConfig.AuthFailureWindow, limitsConfig.Ipv6SubnetFactor);
+        var agentGuard = new AgentListenerGuard(limitsConfig.MaxAgentConnectionsPerIp, limitsConfig.Ipv6SubnetFactor, authFailures,
+            loggerFactory.CreateLogger<AgentListenerGuard>());
+        var metrics = new EdgeMetrics(state, sni, perIp, agentGuard);
+        var listeners = new EdgeListeners(metrics, perIp);
 
         var builder = WebHosting.CreateBuilder(inlineScheduling: true);
         builder.Logging.ClearProviders();
@@ -132,10 +138,16 @@ public sealed class EdgeServer : IAsyncDisposable
         builder.Services.AddSingleton(state);
         builder.Services.AddSingleton(state.Routes);
         builder.Services.AddSingleton(tokens);
-        var authFailures = new AuthFailureLimiter(config.Limits.MaxAuthFailuresPerIp, config.Limits.AuthFailureWindow);
+        // Registered through factories so the container disposes them with the app.
+        builder.Services.AddSingleton(services => new KestrelConnectionErrors(services.GetRequiredService<IMeterFactory>(),
+            listeners.NameOf));
         var trusted = TrustedProxies.Parse(config.TrustedProxies);
+        var clientRequests = new ClientRequestLimiter(limitsConfig.MaxRequestsPerIpPerService, limitsConfig.Ipv6SubnetFactor,
+            queueLimit: limitsConfig.MaxConnectionsPerIp, limitsConfig.RequestQueueTimeout);
         builder.Services.AddSingleton(trusted);
         builder.Services.AddSingleton(new TunnelTransformer(trusted));
+        builder.Services.AddSingleton(_ => clientRequests);
+        builder.Services.AddSingleton<ClientShare>();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddAuthentication(); // the JWT layers' schemes are added at run time (Policy/JwtAuthenticator.cs)
         builder.Services.AddSingleton<PolicyServices>();
@@ -149,7 +161,6 @@ public sealed class EdgeServer : IAsyncDisposable
         builder.Services.AddSingleton(client);
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton<TunnelForwardingMiddleware>();
-        var listeners = new EdgeListeners(metrics, perIp);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             EdgeListeners.ApplyLimits(kestrel, config.Limits);
@@ -163,6 +174,7 @@ public sealed class EdgeServer : IAsyncDisposable
             }
         });
         var app = builder.Build();
+        metrics.KestrelErrors = app.Services.GetRequiredService<KestrelConnectionErrors>();
         _ = app.Services.GetRequiredService<EdgePolicies>(); // edge.yaml policies compile now, not at the first agent
         if (acme?.Http01 is { } http01)
         {
@@ -178,11 +190,12 @@ public sealed class EdgeServer : IAsyncDisposable
             TimeProvider.System, loggerFactory.CreateLogger<RegistrationHandler>());
         var handler = new AgentConnectionHandler(state, tokens, authFailures, session, client, options, registrations,
             loggerFactory.CreateLogger<AgentConnectionHandler>());
-        var agents = AgentListener.Start(ListenEndPoint.Parse(config.Listen.Agents), agentCertificate, handler, authFailures, metrics,
+        var agents = AgentListener.Start(ListenEndPoint.Parse(config.Listen.Agents), agentCertificate, handler, agentGuard, metrics,
             config.Limits.MaxConnections, loggerFactory.CreateLogger<AgentListener>());
         var tcp = new TcpServiceHost(state.Routes, options.TcpBindAddress ?? IPAddress.Parse(config.Listen.TcpAddress), config.Limits.IdleTimeout, logger) {
             Telemetry = new TcpTelemetry(metrics, loggerFactory),
             Policy = new TcpPolicyGate(app.Services.GetRequiredService<PolicyRateLimiter>(), app.Services.GetRequiredService<PolicyMetrics>(), logger),
+            Limits = new TcpConnectionLimits(limitsConfig),
         };
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         await admin.StartAsync(cancellationToken).ConfigureAwait(false);

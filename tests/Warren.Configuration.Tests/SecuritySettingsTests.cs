@@ -157,6 +157,71 @@ public sealed class SecuritySettingsTests : IDisposable
         Assert.DoesNotContain(errors, e => e.Path == "tokens[0].allow_hosts[1]");
     }
 
+    [Fact]
+    public void Limits_SlowClientsFloodsAndIpv6_AreConfigurable_WithTheirDefaults()
+    {
+        var defaults = ConfigLoader.LoadEdge(_files.Write("edge.yaml", "data: ./d\n"), TestFiles.NoEnvironment).Limits;
+        Assert.Equal(64, defaults.MaxAgentConnectionsPerIp);
+        Assert.Equal(128, defaults.MaxRequestsPerIpPerService);
+        Assert.Equal(TimeSpan.FromSeconds(30), defaults.RequestQueueTimeout);
+        Assert.Equal(1024, defaults.MinRequestBodyDataRate);
+        Assert.Equal(1024, defaults.MinResponseDataRate);
+        Assert.Equal(TimeSpan.FromSeconds(5), defaults.DataRateGracePeriod);
+        Assert.Equal(128, defaults.MaxTcpConnectionsPerIp);
+        Assert.Equal(1024, defaults.MaxTcpConnectionsPerService);
+        Assert.Equal(4, defaults.Ipv6SubnetFactor);
+
+        var path = _files.Write("set.yaml", """
+            limits:
+              max_agent_connections_per_ip: 8
+              max_requests_per_ip_per_service: 16
+              request_queue_timeout: 2s
+              min_request_body_data_rate: 2KiB
+              min_response_data_rate: 0
+              data_rate_grace_period: 10s
+              max_tcp_connections_per_ip: 32
+              max_tcp_connections_per_service: 100
+              ipv6_subnet_factor: 1
+            """);
+        var limits = ConfigLoader.LoadEdge(path, new Dictionary<string, string?> { ["WARREN_LIMITS__MAX_REQUESTS_PER_IP_PER_SERVICE"] = "24" }).Limits;
+        Assert.Equal(8, limits.MaxAgentConnectionsPerIp);
+        Assert.Equal(24, limits.MaxRequestsPerIpPerService);
+        Assert.Equal(TimeSpan.FromSeconds(2), limits.RequestQueueTimeout);
+        Assert.Equal(2048, limits.MinRequestBodyDataRate);
+        Assert.Equal(0, limits.MinResponseDataRate);
+        Assert.Equal(TimeSpan.FromSeconds(10), limits.DataRateGracePeriod);
+        Assert.Equal(32, limits.MaxTcpConnectionsPerIp);
+        Assert.Equal(100, limits.MaxTcpConnectionsPerService);
+        Assert.Equal(1, limits.Ipv6SubnetFactor);
+    }
+
+    [Fact]
+    public void Limits_SlowClientsFloodsAndIpv6_OutOfRange_AreErrors()
+    {
+        var path = _files.Write("edge.yaml", """
+            limits:
+              max_agent_connections_per_ip: 0
+              max_requests_per_ip_per_service: 0
+              request_queue_timeout: 0
+              min_request_body_data_rate: 2GB
+              data_rate_grace_period: 1s
+              max_tcp_connections_per_ip: 0
+              max_tcp_connections_per_service: 0
+              ipv6_subnet_factor: 0
+            """);
+
+        var errors = TestFiles.EdgeErrors(path);
+
+        TestFiles.AssertError(errors, path, 2, "limits.max_agent_connections_per_ip", "must be 1 to 1000000 (it is 0)");
+        TestFiles.AssertError(errors, path, 3, "limits.max_requests_per_ip_per_service", "must be 1 to 1000000 (it is 0)");
+        TestFiles.AssertError(errors, path, 4, "limits.request_queue_timeout", "must be longer than 0");
+        TestFiles.AssertError(errors, path, 5, "limits.min_request_body_data_rate", "must be 0 (off) to 1GB bytes per second");
+        TestFiles.AssertError(errors, path, 6, "limits.data_rate_grace_period", "must be 2s to 3600s");
+        TestFiles.AssertError(errors, path, 7, "limits.max_tcp_connections_per_ip", "must be 1 to 1000000 (it is 0)");
+        TestFiles.AssertError(errors, path, 8, "limits.max_tcp_connections_per_service", "must be 1 to 1000000 (it is 0)");
+        TestFiles.AssertError(errors, path, 9, "limits.ipv6_subnet_factor", "must be 1 to 65536 (it is 0)");
+    }
+
     [Theory]
     [InlineData("Bearer " + GoodAdminToken, true)]
     [InlineData("bearer " + GoodAdminToken, true)]

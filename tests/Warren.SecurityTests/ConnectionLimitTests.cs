@@ -57,12 +57,70 @@ public sealed class ConnectionLimitTests(ITestOutputHelper output) : SecurityTes
         await AssertStillServesAsync(edge);
     }
 
-    /// <summary>A request from the attacker's address; what came back ("" when the edge closed or reset the connection unanswered).</summary>
-    private async Task<string> AttemptAsync(WarrenHarness edge)
+    [Fact]
+    public async Task The_cap_holds_for_a_real_ipv6_client_on_loopback()
+    {
+        // The /64 keying is unit-tested on each limiter (tests/Warren.Edge.Tests/Limits): a loopback has one IPv6
+        // address. Here the per-address cap with real sockets on ::1.
+        if (!Socket.OSSupportsIPv6 || !CanBindIpv6Loopback())
+        {
+            Log.Note("this machine has no IPv6 loopback: only the unit-level IPv6 tests apply");
+            return;
+        }
+        const int cap = 3;
+        var edge = await StartEdgeAsync(new HarnessOptions
+        {
+            Limits = new EdgeLimitsConfig { MaxConnectionsPerIp = cap },
+            ConfigureEdge = c => c with { Listen = c.Listen with { Http = "[::1]:0" } },
+        });
+        var held = new List<NetworkStream>();
+        try
+        {
+            for (var i = 0; i < cap; i++)
+            {
+                var stream = new NetworkStream(await RawHttp.ConnectAsync(edge.HttpPort, null, CancellationToken.None, to: IPAddress.IPv6Loopback), ownsSocket: true);
+                held.Add(stream);
+                Assert.Equal(200, await RequestAsync(stream));
+            }
+            // The next connection from ::1 is closed unanswered and counted; the held ones are still served.
+            Assert.Equal("", await AttemptAsync(edge, from: null, to: IPAddress.IPv6Loopback));
+            Assert.Equal(1, await edge.MetricAsync("warren_edge_connections_rejected_total", "reason=\"per_ip_limit\""));
+            foreach (var stream in held)
+            {
+                Assert.Equal(200, await RequestAsync(stream));
+            }
+        }
+        finally
+        {
+            foreach (var stream in held)
+            {
+                await stream.DisposeAsync();
+            }
+        }
+    }
+
+    private static bool CanBindIpv6Loopback()
     {
         try
         {
-            return await RawHttp.ExchangeAsync(edge.HttpPort, $"GET /echo HTTP/1.1\r\nHost: {GoodHost}\r\nConnection: close\r\n\r\n", Attacker);
+            using var probe = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
+            probe.Bind(new IPEndPoint(IPAddress.IPv6Loopback, 0));
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>A request from the attacker's address; what came back ("" when the edge closed or reset the connection unanswered).</summary>
+    private Task<string> AttemptAsync(WarrenHarness edge) => AttemptAsync(edge, Attacker, to: null);
+
+    private static async Task<string> AttemptAsync(WarrenHarness edge, IPAddress? from, IPAddress? to)
+    {
+        try
+        {
+            return await RawHttp.ExchangeAsync(edge.HttpPort, $"GET /echo HTTP/1.1\r\nHost: {GoodHost}\r\nConnection: close\r\n\r\n", from, to);
         }
         catch (Exception ex) when (ex is SocketException or IOException)
         {

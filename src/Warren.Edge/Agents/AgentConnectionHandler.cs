@@ -130,7 +130,7 @@ internal sealed partial class AgentConnectionHandler(
         {
             Log.AuthFailed(logger, remote?.ToString(), LogText.Bound(hello.Agent, MaxLoggedAgentName));
             state.CountAuthFailure();
-            failures.RecordFailure((remote as IPEndPoint)?.Address);
+            failures.RecordFailure(remote);
             await RefuseAsync(session, channel, ControlMessage.InvalidTokenError, "invalid token", timeout.Token).ConfigureAwait(false);
             return (null, null);
         }
@@ -143,6 +143,7 @@ internal sealed partial class AgentConnectionHandler(
         var agent = new AgentSession(session, grant.Name, Sanitize(hello.Agent), remote, DateTimeOffset.UtcNow) { Grant = grant };
         await channel.SendAsync(new ControlMessage { Type = ControlMessage.AuthResult, Ok = true, Session = agent.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) }, timeout.Token).ConfigureAwait(false);
         Log.AgentAuthenticated(logger, agent.ToString(), grant.Name);
+        failures.Succeeded(remote); // a live session is no longer a login in progress
         return (agent, channel);
     }
 

@@ -25,7 +25,7 @@ internal sealed partial class AgentListener : IAsyncDisposable
     private readonly Socket _socket;
     private readonly SslStreamCertificateContext? _certificate;
     private readonly AgentConnectionHandler _handler;
-    private readonly AuthFailureLimiter _failures;
+    private readonly AgentListenerGuard _guard;
     private readonly EdgeMetrics? _metrics;
     private readonly ILogger _logger;
     private readonly int _maxConnections;
@@ -35,13 +35,13 @@ internal sealed partial class AgentListener : IAsyncDisposable
     private readonly List<Task> _running = [];
     private Task _acceptLoop = Task.CompletedTask;
 
-    private AgentListener(Socket socket, X509Certificate2? certificate, AgentConnectionHandler handler, AuthFailureLimiter failures,
+    private AgentListener(Socket socket, X509Certificate2? certificate, AgentConnectionHandler handler, AgentListenerGuard guard,
         EdgeMetrics? metrics, int maxConnections, ILogger logger)
     {
         _socket = socket;
         _certificate = certificate is null ? null : SslStreamCertificateContext.Create(certificate, additionalCertificates: null);
         _handler = handler;
-        _failures = failures;
+        _guard = guard;
         _metrics = metrics;
         _maxConnections = maxConnections;
         _logger = logger;
@@ -51,7 +51,7 @@ internal sealed partial class AgentListener : IAsyncDisposable
     public int Port => ((IPEndPoint)_socket.LocalEndPoint!).Port;
 
     /// <summary>Binds <paramref name="endPoint"/> and starts accepting. <paramref name="certificate"/> null means a plain TCP link (insecure).</summary>
-    public static AgentListener Start(IPEndPoint endPoint, X509Certificate2? certificate, AgentConnectionHandler handler, AuthFailureLimiter failures,
+    public static AgentListener Start(IPEndPoint endPoint, X509Certificate2? certificate, AgentConnectionHandler handler, AgentListenerGuard guard,
         EdgeMetrics? metrics, int maxConnections, ILogger logger)
     {
         var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
@@ -69,7 +69,7 @@ internal sealed partial class AgentListener : IAsyncDisposable
             socket.Dispose();
             throw;
         }
-        var listener = new AgentListener(socket, certificate, handler, failures, metrics, maxConnections, logger);
+        var listener = new AgentListener(socket, certificate, handler, guard, metrics, maxConnections, logger);
         listener._acceptLoop = listener.AcceptLoopAsync();
         return listener;
     }
@@ -114,10 +114,11 @@ internal sealed partial class AgentListener : IAsyncDisposable
         _metrics?.ConnectionsOpen.WithLabels("agents").Inc();
         try
         {
-            // A blocked address gets no TLS handshake: refusing it costs one accept, not a handshake's CPU.
-            if (_failures.IsBlocked((remote as IPEndPoint)?.Address))
+            // A blocked address, or one over its connection cap, gets no TLS handshake: refusing it costs one accept,
+            // not a handshake's CPU. The admission holds the connection's place and its login until it ends.
+            using var admission = _guard.TryAdmit(remote);
+            if (admission is null)
             {
-                Log.Blocked(_logger, remote?.ToString());
                 return;
             }
             client.NoDelay = true;
@@ -196,9 +197,6 @@ internal sealed partial class AgentListener : IAsyncDisposable
 
     private static partial class Log
     {
-        [LoggerMessage(208, LogLevel.Warning, "Dropped an agent connection from {Remote}: too many failed authentications", EventName = "AgentBlocked")]
-        public static partial void Blocked(ILogger logger, string? remote);
-
         [LoggerMessage(221, LogLevel.Information, "Agent connection from {Remote}: TLS failed: {Message}", EventName = "AgentTlsFailed")]
         public static partial void TlsFailed(ILogger logger, string? remote, string message);
 

@@ -1,6 +1,8 @@
+using System.Collections.Concurrent;
 using System.Net;
 using Warren.Edge.Routing;
 using Warren.Edge.Tokens;
+using Warren.Protocol.Framing;
 using Warren.Protocol.Session;
 using Warren.Protocol.Streams;
 using Warren.Protocol.Tunnel;
@@ -31,15 +33,43 @@ internal sealed class AgentSession(MuxSession mux, string tokenName, string agen
 
     public bool IsUsable => !Mux.IsGoingAway;
 
-    /// <summary>Opens a stream to <paramref name="service"/> on this session; every open is checked against what it registered.</summary>
-    public ValueTask<MuxStream> OpenAsync(ServiceEntry service, StreamKind kind, string clientAddress, CancellationToken cancellationToken)
+    private readonly ConcurrentDictionary<int, SemaphoreSlim> _pendingByService = new();
+
+    /// <summary>
+    /// How many of the session's pending opens (streams the agent has not accepted yet; at most
+    /// <see cref="SessionOptions.MaxPendingOpens"/>) one service may hold: half. The agent accepts a stream only once
+    /// the service has a free slot and a connected backend, so a service whose clients hold every slot (700 idle TCP
+    /// connections) queued opens that filled the whole budget, and every other service's requests waited behind them.
+    /// </summary>
+    public int PendingOpensPerService => Math.Max(1, Mux.Options.MaxPendingOpens / 2);
+
+    /// <summary>
+    /// Opens a stream to <paramref name="service"/> on this session; every open is checked against what it registered.
+    /// Waits at most the open timeout for one of the service's pending-open places (<see cref="PendingOpensPerService"/>),
+    /// then fails with <see cref="ErrorCode.Overloaded"/> (503, or a closed TCP connection).
+    /// </summary>
+    public async ValueTask<MuxStream> OpenAsync(ServiceEntry service, StreamKind kind, string clientAddress, CancellationToken cancellationToken)
     {
         if (!Services.Contains(service))
         {
             throw new InvalidOperationException($"session {Id} does not serve {service.Name}");
         }
         var metadata = new StreamOpenRequest(kind, service.Name, clientAddress).Encode();
-        return Mux.OpenStreamAsync(metadata, cancellationToken);
+        var share = PendingOpensPerService;
+        var pending = _pendingByService.GetOrAdd(service.Id, static (_, n) => new SemaphoreSlim(n, n), share);
+        if (!await pending.WaitAsync(Mux.Options.OpenTimeout, cancellationToken).ConfigureAwait(false))
+        {
+            throw new MuxException(ErrorCode.Overloaded,
+                $"{share} streams of service {service.Name} are already waiting for the agent to accept them, and none was accepted within {Mux.Options.OpenTimeout.TotalSeconds:0.#} s");
+        }
+        try
+        {
+            return await Mux.OpenStreamAsync(metadata, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            pending.Release();
+        }
     }
 
     public override string ToString() => $"{AgentName}#{Id} ({Remote})";

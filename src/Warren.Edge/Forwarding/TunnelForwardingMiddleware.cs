@@ -16,7 +16,7 @@ namespace Warren.Edge.Forwarding;
 /// </summary>
 internal sealed partial class TunnelForwardingMiddleware(
     IHttpForwarder forwarder, RouteTable routes, TunnelHttpClient client, TunnelTransformer transformer, EdgeLimitsConfig limits,
-    ILogger<TunnelForwardingMiddleware> logger)
+    ClientShare clientShare, ILogger<TunnelForwardingMiddleware> logger)
 {
     public async Task InvokeAsync(HttpContext context)
     {
@@ -77,6 +77,13 @@ internal sealed partial class TunnelForwardingMiddleware(
             && (bodyLimit.MaxRequestBodySize is null || maxBody < bodyLimit.MaxRequestBodySize))
         {
             bodyLimit.MaxRequestBodySize = maxBody;
+        }
+
+        // One client address may hold only so many of the service's slots (limits.max_requests_per_ip_per_service).
+        using var slot = await clientShare.AcquireAsync(context, service).ConfigureAwait(false);
+        if (slot is null)
+        {
+            return; // answered 429, or the client left while it waited
         }
 
         // Kestrel's data rates stop at an upgrade: a WebSocket's only bound is YARP's activity timeout, which restarts

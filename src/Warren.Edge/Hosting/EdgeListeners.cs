@@ -22,6 +22,9 @@ internal sealed class EdgeListeners(EdgeMetrics metrics, PerIpConnectionLimiter 
 
     public int? Port(string name) => _listeners.GetValueOrDefault(name)?.IPEndPoint?.Port;
 
+    /// <summary>The name of the listener bound to <paramref name="port"/> ("other" when none is).</summary>
+    public string NameOf(int port) => _listeners.FirstOrDefault(l => l.Value.IPEndPoint?.Port == port).Key ?? "other";
+
     /// <summary>Request limits for every public listener (docs/security.md).</summary>
     public static void ApplyLimits(KestrelServerOptions kestrel, EdgeLimitsConfig limits)
     {
@@ -32,12 +35,18 @@ internal sealed class EdgeListeners(EdgeMetrics metrics, PerIpConnectionLimiter 
         k.MaxConcurrentConnections = limits.MaxConnections;
         k.MaxConcurrentUpgradedConnections = limits.MaxConnections;
         // Kestrel's defaults, kept on purpose and named here so they are visible (docs/security.md):
-        // 32 KiB of headers in at most 100 fields, 8 KiB request line, 240 B/s minimum body rate after 5 s.
+        // 32 KiB of headers in at most 100 fields, 8 KiB request line.
         k.MaxRequestHeadersTotalSize = 32 * 1024;
         k.MaxRequestHeaderCount = 100;
         k.MaxRequestLineSize = 8 * 1024;
-        k.MinRequestBodyDataRate = new MinDataRate(bytesPerSecond: 240, gracePeriod: TimeSpan.FromSeconds(5));
+        // Slow clients (docs/security.md "Slow clients"): Kestrel's 240 B/s let a client trickling 300 B/s hold a
+        // service's slot for as long as it liked; limits.min_*_data_rate, 1 KiB/s by default.
+        k.MinRequestBodyDataRate = DataRate(limits.MinRequestBodyDataRate, limits.DataRateGracePeriod);
+        k.MinResponseDataRate = DataRate(limits.MinResponseDataRate, limits.DataRateGracePeriod);
+        Http2Hardening.Apply(k.Http2);
     }
+
+    private static MinDataRate? DataRate(long bytesPerSecond, TimeSpan grace) => bytesPerSecond > 0 ? new MinDataRate(bytesPerSecond, grace) : null;
 
     /// <summary>listen.http: HTTP/1.1, capped per client IP, bytes counted.</summary>
     public void ListenHttp(KestrelServerOptions kestrel, string address) => kestrel.Listen(ListenEndPoint.Parse(address), l =>

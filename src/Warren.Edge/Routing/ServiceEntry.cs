@@ -75,5 +75,20 @@ internal sealed class ServiceEntry(int id, string owner, ServiceRegistration reg
     /// </summary>
     public Policy.ServicePolicy? Policy { get; set; }
 
+    private int _tcpConnections;
+
+    /// <summary>Takes one of the TCP service's connection places; false, with nothing taken, when <paramref name="cap"/> are in use (limits.max_tcp_connections_per_service).</summary>
+    public bool TryAddTcpConnection(int cap)
+    {
+        if (Interlocked.Increment(ref _tcpConnections) <= cap)
+        {
+            return true;
+        }
+        Interlocked.Decrement(ref _tcpConnections);
+        return false;
+    }
+
+    public void RemoveTcpConnection() => Interlocked.Decrement(ref _tcpConnections);
+
     public override string ToString() => $"{Owner}/{Name}";
 }

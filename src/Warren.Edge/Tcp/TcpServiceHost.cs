@@ -41,6 +41,9 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
     /// <summary>Checks a TCP service's policy when a client connects (docs/policy.md); null: policies are not enforced (tests).</summary>
     public Policy.TcpPolicyGate? Policy { get; init; }
 
+    /// <summary>Connection caps per client address and per service.</summary>
+    public TcpConnectionLimits Limits { get; init; } = new(new Warren.Configuration.EdgeLimitsConfig());
+
     private sealed record Listener(Socket Socket, Task AcceptLoop);
 
     private void OnServiceChanged(ServiceEntry service, bool added)
@@ -96,6 +99,35 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
     {
         using var _ = client;
         var service = _routes.MatchPort(port);
+        if (service is null)
+        {
+            await ServeAdmittedAsync(client, port, null).ConfigureAwait(false);
+            return;
+        }
+        var address = (client.RemoteEndPoint as IPEndPoint)?.Address;
+        using var perIp = address is null ? null : Limits.PerIp.TryAcquire(address, service.Id);
+        var rejection = address is not null && perIp is null ? ClientRejection.PerIpLimit
+            : !service.TryAddTcpConnection(Limits.PerService) ? ClientRejection.ServiceLimit
+            : (ClientRejection?)null;
+        if (rejection is { } reason)
+        {
+            // Closed with a reset before any byte and counted, not logged: a flood must not become a log flood.
+            client.LingerState = new LingerOption(true, 0);
+            Telemetry?.Rejected(service, reason);
+            return;
+        }
+        try
+        {
+            await ServeAdmittedAsync(client, port, service).ConfigureAwait(false);
+        }
+        finally
+        {
+            service.RemoveTcpConnection();
+        }
+    }
+
+    private async Task ServeAdmittedAsync(Socket client, int port, ServiceEntry? service)
+    {
         var session = service?.PickSession();
         using var telemetry = Telemetry?.Begin(service, session, client, port);
         if (service is null || session is null)

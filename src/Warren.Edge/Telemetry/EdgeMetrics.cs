@@ -55,7 +55,7 @@ internal sealed class EdgeMetrics
     private readonly Lock _sessionsLock = new();
     private readonly Counter _unrouted;
 
-    public EdgeMetrics(EdgeState state, SniCertificateSelector? sni, PerIpConnectionLimiter perIp)
+    public EdgeMetrics(EdgeState state, SniCertificateSelector? sni, PerIpConnectionLimiter perIp, AgentListenerGuard? agents = null)
     {
         _state = state;
         Registry = Metrics.NewCustomRegistry();
@@ -76,6 +76,9 @@ internal sealed class EdgeMetrics
         Upgraded = f.CreateCounter("warren_service_upgraded_connections_total", "Upgraded (WebSocket) connections accepted through a service.", svc);
         TcpOpen = f.CreateGauge("warren_service_tcp_connections_open", "TCP connections open through a TCP service.", svc);
         Tcp = f.CreateCounter("warren_service_tcp_connections_total", "TCP connections accepted for a TCP service.", svc);
+        Rejected = f.CreateCounter("warren_service_rejected_total",
+            "Requests and TCP connections the edge refused before they reached the agent: per_ip_limit (the client's address or IPv6 /64 held its cap for the service: HTTP 429, TCP closed), service_limit (the TCP service held its cap).",
+            [.. svc, "reason"]);
         _unrouted = f.CreateCounter("warren_http_unrouted_requests_total", "HTTP requests answered without a service: no_route (404), method_not_allowed (CONNECT), bad_header (400).", ["reason"]);
         NoRoute = _unrouted.WithLabels("no_route");
         MethodNotAllowed = _unrouted.WithLabels("method_not_allowed");
@@ -84,7 +87,15 @@ internal sealed class EdgeMetrics
 
         ConnectionsOpen = f.CreateGauge("warren_edge_connections_open", "Connections open on an edge listener (http, https, agents).", ["listener"]);
         Connections = f.CreateCounter("warren_edge_connections_total", "Connections accepted on an edge listener (http, https, agents).", ["listener"]);
-        var rejected = f.CreateCounter("warren_edge_connections_rejected_total", "Connections closed at accept because one client IP held too many.", ["reason"]).WithLabels("per_ip_limit");
+        var rejectedCounter = f.CreateCounter("warren_edge_connections_rejected_total",
+            "Connections closed at accept: per_ip_limit (public listeners: the client IP or IPv6 /64 held too many), agent_per_ip_limit (agents listener: likewise), agent_login_limit (agents listener: the IP's failed logins and logins in progress reached limits.max_auth_failures_per_ip).",
+            ["reason"]);
+        var rejected = rejectedCounter.WithLabels("per_ip_limit");
+        var agentsOverCap = rejectedCounter.WithLabels("agent_per_ip_limit");
+        var agentLogins = rejectedCounter.WithLabels("agent_login_limit");
+        var connectionErrors = f.CreateCounter("warren_edge_connection_errors_total",
+            "Connections Kestrel ended with an error, by listener and Kestrel's reason (min_request_body_data_rate, min_response_data_rate, request_headers_timeout, stream_reset_limit_exceeded, ...).",
+            ["listener", "reason"]);
         var tls = f.CreateCounter("warren_edge_tls_handshake_failures_total", "Public TLS handshakes refused, by reason (unknown_name: no SNI or a name without a certificate).", ["reason"]).WithLabels("unknown_name");
         var auth = f.CreateCounter("warren_edge_auth_failures_total", "Agent connections that presented an invalid token.");
         Ready = f.CreateGauge("warren_edge_ready", "1 when the edge's listeners are bound and it accepts traffic.");
@@ -109,11 +120,23 @@ internal sealed class EdgeMetrics
         Registry.AddBeforeCollectCallback(() =>
         {
             rejected.IncTo(perIp.Rejected);
+            if (agents is not null)
+            {
+                agentsOverCap.IncTo(agents.RejectedPerIp);
+                agentLogins.IncTo(agents.RejectedLogins);
+            }
             if (sni is not null)
             {
                 tls.IncTo(sni.Rejected);
             }
             auth.IncTo(state.AuthFailures);
+            if (KestrelErrors is { } errors)
+            {
+                foreach (var ((listener, reason), count) in errors.Counts)
+                {
+                    connectionErrors.WithLabels(listener, reason).IncTo(count);
+                }
+            }
             buffered.Set(MuxStream.InboundBufferedBytes);
             blocks.Set(BlockPool.Shared.Outstanding);
             retained.Set(BlockPool.Shared.Retained);
@@ -122,6 +145,9 @@ internal sealed class EdgeMetrics
     }
 
     public CollectorRegistry Registry { get; }
+
+    /// <summary>Kestrel's connection errors, once the app that owns its meter is built.</summary>
+    public KestrelConnectionErrors? KestrelErrors { get; set; }
     public Counter Requests { get; }
     public Histogram Duration { get; }
     public Counter BytesIn { get; }
@@ -133,6 +159,7 @@ internal sealed class EdgeMetrics
     public Counter Upgraded { get; }
     public Gauge TcpOpen { get; }
     public Counter Tcp { get; }
+    public Counter Rejected { get; }
     public Counter.Child NoRoute { get; }
     public Counter.Child MethodNotAllowed { get; }
     public Counter.Child BadHeader { get; }
@@ -329,6 +356,7 @@ internal sealed class ServiceMetrics
     private readonly EdgeMetrics _metrics;
     private readonly Counter.Child?[] _byCode = new Counter.Child?[601];
     private readonly Counter.Child?[] _errors = new Counter.Child?[8];
+    private readonly Counter.Child?[] _rejected = new Counter.Child?[2];
 
     public ServiceMetrics(EdgeMetrics metrics, string service, string owner)
     {
@@ -398,6 +426,17 @@ internal sealed class ServiceMetrics
             var cls = index == 600 ? "other" : (char)('0' + status / 100) + "xx";
             child = _metrics.Requests.WithLabels(Service, Owner, code, cls);
             Volatile.Write(ref _byCode[index], child);
+        }
+        child.Inc();
+    }
+
+    public void CountRejected(ClientRejection reason)
+    {
+        var child = Volatile.Read(ref _rejected[(int)reason]);
+        if (child is null)
+        {
+            child = _metrics.Rejected.WithLabels(Service, Owner, reason == ClientRejection.PerIpLimit ? "per_ip_limit" : "service_limit");
+            Volatile.Write(ref _rejected[(int)reason], child);
         }
         child.Inc();
     }

@@ -54,6 +54,10 @@ internal sealed class RequestTelemetry(EdgeMetrics metrics, ILoggerFactory logge
                 service.Active.Dec();
                 service.CountStatus(status);
                 service.CountError(Classify(context, status));
+                if (context.Features.Get<EdgeAnswer>()?.Rejection is { } rejection)
+                {
+                    service.CountRejected(rejection);
+                }
                 service.Duration.Observe(elapsed.TotalSeconds);
                 service.BytesIn.Inc(bytesIn);
                 service.BytesOut.Inc(bytesOut);
@@ -158,9 +162,15 @@ internal sealed class RequestTelemetry(EdgeMetrics metrics, ILoggerFactory logge
 }
 
 /// <summary>Marks a response the edge produced itself for a routed service (no session), so a backend's own 503 is not counted as no_session.</summary>
-internal sealed class EdgeAnswer(ErrorKind kind)
+internal sealed class EdgeAnswer(ErrorKind kind, ClientRejection? rejection = null)
 {
     public static readonly EdgeAnswer NoSession = new(ErrorKind.NoSession);
 
+    /// <summary>429: the client's address had too many requests in progress to the service (no service error).</summary>
+    public static readonly EdgeAnswer ClientLimit = new(ErrorKind.None, ClientRejection.PerIpLimit);
+
     public ErrorKind Kind { get; } = kind;
+
+    /// <summary>Set when the request was refused for the client's own limit: counted in warren_service_rejected_total.</summary>
+    public ClientRejection? Rejection { get; } = rejection;
 }

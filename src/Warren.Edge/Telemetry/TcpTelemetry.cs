@@ -16,6 +16,9 @@ internal sealed class TcpTelemetry(EdgeMetrics metrics, ILoggerFactory loggerFac
     public Connection Begin(ServiceEntry? service, AgentSession? session, Socket client, int port) =>
         new(this, service is null ? null : metrics.For(service), service, session, client, port);
 
+    /// <summary>A connection the service's caps refused at accept (warren_service_rejected_total).</summary>
+    public void Rejected(ServiceEntry service, ClientRejection reason) => metrics.For(service).CountRejected(reason);
+
     /// <summary>Maps why a spliced connection failed to the fixed error kinds.</summary>
     public static ErrorKind Classify(Exception ex) => ex switch
     {

@@ -22,25 +22,31 @@ internal static class RawHttp
     /// Sends <paramref name="request"/> as is from <paramref name="from"/> (another loopback address, e.g. 127.0.0.2,
     /// to be a second client) and returns everything the edge sent until it closed the connection.
     /// </summary>
-    public static async Task<string> ExchangeAsync(int port, string request, IPAddress? from = null)
+    public static async Task<string> ExchangeAsync(int port, string request, IPAddress? from = null, IPAddress? to = null)
     {
-        using var socket = await ConnectAsync(port, from, CancellationToken.None);
+        using var socket = await ConnectAsync(port, from, CancellationToken.None, to: to);
         await using var stream = new NetworkStream(socket, ownsSocket: false);
         await stream.WriteAsync(Encoding.ASCII.GetBytes(request));
         return (await ReadUntilClosedAsync(stream, Stopwatch.StartNew(), Wait.DefaultTimeout)).Received;
     }
 
-    /// <summary>A TCP connection to the edge on loopback, from <paramref name="from"/> when given (Linux routes all of 127/8 to lo).</summary>
-    public static async Task<Socket> ConnectAsync(int port, IPAddress? from, CancellationToken cancellationToken)
+    /// <summary>
+    /// A TCP connection to the edge on loopback (127.0.0.1, or <paramref name="to"/>: ::1 for IPv6), from
+    /// <paramref name="from"/> when given (Linux routes all of 127/8 to lo); <paramref name="configure"/> sets socket
+    /// options before the connection is made (<see cref="LikeARealLink"/>).
+    /// </summary>
+    public static async Task<Socket> ConnectAsync(int port, IPAddress? from, CancellationToken cancellationToken, Action<Socket>? configure = null, IPAddress? to = null)
     {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        to ??= IPAddress.Loopback;
+        var socket = new Socket(to.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
+            configure?.Invoke(socket);
             if (from is not null)
             {
                 socket.Bind(new IPEndPoint(from, 0));
             }
-            await socket.ConnectAsync(IPAddress.Loopback, port, cancellationToken);
+            await socket.ConnectAsync(to, port, cancellationToken);
             return socket;
         }
         catch
@@ -48,6 +54,34 @@ internal static class RawHttp
             socket.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// A connection for a flood: null when the edge refused it at once (on loopback its reset can arrive before
+    /// connect() returns). Connections that go through stay open until the caller disposes them.
+    /// </summary>
+    public static async Task<Socket?> TryConnectAsync(int port, IPAddress? from)
+    {
+        try
+        {
+            using var cts = new CancellationTokenSource(Wait.DefaultTimeout);
+            return await ConnectAsync(port, from, cts.Token);
+        }
+        catch (SocketException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Socket options that make a loopback connection buffer like an internet one: a 1,200-byte segment size (loopback's
+    /// is 64 KiB, which lets the kernel queue about 3 MB for a reader that does not read) and a 4 KiB receive buffer.
+    /// A slow reader is then held back by the edge after some 200 KB instead of megabytes. Linux only (TCP_MAXSEG = 2).
+    /// </summary>
+    public static void LikeARealLink(Socket socket)
+    {
+        socket.ReceiveBufferSize = 4096;
+        socket.SetRawSocketOption(6 /* IPPROTO_TCP */, 2 /* TCP_MAXSEG */, BitConverter.GetBytes(1200));
     }
 
     /// <summary>Reads up to the end of the response head, or to the end of the stream.</summary>
