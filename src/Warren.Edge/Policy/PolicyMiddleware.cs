@@ -150,9 +150,24 @@ internal sealed partial class PolicyMiddleware(
         }
         foreach (var layer in policy.Layers)
         {
-            if (!layer.Authenticates || (layer.ApiKeys?.Authenticate(request) ?? false) || layer.Basic?.Authenticate(request.Headers.Authorization) is not null)
+            if (!layer.Authenticates || (layer.ApiKeys?.Authenticate(request) ?? false))
             {
                 continue;
+            }
+            if (layer.Basic is { } basicAuth)
+            {
+                var verdict = await basicAuth.AuthenticateAsync(request.Headers.Authorization, context.RequestAborted).ConfigureAwait(false);
+                if (verdict == BasicVerdict.Accepted)
+                {
+                    continue;
+                }
+                if (verdict == BasicVerdict.Busy)
+                {
+                    // A flood of guesses fills the verification queue: refuse without verifying rather than queue without end.
+                    Deny(context, service, policy, layer, PolicyDenial.Unauthenticated, StatusCodes.Status503ServiceUnavailable, client);
+                    context.Response.Headers.RetryAfter = "1";
+                    return false;
+                }
             }
             if (layer.Jwt is { } jwt)
             {
