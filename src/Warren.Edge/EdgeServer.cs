@@ -175,6 +175,12 @@ public sealed class EdgeServer : IAsyncDisposable
         });
         var app = builder.Build();
         metrics.KestrelErrors = app.Services.GetRequiredService<KestrelConnectionErrors>();
+        // The authentication services are registered for the policies' JWT layers, and WebApplication then inserts
+        // UseAuthentication at the top of the pipeline by itself: a DI scope, a handler provider and an async state
+        // machine for every request (about 500 B and a measurable share of the edge's CPU, docs/performance.md), for
+        // services that have no such policy too. Policy layers call their handlers themselves (Policy/JwtAuthenticator.cs);
+        // a remote scheme such as OpenID Connect must handle its callback path itself, for its own service only.
+        ((IApplicationBuilder)app).Properties["__AuthenticationMiddlewareSet"] = true;
         _ = app.Services.GetRequiredService<EdgePolicies>(); // edge.yaml policies compile now, not at the first agent
         if (acme?.Http01 is { } http01)
         {

@@ -89,7 +89,7 @@ internal sealed partial class TunnelForwardingMiddleware(
         // Kestrel's data rates stop at an upgrade: a WebSocket's only bound is YARP's activity timeout, which restarts
         // on every byte either way. For upgrades it is limits.idle_timeout, not the service's response timeout.
         var forwarderConfig = IsUpgrade(context) ? service.ForwarderConfig with { ActivityTimeout = limits.IdleTimeout } : service.ForwarderConfig;
-        var error = await forwarder.SendAsync(context, TunnelHttpClientFactory.DestinationPrefix(service), client.Invoker, forwarderConfig, transformer).ConfigureAwait(false);
+        var error = await forwarder.SendAsync(context, service.TunnelDestination, client.Invoker, forwarderConfig, transformer).ConfigureAwait(false);
         if (error == ForwarderError.None)
         {
             return;

@@ -16,7 +16,7 @@ internal static class TunnelHttpClientFactory
 {
     public const string HostSuffix = ".tunnel";
 
-    public static string DestinationPrefix(ServiceEntry service) => $"http://s{service.Id}{HostSuffix}/";
+    public static string DestinationPrefix(int serviceId) => $"http://s{serviceId}{HostSuffix}/";
 
     public static HttpMessageInvoker Create(RouteTable routes, TimeSpan openTimeout)
     {

@@ -17,6 +17,9 @@ internal sealed class ServiceEntry(int id, string owner, ServiceRegistration reg
 
     /// <summary>Small number naming the service in the forwarder's destination (one connection pool per service).</summary>
     public int Id { get; } = id;
+
+    /// <summary>The forwarder's destination prefix for this service, made once (Forwarding/TunnelHttpClientFactory.cs).</summary>
+    public string TunnelDestination { get; } = Forwarding.TunnelHttpClientFactory.DestinationPrefix(id);
     public string Owner { get; } = owner;
     public string Name { get; } = registration.Name;
     public StreamKind Kind { get; } = registration.Kind == "tcp" ? StreamKind.Tcp : StreamKind.Http;

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Threading.Tasks.Sources;
 using Microsoft.AspNetCore.Connections;
 using Prometheus;
 
@@ -56,9 +57,16 @@ internal static class ConnectionTelemetry
         public PipeWriter Output { get; } = new CountingWriter(inner.Output, bytes);
     }
 
-    private sealed class CountingReader(PipeReader inner, ConnectionBytes bytes) : PipeReader
+    /// <summary>
+    /// Counts what the application consumes. A read that waits completes through this reader's own value-task source
+    /// (one per connection), not an async method: a keep-alive connection's every request starts with such a read.
+    /// </summary>
+    private sealed class CountingReader(PipeReader inner, ConnectionBytes bytes) : PipeReader, IValueTaskSource<ReadResult>
     {
         private ReadOnlySequence<byte> _last;
+        private ManualResetValueTaskSourceCore<ReadResult> _core;
+        private ValueTask<ReadResult> _pending;
+        private Action? _onPendingCompleted;
 
         public override bool TryRead(out ReadResult result)
         {
@@ -70,12 +78,43 @@ internal static class ConnectionTelemetry
             return ok;
         }
 
-        public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+        public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
         {
-            var result = await inner.ReadAsync(cancellationToken).ConfigureAwait(false);
-            _last = result.Buffer;
-            return result;
+            var pending = inner.ReadAsync(cancellationToken);
+            if (pending.IsCompletedSuccessfully)
+            {
+                var result = pending.Result;
+                _last = result.Buffer;
+                return new ValueTask<ReadResult>(result);
+            }
+            _core.Reset();
+            _pending = pending;
+            pending.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_onPendingCompleted ??= OnPendingCompleted);
+            return new ValueTask<ReadResult>(this, _core.Version);
         }
+
+        private void OnPendingCompleted()
+        {
+            var pending = _pending;
+            _pending = default;
+            try
+            {
+                var result = pending.GetAwaiter().GetResult();
+                _last = result.Buffer;
+                _core.SetResult(result);
+            }
+            catch (Exception ex)
+            {
+                _core.SetException(ex);
+            }
+        }
+
+        ReadResult IValueTaskSource<ReadResult>.GetResult(short token) => _core.GetResult(token);
+
+        ValueTaskSourceStatus IValueTaskSource<ReadResult>.GetStatus(short token) => _core.GetStatus(token);
+
+        void IValueTaskSource<ReadResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+            _core.OnCompleted(continuation, state, token, flags);
 
         public override void AdvanceTo(SequencePosition consumed)
         {
