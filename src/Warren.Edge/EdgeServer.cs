@@ -123,7 +123,7 @@ public sealed class EdgeServer : IAsyncDisposable
         var session = options.Session.Clone();
         session.KeepAliveInterval = config.Session.KeepaliveInterval;
         session.KeepAliveTimeout = config.Session.KeepaliveTimeout;
-        var client = new TunnelHttpClient(state.Routes, session.OpenTimeout);
+        var client = new TunnelHttpClient(session.OpenTimeout);
         var limitsConfig = config.Limits;
         var perIp = new PerIpConnectionLimiter(limitsConfig.MaxConnectionsPerIp, limitsConfig.Ipv6SubnetFactor);
         var authFailures = new AuthFailureLimiter(limitsConfig.MaxAuthFailuresPerIp, limitsConfig.AuthFailureWindow, limitsConfig.Ipv6SubnetFactor);

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using Warren.Configuration;
+using Warren.Edge.Policy;
 using Warren.Edge.Routing;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -56,7 +57,9 @@ internal sealed partial class TunnelForwardingMiddleware(
             context.Response.StatusCode = StatusCodes.Status400BadRequest;
             return;
         }
-        var service = string.IsNullOrEmpty(host) ? null : routes.MatchHttp(host, request.Path.Value ?? "/");
+        // The route is resolved once per request: the policy step may have done it already.
+        var service = context.Features.Get<ResolvedRoute>() is { } resolved ? resolved.Service
+            : string.IsNullOrEmpty(host) ? null : routes.MatchHttp(host, request.Path.Value ?? "/");
         if (service is null)
         {
             Log.NoRoute(logger, LogText.Bound(rawHost), LogText.Bound(request.Path.Value));
@@ -64,7 +67,7 @@ internal sealed partial class TunnelForwardingMiddleware(
             return;
         }
         Telemetry.RequestTelemetry.Routed(context, service);
-        if (service.PickSession() is null)
+        if (service.PickSession() is not { } session)
         {
             Telemetry.RequestTelemetry.Answered(context, Telemetry.EdgeAnswer.NoSession);
             Log.NoSession(logger, service.Name);
@@ -89,6 +92,8 @@ internal sealed partial class TunnelForwardingMiddleware(
         // Kestrel's data rates stop at an upgrade: a WebSocket's only bound is YARP's activity timeout, which restarts
         // on every byte either way. For upgrades it is limits.idle_timeout, not the service's response timeout.
         var forwarderConfig = IsUpgrade(context) ? service.ForwarderConfig with { ActivityTimeout = limits.IdleTimeout } : service.ForwarderConfig;
+        var connection = context.Connection;
+        context.Features.Set(new TunnelRequest(service, session, connection.RemoteIpAddress, connection.RemotePort));
         var error = await forwarder.SendAsync(context, service.TunnelDestination, client.Invoker, forwarderConfig, transformer).ConfigureAwait(false);
         if (error == ForwarderError.None)
         {
@@ -99,7 +104,7 @@ internal sealed partial class TunnelForwardingMiddleware(
             return;
         }
         var exception = context.GetForwarderErrorFeature()?.Exception;
-        var tunnel = FindTunnelError(exception);
+        var tunnel = TunnelErrors.Find(exception);
         if (tunnel is not null && !context.Response.HasStarted)
         {
             context.Response.StatusCode = tunnel.StatusCode;
@@ -112,18 +117,6 @@ internal sealed partial class TunnelForwardingMiddleware(
     private static bool IsUpgrade(HttpContext context) =>
         context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true }
         || context.Features.Get<IHttpExtendedConnectFeature>() is { IsExtendedConnect: true };
-
-    private static TunnelConnectException? FindTunnelError(Exception? exception)
-    {
-        for (var e = exception; e is not null; e = e.InnerException)
-        {
-            if (e is TunnelConnectException tunnel)
-            {
-                return tunnel;
-            }
-        }
-        return null;
-    }
 
     private static partial class Log
     {

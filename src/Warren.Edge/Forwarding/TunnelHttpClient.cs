@@ -1,5 +1,4 @@
 using System.Net.Http;
-using Warren.Edge.Routing;
 
 namespace Warren.Edge.Forwarding;
 
@@ -9,12 +8,12 @@ namespace Warren.Edge.Forwarding;
 /// draining while any stream is open: idle pooled connections held every SIGTERM for the whole grace period. When a
 /// session goes away the client is replaced: requests in flight finish on the old one, whose idle connections close.
 /// </summary>
-internal sealed class TunnelHttpClient(RouteTable routes, TimeSpan openTimeout) : IDisposable
+internal sealed class TunnelHttpClient(TimeSpan openTimeout) : IDisposable
 {
     /// <summary>A request that took the old client just before the swap has this long to start sending on it.</summary>
     private static readonly TimeSpan RetireDelay = TimeSpan.FromSeconds(1);
 
-    private HttpMessageInvoker _current = TunnelHttpClientFactory.Create(routes, openTimeout);
+    private HttpMessageInvoker _current = TunnelHttpClientFactory.Create(openTimeout);
     private readonly Lock _lock = new();
     private bool _disposed;
 
@@ -30,7 +29,7 @@ internal sealed class TunnelHttpClient(RouteTable routes, TimeSpan openTimeout) 
             {
                 return;
             }
-            retired = Interlocked.Exchange(ref _current, TunnelHttpClientFactory.Create(routes, openTimeout));
+            retired = Interlocked.Exchange(ref _current, TunnelHttpClientFactory.Create(openTimeout));
         }
         _ = Task.Delay(RetireDelay).ContinueWith(_ => retired.Dispose(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
     }

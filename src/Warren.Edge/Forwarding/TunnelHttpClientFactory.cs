@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Http;
-using Warren.Edge.Routing;
 using Warren.Protocol.Framing;
 using Warren.Protocol.Session;
 using Warren.Protocol.Tunnel;
@@ -10,7 +9,7 @@ namespace Warren.Edge.Forwarding;
 /// <summary>
 /// The HTTP client the forwarder sends through: a <see cref="SocketsHttpHandler"/> whose "connections" are tunnel
 /// streams. The destination host names the service ("s{id}.tunnel"), so each service gets its own keep-alive pool;
-/// a new connection opens a stream on the least-loaded session serving it.
+/// a new connection opens a stream on the session the request was routed to (<see cref="TunnelRequest"/>).
 /// </summary>
 internal static class TunnelHttpClientFactory
 {
@@ -18,7 +17,7 @@ internal static class TunnelHttpClientFactory
 
     public static string DestinationPrefix(int serviceId) => $"http://s{serviceId}{HostSuffix}/";
 
-    public static HttpMessageInvoker Create(RouteTable routes, TimeSpan openTimeout)
+    public static HttpMessageInvoker Create(TimeSpan openTimeout)
     {
         var handler = new SocketsHttpHandler
         {
@@ -31,32 +30,31 @@ internal static class TunnelHttpClientFactory
             EnableMultipleHttp2Connections = false,
             PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60),
             ConnectTimeout = openTimeout,
-            ConnectCallback = (context, cancellationToken) => ConnectAsync(routes, context, cancellationToken),
+            ConnectCallback = ConnectAsync,
         };
         return new HttpMessageInvoker(handler, disposeHandler: true);
     }
 
-    private static async ValueTask<Stream> ConnectAsync(RouteTable routes, SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    /// <summary>
+    /// Opens a stream for a new pooled connection, to the service and session the request that asked for it was routed
+    /// to (<see cref="TunnelRequest"/>); another session of the service if that one is going away by now.
+    /// </summary>
+    private static async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
     {
-        var host = context.DnsEndPoint.Host;
-        if (!host.StartsWith('s') || !host.EndsWith(HostSuffix, StringComparison.Ordinal)
-            || !int.TryParse(host.AsSpan(1, host.Length - 1 - HostSuffix.Length), out var id)
-            || routes.GetById(id) is not { } service)
+        if (!context.InitialRequestMessage.Options.TryGetValue(TunnelRequest.Key, out var target))
         {
-            throw new TunnelConnectException(ErrorCode.UnknownService, $"no service behind {host}");
+            throw new TunnelConnectException(ErrorCode.UnknownService, $"no tunnel target for {context.DnsEndPoint.Host}");
         }
-        var session = service.PickSession() ?? throw new TunnelConnectException(ErrorCode.NoError, $"no agent session serves {service.Name}");
-        var client = context.InitialRequestMessage.Options.TryGetValue(ClientAddressKey, out var address) ? address : "";
+        var service = target.Service;
+        var session = target.Session.IsUsable ? target.Session
+            : service.PickSession() ?? throw new TunnelConnectException(ErrorCode.NoError, $"no agent session serves {service.Name}");
         try
         {
-            return await session.OpenAsync(service, StreamKind.Http, client, cancellationToken).ConfigureAwait(false);
+            return await session.OpenAsync(service, StreamKind.Http, target.ClientText(), cancellationToken).ConfigureAwait(false);
         }
         catch (MuxException ex)
         {
             throw new TunnelConnectException(ex.Code, $"service {service.Name}: {ex.Message}", ex);
         }
     }
-
-    /// <summary>Carries the client's address from the forwarder's transform into the OPEN metadata.</summary>
-    public static readonly HttpRequestOptionsKey<string> ClientAddressKey = new("warren.client");
 }

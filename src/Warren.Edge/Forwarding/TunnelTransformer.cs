@@ -50,7 +50,10 @@ internal sealed class TunnelTransformer(TrustedProxies trusted) : HttpTransforme
                 }
             }
         }
-        proxyRequest.Options.Set(TunnelHttpClientFactory.ClientAddressKey, $"{connection.RemoteIpAddress}:{connection.RemotePort}");
+        if (httpContext.Features.Get<TunnelRequest>() is { } tunnel)
+        {
+            proxyRequest.Options.Set(TunnelRequest.Key, tunnel);
+        }
         // The service's policy rewrites (path prefixes, request headers; docs/policy.md), set by PolicyMiddleware.
         if (httpContext.Features.Get<ServicePolicy>() is { TransformsRequest: true } policy)
         {

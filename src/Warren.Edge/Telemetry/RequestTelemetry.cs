@@ -138,19 +138,9 @@ internal sealed class RequestTelemetry(EdgeMetrics metrics, ILoggerFactory logge
             // The client went away: not the service's error. After a 101 it is how a WebSocket ends.
             return status == StatusCodes.Status101SwitchingProtocols ? ErrorKind.None : ErrorKind.ClientAbort;
         }
-        for (var e = error.Exception; e is not null; e = e.InnerException)
+        if (TunnelErrors.Find(error.Exception) is { } tunnel)
         {
-            if (e is TunnelConnectException tunnel)
-            {
-                return tunnel.Code switch
-                {
-                    ErrorCode.DialFailed => ErrorKind.DialFailed,
-                    ErrorCode.DialTimeout => ErrorKind.DialTimeout,
-                    ErrorCode.Overloaded or ErrorCode.RefusedStream => ErrorKind.Overloaded,
-                    ErrorCode.NoError or ErrorCode.UnknownService => ErrorKind.NoSession,
-                    _ => ErrorKind.Reset,
-                };
-            }
+            return TunnelErrors.Of(tunnel.Code).Kind;
         }
         return error.Error switch
         {
