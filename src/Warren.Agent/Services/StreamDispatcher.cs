@@ -1,6 +1,7 @@
 using System.Collections.Frozen;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
+using Warren.Net;
 using Warren.Protocol.Framing;
 using Warren.Protocol.Streams;
 using Warren.Protocol.Tunnel;

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Warren.Edge.Routing;
 using Warren.Edge.Telemetry;
+using Warren.Net;
 using Warren.Protocol.Framing;
 using Warren.Protocol.Session;
 using Warren.Protocol.Tunnel;

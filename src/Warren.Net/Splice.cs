@@ -1,12 +1,12 @@
 using System.Buffers;
 
-namespace Warren.Protocol.Tunnel;
+namespace Warren.Net;
 
 /// <summary>
 /// Copies bytes both ways between two streams (a socket and a tunnel stream), with half-close: when one side
 /// ends, the other side's send direction is closed and the copy the other way goes on until it ends too.
 /// </summary>
-public static class Splice
+internal static class Splice
 {
     /// <summary>
     /// Runs both directions; completes when both have ended or either failed (then both are torn down by the caller).
@@ -92,10 +92,3 @@ public static class Splice
         public TimeSpan IdleFor() => time.GetElapsedTime(Volatile.Read(ref _last));
     }
 }
-
-/// <summary>
-/// What a splice moved, and whether it ended because a side failed (a reset, a broken connection) rather than
-/// by both sides finishing, the idle timeout or cancellation. A failed splice is torn down with resets on both
-/// sides, so a crash on one end never reaches the other as a clean end of stream.
-/// </summary>
-public readonly record struct SpliceResult(long AToB, long BToA, bool Failed);
