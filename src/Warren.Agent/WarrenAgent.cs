@@ -1,4 +1,3 @@
-using System.Collections.Frozen;
 using Microsoft.Extensions.Logging;
 using Warren.Agent.Connection;
 using Warren.Agent.Services;
@@ -12,7 +11,7 @@ namespace Warren.Agent;
 /// The agent: keeps <see cref="AgentConfig.Connections"/> sessions to the edge and serves every configured
 /// service through them. Start with <see cref="Start"/>, stop with <see cref="StopAsync"/> (drains in-flight streams).
 /// </summary>
-public sealed class WarrenAgent : IAsyncDisposable
+public sealed partial class WarrenAgent : IAsyncDisposable
 {
     private readonly EdgeConnection[] _connections;
     private readonly CancellationTokenSource _stopping = new();
@@ -20,6 +19,7 @@ public sealed class WarrenAgent : IAsyncDisposable
     private Task _running = Task.CompletedTask;
     private readonly ILoggerFactory _loggerFactory;
     private AgentAdminServer? _admin;
+    private volatile bool _draining;
 
     /// <param name="config">The validated agent configuration.</param>
     /// <param name="loggerFactory">Where the agent logs.</param>
@@ -32,18 +32,22 @@ public sealed class WarrenAgent : IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.DialTimeout, TimeSpan.Zero, nameof(options.DialTimeout));
         Config = config;
         var logger = loggerFactory.CreateLogger("Warren.Agent");
-        var services = config.Services.ToFrozenDictionary(s => s.Name, s => new LocalService(s), StringComparer.Ordinal);
+        _services = new ServiceSet(config.Services);
+        _started = config;
+        _reloadSource = options.ReloadSource;
+        _logger = logger;
         _loggerFactory = loggerFactory;
-        Metrics = new AgentMetrics(this, services);
-        _dispatcher = new StreamDispatcher(services, TimeProvider.System, logger) { Metrics = Metrics };
+        Metrics = new AgentMetrics(this, _services);
+        _dispatcher = new StreamDispatcher(_services, TimeProvider.System, logger) { Metrics = Metrics };
         var sessionOptions = options.Session.Clone();
         sessionOptions.KeepAliveInterval = config.Session.KeepaliveInterval;
         sessionOptions.KeepAliveTimeout = config.Session.KeepaliveTimeout;
         var gate = new LoginGate();
-        _connections = [.. Enumerable.Range(0, config.Connections).Select(i => new EdgeConnection(i, config, new EdgeDialer(config, options.DialTimeout, logger), _dispatcher, sessionOptions, gate, logger))];
+        _connections = [.. Enumerable.Range(0, config.Connections).Select(i => new EdgeConnection(i, config, new EdgeDialer(config, options.DialTimeout, logger), _dispatcher, _services, sessionOptions, gate, logger))];
     }
 
-    public AgentConfig Config { get; }
+    /// <summary>The configuration in force (services and drain_timeout change on reload; the rest needs a restart).</summary>
+    public AgentConfig Config { get; private set; }
 
     /// <summary>The agent's metrics, served at /metrics on <see cref="AgentConfig.Admin"/> when set.</summary>
     internal AgentMetrics Metrics { get; }
@@ -56,8 +60,11 @@ public sealed class WarrenAgent : IAsyncDisposable
     /// <summary>Sessions currently authenticated and registered.</summary>
     public int ConnectedSessions => _connections.Count(c => c.Session is not null);
 
-    /// <summary>Ready when at least one session is up and every service it registered was accepted.</summary>
-    public bool IsReady => _connections.Any(c => c.Session is not null && c.Registrations.Count == Config.Services.Count && c.Registrations.All(r => r.Ok));
+    /// <summary>
+    /// Ready when at least one session is up and every service it registered was accepted; never once a drain has
+    /// begun (from the first moment of SIGTERM, so a load balancer stops sending before the sessions go).
+    /// </summary>
+    public bool IsReady => !_draining && _connections.Any(c => c.Session is not null && c.Registrations.Count == Config.Services.Count && c.Registrations.All(r => r.Ok));
 
     /// <summary>Live sessions, for status and metrics.</summary>
     public IEnumerable<MuxSession> Sessions => _connections.Select(c => c.Session).OfType<MuxSession>();
@@ -80,8 +87,10 @@ public sealed class WarrenAgent : IAsyncDisposable
     /// <summary>Sends GOAWAY on every session and waits up to <paramref name="grace"/> for in-flight streams, then closes.</summary>
     public async Task StopAsync(TimeSpan grace)
     {
-        // Stop reconnecting, then drain every session: GOAWAY, in-flight streams finish, the rest is cut at the grace.
-        var sessions = Sessions.ToArray();
+        // Not ready first; then stop reconnecting and drain every session (those the edge already asked to drain
+        // too): GOAWAY, in-flight streams finish, the rest is cut at the grace.
+        _draining = true;
+        var sessions = Sessions.Concat(_connections.SelectMany(c => c.Draining)).Distinct().ToArray();
         await _stopping.CancelAsync().ConfigureAwait(false);
         await Task.WhenAll(sessions.Select(s => s.DrainAsync(grace))).ConfigureAwait(false);
         await _running.ConfigureAwait(false);
@@ -96,5 +105,10 @@ public sealed class WarrenAgent : IAsyncDisposable
     {
         await StopAsync(TimeSpan.Zero + TimeSpan.FromMilliseconds(1)).ConfigureAwait(false);
         _stopping.Dispose();
+        _reloading.Dispose();
+        foreach (var connection in _connections)
+        {
+            connection.Dispose();
+        }
     }
 }

@@ -14,4 +14,10 @@ public sealed class WarrenAgentOptions
     /// suite). Default 10 s; must be positive.
     /// </summary>
     public TimeSpan DialTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Loads and validates agent.yaml again for a hot reload (SIGHUP, <c>warren reload</c>, POST /api/reload on the
+    /// agent's admin listener); throws <see cref="Configuration.ConfigException"/> when it is invalid. Null: nothing to reload.
+    /// </summary>
+    public Func<Configuration.AgentConfig>? ReloadSource { get; init; }
 }

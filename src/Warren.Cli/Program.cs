@@ -12,9 +12,11 @@ var root = new RootCommand("Warren: one encrypted, multiplexed session publishes
     DemoCommand.Create(verbose),
     TokenCommand.Create(),
     StatusCommand.Create(),
+    ReloadCommand.Create(),
 };
 root.Options.Add(verbose);
-// SIGTERM/SIGINT cancel the command's token and the edge and agent then drain for up to DrainGrace; by default
-// System.CommandLine would end the process 2 s after the signal, cutting every drain short.
-var invocation = new InvocationConfiguration { ProcessTerminationTimeout = EdgeCommand.DrainGrace + TimeSpan.FromSeconds(10) };
+// SIGTERM/SIGINT cancel the command's token and the edge and agent then drain for up to their drain_timeout; by
+// default System.CommandLine would end the process 2 s after the signal, cutting every drain short. The drain itself
+// is bounded by drain_timeout (at most EdgeConfig.MaxDrainTimeout), so this only catches a drain that hangs.
+var invocation = new InvocationConfiguration { ProcessTerminationTimeout = Warren.Configuration.EdgeConfig.MaxDrainTimeout + TimeSpan.FromSeconds(30) };
 return await root.Parse(args).InvokeAsync(invocation).ConfigureAwait(false);

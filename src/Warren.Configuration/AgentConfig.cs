@@ -28,6 +28,12 @@ public sealed record AgentConfig
 
     public IReadOnlyList<ServiceConfig> Services { get; init; } = [];
 
+    /// <summary>
+    /// YAML key <c>drain_timeout</c>: on SIGTERM, how long in-flight streams may take to finish before they are
+    /// closed. Default 30 s; 0..1 h.
+    /// </summary>
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>YAML key <c>session</c>: keepalive of the link to the edge.</summary>
     public SessionConfig Session { get; init; } = new();
 

@@ -28,11 +28,12 @@ public static class ConfigLoader
         "limits.min_request_body_data_rate", "limits.min_response_data_rate", "limits.data_rate_grace_period",
         "limits.max_tcp_connections_per_ip", "limits.max_tcp_connections_per_service", "limits.ipv6_subnet_factor",
         "acme.directory", "acme.email", "acme.eab_kid", "acme.eab_hmac_key",
+        "drain_timeout", "grace.timeout", "grace.max_waiting",
     ];
 
     /// <summary>The dotted keys of agent.yaml that WARREN_* variables and flags can override.</summary>
     public static IReadOnlyList<string> AgentOverridableKeys { get; } =
-        ["edge", "token", "edge_fingerprint", "insecure", "name", "connections", "admin", "admin_token", "session.keepalive_interval", "session.keepalive_timeout"];
+        ["edge", "token", "edge_fingerprint", "insecure", "name", "connections", "admin", "admin_token", "session.keepalive_interval", "session.keepalive_timeout", "drain_timeout"];
 
     public static EdgeConfig LoadEdge(string? path, IReadOnlyDictionary<string, string?> environment, IReadOnlyDictionary<string, string>? overrides = null)
     {
@@ -132,7 +133,8 @@ public static class ConfigLoader
     private static EdgeConfig ReadEdge(YamlReader reader, YamlMappingNode root)
     {
         var defaults = new EdgeConfig();
-        var file = reader.Map(root, "", "listen", "certificates", "data", "tokens", "agent_tls", "limits", "session", "admin_token", "trusted_proxies", "policies", "acme");
+        var file = reader.Map(root, "", "listen", "certificates", "data", "tokens", "agent_tls", "limits", "session", "admin_token", "trusted_proxies", "policies", "acme",
+            "drain_timeout", "grace");
 
         var listen = file.Map("listen", "http", "https", "agents", "admin", "tcp_address");
         var limits = file.Map("limits", "max_request_body_size", "max_connections", "request_headers_timeout", "idle_timeout",
@@ -140,6 +142,7 @@ public static class ConfigLoader
             "max_requests_per_ip_per_service", "request_queue_timeout", "min_request_body_data_rate", "min_response_data_rate",
             "data_rate_grace_period", "max_tcp_connections_per_ip", "max_tcp_connections_per_service", "ipv6_subnet_factor", "max_services_per_session");
         var tls = file.Map("agent_tls", "cert", "key", "insecure");
+        var grace = file.Map("grace", "timeout", "max_waiting");
         return new EdgeConfig
         {
             Listen = new ListenConfig
@@ -216,6 +219,12 @@ public static class ConfigLoader
                 },
                 ["name", "match", .. PolicyReader.Keys]),
             Acme = ReadAcme(file),
+            DrainTimeout = file.Duration("drain_timeout", defaults.DrainTimeout),
+            Grace = new GraceConfig
+            {
+                Timeout = grace.Duration("timeout", defaults.Grace.Timeout),
+                MaxWaiting = grace.Int("max_waiting", defaults.Grace.MaxWaiting),
+            },
         };
     }
 
@@ -253,7 +262,7 @@ public static class ConfigLoader
     {
         var defaults = new AgentConfig();
         var serviceDefaults = new ServiceConfig();
-        var file = reader.Map(root, "", "edge", "token", "edge_fingerprint", "insecure", "name", "connections", "admin", "admin_token", "services", "session");
+        var file = reader.Map(root, "", "edge", "token", "edge_fingerprint", "insecure", "name", "connections", "admin", "admin_token", "services", "session", "drain_timeout");
         return new AgentConfig
         {
             Edge = file.String("edge", ""),
@@ -284,6 +293,7 @@ public static class ConfigLoader
                 "name", "hostnames", "path_prefix", "port", "target", "max_concurrency", "queue_timeout",
                 "dial_timeout", "response_timeout", "max_request_body_size", "insecure_skip_verify", "policy"),
             Session = ReadSession(file),
+            DrainTimeout = file.Duration("drain_timeout", defaults.DrainTimeout),
         };
     }
 

@@ -22,6 +22,18 @@ public sealed record EdgeConfig
     /// <summary>YAML key <c>session</c>: keepalive of the agent sessions.</summary>
     public SessionConfig Session { get; init; } = new();
 
+    /// <summary>
+    /// YAML key <c>drain_timeout</c>: on SIGTERM (or when a new edge takes over), how long in-flight requests and
+    /// streams may take to finish before they are closed. Default 30 s; 0..1 h.
+    /// </summary>
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The longest <c>drain_timeout</c> either side accepts; the CLI lets a drain run this long after SIGTERM.</summary>
+    public static readonly TimeSpan MaxDrainTimeout = TimeSpan.FromHours(1);
+
+    /// <summary>YAML key <c>grace</c>: the grace queue for services whose session is away.</summary>
+    public GraceConfig Grace { get; init; } = new();
+
     /// <summary>YAML key <c>acme</c>: automatic certificates (docs/https.md); null: off.</summary>
     public AcmeConfig? Acme { get; init; }
 

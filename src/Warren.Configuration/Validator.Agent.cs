@@ -70,6 +70,7 @@ internal static partial class Validator
 
         CheckServices(d, config.Services);
         CheckSession(d, config.Session);
+        CheckRange(d, "drain_timeout", config.DrainTimeout, TimeSpan.Zero, MaxDrainTimeout);
         return config with
         {
             EdgeFingerprint = fingerprint,

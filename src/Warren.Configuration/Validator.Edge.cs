@@ -96,6 +96,13 @@ internal static partial class Validator
         CheckRange(d, "limits.data_rate_grace_period", limits.DataRateGracePeriod, TimeSpan.FromSeconds(2), TimeSpan.FromHours(1));
 
         CheckAdmin(d, "listen.admin", config.Listen.Admin, config.AdminToken);
+        CheckRange(d, "drain_timeout", config.DrainTimeout, TimeSpan.Zero, MaxDrainTimeout);
+        CheckRange(d, "grace.timeout", config.Grace.Timeout, TimeSpan.Zero, TimeSpan.FromMinutes(5));
+        if (config.Grace.MaxWaiting is < 1 or > 100_000)
+        {
+            d.Report("grace.max_waiting", $"must be 1 to 100000 (it is {config.Grace.MaxWaiting})");
+        }
+
         CheckTrustedProxies(d, config.TrustedProxies);
         CheckAcme(d, config);
         return config with { Tokens = tokens, AdminToken = string.IsNullOrEmpty(config.AdminToken) ? null : config.AdminToken };

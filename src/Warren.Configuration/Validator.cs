@@ -43,6 +43,8 @@ internal static partial class Validator
         }
     }
 
+    private static readonly TimeSpan MaxDrainTimeout = EdgeConfig.MaxDrainTimeout;
+
     private static void CheckRange(Diagnostics d, string path, TimeSpan value, TimeSpan min, TimeSpan max)
     {
         if (value < min || value > max)

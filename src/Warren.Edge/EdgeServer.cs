@@ -43,6 +43,12 @@ public sealed class EdgeServerOptions
     /// </summary>
     public TimeSpan AuthTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Loads and validates edge.yaml again for a hot reload (SIGHUP, <c>warren reload</c>, POST /api/reload); throws
+    /// <see cref="ConfigException"/> when it is invalid. Null: this edge has no file to reload (the API says so).
+    /// </summary>
+    public Func<EdgeConfig>? ReloadSource { get; init; }
+
     /// <summary>The clock of schedules that span hours to months (certificate renewal); tests move it instead of sleeping.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 }
@@ -52,7 +58,7 @@ public sealed class EdgeServerOptions
 /// and an admin listener. Start with <see cref="StartAsync"/>; ports given as 0 are bound to free ports, readable
 /// from the properties afterwards.
 /// </summary>
-public sealed class EdgeServer : IAsyncDisposable
+public sealed partial class EdgeServer : IAsyncDisposable
 {
     private readonly WebApplication _public;
     private readonly WebApplication _admin;
@@ -105,6 +111,7 @@ public sealed class EdgeServer : IAsyncDisposable
         options ??= new EdgeServerOptions();
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.AuthTimeout, TimeSpan.Zero, nameof(options.AuthTimeout));
         var state = new EdgeState();
+        state.Routes.Grace = config.Grace;
         var tokens = new TokenValidator(config.Tokens, new TokenStore(config.DataDirectory));
         if (tokens.Count == 0)
         {
@@ -190,7 +197,9 @@ public sealed class EdgeServer : IAsyncDisposable
         var forward = app.Services.GetRequiredService<PolicyMiddleware>().Wrap(app.Services.GetRequiredService<TunnelForwardingMiddleware>().InvokeAsync);
         app.Run(new RequestTelemetry(metrics, loggerFactory).Wrap(forward));
 
-        var admin = AdminHost.Build(config, loggerFactory, state, metrics, acme?.Manager, out var adminListener);
+        EdgeServer? server = null; // the admin API reaches the edge once it is built (below)
+        var admin = AdminHost.Build(config, loggerFactory, state, metrics, acme?.Manager, out var adminListener,
+            reload: () => server?.ReloadAsync() ?? Task.FromResult(ReloadResult.Refused("the edge is still starting")));
 
         var registrations = new RegistrationHandler(state.Routes, app.Services.GetRequiredService<EdgePolicies>(), config.Limits.MaxServicesPerSession,
             TimeProvider.System, loggerFactory.CreateLogger<RegistrationHandler>());
@@ -213,14 +222,29 @@ public sealed class EdgeServer : IAsyncDisposable
             acme.Manager.Start();
         }
         metrics.IsReady = true;
-        return new EdgeServer(app, admin, tcp, client, listeners, adminListener(), state, fingerprint, tokens, agents, authFailures) { Metrics = metrics, Acme = acme?.Manager };
+        return server = new EdgeServer(app, admin, tcp, client, listeners, adminListener(), state, fingerprint, tokens, agents, authFailures)
+        {
+            Metrics = metrics,
+            Acme = acme?.Manager,
+            _started = config,
+            _current = config,
+            _sni = sni,
+            _policies = app.Services.GetRequiredService<EdgePolicies>(),
+            _reloadSource = options.ReloadSource,
+            _logger = logger,
+        };
     }
 
-    /// <summary>Stops accepting, sends GOAWAY to every agent, and waits up to <paramref name="grace"/> for in-flight work.</summary>
+    /// <summary>
+    /// Drains: not ready from the first moment (/readyz answers 503), every listener stops accepting (public, agents,
+    /// TCP ports), every agent gets GOAWAY; in-flight requests and streams may finish for up to
+    /// <paramref name="grace"/> (edge.yaml <c>drain_timeout</c>), then whatever is left is closed.
+    /// </summary>
     public async Task StopAsync(TimeSpan grace)
     {
         using var timeout = new CancellationTokenSource(grace);
         Metrics?.IsReady = false;
+        _tcp.StopAccepting();
         _agents.StopAccepting();
         var drains = State.Sessions.Select(s => s.Mux.DrainAsync(grace)).ToArray();
         await _public.StopAsync(timeout.Token).ConfigureAwait(false);
@@ -241,6 +265,7 @@ public sealed class EdgeServer : IAsyncDisposable
         await _admin.DisposeAsync().ConfigureAwait(false);
         _client.Dispose();
         _tokens.Dispose();
+        _reloading.Dispose();
         _authFailures.Dispose();
     }
 }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Warren.Agent.Services;
 using Warren.Configuration;
@@ -16,8 +17,10 @@ namespace Warren.Agent.Connection;
 /// sessions do not try the token until one login succeeds (<see cref="LoginGate"/>).
 /// </summary>
 internal sealed partial class EdgeConnection(
-    int index, AgentConfig config, EdgeDialer dialer, StreamDispatcher dispatcher, SessionOptions sessionOptions, LoginGate gate, ILogger logger)
+    int index, AgentConfig config, EdgeDialer dialer, StreamDispatcher dispatcher, ServiceSet services, SessionOptions sessionOptions, LoginGate gate, ILogger logger) : IDisposable
 {
+    public void Dispose() => _registering.Dispose();
+
     private static readonly TimeSpan ControlTimeout = TimeSpan.FromSeconds(10);
     private readonly Backoff _backoff = new(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60));
     private readonly Backoff _refusedBackoff = new(TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(60), equalJitter: true);
@@ -33,17 +36,36 @@ internal sealed partial class EdgeConnection(
 
     public int Reconnects { get; private set; }
 
+    /// <summary>Sessions the edge asked to drain (GOAWAY) that still finish their streams while a new one serves.</summary>
+    private readonly ConcurrentDictionary<MuxSession, Task> _draining = new();
+
+    /// <summary>Sessions still finishing their streams after the edge's GOAWAY (the agent's own drain bounds them too).</summary>
+    public IEnumerable<MuxSession> Draining => _draining.Keys;
+
     public async Task RunAsync(CancellationToken stopping)
+    {
+        try
+        {
+            await ReconnectLoopAsync(stopping).ConfigureAwait(false);
+        }
+        finally
+        {
+            await Task.WhenAll(_draining.Values).ConfigureAwait(false);
+        }
+    }
+
+    private async Task ReconnectLoopAsync(CancellationToken stopping)
     {
         while (!stopping.IsCancellationRequested)
         {
             var ranFor = TimeSpan.Zero;
             TimeSpan? refusedWait = null;
+            var movedOn = false;
             try
             {
                 await gate.WaitAsync(index, stopping).ConfigureAwait(false);
                 var started = TimeProvider.System.GetTimestamp();
-                await RunSessionAsync(stopping).ConfigureAwait(false);
+                movedOn = await RunSessionAsync(stopping).ConfigureAwait(false);
                 ranFor = TimeProvider.System.GetElapsedTime(started);
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
@@ -68,6 +90,13 @@ internal sealed partial class EdgeConnection(
             {
                 return;
             }
+            if (movedOn && ranFor > TimeSpan.FromSeconds(1))
+            {
+                // The edge drains the session (it restarts, or a new edge process took over its sockets): the next
+                // session starts now, while the old one finishes its streams, so no request waits for a backoff.
+                Reconnects++;
+                continue;
+            }
             if (ranFor > TimeSpan.FromSeconds(30))
             {
                 _backoff.Reset(); // it was a working session: come back quickly
@@ -86,26 +115,68 @@ internal sealed partial class EdgeConnection(
         }
     }
 
-    private async Task RunSessionAsync(CancellationToken stopping)
+    /// <summary>
+    /// Runs one session until it ends; true when the edge sent GOAWAY and the session was left to drain in the
+    /// background (docs/operations.md, "Restarts and upgrades"), so the caller connects again at once.
+    /// </summary>
+    private async Task<bool> RunSessionAsync(CancellationToken stopping)
     {
         var (transport, socket) = await dialer.DialAsync(stopping).ConfigureAwait(false);
-        await using var _ = transport.ConfigureAwait(false);
-        var session = await MuxSession.StartAsync(StreamTransport.Create(transport, socket), SessionRole.Client, sessionOptions, logger,
-            abortTransport: transport.Dispose, name: $"agent[{index}]->{config.Edge}", cancellationToken: stopping).ConfigureAwait(false);
-        await using var __ = session.ConfigureAwait(false);
+        MuxSession session;
+        try
+        {
+            session = await MuxSession.StartAsync(StreamTransport.Create(transport, socket), SessionRole.Client, sessionOptions, logger,
+                abortTransport: transport.Dispose, name: $"agent[{index}]->{config.Edge}", cancellationToken: stopping).ConfigureAwait(false);
+        }
+        catch
+        {
+            await transport.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        Task accepting = Task.CompletedTask, controlLoop = Task.CompletedTask;
+        CancellationTokenRegistration goingAway = default;
         try
         {
             var control = await OpenControlAsync(session, stopping).ConfigureAwait(false);
             // The control stream ends with the session's GOAWAY (either side), so it never holds up a drain.
-            using var goingAway = session.GoingAway.Register(control.CompleteWrites);
-            var controlLoop = ReadControlAsync(control, session);
+            goingAway = session.GoingAway.Register(control.CompleteWrites);
+            controlLoop = ReadControlAsync(control, session);
             _session = session;
             _backoff.Reset();
             _refusedBackoff.Reset();
             Log.Connected(logger, index, config.Edge, _registrations.Count(r => r.Ok), _registrations.Count);
             using var stop = stopping.Register(() => session.GoAway("agent shutting down"));
-            await AcceptLoopAsync(session).ConfigureAwait(false);
+            accepting = AcceptLoopAsync(session);
+            await WhenCancelledAsync(session.GoingAway).ConfigureAwait(false);
+            _control = null;
+            if (!stopping.IsCancellationRequested && !session.Closing.IsCancellationRequested)
+            {
+                _session = null;
+                Log.EdgeGoingAway(logger, index);
+                _draining[session] = FinishAsync(session, transport, accepting, controlLoop, goingAway);
+                return true;
+            }
+        }
+        catch
+        {
+            _session = null;
+            _control = null;
+            await session.DisposeAsync().ConfigureAwait(false); // closes it now: nothing waits for its streams
+            await FinishAsync(session, transport, accepting, controlLoop, goingAway).ConfigureAwait(false);
+            throw;
+        }
+        _session = null;
+        await FinishAsync(session, transport, accepting, controlLoop, goingAway).ConfigureAwait(false);
+        return false;
+    }
+
+    /// <summary>Waits for the session's streams to end (or its drain to time out), then lets its transport go.</summary>
+    private async Task FinishAsync(MuxSession session, Stream transport, Task accepting, Task controlLoop, CancellationTokenRegistration goingAway)
+    {
+        try
+        {
             var info = await session.Completion.ConfigureAwait(false);
+            await accepting.ConfigureAwait(false);
             await controlLoop.ConfigureAwait(false);
             if (info is { Code: ErrorCode.Unauthorized, ByPeer: true })
             {
@@ -115,8 +186,18 @@ internal sealed partial class EdgeConnection(
         }
         finally
         {
-            _session = null;
+            await goingAway.DisposeAsync().ConfigureAwait(false);
+            await session.DisposeAsync().ConfigureAwait(false);
+            await transport.DisposeAsync().ConfigureAwait(false);
+            _draining.TryRemove(session, out _);
         }
+    }
+
+    private static Task WhenCancelledAsync(CancellationToken token)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        token.UnsafeRegister(static s => ((TaskCompletionSource)s!).TrySetResult(), done);
+        return done.Task;
     }
 
     /// <summary>Opens the control stream, authenticates, and registers every configured service (docs/protocol.md §10.2).</summary>
@@ -141,22 +222,41 @@ internal sealed partial class EdgeConnection(
                 : new AgentRejectedException("the edge refused the login: " + LogText.Bound(auth?.Error ?? "no answer", 256));
         }
         gate.Accepted();
-        var services = dispatcher.Services.Values.Select(s => s.Config).ToList();
-        var results = await RegisterAsync(channel, services, timeout.Token).ConfigureAwait(false);
-        // An edge older than policies ignores them and would publish the service open (docs/protocol.md §10.2): such
-        // services are withdrawn by registering again without them, and reported as refused.
-        var unenforced = services.Where(s => s.Policy is not null && results.Any(r => r.Name == s.Name && r.Ok && r.PolicyEnforced != true)).Select(s => s.Name).ToHashSet();
+        // Under the same gate as a reload's registration: a reload that publishes a new set while this session
+        // registers either is read here or registers again right after.
+        await _registering.WaitAsync(timeout.Token).ConfigureAwait(false);
+        try
+        {
+            _registrations = await RegisterCheckedAsync(services.Published, list => RegisterAsync(channel, list, timeout.Token)).ConfigureAwait(false);
+            _control = channel;
+        }
+        finally
+        {
+            _registering.Release();
+        }
+        return stream;
+    }
+
+    /// <summary>
+    /// Registers <paramref name="list"/> through <paramref name="register"/>. An edge older than policies ignores them
+    /// and would publish the service open (docs/protocol.md §10.2): such services are withdrawn by registering again
+    /// without them, and reported as refused.
+    /// </summary>
+    private async Task<IReadOnlyList<RegistrationResult>> RegisterCheckedAsync(
+        IReadOnlyList<ServiceConfig> list, Func<IReadOnlyList<ServiceConfig>, Task<IReadOnlyList<RegistrationResult>>> register)
+    {
+        var results = await register(list).ConfigureAwait(false);
+        var unenforced = list.Where(s => s.Policy is not null && results.Any(r => r.Name == s.Name && r.Ok && r.PolicyEnforced != true)).Select(s => s.Name).ToHashSet();
         if (unenforced.Count > 0)
         {
-            results = await RegisterAsync(channel, [.. services.Where(s => !unenforced.Contains(s.Name))], timeout.Token).ConfigureAwait(false);
+            results = await register([.. list.Where(s => !unenforced.Contains(s.Name))]).ConfigureAwait(false);
             results = [.. results, .. unenforced.Select(name => new RegistrationResult { Name = name, Ok = false, Error = "this edge does not enforce service policies (it is older than they are); the service was withdrawn rather than published without its policy" })];
         }
         foreach (var result in results.Where(r => !r.Ok))
         {
             Log.ServiceRefused(logger, LogText.Bound(result.Name, 80), LogText.Bound(result.Error ?? "refused", 512));
         }
-        _registrations = results;
-        return stream;
+        return results;
     }
 
     private static async Task<IReadOnlyList<RegistrationResult>> RegisterAsync(ControlChannel channel, IReadOnlyList<ServiceConfig> services, CancellationToken cancellationToken)
@@ -172,6 +272,43 @@ internal sealed partial class EdgeConnection(
             : throw new AgentRejectedException("the edge did not answer the registration");
     }
 
+    private ControlChannel? _control;
+    private TaskCompletionSource<IReadOnlyList<RegistrationResult>>? _pendingRegistration;
+    private readonly SemaphoreSlim _registering = new(1, 1);
+
+    /// <summary>
+    /// Hot reload: registers <see cref="ServiceSet.Published"/> again over the live session's control stream (a
+    /// <c>register</c> replaces the session's registration as a whole, docs/protocol.md §10.2). Services that did not
+    /// change keep their routes and streams; removed ones stop taking new streams. Returns false when no session is up
+    /// (the next one registers the new set anyway).
+    /// </summary>
+    public async Task<bool> RegisterAgainAsync(CancellationToken cancellationToken)
+    {
+        await _registering.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_control is not { } channel || ((MuxStream)channel.Stream).ResetCode is not null)
+            {
+                return false;
+            }
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(ControlTimeout);
+            _registrations = await RegisterCheckedAsync(services.Published, async list =>
+            {
+                var answer = new TaskCompletionSource<IReadOnlyList<RegistrationResult>>(TaskCreationOptions.RunContinuationsAsynchronously);
+                Volatile.Write(ref _pendingRegistration, answer);
+                await channel.SendAsync(new ControlMessage { Type = ControlMessage.Register, Services = [.. list.Select(ToRegistration)] }, timeout.Token).ConfigureAwait(false);
+                return await answer.Task.WaitAsync(timeout.Token).ConfigureAwait(false);
+            }).ConfigureAwait(false);
+            Log.Registered(logger, index, _registrations.Count(r => r.Ok), _registrations.Count);
+            return true;
+        }
+        finally
+        {
+            _registering.Release();
+        }
+    }
+
     /// <summary>Reads what the edge sends on the control stream after registration, until it ends; then closes our side.</summary>
     private async Task ReadControlAsync(MuxStream control, MuxSession session)
     {
@@ -181,12 +318,22 @@ internal sealed partial class EdgeConnection(
         {
             while (await channel.ReceiveAsync(session.Closing).ConfigureAwait(false) is { } message)
             {
+                if (message is { Type: ControlMessage.RegisterResult, Results: { } results }
+                    && Interlocked.Exchange(ref _pendingRegistration, null) is { } answer)
+                {
+                    answer.TrySetResult(results); // the edge's answer to a registration sent on reload
+                    continue;
+                }
                 Log.UnexpectedControl(logger, index, LogText.Bound(message.Type, 32));
             }
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException or ProtocolException)
         {
             // The session is ending; its own close reason is logged.
+        }
+        finally
+        {
+            Interlocked.Exchange(ref _pendingRegistration, null)?.TrySetException(new IOException("the session to the edge ended before it answered the registration"));
         }
     }
 
@@ -252,6 +399,12 @@ internal sealed partial class EdgeConnection(
 
         [LoggerMessage(124, LogLevel.Error, "Service {Service} was refused by the edge: {Reason}", EventName = "ServiceRefused")]
         public static partial void ServiceRefused(ILogger logger, string service, string reason);
+
+        [LoggerMessage(128, LogLevel.Information, "Session {Index}: the edge is going away (restart or upgrade); connecting a new session while this one finishes its streams", EventName = "EdgeGoingAway")]
+        public static partial void EdgeGoingAway(ILogger logger, int index);
+
+        [LoggerMessage(129, LogLevel.Information, "Session {Index} registered its services again (reload): {Ok}/{Total} accepted", EventName = "RegisteredAgain")]
+        public static partial void Registered(ILogger logger, int index, int ok, int total);
 
         [LoggerMessage(125, LogLevel.Information, "Session {Index} ended: {Reason}", EventName = "SessionEnded")]
         public static partial void SessionEnded(ILogger logger, int index, string reason);

@@ -1,4 +1,3 @@
-using System.Collections.Frozen;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Warren.Net;
@@ -12,7 +11,7 @@ namespace Warren.Agent.Services;
 /// Serves the streams the edge opens: find the named service (never an address from the wire), wait for a
 /// concurrency slot, dial its target, accept the stream, and splice bytes both ways.
 /// </summary>
-internal sealed partial class StreamDispatcher(FrozenDictionary<string, LocalService> services, TimeProvider time, ILogger logger)
+internal sealed partial class StreamDispatcher(ServiceSet services, TimeProvider time, ILogger logger)
 {
     /// <summary>Safety net for spliced connections nobody closes; the edge enforces the configured idle timeouts.</summary>
     private static readonly TimeSpan SpliceIdleTimeout = TimeSpan.FromMinutes(10);

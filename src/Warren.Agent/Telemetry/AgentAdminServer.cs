@@ -83,6 +83,12 @@ internal sealed class AgentAdminServer : IAsyncDisposable
                 sessions = agent.ConnectedSessions,
             }),
         }), "application/json"));
+        // Hot reload (docs/operations.md, "Reload"): what `warren reload --admin` calls; 422 when refused.
+        app.MapPost("/api/reload", async () =>
+        {
+            var result = await agent.ReloadAsync().ConfigureAwait(false);
+            return Results.Json(result, statusCode: result.Ok ? StatusCodes.Status200OK : StatusCodes.Status422UnprocessableEntity);
+        });
         await app.StartAsync().ConfigureAwait(false);
         return new AgentAdminServer(app, listener!);
     }

@@ -11,7 +11,8 @@ namespace Warren.Agent.Telemetry;
 /// </summary>
 internal sealed class AgentMetrics
 {
-    private readonly Dictionary<string, ServiceChildren> _services;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ServiceChildren> _services = new(StringComparer.Ordinal);
+    private readonly Func<string, ServiceChildren> _newChildren;
 
     public AgentMetrics(WarrenAgent agent, IReadOnlyDictionary<string, LocalService> services)
     {
@@ -32,9 +33,14 @@ internal sealed class AgentMetrics
         var blocks = f.CreateGauge("warren_agent_buffer_blocks_outstanding", "16 KiB blocks of the inbound-buffer pool rented and not returned (whole process).");
         var retained = f.CreateGauge("warren_agent_buffer_blocks_retained", "Idle 16 KiB blocks the inbound-buffer pool keeps for reuse (whole process).");
         var ready = f.CreateGauge("warren_agent_ready", "1 when a session is up and every service was registered.");
-        _services = services.ToDictionary(p => p.Key, p => new ServiceChildren(
-            queued.WithLabels(p.Key), dials.WithLabels(p.Key, "ok"), dials.WithLabels(p.Key, "dial_failed"), dials.WithLabels(p.Key, "dial_timeout"),
-            refused.WithLabels(p.Key, "overloaded"), served.WithLabels(p.Key)), StringComparer.Ordinal);
+        // Services come and go with reloads: each one's children are made the first time it is asked for.
+        _newChildren = name => new ServiceChildren(
+            queued.WithLabels(name), dials.WithLabels(name, "ok"), dials.WithLabels(name, "dial_failed"), dials.WithLabels(name, "dial_timeout"),
+            refused.WithLabels(name, "overloaded"), served.WithLabels(name));
+        foreach (var name in services.Keys)
+        {
+            _services.GetOrAdd(name, _newChildren);
+        }
         var indexes = Enumerable.Range(0, agent.Config.Connections).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
         var rttChildren = indexes.Select(i => rtt.WithLabels(i)).ToArray();
         var streamChildren = indexes.Select(i => streams.WithLabels(i)).ToArray();
@@ -62,7 +68,7 @@ internal sealed class AgentMetrics
 
     public Counter UnknownService { get; }
 
-    public ServiceChildren? For(string service) => _services.GetValueOrDefault(service);
+    public ServiceChildren? For(string service) => _services.GetOrAdd(service, _newChildren);
 
     internal sealed record ServiceChildren(Gauge.Child Queued, Counter.Child DialOk, Counter.Child DialFailed, Counter.Child DialTimeout,
         Counter.Child Overloaded, Counter.Child Served);

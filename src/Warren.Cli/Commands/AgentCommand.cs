@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Microsoft.Extensions.Logging;
 using Warren.Agent;
+using Warren.Cli.Hosting;
 using Warren.Configuration;
 
 namespace Warren.Cli.Commands;
@@ -32,9 +33,11 @@ internal static class AgentCommand
                 overrides["insecure"] = "true";
             }
             AgentConfig agentConfig;
+            var path = parse.GetValue(config);
+            var environment = ConfigLoader.ProcessEnvironment();
             try
             {
-                agentConfig = ConfigLoader.LoadAgent(parse.GetValue(config), ConfigLoader.ProcessEnvironment(), overrides);
+                agentConfig = ConfigLoader.LoadAgent(path, environment, overrides);
             }
             catch (ConfigException ex)
             {
@@ -43,13 +46,20 @@ internal static class AgentCommand
             }
             using var loggerFactory = CliLogging.Create(parse.GetValue(verbose), parse.GetValue(logFormat));
             var logger = loggerFactory.CreateLogger("warren");
-            var agent = new WarrenAgent(agentConfig, loggerFactory);
+            var agent = new WarrenAgent(agentConfig, loggerFactory, new WarrenAgentOptions
+            {
+                ReloadSource = path is null ? null : () => ConfigLoader.LoadAgent(path, environment, overrides),
+            });
             agent.Start();
             logger.LogInformation("Agent {Name} started: {Count} services, {Connections} session(s) to {Edge}",
                 agentConfig.Name, agentConfig.Services.Count, agentConfig.Connections, agentConfig.Edge);
-            await EdgeCommand.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
-            logger.LogInformation("Shutting down: draining in-flight streams (up to {Seconds} s)", EdgeCommand.DrainGrace.TotalSeconds);
-            await agent.StopAsync(EdgeCommand.DrainGrace).ConfigureAwait(false);
+            using (ReloadSignal.Register(() => agent.ReloadAsync()))
+            {
+                await EdgeCommand.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
+            }
+            var drain = agent.Config.DrainTimeout;
+            logger.LogInformation("Shutting down: draining in-flight streams (up to {Seconds} s, drain_timeout)", drain.TotalSeconds);
+            await agent.StopAsync(drain).ConfigureAwait(false);
             return 0;
         });
         return command;

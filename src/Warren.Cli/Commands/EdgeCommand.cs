@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Microsoft.Extensions.Logging;
 using Warren.Configuration;
+using Warren.Cli.Hosting;
 using Warren.Edge;
 
 namespace Warren.Cli.Commands;
@@ -8,9 +9,6 @@ namespace Warren.Cli.Commands;
 /// <summary><c>warren edge</c>: run the public edge from edge.yaml (+ WARREN_* variables + flags).</summary>
 internal static class EdgeCommand
 {
-    /// <summary>How long the edge and the agent let in-flight streams finish after SIGTERM.</summary>
-    internal static readonly TimeSpan DrainGrace = TimeSpan.FromSeconds(30);
-
     public static Command Create(Option<bool> verbose)
     {
         var config = new Option<string?>("--config", "-c") { Description = "Path to edge.yaml" };
@@ -33,9 +31,11 @@ internal static class EdgeCommand
                 overrides["agent_tls.insecure"] = "true";
             }
             EdgeConfig edgeConfig;
+            var path = parse.GetValue(config);
+            var environment = ConfigLoader.ProcessEnvironment();
             try
             {
-                edgeConfig = ConfigLoader.LoadEdge(parse.GetValue(config), ConfigLoader.ProcessEnvironment(), overrides);
+                edgeConfig = ConfigLoader.LoadEdge(path, environment, overrides);
             }
             catch (ConfigException ex)
             {
@@ -47,7 +47,11 @@ internal static class EdgeCommand
             EdgeServer edge;
             try
             {
-                edge = await EdgeServer.StartAsync(edgeConfig, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
+                // A reload reads the same file with the same environment and flags (flags keep winning).
+                edge = await EdgeServer.StartAsync(edgeConfig, loggerFactory, new EdgeServerOptions
+                {
+                    ReloadSource = path is null ? null : () => ConfigLoader.LoadEdge(path, environment, overrides),
+                }, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is InvalidOperationException or IOException or FormatException)
             {
@@ -61,9 +65,13 @@ internal static class EdgeCommand
                 // Every listener's port, "off" for one not configured (the HTTPS one was missing from this line).
                 logger.LogInformation("Edge up: http={Http} https={Https} agents={Agents} admin={Admin}; agent link certificate SHA-256 {Fingerprint}",
                     PortOrOff(edge.HttpPort), PortOrOff(edge.HttpsPort), edge.AgentsPort, edge.AdminPort, edge.AgentCertificateFingerprint ?? "(insecure: plain TCP)");
-                await WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
-                logger.LogInformation("Shutting down: draining agent sessions (up to {Seconds} s)", DrainGrace.TotalSeconds);
-                await edge.StopAsync(DrainGrace).ConfigureAwait(false);
+                using (ReloadSignal.Register(() => edge.ReloadAsync()))
+                {
+                    await WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
+                }
+                var drain = edge.Config.DrainTimeout;
+                logger.LogInformation("Shutting down: draining agent sessions (up to {Seconds} s, drain_timeout)", drain.TotalSeconds);
+                await edge.StopAsync(drain).ConfigureAwait(false);
             }
             return 0;
         });

@@ -71,6 +71,17 @@ internal static class AdminEndpoints
         });
     }
 
+    /// <summary>
+    /// POST /api/reload: reads edge.yaml again and applies what changed (docs/operations.md, "Reload"); 200 with what
+    /// was applied and what needs a restart, 422 with the configuration's errors when it was refused whole.
+    /// </summary>
+    public static void MapReload(WebApplication admin, Func<Task<ReloadResult>> reload) =>
+        admin.MapPost("/api/reload", async () =>
+        {
+            var result = await reload().ConfigureAwait(false);
+            return Results.Json(result, statusCode: result.Ok ? StatusCodes.Status200OK : StatusCodes.Status422UnprocessableEntity);
+        });
+
     /// <summary>With a token, every request but the probes needs <c>Authorization: Bearer TOKEN</c> (AdminAccess); 401 otherwise.</summary>
     private static void RequireToken(WebApplication app, string? token) => app.Use((context, next) =>
     {

@@ -67,7 +67,8 @@ internal sealed partial class TunnelForwardingMiddleware(
             return;
         }
         Telemetry.RequestTelemetry.Routed(context, service);
-        if (service.PickSession() is not { } session)
+        // No usable session now: wait in the service's grace queue (Routing/GraceQueue.cs) for one, then 503.
+        if ((service.PickSession() ?? await service.WaitForSessionAsync(routes.Grace, context.RequestAborted).ConfigureAwait(false)) is not { } session)
         {
             Telemetry.RequestTelemetry.Answered(context, Telemetry.EdgeAnswer.NoSession);
             Log.NoSession(logger, service.Name);

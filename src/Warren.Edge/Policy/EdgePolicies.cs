@@ -12,7 +12,7 @@ namespace Warren.Edge.Policy;
 /// </summary>
 internal sealed class EdgePolicies
 {
-    private readonly Named[] _named;
+    private Named[] _named;
     private readonly PolicyServices _services;
 
     private sealed record Named(EdgePolicyConfig Config, PolicyLayer Layer, PolicyKind Kind);
@@ -20,7 +20,20 @@ internal sealed class EdgePolicies
     public EdgePolicies(EdgeConfig config, PolicyServices services)
     {
         _services = services;
-        _named = [.. config.Policies.Select(p => new Named(p, PolicyLayer.Compile($"edge policy '{p.Name}'", p.Policy, services), PolicyValidator.KindOf(p.Policy)))];
+        _named = Compile(config, services);
+    }
+
+    private static Named[] Compile(EdgeConfig config, PolicyServices services) =>
+        [.. config.Policies.Select(p => new Named(p, PolicyLayer.Compile($"edge policy '{p.Name}'", p.Policy, services), PolicyValidator.KindOf(p.Policy)))];
+
+    /// <summary>
+    /// Hot reload: compiles edge.yaml's new policies (throws, changing nothing, when one does not compile) and returns
+    /// the step that puts them in force. Services registered before keep what they compiled until they register again.
+    /// </summary>
+    public Action Prepare(EdgeConfig config)
+    {
+        var named = Compile(config, _services);
+        return () => Volatile.Write(ref _named, named);
     }
 
     /// <summary>
@@ -53,9 +66,10 @@ internal sealed class EdgePolicies
             }
         }
         var use = own?.Use ?? [];
+        var all = Volatile.Read(ref _named); // one set of policies for the whole registration, even across a reload
         foreach (var name in use)
         {
-            if (Array.Find(_named, n => n.Config.Name == name) is not { } named)
+            if (Array.Find(all, n => n.Config.Name == name) is not { } named)
             {
                 return $"policy.use: the edge has no policy named '{name}'";
             }
@@ -72,7 +86,7 @@ internal sealed class EdgePolicies
             }
         }
         var layers = new List<PolicyLayer>();
-        foreach (var named in _named)
+        foreach (var named in all)
         {
             if (use.Contains(named.Config.Name) || Matches(named.Config, registration, kind))
             {

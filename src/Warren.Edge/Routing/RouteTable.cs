@@ -18,9 +18,10 @@ internal sealed class RouteTable
     private readonly Lock _lock = new();
     private readonly Dictionary<string, ServiceEntry> _services = new(StringComparer.Ordinal); // owner/name → entry
 
-    // HTTP services whose last session ended (agent stopped, crashed or lost its link): still routed, so a request
-    // for a known service answers 503 "nobody serves it now" instead of 404 "no such service". They own nothing
-    // (another token may claim their hostnames, and then shadows them) and are bounded in number.
+    // Services whose last session ended (agent stopped, crashed or lost its link): still routed, so a request for a
+    // known service waits in its grace queue and then answers 503 "nobody serves it now", never 404 "no such
+    // service". They own nothing (another token may claim their hostnames or port, and then shadows them) and are
+    // bounded in number.
     private readonly Dictionary<string, ServiceEntry> _offline = new(StringComparer.Ordinal); // owner/name → entry
     private const int MaxOffline = 4096;
     private Snapshot _snapshot = Snapshot.Empty;
@@ -122,10 +123,19 @@ internal sealed class RouteTable
                     continue;
                 }
                 var key = session.TokenName + "/" + registration.Name;
-                _offline.Remove(key);
                 if (!_services.TryGetValue(key, out var entry))
                 {
-                    entry = new ServiceEntry(++_nextId, session.TokenName, registration);
+                    // A service coming back takes its offline entry again: requests waiting in its grace queue wait
+                    // on that object, and wake when this session joins it.
+                    if (_offline.Remove(key, out var offline) && offline.Kind == KindOf(registration))
+                    {
+                        entry = offline;
+                        entry.Registration = registration;
+                    }
+                    else
+                    {
+                        entry = new ServiceEntry(++_nextId, session.TokenName, registration);
+                    }
                     _services[key] = entry;
                 }
                 else
@@ -146,12 +156,19 @@ internal sealed class RouteTable
             }
             foreach (var old in session.Services.Except(kept))
             {
+                // Withdrawn on purpose (the agent's config no longer has it): gone, not offline. Its open streams
+                // finish on their own; new requests get 404 once no session of the token serves it.
                 RemoveSessionUnsynchronized(old, session, changes);
             }
             session.Services = kept;
             RebuildUnsynchronized();
         }
         RaiseChanges(changes);
+        // Only now, with the session's service list and the snapshot published, may a waiter open a stream on it.
+        foreach (var entry in session.Services)
+        {
+            entry.Grace.Wake();
+        }
         return results;
     }
 
@@ -167,19 +184,46 @@ internal sealed class RouteTable
             foreach (var entry in session.Services)
             {
                 RemoveSessionUnsynchronized(entry, session, changes);
-                if (entry.Sessions.IsEmpty && entry.Kind == StreamKind.Http)
-                {
-                    if (_offline.Count >= MaxOffline)
-                    {
-                        _offline.Remove(_offline.Keys.First());
-                    }
-                    _offline[entry.Owner + "/" + entry.Name] = entry;
-                }
+                KeepOfflineUnsynchronized(entry);
             }
             session.Services = [];
             RebuildUnsynchronized();
         }
         RaiseChanges(changes);
+    }
+
+    /// <summary>
+    /// A service whose last session left stays known, offline: HTTP requests for it wait in its grace queue and then
+    /// answer 503, never 404; a TCP port keeps listening through the grace (Tcp/TcpServiceHost.cs).
+    /// </summary>
+    private void KeepOfflineUnsynchronized(ServiceEntry entry)
+    {
+        if (!entry.Sessions.IsEmpty || _services.ContainsKey(entry.Owner + "/" + entry.Name))
+        {
+            return;
+        }
+        if (_offline.Count >= MaxOffline)
+        {
+            _offline.Remove(_offline.Keys.First());
+        }
+        _offline[entry.Owner + "/" + entry.Name] = entry;
+    }
+
+    private static StreamKind KindOf(ServiceRegistration registration) => registration.Kind == "tcp" ? StreamKind.Tcp : StreamKind.Http;
+
+    /// <summary>The grace queue's settings (edge.yaml <c>grace</c>); replaced on reload.</summary>
+    public GraceConfig Grace { get; set; } = new();
+
+    /// <summary>Every known service, live and offline (metrics read their grace queues).</summary>
+    public IReadOnlyCollection<ServiceEntry> AllEntries
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _services.Values, .. _offline.Values];
+            }
+        }
     }
 
     private void RemoveSessionUnsynchronized(ServiceEntry entry, AgentSession session, List<(ServiceEntry, bool)> changes)
@@ -311,6 +355,10 @@ internal sealed class RouteTable
         foreach (var entry in _offline.Values)
         {
             hasPolicies |= entry.Policy is not null;
+            if (entry.Registration.Port is { } offlinePort)
+            {
+                ports.TryAdd(offlinePort, entry); // a live service on the same port wins
+            }
             var prefix = entry.Registration.PathPrefix ?? "";
             foreach (var name in entry.Registration.Hostnames)
             {

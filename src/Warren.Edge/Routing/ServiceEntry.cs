@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Net;
 using System.Net.Http;
 using Yarp.ReverseProxy.Forwarder;
+using Warren.Configuration;
 using Warren.Edge.Agents;
 using Warren.Protocol.Tunnel;
 
@@ -70,6 +71,21 @@ internal sealed class ServiceEntry(int id, string owner, ServiceRegistration reg
             }
         }
         return best;
+    }
+
+    /// <summary>Requests and connections waiting for a session (docs/operations.md, "The grace queue").</summary>
+    public GraceQueue Grace { get; } = new();
+
+    /// <summary>
+    /// A usable session now, or the first one to register the service within <see cref="GraceConfig.Timeout"/>;
+    /// null when none comes (→ 503), the queue is full, or <paramref name="cancellationToken"/> fires.
+    /// </summary>
+    public ValueTask<AgentSession?> WaitForSessionAsync(GraceConfig grace, CancellationToken cancellationToken)
+    {
+        var session = PickSession();
+        return session is not null || grace.Timeout <= TimeSpan.Zero
+            ? ValueTask.FromResult(session)
+            : Grace.WaitAsync(this, grace, TimeProvider.System, cancellationToken);
     }
 
     /// <summary>

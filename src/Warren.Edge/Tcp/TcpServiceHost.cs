@@ -45,7 +45,11 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
     /// <summary>Connection caps per client address and per service.</summary>
     public TcpConnectionLimits Limits { get; init; } = new(new Warren.Configuration.EdgeLimitsConfig());
 
-    private sealed record Listener(Socket Socket, Task AcceptLoop);
+    private sealed record Listener(Socket Socket, Task AcceptLoop)
+    {
+        /// <summary>Cancels the close planned when the port's last session left (the grace queue keeps it open meanwhile).</summary>
+        public CancellationTokenSource? PendingClose { get; set; }
+    }
 
     private void OnServiceChanged(ServiceEntry service, bool added)
     {
@@ -55,11 +59,25 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
         }
         if (!added)
         {
-            if (_listeners.TryRemove(port, out var old))
+            // The last session left: the port keeps listening through the grace (connections wait in the grace queue
+            // for the agent to come back) and closes only if nobody serves it by then.
+            if (_listeners.TryGetValue(port, out var listening))
             {
-                old.Socket.Dispose();
-                Log.Closed(_logger, service.Name, port);
+                var grace = _routes.Grace.Timeout;
+                var pending = new CancellationTokenSource();
+                listening.PendingClose?.Cancel();
+                listening.PendingClose = pending;
+                _ = CloseAfterGraceAsync(port, listening, service.Name, grace, pending.Token);
             }
+            return;
+        }
+        if (_listeners.TryGetValue(port, out var existing))
+        {
+            existing.PendingClose?.Cancel(); // back within the grace: the same listener goes on
+            return;
+        }
+        if (Volatile.Read(ref _stoppedAccepting))
+        {
             return;
         }
         var socket = new Socket(_bindAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
@@ -77,6 +95,47 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
         _listeners[port] = new Listener(socket, AcceptLoopAsync(socket, port));
         Log.Listening(_logger, service.Name, port);
     }
+
+    private async Task CloseAfterGraceAsync(int port, Listener listener, string service, TimeSpan grace, CancellationToken cancelled)
+    {
+        try
+        {
+            await Task.Delay(grace, cancelled).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+        if (_routes.MatchPort(port) is { Sessions.IsEmpty: false })
+        {
+            return;
+        }
+        if (_listeners.TryRemove(new KeyValuePair<int, Listener>(port, listener)))
+        {
+            listener.Socket.Dispose();
+            Log.Closed(_logger, service, port);
+        }
+    }
+
+    /// <summary>
+    /// The edge is draining: every TCP port stops accepting now, so a new client is refused (or, during an upgrade,
+    /// accepted by the new edge process on the same socket) instead of being accepted and closed. Open connections
+    /// go on until they end or the drain times out.
+    /// </summary>
+    public void StopAccepting()
+    {
+        Volatile.Write(ref _stoppedAccepting, true);
+        foreach (var (port, listener) in _listeners)
+        {
+            if (_listeners.TryRemove(new KeyValuePair<int, Listener>(port, listener)))
+            {
+                listener.PendingClose?.Cancel();
+                listener.Socket.Dispose();
+            }
+        }
+    }
+
+    private bool _stoppedAccepting;
 
     private async Task AcceptLoopAsync(Socket listener, int port)
     {
@@ -129,7 +188,8 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
 
     private async Task ServeAdmittedAsync(Socket client, int port, ServiceEntry? service)
     {
-        var session = service?.PickSession();
+        // No usable session (the agent restarts, or drains): wait in the service's grace queue for one.
+        var session = service is null ? null : service.PickSession() ?? await service.WaitForSessionAsync(_routes.Grace, _stopping.Token).ConfigureAwait(false);
         using var telemetry = Telemetry?.Begin(service, session, client, port);
         if (service is null || session is null)
         {

@@ -116,6 +116,11 @@ internal sealed class EdgeMetrics
         _reconnects = f.CreateCounter("warren_edge_agent_reconnects_total", "Sessions authenticated by an agent name and token seen before (every connect after the first).", agent);
         _disconnects = f.CreateCounter("warren_edge_session_disconnects_total", "Agent sessions ended, by close code (no_error, keep_alive_timeout, connection_lost, ...) and side.", [.. agent, "code", "by"]);
 
+        _graceWaits = f.CreateCounter("warren_service_grace_waits_total",
+            "Requests and TCP connections that found no session for their service and waited in its grace queue, by outcome: served (a session came within grace.timeout), timed_out (503 or a reset), rejected (grace.max_waiting were already waiting).",
+            [.. svc, "outcome"]);
+        _graceWaiting = f.CreateGauge("warren_service_grace_waiting", "Requests and TCP connections waiting in a service's grace queue now.", svc);
+
         state.SessionAdded += OnSessionAdded;
         Registry.AddBeforeCollectCallback(() =>
         {
@@ -141,6 +146,7 @@ internal sealed class EdgeMetrics
             blocks.Set(BlockPool.Shared.Outstanding);
             retained.Set(BlockPool.Shared.Retained);
             CollectSessions();
+            CollectGrace();
         });
     }
 
@@ -265,6 +271,38 @@ internal sealed class EdgeMetrics
             _disconnects.RemoveLabelled(labelValues);
         }
     }
+
+    private readonly Counter _graceWaits;
+    private readonly Gauge _graceWaiting;
+    private readonly ConditionalWeakTable<GraceQueue, long[]> _graceSeen = new();
+
+    /// <summary>
+    /// The grace queues count in plain numbers (Routing holds no metrics object); what they counted since the last
+    /// scrape is added here, so a service whose entry is replaced never makes a counter go backwards.
+    /// </summary>
+    private void CollectGrace()
+    {
+        foreach (var entry in _state.Routes.AllEntries)
+        {
+            var queue = entry.Grace;
+            var seen = _graceSeen.GetValue(queue, static _ => new long[3]);
+            long[] now = [queue.Served, queue.TimedOut, queue.Rejected];
+            lock (seen)
+            {
+                for (var i = 0; i < now.Length; i++)
+                {
+                    if (now[i] > seen[i])
+                    {
+                        _graceWaits.WithLabels(entry.Name, entry.Owner, GraceOutcomes[i]).Inc(now[i] - seen[i]);
+                        seen[i] = now[i];
+                    }
+                }
+            }
+            _graceWaiting.WithLabels(entry.Name, entry.Owner).Set(queue.Waiting);
+        }
+    }
+
+    private static readonly string[] GraceOutcomes = ["served", "timed_out", "rejected"];
 
     private void CollectSessions()
     {

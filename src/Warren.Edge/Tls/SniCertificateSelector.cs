@@ -17,7 +17,7 @@ namespace Warren.Edge.Tls;
 internal sealed class SniCertificateSelector
 {
     private static readonly IdnMapping Idn = new();
-    private readonly FrozenDictionary<string, SslStreamCertificateContext> _configured;
+    private FrozenDictionary<string, SslStreamCertificateContext> _configured;
     private readonly SslStreamCertificateContext? _fallback;
     private Snapshot _issued = new(FrozenDictionary<string, SslStreamCertificateContext>.Empty, FrozenSet<string>.Empty);
     private long _rejected;
@@ -25,6 +25,13 @@ internal sealed class SniCertificateSelector
     private sealed record Snapshot(FrozenDictionary<string, SslStreamCertificateContext> ByName, FrozenSet<string> Waiting);
 
     public SniCertificateSelector(IEnumerable<CertificateConfig> certificates, SslStreamCertificateContext? fallback = null)
+    {
+        _configured = Load(certificates);
+        _fallback = fallback;
+    }
+
+    /// <summary>Reads the operator's certificate files; throws when one cannot be read (a reload then changes nothing).</summary>
+    public static FrozenDictionary<string, SslStreamCertificateContext> Load(IEnumerable<CertificateConfig> certificates)
     {
         var byName = new Dictionary<string, SslStreamCertificateContext>(StringComparer.Ordinal);
         foreach (var entry in certificates)
@@ -35,9 +42,14 @@ internal sealed class SniCertificateSelector
                 byName[HostNames.ToLowerAscii(host)] = context;
             }
         }
-        _configured = byName.ToFrozenDictionary(StringComparer.Ordinal);
-        _fallback = fallback;
+        return byName.ToFrozenDictionary(StringComparer.Ordinal);
     }
+
+    /// <summary>
+    /// Hot reload: the operator's certificates (read by <see cref="Load"/>) replace the old ones in one step; new
+    /// handshakes get them, established connections keep theirs.
+    /// </summary>
+    public void ReplaceConfigured(FrozenDictionary<string, SslStreamCertificateContext> certificates) => Volatile.Write(ref _configured, certificates);
 
     public long Rejected => Interlocked.Read(ref _rejected);
 
@@ -52,13 +64,14 @@ internal sealed class SniCertificateSelector
         if (Normalize(sniName) is { } serverName)
         {
             var issued = Volatile.Read(ref _issued);
-            if (_configured.TryGetValue(serverName, out var exact) || issued.ByName.TryGetValue(serverName, out exact))
+            var configured = Volatile.Read(ref _configured);
+            if (configured.TryGetValue(serverName, out var exact) || issued.ByName.TryGetValue(serverName, out exact))
             {
                 return exact;
             }
             var dot = serverName.IndexOf('.', StringComparison.Ordinal);
             var wildcard = dot > 0 ? string.Concat("*", serverName.AsSpan(dot)) : null;
-            if (wildcard is not null && (_configured.TryGetValue(wildcard, out var match) || issued.ByName.TryGetValue(wildcard, out match)))
+            if (wildcard is not null && (configured.TryGetValue(wildcard, out var match) || issued.ByName.TryGetValue(wildcard, out match)))
             {
                 return match;
             }

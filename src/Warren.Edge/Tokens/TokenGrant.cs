@@ -12,6 +12,11 @@ internal sealed record TokenGrant(string Name, IReadOnlyList<string> AllowHosts,
     /// <summary>edge.yaml <c>require_policies</c>: edge policies each of this token's services must name in <c>policy.use</c>.</summary>
     public IReadOnlyList<string> RequirePolicies { get; init; } = [];
 
+    /// <summary>Whether <paramref name="other"/> grants exactly what this does (hot reload: unchanged tokens keep their sessions).</summary>
+    public bool SameAs(TokenGrant other) =>
+        Name == other.Name && MaxSessions == other.MaxSessions && AllowHosts.SequenceEqual(other.AllowHosts)
+        && AllowPorts.SequenceEqual(other.AllowPorts) && RequirePolicies.SequenceEqual(other.RequirePolicies);
+
     /// <summary>Null when the token may publish <paramref name="service"/>, else why not.</summary>
     public string? Check(ServiceRegistration service)
     {

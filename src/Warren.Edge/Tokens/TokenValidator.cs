@@ -13,7 +13,7 @@ namespace Warren.Edge.Tokens;
 internal sealed class TokenValidator : IDisposable
 {
     public const int MaxTokenLength = 512;
-    private readonly (byte[] Hash, TokenGrant Grant)[] _configured;
+    private (byte[] Hash, TokenGrant Grant)[] _configured;
     private readonly TokenStore? _store;
     private readonly ITimer? _refresh;
     private (byte[] Hash, TokenGrant Grant)[] _tokens;
@@ -22,9 +22,7 @@ internal sealed class TokenValidator : IDisposable
 
     public TokenValidator(IEnumerable<EdgeTokenConfig> configured, TokenStore? store = null, TimeProvider? time = null, TimeSpan? refreshInterval = null)
     {
-        _configured = [.. configured.Select(t => (
-            t.TokenSha256 is { } hex ? Convert.FromHexString(hex) : SHA256.HashData(Encoding.UTF8.GetBytes(t.Token!)),
-            new TokenGrant(t.Name, t.AllowHosts, t.AllowPorts) { RequirePolicies = t.RequirePolicies }))];
+        _configured = FromConfig(configured);
         _store = store;
         _tokens = Load();
         if (store is not null)
@@ -84,6 +82,36 @@ internal sealed class TokenValidator : IDisposable
         {
             TokensRevoked?.Invoke(gone);
         }
+    }
+
+    private static (byte[] Hash, TokenGrant Grant)[] FromConfig(IEnumerable<EdgeTokenConfig> configured) =>
+        [.. configured.Select(t => (
+            t.TokenSha256 is { } hex ? Convert.FromHexString(hex) : SHA256.HashData(Encoding.UTF8.GetBytes(t.Token!)),
+            new TokenGrant(t.Name, t.AllowHosts, t.AllowPorts) { RequirePolicies = t.RequirePolicies }))];
+
+    /// <summary>
+    /// Hot reload (docs/operations.md): edge.yaml's tokens are replaced. Returns the names whose secret or grant
+    /// changed: their sessions register again under the new rules. Tokens that are gone are reported through
+    /// <see cref="TokensRevoked"/>, as a revoke is.
+    /// </summary>
+    public IReadOnlySet<string> ReplaceConfigured(IEnumerable<EdgeTokenConfig> configured)
+    {
+        var replacement = FromConfig(configured);
+        (byte[] Hash, TokenGrant Grant)[] previous, next;
+        lock (_storeLock)
+        {
+            _configured = replacement;
+            next = Load();
+            previous = Interlocked.Exchange(ref _tokens, next);
+        }
+        var gone = previous.Select(t => t.Grant.Name).Except(next.Select(t => t.Grant.Name)).ToHashSet();
+        var changed = previous.Where(old => next.Any(n => n.Grant.Name == old.Grant.Name) && !next.Any(n => n.Grant.Name == old.Grant.Name
+            && n.Hash.AsSpan().SequenceEqual(old.Hash) && n.Grant.SameAs(old.Grant))).Select(t => t.Grant.Name).ToHashSet();
+        if (gone.Count > 0)
+        {
+            TokensRevoked?.Invoke(gone);
+        }
+        return changed;
     }
 
     private (byte[] Hash, TokenGrant Grant)[] Load() =>

@@ -1,4 +1,3 @@
-using System.Collections.Frozen;
 using Microsoft.Extensions.Logging.Abstractions;
 using Warren.Agent.Services;
 using Warren.Configuration;
@@ -64,8 +63,9 @@ public sealed class StreamDispatcherTests : IAsyncLifetime
     [Fact]
     public async Task Stream_past_max_concurrency_and_the_queue_timeout_is_reset_OVERLOADED_and_the_slot_frees_with_its_connection()
     {
-        var service = new LocalService(Echo() with { MaxConcurrency = 1, QueueTimeout = TimeSpan.FromMilliseconds(100) });
-        var dispatcher = new StreamDispatcher(new Dictionary<string, LocalService> { ["echo"] = service }.ToFrozenDictionary(), TimeProvider.System, NullLogger.Instance);
+        var services = new ServiceSet([Echo() with { MaxConcurrency = 1, QueueTimeout = TimeSpan.FromMilliseconds(100) }]);
+        var service = services["echo"];
+        var dispatcher = new StreamDispatcher(services, TimeProvider.System, NullLogger.Instance);
         var holder = await OpenAsync(dispatcher, StreamKind.Tcp, "echo");
 
         var refused = await Assert.ThrowsAsync<StreamAbortedException>(() => OpenAsync(dispatcher, StreamKind.Tcp, "echo"));
@@ -84,7 +84,7 @@ public sealed class StreamDispatcherTests : IAsyncLifetime
     private ServiceConfig Echo() => new() { Name = "echo", Port = 2222, Target = new Uri($"tcp://127.0.0.1:{_echo.Port}") };
 
     private static StreamDispatcher Dispatcher(params ServiceConfig[] services) =>
-        new(services.ToFrozenDictionary(s => s.Name, s => new LocalService(s), StringComparer.Ordinal), TimeProvider.System, NullLogger.Instance);
+        new(new ServiceSet(services), TimeProvider.System, NullLogger.Instance);
 
     /// <summary>Opens a stream from the edge's end; the agent's end hands it to <paramref name="dispatcher"/>.</summary>
     private async Task<Warren.Protocol.Streams.MuxStream> OpenAsync(StreamDispatcher dispatcher, StreamKind kind, string service)

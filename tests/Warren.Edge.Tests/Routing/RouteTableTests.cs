@@ -119,9 +119,13 @@ public sealed class RouteTableTests : IAsyncLifetime
         Register(first, Tcp("ssh", 2222));
         _routes.Unregister(first);
 
-        Assert.Null(_routes.MatchPort(2222));
+        // Still matched, offline, so a connection waits in its grace queue (docs/operations.md); it owns nothing.
+        var offline = _routes.MatchPort(2222);
+        Assert.NotNull(offline);
+        Assert.True(offline.Sessions.IsEmpty);
         var other = await SessionAsync("bob");
         Assert.True(Assert.Single(Register(other, Tcp("ssh", 2222))).Ok);
+        Assert.Equal("bob", _routes.MatchPort(2222)!.Owner);
     }
 
     [Fact]

@@ -46,7 +46,13 @@ internal sealed partial class EdgeProcess : IAsyncDisposable
             .AppendLine("    allow_hosts: [\"*.test\"]");
         var path = Path.Combine(dataDirectory, "edge.yaml");
         await File.WriteAllTextAsync(path, yaml.ToString());
-        var process = WarrenProcess.Start(log, name, "edge", "--config", path);
+        return await StartAsync(log, name, path);
+    }
+
+    /// <summary>Starts <c>warren edge --config <paramref name="configPath"/></c> (loopback listeners on port 0); returns once it logged that it is up.</summary>
+    public static async Task<EdgeProcess> StartAsync(TestLog log, string name, string configPath)
+    {
+        var process = WarrenProcess.Start(log, name, "edge", "--config", configPath);
         try
         {
             await Wait.UntilAsync(() => process.HasExited || UpLine().IsMatch(process.StandardOutput), $"{name} logged that it is up", TimeSpan.FromSeconds(60));

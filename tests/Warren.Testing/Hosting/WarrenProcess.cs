@@ -154,14 +154,19 @@ internal sealed class WarrenProcess : IAsyncDisposable
     }
 
     /// <summary>Sends SIGTERM to this process alone, as systemd or <c>docker stop</c> would.</summary>
-    public async Task TerminateAsync()
+    public Task TerminateAsync() => SignalAsync("TERM");
+
+    /// <summary>Sends SIGHUP (reload the configuration), as systemd's ExecReload does.</summary>
+    public Task HangUpAsync() => SignalAsync("HUP");
+
+    private async Task SignalAsync(string signal)
     {
-        // Process.Kill sends SIGKILL only; kill(1) sends SIGTERM, to this pid alone.
-        using var kill = Process.Start(new ProcessStartInfo("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)]) { UseShellExecute = false })!;
+        // Process.Kill sends SIGKILL only; kill(1) sends the signal to this pid alone.
+        using var kill = Process.Start(new ProcessStartInfo("kill", ["-" + signal, _process.Id.ToString(CultureInfo.InvariantCulture)]) { UseShellExecute = false })!;
         await kill.WaitForExitAsync().ConfigureAwait(false);
         if (kill.ExitCode != 0)
         {
-            throw new InvalidOperationException($"kill -TERM {_process.Id} exited with {kill.ExitCode}");
+            throw new InvalidOperationException($"kill -{signal} {_process.Id} exited with {kill.ExitCode}");
         }
     }
 
