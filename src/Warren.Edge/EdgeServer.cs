@@ -4,6 +4,8 @@ using System.Net.Http;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -156,7 +158,10 @@ public sealed partial class EdgeServer : IAsyncDisposable
         builder.Services.AddSingleton(_ => clientRequests);
         builder.Services.AddSingleton<ClientShare>();
         builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddAuthentication(); // the JWT layers' schemes are added at run time (Policy/JwtAuthenticator.cs)
+        builder.Services.AddAuthentication(); // the JWT and OIDC layers' schemes are added at run time (Policy/JwtAuthenticator.cs, OidcAuthenticator.cs)
+        // OIDC session cookies outlive a restart: the keys that protect them stay in the data directory (0700/0600).
+        builder.Services.AddDataProtection().SetApplicationName("warren-edge-policies");
+        builder.Services.Configure<KeyManagementOptions>(keys => keys.XmlRepository = new PrivateXmlRepository(config.DataDirectory));
         builder.Services.AddSingleton<PolicyServices>();
         builder.Services.AddSingleton(sp => new EdgePolicies(config, sp.GetRequiredService<PolicyServices>()));
         builder.Services.AddSingleton<PolicyRateLimiter>();

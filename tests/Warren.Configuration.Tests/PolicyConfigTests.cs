@@ -76,6 +76,51 @@ public sealed class PolicyConfigTests : IDisposable
         Assert.Equal(policy.Cors.Methods, back.Cors!.Methods);
     }
 
+    [Fact]
+    public void Oidc_policy_reads_every_key_loads_the_secret_file_and_never_prints_the_secret()
+    {
+        _files.Write("oidc.secret", "file-secret-0123456789\n");
+        var path = _files.Write("agent.yaml", AgentHeader + """
+                policy:
+                  oidc:
+                    issuer: "https://id.example.com/realms/home"
+                    metadata_url: "https://id.example.com/realms/home/.well-known/openid-configuration"
+                    client_id: grafana
+                    client_secret_file: oidc.secret
+                    scopes: [openid, email, groups]
+                    callback_path: /_auth/callback
+                    logout_path: /_auth/logout
+                    session_lifetime: 8h
+                    allowed_emails: [alice@example.com]
+                    allowed_domains: [example.org]
+                    allowed_groups: [admins]
+                    groups_claim: roles
+                    identity_headers: {X-Email: email, X-Groups: roles}
+            """);
+        var oidc = ConfigLoader.LoadAgent(path, TestFiles.NoEnvironment).Services[0].Policy!.Oidc!;
+
+        Assert.Equal("https://id.example.com/realms/home", oidc.Issuer);
+        Assert.Equal("grafana", oidc.ClientId);
+        Assert.Equal("file-secret-0123456789", oidc.ClientSecret);
+        Assert.Equal(["openid", "email", "groups"], oidc.Scopes);
+        Assert.Equal("/_auth/callback", oidc.CallbackPath);
+        Assert.Equal("/_auth/logout", oidc.LogoutPath);
+        Assert.Equal(TimeSpan.FromHours(8), oidc.SessionLifetime);
+        Assert.Equal(["alice@example.com"], oidc.AllowedEmails);
+        Assert.Equal(["example.org"], oidc.AllowedDomains);
+        Assert.Equal(["admins"], oidc.AllowedGroups);
+        Assert.Equal("roles", oidc.GroupsClaim);
+        Assert.Equal("roles", oidc.IdentityHeaders["X-Groups"]);
+        Assert.Null(oidc.CookieDomain);
+        Assert.DoesNotContain("file-secret", oidc.ToString(), StringComparison.Ordinal);
+
+        var back = PolicyJson.Deserialize(PolicyJson.Serialize(new PolicyConfig { Oidc = oidc })).Oidc!;
+        Assert.Equal(oidc.ClientSecret, back.ClientSecret);
+        Assert.Equal(oidc.SessionLifetime, back.SessionLifetime);
+        Assert.Equal(oidc.AllowedGroups, back.AllowedGroups);
+        Assert.Equal("email", back.IdentityHeaders["X-Email"]);
+    }
+
     [Theory]
     [InlineData("    policy:\n      basic_auth: {users: [\"alice:$apr1$x$y\"]}\n", "services[0].policy.basic_auth.users[0]", "only bcrypt hashes")]
     [InlineData("    policy:\n      ip: {allow: [10.0.0.1/8]}\n", "services[0].policy.ip.allow[0]", "is not an IP address or CIDR range")]
@@ -90,6 +135,13 @@ public sealed class PolicyConfigTests : IDisposable
     [InlineData("    policy:\n      jwt: {issuer: \"https://id.example.com\"}\n", "services[0].policy.jwt.audiences", "needs at least one audience")]
     [InlineData("    policy:\n      forward_auth: {copy_headers: [Remote-User]}\n", "services[0].policy.forward_auth.url", "required")]
     [InlineData("    policy:\n      forward_auth: {url: \"https://auth.example.com/verify\", copy_headers: [Remote_User]}\n", "services[0].policy.forward_auth.copy_headers", "is not a header name")]
+    [InlineData("    policy:\n      oidc: {client_id: app}\n", "services[0].policy.oidc.issuer", "required")]
+    [InlineData("    policy:\n      oidc: {issuer: \"https://id.example.com\"}\n", "services[0].policy.oidc.client_id", "required")]
+    [InlineData("    policy:\n      oidc: {issuer: \"https://id.example.com\", client_id: app, cookie_domain: example.com}\n", "services[0].policy.oidc.cookie_domain", "only an edge.yaml policy")]
+    [InlineData("    policy:\n      oidc: {issuer: \"https://id.example.com\", client_id: app, allowed_emails: [alice]}\n", "services[0].policy.oidc.allowed_emails[0]", "is not an e-mail address")]
+    [InlineData("    policy:\n      oidc: {issuer: \"https://id.example.com\", client_id: app, logout_path: /_warren/oidc/callback}\n", "services[0].policy.oidc.logout_path", "must differ from callback_path")]
+    [InlineData("    policy:\n      oidc: {issuer: \"https://id.example.com\", client_id: app, session_lifetime: 1000h}\n", "services[0].policy.oidc.session_lifetime", "must be 1m to 720h")]
+    [InlineData("    policy:\n      oidc: {issuer: \"https://id.example.com\", client_id: app}\n      forward_auth: {url: \"https://auth.example.com/verify\"}\n", "services[0].policy.oidc", "cannot be combined with forward_auth")]
     public void Agent_policy_errors_name_the_field(string policy, string field, string message)
     {
         var path = _files.Write("agent.yaml", AgentHeader + policy);

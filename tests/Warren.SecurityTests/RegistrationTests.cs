@@ -162,5 +162,9 @@ public sealed class RegistrationTests(ITestOutputHelper output) : SecurityTest(o
     /// <summary>What the edge compiles policies with, for an edge.yaml that has none.</summary>
     private static Warren.Edge.Policy.PolicyServices NoPolicyServices(TimeProvider time) => new(time,
         new Microsoft.AspNetCore.Authentication.AuthenticationSchemeProvider(Microsoft.Extensions.Options.Options.Create(new Microsoft.AspNetCore.Authentication.AuthenticationOptions())),
-        new Microsoft.Extensions.Options.OptionsCache<Microsoft.AspNetCore.Authentication.JwtBearer.JwtBearerOptions>());
+        new Microsoft.Extensions.Options.OptionsCache<Microsoft.AspNetCore.Authentication.JwtBearer.JwtBearerOptions>(),
+        new Microsoft.Extensions.Options.OptionsCache<Microsoft.AspNetCore.Authentication.OpenIdConnect.OpenIdConnectOptions>(),
+        new Microsoft.Extensions.Options.OptionsCache<Microsoft.AspNetCore.Authentication.Cookies.CookieAuthenticationOptions>(),
+        new Microsoft.AspNetCore.DataProtection.EphemeralDataProtectionProvider(),
+        Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
 }

@@ -24,6 +24,9 @@ public sealed record PolicyConfig
     /// <summary>YAML key <c>jwt</c>.</summary>
     public JwtConfig? Jwt { get; init; }
 
+    /// <summary>YAML key <c>oidc</c>: an OpenID Connect login (code flow with PKCE, a session cookie).</summary>
+    public OidcConfig? Oidc { get; init; }
+
     /// <summary>YAML key <c>forward_auth</c>.</summary>
     public ForwardAuthConfig? ForwardAuth { get; init; }
 

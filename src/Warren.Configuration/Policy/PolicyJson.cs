@@ -34,6 +34,19 @@ public static class PolicyJson
             RequiredClaims = Values(j.RequiredClaims, "jwt.required_claims"),
             IdentityHeaders = Values(j.IdentityHeaders, "jwt.identity_headers"),
         } : null,
+        Oidc = p.Oidc is { } o ? o with
+        {
+            Issuer = o.Issuer ?? "",
+            ClientId = o.ClientId ?? "",
+            Scopes = Items(o.Scopes, "oidc.scopes"),
+            CallbackPath = o.CallbackPath ?? "",
+            LogoutPath = o.LogoutPath ?? "",
+            AllowedEmails = Items(o.AllowedEmails, "oidc.allowed_emails"),
+            AllowedDomains = Items(o.AllowedDomains, "oidc.allowed_domains"),
+            AllowedGroups = Items(o.AllowedGroups, "oidc.allowed_groups"),
+            GroupsClaim = o.GroupsClaim ?? "",
+            IdentityHeaders = Values(o.IdentityHeaders, "oidc.identity_headers"),
+        } : null,
         ForwardAuth = p.ForwardAuth is { } f ? f with
         {
             Url = f.Url ?? "",

@@ -9,7 +9,7 @@ internal static class PolicyReader
     /// <summary>The keys of a policy, in agent.yaml <c>services[].policy</c> and in each edge.yaml <c>policies</c> entry.</summary>
     public static readonly string[] Keys =
     [
-        "use", "ip", "basic_auth", "api_keys", "jwt", "forward_auth", "rate_limit", "request_headers", "response_headers", "strip_prefix", "add_prefix",
+        "use", "ip", "basic_auth", "api_keys", "jwt", "oidc", "forward_auth", "rate_limit", "request_headers", "response_headers", "strip_prefix", "add_prefix",
         "https_redirect", "cors", "maintenance", "error_pages", "max_request_body_size", "timeout", "max_connections_per_ip", "connection_rate",
     ];
 
@@ -29,6 +29,7 @@ internal static class PolicyReader
             BasicAuth = m.Has("basic_auth") ? ReadBasicAuth(m.Map("basic_auth", "realm", "users", "htpasswd_file")) : null,
             ApiKeys = m.Has("api_keys") ? ReadApiKeys(m.Map("api_keys", "header", "query", "keys", "keys_sha256", "keys_file")) : null,
             Jwt = m.Has("jwt") ? ReadJwt(m.Map("jwt", "issuer", "audiences", "metadata_url", "jwks_url", "required_claims", "identity_headers")) : null,
+            Oidc = m.Has("oidc") ? ReadOidc(m.Map("oidc", OidcKeys)) : null,
             ForwardAuth = m.Has("forward_auth") ? ReadForwardAuth(m.Map("forward_auth", "url", "copy_headers", "forward_headers", "timeout")) : null,
             RateLimit = m.Has("rate_limit") ? ReadRateLimit(m.Map("rate_limit", "per_ip", "per_service")) : null,
             RequestHeaders = m.Has("request_headers") ? ReadHeaders(m.Map("request_headers", "set", "remove")) : null,
@@ -84,6 +85,34 @@ internal static class PolicyReader
         RequiredClaims = m.StringMap("required_claims"),
         IdentityHeaders = m.StringMap("identity_headers"),
     };
+
+    private static readonly string[] OidcKeys =
+    [
+        "issuer", "metadata_url", "client_id", "client_secret", "client_secret_file", "scopes", "callback_path", "logout_path", "cookie_domain",
+        "session_lifetime", "allowed_emails", "allowed_domains", "allowed_groups", "groups_claim", "identity_headers",
+    ];
+
+    private static OidcConfig ReadOidc(Mapping m)
+    {
+        var defaults = new OidcConfig();
+        return new OidcConfig
+        {
+            Issuer = m.String("issuer", ""),
+            MetadataUrl = m.OptionalString("metadata_url", null),
+            ClientId = m.String("client_id", ""),
+            ClientSecret = m.OptionalString("client_secret", null) ?? m.FileText("client_secret_file")?.Trim(),
+            Scopes = m.Has("scopes") ? m.StringList("scopes") : defaults.Scopes,
+            CallbackPath = m.String("callback_path", defaults.CallbackPath),
+            LogoutPath = m.String("logout_path", defaults.LogoutPath),
+            CookieDomain = m.OptionalString("cookie_domain", null),
+            SessionLifetime = m.Duration("session_lifetime", defaults.SessionLifetime),
+            AllowedEmails = m.StringList("allowed_emails"),
+            AllowedDomains = m.StringList("allowed_domains"),
+            AllowedGroups = m.StringList("allowed_groups"),
+            GroupsClaim = m.String("groups_claim", defaults.GroupsClaim),
+            IdentityHeaders = m.StringMap("identity_headers"),
+        };
+    }
 
     private static ForwardAuthConfig ReadForwardAuth(Mapping m)
     {

@@ -23,7 +23,7 @@ public static partial class PolicyValidator
     {
         ArgumentNullException.ThrowIfNull(policy);
         var tcp = policy.MaxConnectionsPerIp is not null || policy.ConnectionRate is not null;
-        var http = policy.BasicAuth is not null || policy.ApiKeys is not null || policy.Jwt is not null || policy.ForwardAuth is not null || policy.RateLimit is not null
+        var http = policy.BasicAuth is not null || policy.ApiKeys is not null || policy.Jwt is not null || policy.Oidc is not null || policy.ForwardAuth is not null || policy.RateLimit is not null
             || policy.RequestHeaders is not null || policy.ResponseHeaders is not null || policy.StripPrefix is not null || policy.AddPrefix is not null
             || policy.HttpsRedirect || policy.Cors is not null || policy.Maintenance is not null || policy.ErrorPages.Count > 0
             || policy.MaxRequestBodySize is not null || policy.Timeout is not null;
@@ -97,6 +97,22 @@ public static partial class PolicyValidator
             CheckForwardAuth(d, Diagnostics.Child(path, "forward_auth"), forward);
         }
 
+        if (policy.Oidc is { } oidc)
+        {
+            CheckOidc(d, Diagnostics.Child(path, "oidc"), oidc);
+            if (policy.ForwardAuth is not null)
+            {
+                d.Report(Diagnostics.Child(path, "oidc"), "cannot be combined with forward_auth in one policy: both answer the browser with their own login; put them in separate policies (each layer applies)");
+            }
+
+            if (allowUse && oidc.CookieDomain is not null)
+            {
+                // A session cookie on a parent domain reaches every service under it, other agents' too: only the
+                // operator may share sessions that way (docs/security.md, "Policies").
+                d.Report(Diagnostics.Child(Diagnostics.Child(path, "oidc"), "cookie_domain"), "only an edge.yaml policy can share a session across a parent domain; an agent's login keeps its cookie per hostname");
+            }
+        }
+
         if (policy.RateLimit is { } rate)
         {
             if (rate.PerIp is null && rate.PerService is null)
@@ -153,7 +169,7 @@ public static partial class PolicyValidator
 
     private static bool KindMixed(this PolicyConfig policy) =>
         (policy.MaxConnectionsPerIp is not null || policy.ConnectionRate is not null)
-        && (policy.BasicAuth is not null || policy.ApiKeys is not null || policy.Jwt is not null || policy.ForwardAuth is not null || policy.RateLimit is not null || policy.RequestHeaders is not null
+        && (policy.BasicAuth is not null || policy.ApiKeys is not null || policy.Jwt is not null || policy.Oidc is not null || policy.ForwardAuth is not null || policy.RateLimit is not null || policy.RequestHeaders is not null
             || policy.ResponseHeaders is not null || policy.StripPrefix is not null || policy.AddPrefix is not null || policy.HttpsRedirect
             || policy.Cors is not null || policy.Maintenance is not null || policy.ErrorPages.Count > 0 || policy.MaxRequestBodySize is not null
             || policy.Timeout is not null);
@@ -265,6 +281,90 @@ public static partial class PolicyValidator
             }
         }
     }
+
+    private static void CheckOidc(Diagnostics d, string path, OidcConfig oidc)
+    {
+        CheckUrl(d, Diagnostics.Child(path, "issuer"), oidc.Issuer, required: true);
+        CheckUrl(d, Diagnostics.Child(path, "metadata_url"), oidc.MetadataUrl, required: false);
+        if (string.IsNullOrEmpty(oidc.ClientId) || oidc.ClientId.Length > 256 || oidc.ClientId.Any(char.IsControl))
+        {
+            d.Report(Diagnostics.Child(path, "client_id"), "required: the client id registered at the provider (1 to 256 characters)");
+        }
+
+        if (oidc.ClientSecret is { } secret && (secret.Length is 0 or > 1024 || secret.Any(char.IsControl)))
+        {
+            // The secret itself is never shown.
+            d.Report(Diagnostics.Child(path, "client_secret"), "must be 1 to 1024 characters without control characters (or leave it out for a public client)");
+        }
+
+        for (var i = 0; i < oidc.Scopes.Count; i++)
+        {
+            if (!Scope().IsMatch(oidc.Scopes[i] ?? ""))
+            {
+                d.Report(Diagnostics.Item(Diagnostics.Child(path, "scopes"), i), $"'{oidc.Scopes[i]}' is not a scope (1 to 128 printable characters, no spaces or quotes)");
+            }
+        }
+
+        CheckPrefix(d, Diagnostics.Child(path, "callback_path"), oidc.CallbackPath);
+        CheckPrefix(d, Diagnostics.Child(path, "logout_path"), oidc.LogoutPath);
+        if (oidc.CallbackPath == oidc.LogoutPath)
+        {
+            d.Report(Diagnostics.Child(path, "logout_path"), "must differ from callback_path");
+        }
+
+        if (oidc.CookieDomain is { } domain && !IsDomain(domain))
+        {
+            d.Report(Diagnostics.Child(path, "cookie_domain"), $"'{domain}' is not a parent domain such as example.com (no scheme, port, leading dot or wildcard)");
+        }
+
+        if (oidc.SessionLifetime < TimeSpan.FromMinutes(1) || oidc.SessionLifetime > TimeSpan.FromDays(30))
+        {
+            d.Report(Diagnostics.Child(path, "session_lifetime"), $"must be 1m to 720h, 30 days (it is {Seconds(oidc.SessionLifetime)}s)");
+        }
+
+        for (var i = 0; i < oidc.AllowedEmails.Count; i++)
+        {
+            var email = oidc.AllowedEmails[i] ?? "";
+            var at = email.IndexOf('@', StringComparison.Ordinal);
+            if (at <= 0 || at != email.LastIndexOf('@') || !IsDomain(email[(at + 1)..]) || email.Length > 254 || email.Any(c => char.IsWhiteSpace(c) || char.IsControl(c)))
+            {
+                d.Report(Diagnostics.Item(Diagnostics.Child(path, "allowed_emails"), i), $"'{email}' is not an e-mail address");
+            }
+        }
+
+        for (var i = 0; i < oidc.AllowedDomains.Count; i++)
+        {
+            if (!IsDomain(oidc.AllowedDomains[i] ?? ""))
+            {
+                d.Report(Diagnostics.Item(Diagnostics.Child(path, "allowed_domains"), i), $"'{oidc.AllowedDomains[i]}' is not a domain such as example.com");
+            }
+        }
+
+        for (var i = 0; i < oidc.AllowedGroups.Count; i++)
+        {
+            if (string.IsNullOrEmpty(oidc.AllowedGroups[i]) || oidc.AllowedGroups[i].Length > 256 || oidc.AllowedGroups[i].Any(char.IsControl))
+            {
+                d.Report(Diagnostics.Item(Diagnostics.Child(path, "allowed_groups"), i), "must be a group name of 1 to 256 characters");
+            }
+        }
+
+        if (string.IsNullOrEmpty(oidc.GroupsClaim) || !Scope().IsMatch(oidc.GroupsClaim))
+        {
+            d.Report(Diagnostics.Child(path, "groups_claim"), $"'{oidc.GroupsClaim}' is not a claim name");
+        }
+
+        CheckIdentityHeaders(d, Diagnostics.Child(path, "identity_headers"), oidc.IdentityHeaders.Keys);
+        foreach (var (header, claim) in oidc.IdentityHeaders)
+        {
+            if (string.IsNullOrEmpty(claim))
+            {
+                d.Report(Diagnostics.Child(path, $"identity_headers.{header}"), "needs a claim type, e.g. email");
+            }
+        }
+    }
+
+    /// <summary>A DNS name of two labels or more, letters, digits and '-' (example.com, corp.example.org).</summary>
+    private static bool IsDomain(string name) => name.Length <= 253 && Domain().IsMatch(name);
 
     private static void CheckForwardAuth(Diagnostics d, string path, ForwardAuthConfig forward)
     {
@@ -442,6 +542,12 @@ public static partial class PolicyValidator
 
     [GeneratedRegex("^[A-Za-z0-9._-]{1,64}$")]
     private static partial Regex QueryName();
+
+    [GeneratedRegex("^[!#-\\[\\]-~]{1,128}$")]
+    private static partial Regex Scope();
+
+    [GeneratedRegex("^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")]
+    private static partial Regex Domain();
 
     [GeneratedRegex("^[A-Z]{1,20}$")]
     private static partial Regex Method();

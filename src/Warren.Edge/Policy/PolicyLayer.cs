@@ -18,8 +18,12 @@ internal sealed class PolicyLayer
         Basic = BasicAuthenticator.Compile(config.BasicAuth, services.Time);
         ApiKeys = ApiKeyAuthenticator.Compile(config.ApiKeys);
         Jwt = JwtAuthenticator.Compile(config.Jwt, services);
+        Oidc = OidcAuthenticator.Compile(config.Oidc, services);
         ForwardAuth = ForwardAuthenticator.Compile(config.ForwardAuth, services);
-        IdentityHeaders = [.. (Jwt?.IdentityHeaders.Select(h => h.Header) ?? []).Concat(ForwardAuth?.CopyHeaders ?? [])];
+        IdentityHeaders =
+        [
+            .. (Jwt?.IdentityHeaders.Select(h => h.Header) ?? []).Concat(Oidc?.IdentityHeaders.Select(h => h.Header) ?? []).Concat(ForwardAuth?.CopyHeaders ?? []),
+        ];
         PerIp = RateRule.Compile(config.RateLimit?.PerIp);
         PerService = RateRule.Compile(config.RateLimit?.PerService);
         RequestHeaders = HeaderRules.Compile(config.RequestHeaders);
@@ -42,6 +46,7 @@ internal sealed class PolicyLayer
     public BasicAuthenticator? Basic { get; }
     public ApiKeyAuthenticator? ApiKeys { get; }
     public JwtAuthenticator? Jwt { get; }
+    public OidcAuthenticator? Oidc { get; }
     public ForwardAuthenticator? ForwardAuth { get; }
 
     /// <summary>Headers this layer sets from the client's identity: any copy the client sent is removed first.</summary>
@@ -62,7 +67,7 @@ internal sealed class PolicyLayer
     public RateRule? ConnectionRate { get; }
 
     /// <summary>Whether this layer asks who the client is (any one of its methods lets a request through).</summary>
-    public bool Authenticates => Basic is not null || ApiKeys is not null || Jwt is not null || ForwardAuth is not null;
+    public bool Authenticates => Basic is not null || ApiKeys is not null || Jwt is not null || Oidc is not null || ForwardAuth is not null;
 
     public static PolicyLayer Compile(string name, PolicyConfig config, PolicyServices services) => new(name, config, services);
 

@@ -138,8 +138,10 @@ internal sealed partial class PolicyMiddleware(
 
     /// <summary>
     /// Every authenticating layer must accept the request; within a layer any one method does (API key, basic, JWT,
-    /// then forward auth). Identity headers are stripped from the client's request first, so only values a layer set
-    /// reach the service. False when the client was answered here (401, 403, or the forward-auth service's answer).
+    /// an OpenID Connect session, then forward auth). Identity headers are stripped from the client's request first, so
+    /// only values a layer set reach the service; an OIDC layer answers its own callback and logout paths, and its
+    /// cookies are removed before the request goes on. False when the client was answered here (401, 403, a 302 to the
+    /// provider's login, or the forward-auth service's answer).
     /// </summary>
     private async Task<bool> AuthenticateAsync(HttpContext context, ServiceEntry service, ServicePolicy policy, IPAddress? client)
     {
@@ -150,6 +152,11 @@ internal sealed partial class PolicyMiddleware(
         }
         foreach (var layer in policy.Layers)
         {
+            if (layer.Oidc is { } login && await login.HandleOwnPathsAsync(context).ConfigureAwait(false))
+            {
+                RequestTelemetry.Routed(context, service); // the callback or logout, answered by the edge
+                return false;
+            }
             if (!layer.Authenticates || (layer.ApiKeys?.Authenticate(request) ?? false))
             {
                 continue;
@@ -189,6 +196,32 @@ internal sealed partial class PolicyMiddleware(
                     return false;
                 }
             }
+            if (layer.Oidc is { } oidc)
+            {
+                var (user, notAllowed) = await oidc.AuthenticateAsync(context).ConfigureAwait(false);
+                if (user is not null)
+                {
+                    foreach (var (header, claim) in oidc.IdentityHeaders)
+                    {
+                        if (OidcAuthenticator.ClaimValue(user, claim) is { } value)
+                        {
+                            request.Headers[header] = value;
+                        }
+                    }
+                    continue;
+                }
+                if (notAllowed)
+                {
+                    // Signed in, but no allow-list names this user: a new login would not change that.
+                    Deny(context, service, policy, layer, PolicyDenial.Unauthenticated, StatusCodes.Status403Forbidden, client);
+                    context.Response.ContentType = "text/plain; charset=utf-8";
+                    await context.Response.WriteAsync("You are signed in, but this account may not use this service.\n", context.RequestAborted).ConfigureAwait(false);
+                    return false;
+                }
+                await oidc.ChallengeAsync(context).ConfigureAwait(false); // 302 to the provider's login
+                Refused(context, service, layer, client);
+                return false;
+            }
             if (layer.ForwardAuth is { } forward)
             {
                 if (await forward.AuthorizeAsync(context, client).ConfigureAwait(false))
@@ -210,10 +243,14 @@ internal sealed partial class PolicyMiddleware(
             }
             return false;
         }
+        if (policy.LogsIn)
+        {
+            OidcAuthenticator.StripCookies(request);
+        }
         return true;
     }
 
-    /// <summary>The forward-auth service answered the client itself: counted and logged as a refusal, its answer left as it is.</summary>
+    /// <summary>The forward-auth service or the OIDC login answered the client itself: counted and logged as a refusal, its answer left as it is.</summary>
     private void Refused(HttpContext context, ServiceEntry service, PolicyLayer layer, IPAddress? client)
     {
         RequestTelemetry.Routed(context, service);

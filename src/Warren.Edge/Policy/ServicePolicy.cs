@@ -20,6 +20,7 @@ internal sealed class ServicePolicy
         MaxRequestBodySize = layers.Select(l => l.MaxRequestBodySize).Where(s => s is not null).Min();
         Timeout = layers.Select(l => l.Timeout).Where(t => t is not null).Min();
         Authenticates = layers.Any(l => l.Authenticates);
+        LogsIn = layers.Any(l => l.Oidc is not null);
         IdentityHeaders = [.. layers.SelectMany(l => l.IdentityHeaders).Distinct(StringComparer.OrdinalIgnoreCase)];
         var pages = new Dictionary<int, byte[]>();
         foreach (var layer in layers)
@@ -41,6 +42,9 @@ internal sealed class ServicePolicy
     public long? MaxRequestBodySize { get; }
     public TimeSpan? Timeout { get; }
     public bool Authenticates { get; }
+
+    /// <summary>Some layer has an OpenID Connect login: its paths are answered by the edge, its cookies never reach the service.</summary>
+    public bool LogsIn { get; }
 
     /// <summary>Every header some layer fills from the client's identity: stripped from every incoming request.</summary>
     public string[] IdentityHeaders { get; }

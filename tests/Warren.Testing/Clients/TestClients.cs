@@ -33,7 +33,8 @@ internal static class TestClients
             Timeout = timeout ?? TimeSpan.FromSeconds(60),
         };
 
-    private static async ValueTask<Stream> ConnectAsync(EndPoint endPoint, int? receiveBufferSize, CancellationToken cancellationToken)
+    /// <summary>A TCP connection with Nagle off (and a fixed receive buffer when asked), as a stream for a ConnectCallback.</summary>
+    public static async ValueTask<Stream> ConnectAsync(EndPoint endPoint, int? receiveBufferSize, CancellationToken cancellationToken)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
