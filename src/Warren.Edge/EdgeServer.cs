@@ -203,7 +203,8 @@ public sealed partial class EdgeServer : IAsyncDisposable
         app.Run(new RequestTelemetry(metrics, loggerFactory).Wrap(forward));
 
         EdgeServer? server = null; // the admin API reaches the edge once it is built (below)
-        var admin = AdminHost.Build(config, loggerFactory, state, metrics, acme?.Manager, out var adminListener,
+        var admin = AdminHost.Build(config, loggerFactory, state, metrics, acme?.Manager, out var adminListener, tokens,
+            configuredTokens: () => server?.Config.Tokens ?? config.Tokens,
             reload: () => server?.ReloadAsync() ?? Task.FromResult(ReloadResult.Refused("the edge is still starting")));
 
         var registrations = new RegistrationHandler(state.Routes, app.Services.GetRequiredService<EdgePolicies>(), config.Limits.MaxServicesPerSession,

@@ -23,7 +23,7 @@ internal static class TokenCommand
             var tokenName = parse.GetValue(name)!;
             var allowHosts = parse.GetValue(hosts) ?? [];
             var allowPorts = parse.GetValue(ports) ?? [];
-            var errors = Validate(tokenName, allowHosts, allowPorts, parse.GetValue(maxSessions));
+            var errors = TokenRules.Problem(tokenName, allowHosts, allowPorts, parse.GetValue(maxSessions), TokenRules.Flags);
             if (errors is not null)
             {
                 Console.Error.WriteLine("warren token create: " + errors);
@@ -64,31 +64,6 @@ internal static class TokenCommand
         command.Subcommands.Add(list);
         command.Subcommands.Add(revoke);
         return command;
-    }
-
-    private static string? Validate(string name, string[] hosts, int[] ports, int? maxSessions)
-    {
-        if (name.Length is 0 or > 64 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
-        {
-            return $"--name '{name}' must be 1..64 letters, digits, '-', '_' or '.'";
-        }
-        if (hosts.Length == 0 && ports.Length == 0)
-        {
-            return "grant at least one --allow-host or --allow-port (a token that may publish nothing is useless)";
-        }
-        // No catch-all "*": a token is scoped to domains its owner controls, as edge.yaml's allow_hosts is.
-        foreach (var host in hosts)
-        {
-            if (!HostNames.TryNormalize(host, allowWildcard: true, out _, out var problem))
-            {
-                return $"--allow-host: {problem}";
-            }
-        }
-        if (ports.FirstOrDefault(p => p is < 1 or > 65535) is var badPort && badPort != 0)
-        {
-            return $"--allow-port {badPort} is outside 1..65535";
-        }
-        return maxSessions is < 1 ? "--max-sessions must be at least 1" : null;
     }
 
     private static int Run(ParseResult parse, Option<string?> data, Option<string?> config, Func<TokenStore, int> action)

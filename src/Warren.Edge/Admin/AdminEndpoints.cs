@@ -24,17 +24,7 @@ internal static class AdminEndpoints
                 role = "edge",
                 ready = metrics.IsReady,
                 auth_failures = state.AuthFailures,
-                sessions = state.Sessions.OrderBy(s => s.Id).Select(s => new
-                {
-                    id = s.Id,
-                    agent = s.AgentName,
-                    token = s.TokenName,
-                    remote = s.Remote?.ToString(),
-                    connected_at = s.ConnectedAt,
-                    rtt_ms = s.Mux.SmoothedRtt.TotalMilliseconds,
-                    streams = s.Mux.StreamCount,
-                    services = s.Services.Select(x => x.Name),
-                }),
+                sessions = state.Sessions.OrderBy(s => s.Id).Select(AdminApi.Describe),
                 services = state.Routes.Services.OrderBy(s => s.Name, StringComparer.Ordinal).Select(s =>
                 {
                     var m = metrics.For(s);
@@ -70,17 +60,6 @@ internal static class AdminEndpoints
             return Results.Text(body, "application/json");
         });
     }
-
-    /// <summary>
-    /// POST /api/reload: reads edge.yaml again and applies what changed (docs/operations.md, "Reload"); 200 with what
-    /// was applied and what needs a restart, 422 with the configuration's errors when it was refused whole.
-    /// </summary>
-    public static void MapReload(WebApplication admin, Func<Task<ReloadResult>> reload) =>
-        admin.MapPost("/api/reload", async () =>
-        {
-            var result = await reload().ConfigureAwait(false);
-            return Results.Json(result, statusCode: result.Ok ? StatusCodes.Status200OK : StatusCodes.Status422UnprocessableEntity);
-        });
 
     /// <summary>With a token, every request but the probes needs <c>Authorization: Bearer TOKEN</c> (AdminAccess); 401 otherwise.</summary>
     private static void RequireToken(WebApplication app, string? token) => app.Use((context, next) =>

@@ -15,7 +15,7 @@ internal static class AdminHost
 {
     /// <summary>Builds the admin app; <paramref name="listener"/> gives its bound port once started.</summary>
     public static WebApplication Build(EdgeConfig config, ILoggerFactory loggerFactory, EdgeState state, EdgeMetrics metrics, CertificateManager? acme, out Func<ListenOptions> listener,
-        Func<Task<ReloadResult>> reload)
+        Warren.Edge.Tokens.TokenValidator tokens, Func<IReadOnlyList<EdgeTokenConfig>> configuredTokens, Func<Task<ReloadResult>> reload)
     {
         var endPoint = ListenEndPoint.Parse(config.Listen.Admin);
         if (!IPAddress.IsLoopback(endPoint.Address) && config.AdminToken is null)
@@ -31,7 +31,7 @@ internal static class AdminHost
         builder.WebHost.ConfigureKestrel(k => k.Listen(endPoint, l => bound = l));
         var admin = builder.Build();
         AdminEndpoints.Map(admin, state, metrics, config.AdminToken, acme);
-        AdminEndpoints.MapReload(admin, reload);
+        AdminApi.Map(admin, state, tokens, configuredTokens, reload);
         listener = () => bound ?? throw new InvalidOperationException("the admin listener is not configured yet");
         return admin;
     }

@@ -37,6 +37,9 @@ internal sealed class TokenValidator : IDisposable
 
     public int Count => Volatile.Read(ref _tokens).Length;
 
+    /// <summary>The token database (the admin API creates and revokes tokens in it); null in tests without one.</summary>
+    public TokenStore? Store => _store;
+
     public TokenGrant? Validate(string? presented)
     {
         if (string.IsNullOrEmpty(presented) || presented.Length > MaxTokenLength)

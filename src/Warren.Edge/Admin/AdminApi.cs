@@ -1,0 +1,171 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Warren.Configuration;
+using Warren.Edge.Agents;
+using Warren.Edge.Tokens;
+using Warren.Protocol.Framing;
+
+namespace Warren.Edge.Admin;
+
+/// <summary>
+/// The runtime API on the admin listener (docs/operations.md, "The admin API"): sessions (list, close), services,
+/// tokens (list, create, revoke) and reload. Behind <c>admin_token</c> like everything but the probes
+/// (AdminEndpoints.RequireToken). Errors are <c>{"error": "..."}</c> with a 4xx status.
+/// </summary>
+internal static class AdminApi
+{
+    /// <summary>A token request body is a few names and ports: anything larger is refused before it is read.</summary>
+    private const long MaxBodyBytes = 64 * 1024;
+
+    public static void Map(WebApplication admin, EdgeState state, TokenValidator tokens, Func<IReadOnlyList<EdgeTokenConfig>> configuredTokens,
+        Func<Task<ReloadResult>> reload)
+    {
+        admin.MapGet("/api/sessions", () => Results.Json(state.Sessions.OrderBy(s => s.Id).Select(Describe)));
+        admin.MapDelete("/api/sessions/{id:long}", (long id) =>
+        {
+            if (state.Sessions.FirstOrDefault(s => s.Id == id) is not { } session)
+            {
+                return Error(StatusCodes.Status404NotFound, $"no session {id}");
+            }
+            // Closed now; its agent connects again after its backoff (revoke the token to keep it out).
+            session.Mux.Abort(ErrorCode.NoError, "closed through the admin API");
+            return Results.NoContent();
+        });
+        admin.MapGet("/api/services", () => Results.Json(state.Routes.Services.OrderBy(s => s.Name, StringComparer.Ordinal).Select(s => new
+        {
+            name = s.Name,
+            owner = s.Owner,
+            kind = s.Registration.Kind,
+            hostnames = s.Registration.Hostnames,
+            path_prefix = s.Registration.PathPrefix,
+            port = s.Registration.Port,
+            sessions = s.Sessions.Select(x => x.Id),
+            grace_waiting = s.Grace.Waiting,
+        })));
+        admin.MapGet("/api/tokens", async () =>
+        {
+            var stored = tokens.Store is { } store ? await Task.Run(store.List).ConfigureAwait(false) : Array.Empty<StoredToken>();
+            return Results.Json(configuredTokens().Select(t => new
+            {
+                name = t.Name,
+                source = "edge.yaml",
+                state = "active",
+                allow_hosts = t.AllowHosts,
+                allow_ports = t.AllowPorts,
+                max_sessions = (int?)null,
+                created_at = (DateTimeOffset?)null,
+                revoked_at = (DateTimeOffset?)null,
+            }).Concat(stored.Select(t => new
+            {
+                name = t.Name,
+                source = "database",
+                state = t.RevokedAt is null ? "active" : "revoked",
+                allow_hosts = t.AllowHosts,
+                allow_ports = t.AllowPorts,
+                max_sessions = t.MaxSessions,
+                created_at = (DateTimeOffset?)t.CreatedAt,
+                revoked_at = t.RevokedAt,
+            })));
+        });
+        admin.MapPost("/api/tokens", async (HttpContext context) =>
+        {
+            if (tokens.Store is not { } store)
+            {
+                return Error(StatusCodes.Status409Conflict, "this edge has no token database");
+            }
+            var request = await ReadAsync<TokenCreateRequest>(context).ConfigureAwait(false);
+            if (request.Error is { } bad)
+            {
+                return bad;
+            }
+            var body = request.Value!;
+            IReadOnlyList<string> hosts = body.AllowHosts ?? [];
+            IReadOnlyList<int> ports = body.AllowPorts ?? [];
+            if (TokenRules.Problem(body.Name, hosts, ports, body.MaxSessions, TokenRules.JsonKeys) is { } problem)
+            {
+                return Error(StatusCodes.Status400BadRequest, problem);
+            }
+            if (configuredTokens().Any(t => t.Name == body.Name))
+            {
+                return Error(StatusCodes.Status409Conflict, $"a token named '{body.Name}' is defined in edge.yaml");
+            }
+            string secret;
+            try
+            {
+                secret = await Task.Run(() => store.Create(body.Name!, [.. hosts.Select(HostNames.ToLowerAscii)], ports, body.MaxSessions)).ConfigureAwait(false);
+            }
+            catch (InvalidOperationException ex)
+            {
+                return Error(StatusCodes.Status409Conflict, ex.Message);
+            }
+            await Task.Run(tokens.Refresh).ConfigureAwait(false); // usable at once, not at the next poll of the database
+            return Results.Json(new { name = body.Name, token = secret }, statusCode: StatusCodes.Status201Created);
+        });
+        admin.MapDelete("/api/tokens/{name}", async (string name) =>
+        {
+            if (configuredTokens().Any(t => t.Name == name))
+            {
+                return Error(StatusCodes.Status409Conflict, $"'{LogText.Bound(name, 80)}' is defined in edge.yaml: remove it there and reload");
+            }
+            if (tokens.Store is not { } store || !await Task.Run(() => store.Revoke(name)).ConfigureAwait(false))
+            {
+                return Error(StatusCodes.Status404NotFound, $"no active token named '{LogText.Bound(name, 80)}'");
+            }
+            await Task.Run(tokens.Refresh).ConfigureAwait(false); // its sessions close now
+            return Results.NoContent();
+        });
+        // Hot reload (docs/operations.md, "Reload"): what `warren reload` calls; 422 when refused whole.
+        admin.MapPost("/api/reload", async () =>
+        {
+            var result = await reload().ConfigureAwait(false);
+            return Results.Json(result, statusCode: result.Ok ? StatusCodes.Status200OK : StatusCodes.Status422UnprocessableEntity);
+        });
+    }
+
+    /// <summary>One session as /api/sessions and /api/status show it.</summary>
+    public static object Describe(AgentSession s) => new
+    {
+        id = s.Id,
+        agent = s.AgentName,
+        token = s.TokenName,
+        remote = s.Remote?.ToString(),
+        connected_at = s.ConnectedAt,
+        rtt_ms = s.Mux.SmoothedRtt.TotalMilliseconds,
+        streams = s.Mux.StreamCount,
+        services = s.Services.Select(x => x.Name),
+    };
+
+    private static IResult Error(int status, string message) => Results.Json(new { error = message }, statusCode: status);
+
+    private static async Task<(T? Value, IResult? Error)> ReadAsync<T>(HttpContext context) where T : class
+    {
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+        {
+            limit.MaxRequestBodySize = MaxBodyBytes;
+        }
+        try
+        {
+            var value = await JsonSerializer.DeserializeAsync<T>(context.Request.Body, cancellationToken: context.RequestAborted).ConfigureAwait(false);
+            return value is null ? (null, Error(StatusCodes.Status400BadRequest, "the body must be a JSON object")) : (value, null);
+        }
+        catch (JsonException ex)
+        {
+            return (null, Error(StatusCodes.Status400BadRequest, $"the body is not valid JSON: {LogText.Bound(ex.Message, 200)}"));
+        }
+        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return (null, Error(StatusCodes.Status413PayloadTooLarge, $"the body is larger than {MaxBodyBytes} bytes"));
+        }
+    }
+
+    private sealed record TokenCreateRequest
+    {
+        [JsonPropertyName("name")] public string? Name { get; init; }
+        [JsonPropertyName("allow_hosts")] public IReadOnlyList<string>? AllowHosts { get; init; }
+        [JsonPropertyName("allow_ports")] public IReadOnlyList<int>? AllowPorts { get; init; }
+        [JsonPropertyName("max_sessions")] public int? MaxSessions { get; init; }
+    }
+}

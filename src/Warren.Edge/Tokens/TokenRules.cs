@@ -1,0 +1,46 @@
+using Warren.Configuration;
+
+namespace Warren.Edge.Tokens;
+
+/// <summary>
+/// What a token created at run time (<c>warren token create</c>, <c>POST /api/tokens</c>) must look like: one set of
+/// rules, worded with the caller's names for the fields (flags or JSON keys).
+/// </summary>
+public static class TokenRules
+{
+    /// <summary>How the caller names each field in its messages.</summary>
+    public sealed record Labels(string Name, string Host, string Port, string MaxSessions);
+
+    public static Labels Flags { get; } = new("--name", "--allow-host", "--allow-port", "--max-sessions");
+
+    public static Labels JsonKeys { get; } = new("name", "allow_hosts", "allow_ports", "max_sessions");
+
+    /// <summary>Null when a token with this name and grant may be created, else why not.</summary>
+    public static string? Problem(string? name, IReadOnlyList<string> hosts, IReadOnlyList<int> ports, int? maxSessions, Labels labels)
+    {
+        ArgumentNullException.ThrowIfNull(hosts);
+        ArgumentNullException.ThrowIfNull(ports);
+        ArgumentNullException.ThrowIfNull(labels);
+        if (name is null || name.Length is 0 or > 64 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
+        {
+            return $"{labels.Name} '{LogText.Bound(name ?? "", 80)}' must be 1..64 letters, digits, '-', '_' or '.'";
+        }
+        if (hosts.Count == 0 && ports.Count == 0)
+        {
+            return $"grant at least one {labels.Host} or {labels.Port} (a token that may publish nothing is useless)";
+        }
+        // No catch-all "*": a token is scoped to domains its owner controls, as edge.yaml's allow_hosts is.
+        foreach (var host in hosts)
+        {
+            if (!HostNames.TryNormalize(host, allowWildcard: true, out _, out var problem))
+            {
+                return $"{labels.Host}: {problem}";
+            }
+        }
+        if (ports.FirstOrDefault(p => p is < 1 or > 65535) is var badPort && badPort != 0)
+        {
+            return $"{labels.Port} {badPort} is outside 1..65535";
+        }
+        return maxSessions is < 1 ? $"{labels.MaxSessions} must be at least 1" : null;
+    }
+}
