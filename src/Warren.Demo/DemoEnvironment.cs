@@ -94,7 +94,7 @@ public sealed class DemoEnvironment : IAsyncDisposable
               curl {{web}}/echo -d 'hello through the tunnel'
               curl -N {{web}}/stream                        # server-sent events, one per second
               curl -o /dev/null -w '%{size_download} bytes\n' {{web}}/bytes/104857600
-              printf 'ping\n' | nc -q1 127.0.0.1 {{TcpEdgePort}}
+              nc 127.0.0.1 {{TcpEdgePort}}                     # type a line: it comes back; Ctrl+C to end
               curl http://127.0.0.1:{{Edge.AdminPort}}/api/status
             WebSocket echo: ws://{{AppHost}}:{{Edge.HttpPort}}/ws   (e.g. websocat)
             If your resolver does not map *.localhost to 127.0.0.1: curl -H 'Host: {{AppHost}}' http://127.0.0.1:{{Edge.HttpPort}}/echo

@@ -15,6 +15,9 @@ public sealed class DemoTests(ITestOutputHelper output) : LoggedTest(output)
         using var timeout = new CancellationTokenSource(TestTimeout);
         await using var demo = await DemoEnvironment.StartAsync(0, 0, Log.Factory, timeout.Token);
         Log.Note(demo.Banner());
+        // nc -q1 is one netcat's flag (Debian's traditional one); OpenBSD's and BusyBox's refuse it.
+        Assert.DoesNotContain("nc -q", demo.Banner(), StringComparison.Ordinal);
+        Assert.Contains($"nc 127.0.0.1 {demo.TcpEdgePort}", demo.Banner(), StringComparison.Ordinal);
         using var client = TestClients.Create();
 
         using var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{demo.Edge.HttpPort}/echo");
