@@ -117,11 +117,13 @@ public sealed class PublicSideTests(ITestOutputHelper output) : SecurityTest(out
             r.Headers.TryAddWithoutValidation("X-Forwarded-Host", "evil.example");
             r.Headers.TryAddWithoutValidation("X-Forwarded-Prefix", "/evil");
             r.Headers.TryAddWithoutValidation("Forwarded", "for=6.6.6.6;host=evil.example;proto=https");
+            r.Headers.TryAddWithoutValidation("X-Real-IP", "6.6.6.6"); // reached the backend as sent
         });
         Log.Note("backend saw:\n" + echo);
         Assert.Equal(HttpStatusCode.OK, status);
         var headers = echo.Split('\n').Where(l => l.Contains(": ", StringComparison.Ordinal)).ToArray();
         Assert.Contains("X-Forwarded-For: 127.0.0.1", headers);
+        Assert.Contains("X-Real-IP: 127.0.0.1", headers);
         Assert.Contains("X-Forwarded-Proto: http", headers);
         Assert.Contains($"X-Forwarded-Host: {GoodHost}", headers);
         Assert.DoesNotContain(headers, h => h.Contains("6.6.6.6", StringComparison.Ordinal) || h.Contains("evil", StringComparison.Ordinal));
@@ -159,6 +161,20 @@ public sealed class PublicSideTests(ITestOutputHelper output) : SecurityTest(out
 
         await transfer.CompleteAsync();
         await AssertStillServesAsync(edge);
+    }
+
+    [Fact]
+    public async Task Path_reaches_the_backend_as_the_client_encoded_it()
+    {
+        var edge = await StartEdgeAsync();
+
+        // YARP escaped the '%' of the %2F Kestrel keeps: npm-style scoped package paths broke.
+        var (status, echo) = await GetAsync(edge, GoodHost, "/echo/@scope%2Fpkg/a%20b?q=%2F");
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.StartsWith("GET /echo/@scope%2Fpkg/a%20b?q=%2F\n", echo, StringComparison.Ordinal);
+        // A target Kestrel had to normalise is not passed on raw: the backend gets the path that was routed.
+        var normalised = await RawHttp.ExchangeAsync(edge.HttpPort, $"GET /echo/x/%2E%2E/y HTTP/1.1\r\nHost: {GoodHost}\r\nConnection: close\r\n\r\n");
+        Assert.Contains("\r\n\r\nGET /echo/y\n", normalised, StringComparison.Ordinal);
     }
 
     [Fact]
