@@ -29,6 +29,7 @@ public static class ConfigLoader
         "limits.max_tcp_connections_per_ip", "limits.max_tcp_connections_per_service", "limits.ipv6_subnet_factor",
         "acme.directory", "acme.email", "acme.eab_kid", "acme.eab_hmac_key",
         "drain_timeout", "grace.timeout", "grace.max_waiting",
+        "access_log.output", "access_log.path", "access_log.max_size", "access_log.max_files",
     ];
 
     /// <summary>The dotted keys of agent.yaml that WARREN_* variables and flags can override.</summary>
@@ -134,7 +135,7 @@ public static class ConfigLoader
     {
         var defaults = new EdgeConfig();
         var file = reader.Map(root, "", "listen", "certificates", "data", "tokens", "agent_tls", "limits", "session", "admin_token", "trusted_proxies", "policies", "acme",
-            "drain_timeout", "grace");
+            "drain_timeout", "grace", "access_log");
 
         var listen = file.Map("listen", "http", "https", "agents", "admin", "tcp_address");
         var limits = file.Map("limits", "max_request_body_size", "max_connections", "request_headers_timeout", "idle_timeout",
@@ -143,6 +144,7 @@ public static class ConfigLoader
             "data_rate_grace_period", "max_tcp_connections_per_ip", "max_tcp_connections_per_service", "ipv6_subnet_factor", "max_services_per_session");
         var tls = file.Map("agent_tls", "cert", "key", "insecure");
         var grace = file.Map("grace", "timeout", "max_waiting");
+        var access = file.Map("access_log", "output", "path", "max_size", "max_files");
         return new EdgeConfig
         {
             Listen = new ListenConfig
@@ -224,6 +226,13 @@ public static class ConfigLoader
             {
                 Timeout = grace.Duration("timeout", defaults.Grace.Timeout),
                 MaxWaiting = grace.Int("max_waiting", defaults.Grace.MaxWaiting),
+            },
+            AccessLog = new AccessLogConfig
+            {
+                Output = access.String("output", defaults.AccessLog.Output),
+                Path = access.FilePath("path", defaults.AccessLog.Path),
+                MaxSize = access.Size("max_size", defaults.AccessLog.MaxSize),
+                MaxFiles = access.Int("max_files", defaults.AccessLog.MaxFiles),
             },
         };
     }

@@ -95,6 +95,7 @@ internal static partial class Validator
         // Kestrel checks the rates once a second, and refuses a grace period of one second or less.
         CheckRange(d, "limits.data_rate_grace_period", limits.DataRateGracePeriod, TimeSpan.FromSeconds(2), TimeSpan.FromHours(1));
 
+        CheckAccessLog(d, config.AccessLog);
         CheckAdmin(d, "listen.admin", config.Listen.Admin, config.AdminToken);
         CheckRange(d, "drain_timeout", config.DrainTimeout, TimeSpan.Zero, MaxDrainTimeout);
         CheckRange(d, "grace.timeout", config.Grace.Timeout, TimeSpan.Zero, TimeSpan.FromMinutes(5));
@@ -106,6 +107,27 @@ internal static partial class Validator
         CheckTrustedProxies(d, config.TrustedProxies);
         CheckAcme(d, config);
         return config with { Tokens = tokens, AdminToken = string.IsNullOrEmpty(config.AdminToken) ? null : config.AdminToken };
+    }
+
+    private static void CheckAccessLog(Diagnostics d, AccessLogConfig access)
+    {
+        if (access.Output is not (AccessLogConfig.Off or AccessLogConfig.Stdout or AccessLogConfig.File))
+        {
+            d.Report("access_log.output", $"'{LogText.Bound(access.Output, 32)}' is not an output; use stdout (the console log), file (access_log.path, rotated) or off");
+        }
+
+        if (access.Path is not null && access.Output != AccessLogConfig.File)
+        {
+            d.Report("access_log.path", $"is only used with output: file (output is {LogText.Bound(access.Output, 32)})");
+        }
+
+        // Rotation checks the size before each line: below a few lines per file it would rotate on every line.
+        if (access.MaxSize is < 1024 or > 1L << 40)
+        {
+            d.Report("access_log.max_size", $"must be 1KB to 1TB (it is {access.MaxSize} bytes)");
+        }
+
+        CheckRange(d, "access_log.max_files", access.MaxFiles, 1, 1000);
     }
 
     private static void CheckTokens(Diagnostics d, IReadOnlyList<EdgeTokenConfig> entries, out IReadOnlyList<EdgeTokenConfig> normalised)

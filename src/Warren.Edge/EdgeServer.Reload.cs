@@ -115,6 +115,7 @@ public sealed partial class EdgeServer
             {
                 Listen = _started.Listen, DataDirectory = _started.DataDirectory, AgentTls = _started.AgentTls, Limits = _started.Limits,
                 Session = _started.Session, Acme = _started.Acme, AdminToken = _started.AdminToken, TrustedProxies = _started.TrustedProxies,
+                AccessLog = _started.AccessLog,
             });
             var result = new ReloadResult { Ok = true, Applied = applied, RestartRequired = restart };
             Log.Reloaded(_logger, result.ToString());
@@ -137,7 +138,8 @@ public sealed partial class EdgeServer
         ("session", started.Session, next.Session),
         ("acme", started.Acme, next.Acme),
         ("admin_token", started.AdminToken, next.AdminToken),
-        ("trusted_proxies", started.TrustedProxies, next.TrustedProxies));
+        ("trusted_proxies", started.TrustedProxies, next.TrustedProxies),
+        ("access_log", started.AccessLog, next.AccessLog));
 
     private static bool Same(object? a, object? b) => ConfigReload.Same(a, b);
 

@@ -97,6 +97,9 @@ public sealed partial class EdgeServer : IAsyncDisposable
     /// <summary>Automatic certificates; null without <c>acme:</c> in edge.yaml.</summary>
     internal CertificateManager? Acme { get; private init; }
 
+    /// <summary>The access log's writer (access_log in edge.yaml): lines queued by the request path, written in the background.</summary>
+    internal AccessLogWriter? AccessLog { get; private init; }
+
     public int? HttpPort => _listeners.Port("http");
     public int? HttpsPort => _listeners.Port("https");
     public int AgentsPort => _agents.Port;
@@ -140,6 +143,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
             loggerFactory.CreateLogger<AgentListenerGuard>());
         var metrics = new EdgeMetrics(state, sni, perIp, agentGuard);
         var listeners = new EdgeListeners(metrics, perIp);
+        var accessLog = new AccessLogWriter(config.AccessLog, config.DataDirectory, loggerFactory, metrics.Registry, options.Time);
 
         var builder = WebHosting.CreateBuilder(inlineScheduling: true);
         builder.Logging.ClearProviders();
@@ -200,7 +204,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
         }
         // Policy (docs/policy.md) sits inside the telemetry wrapper, so refusals are counted and logged per service.
         var forward = app.Services.GetRequiredService<PolicyMiddleware>().Wrap(app.Services.GetRequiredService<TunnelForwardingMiddleware>().InvokeAsync);
-        app.Run(new RequestTelemetry(metrics, loggerFactory).Wrap(forward));
+        app.Run(new RequestTelemetry(metrics, accessLog).Wrap(forward));
 
         EdgeServer? server = null; // the admin API reaches the edge once it is built (below)
         var admin = AdminHost.Build(config, loggerFactory, state, metrics, acme?.Manager, out var adminListener, tokens,
@@ -214,7 +218,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
         var agents = AgentListener.Start(ListenEndPoint.Parse(config.Listen.Agents), agentCertificate, handler, agentGuard, metrics,
             config.Limits.MaxConnections, loggerFactory.CreateLogger<AgentListener>());
         var tcp = new TcpServiceHost(state.Routes, options.TcpBindAddress ?? IPAddress.Parse(config.Listen.TcpAddress), config.Limits.IdleTimeout, logger) {
-            Telemetry = new TcpTelemetry(metrics, loggerFactory),
+            Telemetry = new TcpTelemetry(metrics, accessLog),
             Policy = new TcpPolicyGate(app.Services.GetRequiredService<PolicyRateLimiter>(), app.Services.GetRequiredService<PolicyMetrics>(), logger),
             Limits = new TcpConnectionLimits(limitsConfig),
         };
@@ -232,6 +236,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
         {
             Metrics = metrics,
             Acme = acme?.Manager,
+            AccessLog = accessLog,
             _started = config,
             _current = config,
             _sni = sni,
@@ -269,6 +274,10 @@ public sealed partial class EdgeServer : IAsyncDisposable
         await StopAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
         await _public.DisposeAsync().ConfigureAwait(false);
         await _admin.DisposeAsync().ConfigureAwait(false);
+        if (AccessLog is not null)
+        {
+            await AccessLog.DisposeAsync().ConfigureAwait(false); // the last lines, then the file closes
+        }
         _client.Dispose();
         _tokens.Dispose();
         _reloading.Dispose();

@@ -194,7 +194,9 @@ public sealed class MetricsTests(ITestOutputHelper output) : LoggedTest(output)
         Assert.Contains(agentSide, s => s.Name == "warren_agent_buffer_blocks_outstanding");
         Assert.Contains(agentSide, s => s.Name == "warren_agent_session_streams_open" && s.Label("session") == "0");
 
-        // Access log: one line per request and per TCP connection; paths without the query string.
+        // Access log: one line per request and per TCP connection; paths without the query string. Written by a
+        // background task (AccessLogWriter), so the last lines may follow the metrics by a moment.
+        await Wait.UntilAsync(() => Log.Entries.Count(e => e.Category == "Warren.Access") >= 8, "the access log's 8 lines");
         var access = Log.Entries.Where(e => e.Category == "Warren.Access").ToList();
         Assert.Equal(3, access.Count(e => Equals(e.Fields.GetValueOrDefault("Service"), "app") && Equals(e.Fields.GetValueOrDefault("Path"), "/echo") && Equals(e.Fields.GetValueOrDefault("Status"), 200)));
         Assert.Equal(2, access.Count(e => Equals(e.Fields.GetValueOrDefault("Status"), 404)));

@@ -1,5 +1,6 @@
+using System.Collections.Immutable;
 using Microsoft.Extensions.Logging;
-using Warren.Edge.Routing;
+using Warren.Edge.Agents;
 
 namespace Warren.Edge.Telemetry;
 
@@ -13,9 +14,8 @@ internal static partial class AccessLog
     public const string Category = "Warren.Access";
 
     /// <summary>Sessions serving the service, as agent#id (one is the common case; several are joined with '+').</summary>
-    public static string SessionsOf(ServiceEntry service)
+    public static string SessionsOf(ImmutableArray<AgentSession> sessions)
     {
-        var sessions = service.Sessions;
         return sessions.Length switch
         {
             0 => "-",

@@ -1,8 +1,6 @@
 using System.Diagnostics;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
-using Microsoft.Extensions.Logging;
-using Warren.Configuration;
 using Warren.Edge.Forwarding;
 using Warren.Edge.Routing;
 using Warren.Protocol.Framing;
@@ -15,9 +13,9 @@ namespace Warren.Edge.Telemetry;
 /// access-log line per request. The forwarding middleware names the service it routed to as a request feature
 /// (<see cref="ServiceEntry"/>); without one the request was answered by the edge itself (404, 405, 400).
 /// </summary>
-internal sealed class RequestTelemetry(EdgeMetrics metrics, ILoggerFactory loggerFactory)
+internal sealed class RequestTelemetry(EdgeMetrics metrics, AccessLogWriter accessLog)
 {
-    private readonly ILogger _access = loggerFactory.CreateLogger(AccessLog.Category);
+    private readonly AccessLogWriter _access = accessLog;
     private readonly EdgeMetrics _metrics = metrics;
 
     public RequestDelegate Wrap(RequestDelegate next) => async context =>
@@ -76,14 +74,12 @@ internal sealed class RequestTelemetry(EdgeMetrics metrics, ILoggerFactory logge
                     _ => _metrics.OtherUnrouted,
                 }).Inc();
             }
-            if (_access.IsEnabled(LogLevel.Information))
+            if (_access.Enabled)
             {
+                // Queued, not written: AccessLogWriter formats and writes it off the socket thread.
                 var request = context.Request;
-                // The Host header as sent (request.Host decodes "xn--" labels and throws on malformed ones), and both it
-                // and the path bounded and escaped: they are the client's bytes.
-                AccessLog.Http(_access, entry?.Name ?? "-", request.Method, LogText.Bound(request.Headers.Host.ToString()), LogText.Bound(request.Path.Value ?? "/", 1024), status,
-                    elapsed.TotalMilliseconds, bytesIn, bytesOut, context.Connection.RemoteIpAddress?.ToString() ?? "-",
-                    entry is null ? "-" : AccessLog.SessionsOf(entry));
+                _access.Write(AccessEntry.Http(entry?.Name ?? "-", request.Method, request.Headers.Host.ToString(), request.Path.Value ?? "/", status,
+                    elapsed.TotalMilliseconds, bytesIn, bytesOut, context.Connection.RemoteIpAddress, entry));
             }
         }
     };

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net.Sockets;
-using Microsoft.Extensions.Logging;
 using Warren.Edge.Agents;
 using Warren.Edge.Routing;
 using Warren.Protocol.Framing;
@@ -9,9 +8,9 @@ using Warren.Protocol.Session;
 namespace Warren.Edge.Telemetry;
 
 /// <summary>Metrics and the access-log line for raw TCP connections; one <see cref="Connection"/> per accepted client.</summary>
-internal sealed class TcpTelemetry(EdgeMetrics metrics, ILoggerFactory loggerFactory)
+internal sealed class TcpTelemetry(EdgeMetrics metrics, AccessLogWriter accessLog)
 {
-    private readonly ILogger _access = loggerFactory.CreateLogger(AccessLog.Category);
+    private readonly AccessLogWriter _access = accessLog;
 
     public Connection Begin(ServiceEntry? service, AgentSession? session, Socket client, int port) =>
         new(this, service is null ? null : metrics.For(service), service, session, client, port);
@@ -68,21 +67,20 @@ internal sealed class TcpTelemetry(EdgeMetrics metrics, ILoggerFactory loggerFac
                 _metrics.BytesOut.Inc(_out);
                 _metrics.CountError(_error);
             }
-            if (_owner._access.IsEnabled(LogLevel.Information))
+            if (_owner._access.Enabled)
             {
-                var elapsed = Stopwatch.GetElapsedTime(_started);
-                string client;
+                System.Net.IPAddress? client;
                 try
                 {
-                    client = (_client.RemoteEndPoint as System.Net.IPEndPoint)?.Address.ToString() ?? "-";
+                    client = (_client.RemoteEndPoint as System.Net.IPEndPoint)?.Address;
                 }
                 catch (ObjectDisposedException)
                 {
-                    client = "-";
+                    client = null;
                 }
-                AccessLog.Tcp(_owner._access, _service?.Name ?? "-", _port, _error == ErrorKind.None ? "ok" : EdgeMetrics.Label(_error),
-                    elapsed.TotalMilliseconds, _in, _out, client,
-                    _session is null ? "-" : _session.AgentName + "#" + _session.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                // Queued, not written: AccessLogWriter formats and writes it off the socket thread.
+                _owner._access.Write(AccessEntry.Connection(_service?.Name ?? "-", _port, _error == ErrorKind.None ? "ok" : EdgeMetrics.Label(_error),
+                    Stopwatch.GetElapsedTime(_started).TotalMilliseconds, _in, _out, client, _session));
             }
         }
     }
