@@ -32,7 +32,7 @@ internal static class TunnelHttpClientFactory
             ConnectTimeout = openTimeout,
             ConnectCallback = ConnectAsync,
         };
-        return new HttpMessageInvoker(handler, disposeHandler: true);
+        return new HttpMessageInvoker(new RequestBodyFlusher(handler), disposeHandler: true); // a trickled upload reaches the backend per chunk
     }
 
     /// <summary>
