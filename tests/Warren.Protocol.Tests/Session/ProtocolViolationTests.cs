@@ -295,6 +295,45 @@ public sealed class ProtocolViolationTests
         }, new SessionOptions { AbuseBudget = 5 });
 
     [Fact]
+    public Task WINDOW_UPDATE_Flood_BelowOneKiB_OverAbuseBudget_EnhanceYourCalm() =>
+        AssertSessionErrorAsync(ErrorCode.EnhanceYourCalm, async p =>
+        {
+            // Increment 1, again and again: a correct peer returns credit in halves of a window of at least 16 KiB
+            // (§6.1), so only a hostile one makes the session parse frames this way (issue 12).
+            await p.OpenAndAcceptAsync(1);
+            for (var i = 0; i < 10; i++)
+            {
+                FrameWriter.WriteWindowUpdate(p.Output, V, 1, 1);
+            }
+            await p.FlushAsync();
+        }, new SessionOptions { AbuseBudget = 5 });
+
+    [Fact]
+    public async Task WINDOW_UPDATEs_ForStreamsThatJustClosed_AreNotAbuse()
+    {
+        // A peer's credit for a stream crosses our RST on the wire: ordinary, however many streams it happens to.
+        await using var peer = await RawPeer.StartAsync(new SessionOptions { AbuseBudget = 5 });
+        for (uint id = 1; id <= 2 * 10; id += 2)
+        {
+            var stream = await peer.OpenAndAcceptAsync(id);
+            stream.Abort(ErrorCode.Cancel);
+            await peer.ReadUntilAsync(f => f.Header.Type == FrameType.Reset && f.Header.StreamId == id, $"RST for stream {id}");
+        }
+        await Wait.UntilAsync(() => peer.Session.StreamCount == 0, "the reset streams left the table");
+        await peer.SendAsync(w =>
+        {
+            for (uint id = 1; id <= 2 * 10; id += 2)
+            {
+                FrameWriter.WriteWindowUpdate(w, V, id, 64 * 1024);
+            }
+            FrameWriter.WritePing(w, V, 78, ack: false);
+        });
+        var pong = await peer.ReadUntilAsync(f => f.Header.Type == FrameType.Ping && f.Header.HasFlag(FrameFlags.Ack), "the PING ACK");
+        Assert.Equal(78ul, BinaryPrimitives.ReadUInt64BigEndian(pong.Payload));
+        Assert.False(peer.Session.Completion.IsCompleted);
+    }
+
+    [Fact]
     public async Task StreamFrames_Received_ForClosedStream_AreIgnored()
     {
         await using var peer = await RawPeer.StartAsync();
