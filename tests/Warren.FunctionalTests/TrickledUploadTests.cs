@@ -58,6 +58,6 @@ public sealed class TrickledUploadTests(ITestOutputHelper output) : LoggedTest(o
             answer.Append(Encoding.ASCII.GetString(bytes, 0, read));
         }
         Assert.StartsWith("HTTP/1.1 200", answer.ToString(), StringComparison.Ordinal);
-        Assert.EndsWith("got 30", answer.ToString(), StringComparison.Ordinal);
+        Assert.Contains("got 30", answer.ToString(), StringComparison.Ordinal); // the body, chunked
     }
 }
