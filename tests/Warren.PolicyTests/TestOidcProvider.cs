@@ -89,7 +89,7 @@ internal sealed class TestOidcProvider : IAsyncDisposable
         {
             context.Response.ContentType = "text/html; charset=utf-8";
             var back = WebUtility.HtmlEncode(context.Request.Query["return"].ToString());
-            return context.Response.WriteAsync($"<form method=post><input name=user><input name=password type=password><input type=hidden name=return value=\"{back}\"></form>");
+            return context.Response.WriteAsync($"<form method=post><input name=user><input name=password type=password><input type=hidden name=return value=\"{back}\"><button type=submit>Sign in</button></form>");
         });
         app.MapPost("/login", async context =>
         {
