@@ -30,6 +30,7 @@ public static class ConfigLoader
         "acme.directory", "acme.email", "acme.eab_kid", "acme.eab_hmac_key",
         "drain_timeout", "grace.timeout", "grace.max_waiting",
         "access_log.output", "access_log.path", "access_log.max_size", "access_log.max_files",
+        "request_log.enabled", "request_log.retention", "request_log.max_size", "request_log.queue",
     ];
 
     /// <summary>The dotted keys of agent.yaml that WARREN_* variables and flags can override.</summary>
@@ -135,7 +136,7 @@ public static class ConfigLoader
     {
         var defaults = new EdgeConfig();
         var file = reader.Map(root, "", "listen", "certificates", "data", "tokens", "agent_tls", "limits", "session", "admin_token", "trusted_proxies", "policies", "acme",
-            "drain_timeout", "grace", "access_log");
+            "drain_timeout", "grace", "access_log", "request_log", "inspector");
 
         var listen = file.Map("listen", "http", "https", "agents", "admin", "tcp_address");
         var limits = file.Map("limits", "max_request_body_size", "max_connections", "request_headers_timeout", "idle_timeout",
@@ -175,8 +176,9 @@ public static class ConfigLoader
                     AllowHosts = t.StringList("allow_hosts"),
                     AllowPorts = t.IntList("allow_ports"),
                     RequirePolicies = t.StringList("require_policies"),
+                    Quota = ReadQuota(t),
                 },
-                "name", "token", "token_sha256", "allow_hosts", "allow_ports", "require_policies"),
+                "name", "token", "token_sha256", "allow_hosts", "allow_ports", "require_policies", "quota"),
             AgentTls = new AgentLinkConfig
             {
                 Cert = tls.FilePath("cert", null),
@@ -234,6 +236,45 @@ public static class ConfigLoader
                 MaxSize = access.Size("max_size", defaults.AccessLog.MaxSize),
                 MaxFiles = access.Int("max_files", defaults.AccessLog.MaxFiles),
             },
+            RequestLog = ReadRequestLog(file),
+            Inspector = ReadInspector(file),
+        };
+    }
+
+    private static QuotaConfig? ReadQuota(Mapping token)
+    {
+        if (token["quota"] is null)
+        {
+            return null;
+        }
+
+        var quota = token.Map("quota", "daily", "monthly");
+        return new QuotaConfig { Daily = quota.OptionalSize("daily"), Monthly = quota.OptionalSize("monthly") };
+    }
+
+    private static RequestLogConfig ReadRequestLog(Mapping file)
+    {
+        var defaults = new RequestLogConfig();
+        var log = file.Map("request_log", "enabled", "retention", "max_size", "queue");
+        return new RequestLogConfig
+        {
+            Enabled = log.Bool("enabled", defaults.Enabled),
+            Retention = log.Duration("retention", defaults.Retention),
+            MaxSize = log.Size("max_size", defaults.MaxSize),
+            Queue = log.Int("queue", defaults.Queue),
+        };
+    }
+
+    private static InspectorConfig ReadInspector(Mapping file)
+    {
+        var defaults = new InspectorConfig();
+        var inspector = file.Map("inspector", "services", "max_body", "max_requests", "show_headers");
+        return new InspectorConfig
+        {
+            Services = inspector.StringList("services"),
+            MaxBody = inspector.Size("max_body", defaults.MaxBody),
+            MaxRequests = inspector.Int("max_requests", defaults.MaxRequests),
+            ShowHeaders = inspector.StringList("show_headers"),
         };
     }
 

@@ -55,6 +55,12 @@ public sealed record EdgeConfig
     /// <summary>YAML key <c>access_log</c>: where the access log goes (docs/observability.md, "Access log").</summary>
     public AccessLogConfig AccessLog { get; init; } = new();
 
+    /// <summary>YAML key <c>request_log</c>: the persistent request log (docs/console.md).</summary>
+    public RequestLogConfig RequestLog { get; init; } = new();
+
+    /// <summary>YAML key <c>inspector</c>: the console's request inspector (docs/console.md).</summary>
+    public InspectorConfig Inspector { get; init; } = new();
+
     /// <summary>The file it came from, for messages; null when built in code or without a file.</summary>
     public string? SourcePath { get; init; }
 }
@@ -108,6 +114,9 @@ public sealed record EdgeTokenConfig
     /// <c>policy.use</c>; a registration without them is refused with a message in the agent's log.
     /// </summary>
     public IReadOnlyList<string> RequirePolicies { get; init; } = [];
+
+    /// <summary>YAML key <c>quota</c>: bytes per day or month the token's services may move; null: unlimited.</summary>
+    public QuotaConfig? Quota { get; init; }
 }
 
 /// <summary>TLS for the agent listener. No cert: a self-signed one is generated in the data directory. Insecure: plain TCP (tests only).</summary>

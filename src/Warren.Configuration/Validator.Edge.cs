@@ -106,6 +106,7 @@ internal static partial class Validator
 
         CheckTrustedProxies(d, config.TrustedProxies);
         CheckAcme(d, config);
+        CheckConsole(d, config);
         return config with { Tokens = tokens, AdminToken = string.IsNullOrEmpty(config.AdminToken) ? null : config.AdminToken };
     }
 
@@ -184,6 +185,7 @@ internal static partial class Validator
 
             CheckHostPatterns(d, $"{path}.allow_hosts", entry.AllowHosts);
             CheckPorts(d, $"{path}.allow_ports", entry.AllowPorts);
+            CheckQuota(d, $"{path}.quota", entry.Quota);
 
             result.Add(entry.TokenSha256 is null ? entry : entry with { TokenSha256 = entry.TokenSha256.ToLowerInvariant() });
         }

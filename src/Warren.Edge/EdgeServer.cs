@@ -16,6 +16,7 @@ using Warren.Configuration;
 using Warren.Edge.Acme;
 using Warren.Edge.Admin;
 using Warren.Edge.Agents;
+using Warren.Edge.Dashboard;
 using Warren.Edge.Forwarding;
 using Warren.Edge.Hosting;
 using Warren.Edge.Limits;
@@ -93,6 +94,9 @@ public sealed partial class EdgeServer : IAsyncDisposable
 
     /// <summary>The edge's metrics (served on the admin listener at /metrics).</summary>
     internal EdgeMetrics? Metrics { get; private init; }
+
+    /// <summary>The console's state: request log, live charts, inspector, accounting (docs/console.md).</summary>
+    internal EdgeConsole? Console { get; private init; }
 
     /// <summary>Automatic certificates; null without <c>acme:</c> in edge.yaml.</summary>
     internal CertificateManager? Acme { get; private init; }
@@ -202,12 +206,14 @@ public sealed partial class EdgeServer : IAsyncDisposable
         {
             app.Use(http01.InvokeAsync); // before routing: the CA's requests never reach a service
         }
-        // Policy (docs/policy.md) sits inside the telemetry wrapper, so refusals are counted and logged per service.
-        var forward = app.Services.GetRequiredService<PolicyMiddleware>().Wrap(app.Services.GetRequiredService<TunnelForwardingMiddleware>().InvokeAsync);
-        app.Run(new RequestTelemetry(metrics, accessLog).Wrap(forward));
+        // Policy (docs/policy.md) sits inside the telemetry wrapper, so refusals are counted and logged per service;
+        // the console's quota and inspector step (docs/console.md) comes after policy, right before forwarding.
+        var console = new EdgeConsole(config, state, metrics, tokens, client, options.Time, loggerFactory);
+        var forward = app.Services.GetRequiredService<PolicyMiddleware>().Wrap(console.Wrap(app.Services.GetRequiredService<TunnelForwardingMiddleware>().InvokeAsync));
+        app.Run(new RequestTelemetry(metrics, accessLog) { Recorder = console }.Wrap(forward));
 
         EdgeServer? server = null; // the admin API reaches the edge once it is built (below)
-        var admin = AdminHost.Build(config, loggerFactory, state, metrics, acme?.Manager, out var adminListener, tokens,
+        var admin = AdminHost.Build(config, loggerFactory, state, metrics, acme?.Manager, console, out var adminListener, tokens,
             configuredTokens: () => server?.Config.Tokens ?? config.Tokens,
             reload: () => server?.ReloadAsync() ?? Task.FromResult(ReloadResult.Refused("the edge is still starting")));
 
@@ -218,7 +224,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
         var agents = AgentListener.Start(ListenEndPoint.Parse(config.Listen.Agents), agentCertificate, handler, agentGuard, metrics,
             config.Limits.MaxConnections, loggerFactory.CreateLogger<AgentListener>());
         var tcp = new TcpServiceHost(state.Routes, options.TcpBindAddress ?? IPAddress.Parse(config.Listen.TcpAddress), config.Limits.IdleTimeout, logger) {
-            Telemetry = new TcpTelemetry(metrics, accessLog),
+            Telemetry = new TcpTelemetry(metrics, accessLog) { Recorder = console },
             Policy = new TcpPolicyGate(app.Services.GetRequiredService<PolicyRateLimiter>(), app.Services.GetRequiredService<PolicyMetrics>(), logger),
             Limits = new TcpConnectionLimits(limitsConfig),
         };
@@ -237,6 +243,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
             Metrics = metrics,
             Acme = acme?.Manager,
             AccessLog = accessLog,
+            Console = console,
             _started = config,
             _current = config,
             _sni = sni,
@@ -263,7 +270,13 @@ public sealed partial class EdgeServer : IAsyncDisposable
         await _agents.DisposeAsync().ConfigureAwait(false);
         await _admin.StopAsync(CancellationToken.None).ConfigureAwait(false);
         await _tcp.DisposeAsync().ConfigureAwait(false);
+        if (Interlocked.Exchange(ref _consoleStopped, 1) == 0)
+        {
+            Console?.Dispose(); // after the listeners: the last requests' rows and counts are written
+        }
     }
+
+    private int _consoleStopped;
 
     public async ValueTask DisposeAsync()
     {

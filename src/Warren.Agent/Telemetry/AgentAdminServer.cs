@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Warren.Admin;
 using Warren.Configuration;
 
 namespace Warren.Agent.Telemetry;
@@ -18,8 +19,9 @@ internal sealed class AgentAdminServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly ListenOptions _listener;
+    private readonly AgentConsole _console;
 
-    private AgentAdminServer(WebApplication app, ListenOptions listener) => (_app, _listener) = (app, listener);
+    private AgentAdminServer(WebApplication app, ListenOptions listener, AgentConsole console) => (_app, _listener, _console) = (app, listener, console);
 
     public int Port => _listener.IPEndPoint!.Port;
 
@@ -35,20 +37,14 @@ internal sealed class AgentAdminServer : IAsyncDisposable
         builder.Configuration.Sources.Clear();
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggerFactory);
+        // The edge's login, antiforgery and framing rules (Warren.Admin), with the agent's own cookies.
+        builder.Services.AddWarrenAdmin(new AdminOptions { Token = token, Role = "agent" });
         ListenOptions? listener = null;
         builder.WebHost.ConfigureKestrel(k => k.Listen(endPoint, l => listener = l));
         var app = builder.Build();
-        app.Use((context, next) =>
-        {
-            // With a token, everything but the probes needs it (AdminAccess), as on the edge.
-            if (AdminAccess.Allows(context.Request.Path.Value, context.Request.Headers.Authorization.ToString(), token))
-            {
-                return next(context);
-            }
-            context.Response.StatusCode = StatusCodes.Status401Unauthorized;
-            context.Response.Headers.WWWAuthenticate = "Bearer";
-            return Task.CompletedTask;
-        });
+        app.UseWarrenAdmin();
+        var console = new AgentConsole(agent, metrics);
+        console.Map(app);
         app.MapGet("/healthz", () => "ok");
         app.MapGet("/readyz", () => agent.IsReady ? Results.Text("ready") : Results.Text("not ready", statusCode: StatusCodes.Status503ServiceUnavailable));
         app.MapGet("/metrics", async (HttpContext context) =>
@@ -90,11 +86,12 @@ internal sealed class AgentAdminServer : IAsyncDisposable
             return Results.Json(result, statusCode: result.Ok ? StatusCodes.Status200OK : StatusCodes.Status422UnprocessableEntity);
         });
         await app.StartAsync().ConfigureAwait(false);
-        return new AgentAdminServer(app, listener!);
+        return new AgentAdminServer(app, listener!, console);
     }
 
     public async ValueTask DisposeAsync()
     {
+        _console.Dispose();
         await _app.StopAsync().ConfigureAwait(false);
         await _app.DisposeAsync().ConfigureAwait(false);
     }

@@ -17,19 +17,35 @@ internal static class TokenCommand
         var hosts = new Option<string[]>("--allow-host") { Description = "Hostname pattern the token may publish: exact (app.example.com) or one-label wildcard (*.example.com)", AllowMultipleArgumentsPerToken = false };
         var ports = new Option<int[]>("--allow-port") { Description = "TCP port the token may publish" };
         var maxSessions = new Option<int?>("--max-sessions") { Description = "Live sessions the token may hold at once" };
-        var create = new Command("create", "Create a token and print its secret once") { name, hosts, ports, maxSessions };
+        var quotaDaily = new Option<string?>("--quota-daily") { Description = "Bytes per UTC day the token's services may move, e.g. 10GB (docs/console.md, Quotas)" };
+        var quotaMonthly = new Option<string?>("--quota-monthly") { Description = "Bytes per UTC month the token's services may move, e.g. 200GB" };
+        var create = new Command("create", "Create a token and print its secret once") { name, hosts, ports, maxSessions, quotaDaily, quotaMonthly };
         create.SetAction(parse => Run(parse, data, config, store =>
         {
             var tokenName = parse.GetValue(name)!;
             var allowHosts = parse.GetValue(hosts) ?? [];
             var allowPorts = parse.GetValue(ports) ?? [];
-            var errors = TokenRules.Problem(tokenName, allowHosts, allowPorts, parse.GetValue(maxSessions), TokenRules.Flags);
+            long? daily = null, monthly = null;
+            foreach (var (option, set) in new (Option<string?>, Action<long>)[] { (quotaDaily, v => daily = v), (quotaMonthly, v => monthly = v) })
+            {
+                if (parse.GetValue(option) is { } text)
+                {
+                    if (!ConfigFormats.TryParseSize(text, out var bytes))
+                    {
+                        Console.Error.WriteLine($"warren token create: {option.Name} '{text}' is not a size; use e.g. 10GB, 512MiB or a number of bytes");
+                        return 2;
+                    }
+                    set(bytes);
+                }
+            }
+            var quota = daily is null && monthly is null ? null : new QuotaConfig { Daily = daily, Monthly = monthly };
+            var errors = TokenRules.Problem(tokenName, allowHosts, allowPorts, parse.GetValue(maxSessions), TokenRules.Flags, quota);
             if (errors is not null)
             {
                 Console.Error.WriteLine("warren token create: " + errors);
                 return 2;
             }
-            var secret = store.Create(tokenName, allowHosts.Select(HostNames.ToLowerAscii).ToArray(), allowPorts, parse.GetValue(maxSessions));
+            var secret = store.Create(tokenName, allowHosts.Select(HostNames.ToLowerAscii).ToArray(), allowPorts, parse.GetValue(maxSessions), quota);
             Console.WriteLine(secret);
             Console.Error.WriteLine($"Token '{tokenName}' created. This is the only time its secret is shown; only its SHA-256 is stored in {store.DatabasePath}.");
             return 0;

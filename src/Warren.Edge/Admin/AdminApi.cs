@@ -13,7 +13,7 @@ namespace Warren.Edge.Admin;
 /// <summary>
 /// The runtime API on the admin listener (docs/operations.md, "The admin API"): sessions (list, close), services,
 /// tokens (list, create, revoke) and reload. Behind <c>admin_token</c> like everything but the probes
-/// (AdminEndpoints.RequireToken). Errors are <c>{"error": "..."}</c> with a 4xx status.
+/// (Warren.Admin's AdminGate). Errors are <c>{"error": "..."}</c> with a 4xx status.
 /// </summary>
 internal static class AdminApi
 {

@@ -11,9 +11,9 @@ namespace Warren.Edge.Admin;
 /// <summary>The edge's admin listener: /healthz, /readyz, /metrics (Prometheus text) and /api/status (JSON for `warren status`).</summary>
 internal static class AdminEndpoints
 {
-    public static void Map(WebApplication admin, EdgeState state, EdgeMetrics metrics, string? token, CertificateManager? acme = null)
+    /// <summary>Maps the endpoints; who may call them is decided before, for every path, by Warren.Admin's AdminGate.</summary>
+    public static void Map(WebApplication admin, EdgeState state, EdgeMetrics metrics, CertificateManager? acme = null)
     {
-        RequireToken(admin, token);
         admin.MapGet("/healthz", () => "ok");
         admin.MapGet("/readyz", () => metrics.IsReady ? Results.Text("ready") : Results.Text("not ready", statusCode: StatusCodes.Status503ServiceUnavailable));
         admin.MapGet("/metrics", (HttpContext context) => ExportAsync(metrics.Registry, context));
@@ -61,17 +61,6 @@ internal static class AdminEndpoints
         });
     }
 
-    /// <summary>With a token, every request but the probes needs <c>Authorization: Bearer TOKEN</c> (AdminAccess); 401 otherwise.</summary>
-    private static void RequireToken(WebApplication app, string? token) => app.Use((context, next) =>
-    {
-        if (AdminAccess.Allows(context.Request.Path.Value, context.Request.Headers.Authorization.ToString(), token))
-        {
-            return next(context);
-        }
-        context.Response.StatusCode = StatusCodes.Status401Unauthorized;
-        context.Response.Headers.WWWAuthenticate = "Bearer";
-        return Task.CompletedTask;
-    });
 
     /// <summary>Writes the registry in Prometheus text format (what prometheus-net.AspNetCore's middleware does, without the package).</summary>
     public static async Task ExportAsync(CollectorRegistry registry, HttpContext context)

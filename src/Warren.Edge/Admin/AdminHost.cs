@@ -4,8 +4,11 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Warren.Admin;
 using Warren.Configuration;
 using Warren.Edge.Acme;
+using Warren.Edge.Admin.Console;
+using Warren.Edge.Dashboard;
 using Warren.Edge.Telemetry;
 
 namespace Warren.Edge.Admin;
@@ -14,8 +17,9 @@ namespace Warren.Edge.Admin;
 internal static class AdminHost
 {
     /// <summary>Builds the admin app; <paramref name="listener"/> gives its bound port once started.</summary>
-    public static WebApplication Build(EdgeConfig config, ILoggerFactory loggerFactory, EdgeState state, EdgeMetrics metrics, CertificateManager? acme, out Func<ListenOptions> listener,
-        Warren.Edge.Tokens.TokenValidator tokens, Func<IReadOnlyList<EdgeTokenConfig>> configuredTokens, Func<Task<ReloadResult>> reload)
+    public static WebApplication Build(EdgeConfig config, ILoggerFactory loggerFactory, EdgeState state, EdgeMetrics metrics, CertificateManager? acme,
+        EdgeConsole console, out Func<ListenOptions> listener, Warren.Edge.Tokens.TokenValidator tokens, Func<IReadOnlyList<EdgeTokenConfig>> configuredTokens,
+        Func<Task<ReloadResult>> reload)
     {
         var endPoint = ListenEndPoint.Parse(config.Listen.Admin);
         if (!IPAddress.IsLoopback(endPoint.Address) && config.AdminToken is null)
@@ -28,10 +32,14 @@ internal static class AdminHost
         var builder = WebHosting.CreateBuilder();
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggerFactory);
+        // One login for the console and every API on this listener (docs/console.md, "Logging in").
+        builder.Services.AddWarrenAdmin(new AdminOptions { Token = config.AdminToken, Role = "edge" });
         builder.WebHost.ConfigureKestrel(k => k.Listen(endPoint, l => bound = l));
         var admin = builder.Build();
-        AdminEndpoints.Map(admin, state, metrics, config.AdminToken, acme);
+        admin.UseWarrenAdmin();
+        AdminEndpoints.Map(admin, state, metrics, acme);
         AdminApi.Map(admin, state, tokens, configuredTokens, reload);
+        ConsoleEndpoints.Map(admin, console, metrics);
         listener = () => bound ?? throw new InvalidOperationException("the admin listener is not configured yet");
         return admin;
     }

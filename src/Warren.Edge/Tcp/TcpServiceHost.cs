@@ -208,6 +208,15 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
             client.LingerState = new LingerOption(true, 0);
             return;
         }
+        if (Telemetry?.Recorder?.RefuseTcp(service) is { } overQuota)
+        {
+            // The token's quota is used up (docs/console.md, "Quotas"): refused with a reset, like a policy refusal.
+            telemetry!.Fail(ErrorKind.PolicyDenied);
+            telemetry.OverQuota = true;
+            client.LingerState = new LingerOption(true, 0);
+            Log.OverQuota(_logger, service.Name, overQuota);
+            return;
+        }
         try
         {
             var stream = await session.OpenAsync(service, StreamKind.Tcp, client.RemoteEndPoint?.ToString() ?? "", _stopping.Token).ConfigureAwait(false);
@@ -293,6 +302,9 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
 
         [LoggerMessage(405, LogLevel.Information, "TCP service {Service}: connection on port {Port} closed after {Seconds} s without a byte either way (limits.idle_timeout)", EventName = "TcpIdleTimeout")]
         public static partial void Idle(ILogger logger, string service, int port, double seconds);
+
+        [LoggerMessage(406, LogLevel.Debug, "TCP service {Service}: connection refused: {Reason}", EventName = "TcpOverQuota")]
+        public static partial void OverQuota(ILogger logger, string service, string reason);
 
         [LoggerMessage(404, LogLevel.Information, "TCP service {Service}: connection ended: {Message}", EventName = "TcpStreamFailed")]
         public static partial void StreamFailed(ILogger logger, string service, string message);

@@ -196,6 +196,9 @@ internal sealed class EdgeMetrics
     public ServiceMetrics For(ServiceEntry service) =>
         _services.TryGetValue(service, out var metrics) ? metrics : _services.GetValue(service, s => new ServiceMetrics(this, s.Name, s.Owner));
 
+    /// <summary>The service's metrics if its first request or connection made them; null before (no series is published early).</summary>
+    public ServiceMetrics? Existing(ServiceEntry service) => _services.TryGetValue(service, out var metrics) ? metrics : null;
+
     public static string Label(ErrorKind kind) => ErrorKindLabels[(int)kind];
 
     private readonly Gauge _sessions, _streams, _writeQueue, _rtt;

@@ -18,6 +18,9 @@ internal sealed class RequestTelemetry(EdgeMetrics metrics, AccessLogWriter acce
     private readonly AccessLogWriter _access = accessLog;
     private readonly EdgeMetrics _metrics = metrics;
 
+    /// <summary>The console's request log, live charts, accounting and inspector (docs/console.md); null: none.</summary>
+    internal Dashboard.EdgeConsole? Recorder { get; init; }
+
     public RequestDelegate Wrap(RequestDelegate next) => async context =>
     {
         var started = Stopwatch.GetTimestamp();
@@ -46,12 +49,14 @@ internal sealed class RequestTelemetry(EdgeMetrics metrics, AccessLogWriter acce
                 bytesIn = context.Request.ContentLength ?? 0;
                 bytesOut = context.Response.ContentLength ?? 0;
             }
+            var kind = ErrorKind.None;
             if (entry is not null)
             {
                 var service = _metrics.For(entry);
                 service.Active.Dec();
                 service.CountStatus(status);
-                service.CountError(Classify(context, status));
+                kind = Classify(context, status);
+                service.CountError(kind);
                 if (context.Features.Get<EdgeAnswer>()?.Rejection is { } rejection)
                 {
                     service.CountRejected(rejection);
@@ -74,6 +79,7 @@ internal sealed class RequestTelemetry(EdgeMetrics metrics, AccessLogWriter acce
                     _ => _metrics.OtherUnrouted,
                 }).Inc();
             }
+            Recorder?.Http(context, entry, status, elapsed, bytesIn, bytesOut, kind, upgraded);
             if (_access.Enabled)
             {
                 // Queued, not written: AccessLogWriter formats and writes it off the socket thread.

@@ -12,6 +12,9 @@ internal sealed class TcpTelemetry(EdgeMetrics metrics, AccessLogWriter accessLo
 {
     private readonly AccessLogWriter _access = accessLog;
 
+    /// <summary>The console's request log, live charts and accounting (docs/console.md); null: none.</summary>
+    internal Dashboard.EdgeConsole? Recorder { get; init; }
+
     public Connection Begin(ServiceEntry? service, AgentSession? session, Socket client, int port) =>
         new(this, service is null ? null : metrics.For(service), service, session, client, port);
 
@@ -57,6 +60,9 @@ internal sealed class TcpTelemetry(EdgeMetrics metrics, AccessLogWriter accessLo
 
         public void Fail(ErrorKind kind) => _error = kind;
 
+        /// <summary>Refused because the service's token is over its quota (logged as quota_exceeded).</summary>
+        public bool OverQuota { get; set; }
+
         public void Dispose()
         {
             if (_metrics is not null)
@@ -67,6 +73,7 @@ internal sealed class TcpTelemetry(EdgeMetrics metrics, AccessLogWriter accessLo
                 _metrics.BytesOut.Inc(_out);
                 _metrics.CountError(_error);
             }
+            _owner.Recorder?.Tcp(_service, _session, _client, _port, Stopwatch.GetElapsedTime(_started), _in, _out, _error, OverQuota);
             if (_owner._access.Enabled)
             {
                 System.Net.IPAddress? client;

@@ -17,6 +17,9 @@ internal sealed record TokenGrant(string Name, IReadOnlyList<string> AllowHosts,
         Name == other.Name && MaxSessions == other.MaxSessions && AllowHosts.SequenceEqual(other.AllowHosts)
         && AllowPorts.SequenceEqual(other.AllowPorts) && RequirePolicies.SequenceEqual(other.RequirePolicies);
 
+    /// <summary>Bytes per day or month this token's services may move (docs/console.md, "Quotas"); null: unlimited.</summary>
+    public Warren.Configuration.QuotaConfig? Quota { get; init; }
+
     /// <summary>Null when the token may publish <paramref name="service"/>, else why not.</summary>
     public string? Check(ServiceRegistration service)
     {

@@ -15,8 +15,11 @@ public static class TokenRules
 
     public static Labels JsonKeys { get; } = new("name", "allow_hosts", "allow_ports", "max_sessions");
 
+    /// <summary>The console's token form (docs/console.md, "Tokens").</summary>
+    public static Labels FormFields { get; } = new("name", "hostnames", "ports", "max live sessions");
+
     /// <summary>Null when a token with this name and grant may be created, else why not.</summary>
-    public static string? Problem(string? name, IReadOnlyList<string> hosts, IReadOnlyList<int> ports, int? maxSessions, Labels labels)
+    public static string? Problem(string? name, IReadOnlyList<string> hosts, IReadOnlyList<int> ports, int? maxSessions, Labels labels, QuotaConfig? quota = null)
     {
         ArgumentNullException.ThrowIfNull(hosts);
         ArgumentNullException.ThrowIfNull(ports);
@@ -41,6 +44,17 @@ public static class TokenRules
         {
             return $"{labels.Port} {badPort} is outside 1..65535";
         }
-        return maxSessions is < 1 ? $"{labels.MaxSessions} must be at least 1" : null;
+        if (maxSessions is < 1)
+        {
+            return $"{labels.MaxSessions} must be at least 1";
+        }
+        // Quotas (docs/console.md, "Quotas"): below 1 MB a handful of requests' headers would use one up, surely a typo.
+        if (quota?.Daily is < QuotaConfig.Minimum || quota?.Monthly is < QuotaConfig.Minimum)
+        {
+            return "a quota must be at least 1MB";
+        }
+        return quota is { Daily: { } daily, Monthly: { } monthly } && daily > monthly
+            ? "the daily quota is larger than the monthly one; it could never be reached"
+            : null;
     }
 }

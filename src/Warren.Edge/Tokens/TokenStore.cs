@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
 using Warren.Edge.Hosting;
+using Warren.Configuration;
 
 namespace Warren.Edge.Tokens;
 
@@ -10,6 +11,9 @@ namespace Warren.Edge.Tokens;
 public sealed record StoredToken(string Name, IReadOnlyList<string> AllowHosts, IReadOnlyList<int> AllowPorts, int? MaxSessions, DateTimeOffset CreatedAt, DateTimeOffset? RevokedAt)
 {
     internal byte[] Hash { get; init; } = [];
+
+    /// <summary>Bytes per day or month the token's services may move (docs/console.md, "Quotas"); null: unlimited.</summary>
+    public QuotaConfig? Quota { get; init; }
 }
 
 /// <summary>
@@ -47,23 +51,41 @@ public sealed class TokenStore : IDisposable
             );
             """;
         command.ExecuteNonQuery();
+        AddColumnIfMissing(connection, "quota_daily", "INTEGER");
+        AddColumnIfMissing(connection, "quota_monthly", "INTEGER");
+    }
+
+    /// <summary>Columns added after the first release: a database created by an older edge gains them in place.</summary>
+    private static void AddColumnIfMissing(SqliteConnection connection, string column, string type)
+    {
+        using var check = connection.CreateCommand();
+        check.CommandText = "SELECT COUNT(*) FROM pragma_table_info('tokens') WHERE name = $name";
+        check.Parameters.AddWithValue("$name", column);
+        if ((long)check.ExecuteScalar()! == 0)
+        {
+            using var alter = connection.CreateCommand();
+            alter.CommandText = $"ALTER TABLE tokens ADD COLUMN {column} {type}";
+            alter.ExecuteNonQuery();
+        }
     }
 
     public string DatabasePath { get; }
 
     /// <summary>Creates a token and returns its secret: 256 random bits, shown once, never stored.</summary>
-    public string Create(string name, IReadOnlyList<string> allowHosts, IReadOnlyList<int> allowPorts, int? maxSessions)
+    public string Create(string name, IReadOnlyList<string> allowHosts, IReadOnlyList<int> allowPorts, int? maxSessions, QuotaConfig? quota = null)
     {
         var secret = TokenPrefix + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
         using var connection = Open();
         using var command = connection.CreateCommand();
-        command.CommandText = "INSERT INTO tokens (name, sha256, allow_hosts, allow_ports, max_sessions, created_at) VALUES ($name, $hash, $hosts, $ports, $max, $created)";
+        command.CommandText = "INSERT INTO tokens (name, sha256, allow_hosts, allow_ports, max_sessions, created_at, quota_daily, quota_monthly) VALUES ($name, $hash, $hosts, $ports, $max, $created, $daily, $monthly)";
         command.Parameters.AddWithValue("$name", name);
         command.Parameters.AddWithValue("$hash", SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
         command.Parameters.AddWithValue("$hosts", JsonSerializer.Serialize(allowHosts));
         command.Parameters.AddWithValue("$ports", JsonSerializer.Serialize(allowPorts));
         command.Parameters.AddWithValue("$max", (object?)maxSessions ?? DBNull.Value);
         command.Parameters.AddWithValue("$created", DateTimeOffset.UtcNow.ToString("O"));
+        command.Parameters.AddWithValue("$daily", (object?)quota?.Daily ?? DBNull.Value);
+        command.Parameters.AddWithValue("$monthly", (object?)quota?.Monthly ?? DBNull.Value);
         try
         {
             command.ExecuteNonQuery();
@@ -108,7 +130,7 @@ public sealed class TokenStore : IDisposable
     {
         using var connection = Open();
         using var command = connection.CreateCommand();
-        command.CommandText = "SELECT name, sha256, allow_hosts, allow_ports, max_sessions, created_at, revoked_at FROM tokens ORDER BY name";
+        command.CommandText = "SELECT name, sha256, allow_hosts, allow_ports, max_sessions, created_at, revoked_at, quota_daily, quota_monthly FROM tokens ORDER BY name";
         using var reader = command.ExecuteReader();
         var tokens = new List<StoredToken>();
         while (reader.Read())
@@ -122,6 +144,8 @@ public sealed class TokenStore : IDisposable
                 reader.IsDBNull(6) ? null : DateTimeOffset.Parse(reader.GetString(6), System.Globalization.CultureInfo.InvariantCulture))
             {
                 Hash = (byte[])reader.GetValue(1),
+                Quota = reader.IsDBNull(7) && reader.IsDBNull(8) ? null
+                    : new QuotaConfig { Daily = reader.IsDBNull(7) ? null : reader.GetInt64(7), Monthly = reader.IsDBNull(8) ? null : reader.GetInt64(8) },
             });
         }
         return tokens;

@@ -40,6 +40,12 @@ internal sealed class TokenValidator : IDisposable
     /// <summary>The token database (the admin API creates and revokes tokens in it); null in tests without one.</summary>
     public TokenStore? Store => _store;
 
+    /// <summary>Every valid token's grant (edge.yaml's and the store's), as of the last refresh.</summary>
+    public IEnumerable<TokenGrant> Grants => Volatile.Read(ref _tokens).Select(t => t.Grant);
+
+    /// <summary>Raised after a refresh found the store changed (a token created, revoked or given a quota).</summary>
+    public event Action? Changed;
+
     public TokenGrant? Validate(string? presented)
     {
         if (string.IsNullOrEmpty(presented) || presented.Length > MaxTokenLength)
@@ -80,6 +86,7 @@ internal sealed class TokenValidator : IDisposable
             }
         }
         var previous = Interlocked.Exchange(ref _tokens, next);
+        Changed?.Invoke();
         var gone = previous.Select(t => t.Grant.Name).Except(next.Select(t => t.Grant.Name)).ToHashSet();
         if (gone.Count > 0)
         {
@@ -90,7 +97,7 @@ internal sealed class TokenValidator : IDisposable
     private static (byte[] Hash, TokenGrant Grant)[] FromConfig(IEnumerable<EdgeTokenConfig> configured) =>
         [.. configured.Select(t => (
             t.TokenSha256 is { } hex ? Convert.FromHexString(hex) : SHA256.HashData(Encoding.UTF8.GetBytes(t.Token!)),
-            new TokenGrant(t.Name, t.AllowHosts, t.AllowPorts) { RequirePolicies = t.RequirePolicies }))];
+            new TokenGrant(t.Name, t.AllowHosts, t.AllowPorts) { RequirePolicies = t.RequirePolicies, Quota = t.Quota }))];
 
     /// <summary>
     /// Hot reload (docs/operations.md): edge.yaml's tokens are replaced. Returns the names whose secret or grant
@@ -107,6 +114,7 @@ internal sealed class TokenValidator : IDisposable
             next = Load();
             previous = Interlocked.Exchange(ref _tokens, next);
         }
+        Changed?.Invoke(); // a quota is not part of SameAs (sessions need not register again); the accounting re-reads it here
         var gone = previous.Select(t => t.Grant.Name).Except(next.Select(t => t.Grant.Name)).ToHashSet();
         var changed = previous.Where(old => next.Any(n => n.Grant.Name == old.Grant.Name) && !next.Any(n => n.Grant.Name == old.Grant.Name
             && n.Hash.AsSpan().SequenceEqual(old.Hash) && n.Grant.SameAs(old.Grant))).Select(t => t.Grant.Name).ToHashSet();
@@ -121,7 +129,7 @@ internal sealed class TokenValidator : IDisposable
         _store is null
             ? _configured
             : [.. _configured, .. _store.List().Where(t => t.RevokedAt is null).Select(t => (t.Hash,
-                new TokenGrant(t.Name, [.. t.AllowHosts.Select(HostNames.ToLowerAscii)], t.AllowPorts) { MaxSessions = t.MaxSessions }))];
+                new TokenGrant(t.Name, [.. t.AllowHosts.Select(HostNames.ToLowerAscii)], t.AllowPorts) { MaxSessions = t.MaxSessions, Quota = t.Quota }))];
 
     public void Dispose()
     {
