@@ -53,10 +53,12 @@ internal static class AgentCommand
             agent.Start();
             logger.LogInformation("Agent {Name} started: {Count} services, {Connections} session(s) to {Edge}",
                 agentConfig.Name, agentConfig.Services.Count, agentConfig.Connections, agentConfig.Edge);
+            ServiceManager.Ready();
             using (ReloadSignal.Register(() => agent.ReloadAsync()))
             {
                 await EdgeCommand.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
             }
+            ServiceManager.Stopping();
             var drain = agent.Config.DrainTimeout;
             logger.LogInformation("Shutting down: draining in-flight streams (up to {Seconds} s, drain_timeout)", drain.TotalSeconds);
             await agent.StopAsync(drain).ConfigureAwait(false);

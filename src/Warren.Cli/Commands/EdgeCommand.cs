@@ -65,10 +65,12 @@ internal static class EdgeCommand
                 // Every listener's port, "off" for one not configured (the HTTPS one was missing from this line).
                 logger.LogInformation("Edge up: http={Http} https={Https} agents={Agents} admin={Admin}; agent link certificate SHA-256 {Fingerprint}",
                     PortOrOff(edge.HttpPort), PortOrOff(edge.HttpsPort), edge.AgentsPort, edge.AdminPort, edge.AgentCertificateFingerprint ?? "(insecure: plain TCP)");
+                ServiceManager.Ready();
                 using (ReloadSignal.Register(() => edge.ReloadAsync()))
                 {
                     await WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
                 }
+                ServiceManager.Stopping();
                 var drain = edge.Config.DrainTimeout;
                 logger.LogInformation("Shutting down: draining agent sessions (up to {Seconds} s, drain_timeout)", drain.TotalSeconds);
                 await edge.StopAsync(drain).ConfigureAwait(false);

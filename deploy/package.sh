@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Builds Warren's release artefacts into artifacts/release/ (docs/operations.md, "Installing"):
+#   warren-VERSION-linux-x64, warren-VERSION-linux-arm64   self-contained single-file binaries (no .NET needed)
+#   warren-VERSION-framework-dependent.tar.gz               for hosts with the ASP.NET Core 10 runtime
+#   warren-VERSION-systemd.tar.gz                           the systemd units and example configs
+#   SHA256SUMS                                              checksums of all of the above
+# Usage: deploy/package.sh [VERSION] [RID...]   (default version: 0.0.0-dev; default RIDs: linux-x64 linux-arm64)
+# Not built here yet: container images and the .NET tool package (docs/operations.md says so).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+version=${1:-0.0.0-dev}
+shift || true
+rids=("$@")
+[ ${#rids[@]} -gt 0 ] || rids=(linux-x64 linux-arm64)
+if ! [[ "$version" =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$ ]]; then
+  echo "package.sh: version '$version' is not MAJOR.MINOR.PATCH[-suffix]" >&2
+  exit 2
+fi
+
+out=artifacts/release
+work=artifacts/release-work
+rm -rf "$out" "$work"
+mkdir -p "$out" "$work"
+
+for rid in "${rids[@]}"; do
+  echo "== warren $version $rid (self-contained, single file)"
+  dotnet publish src/Warren.Cli/Warren.Cli.csproj -c Release -r "$rid" --self-contained \
+    -p:PublishSingleFile=true -p:IncludeNativeLibrariesForSelfExtract=true -p:DebugType=none \
+    -p:Version="$version" -o "$work/$rid" -nologo -v quiet
+  cp "$work/$rid/warren" "$out/warren-$version-$rid"
+  chmod 0755 "$out/warren-$version-$rid"
+done
+
+echo "== warren $version (framework-dependent)"
+dotnet publish src/Warren.Cli/Warren.Cli.csproj -c Release --no-self-contained -p:DebugType=none \
+  -p:Version="$version" -o "$work/fdd/warren-$version" -nologo -v quiet
+tar -C "$work/fdd" -czf "$out/warren-$version-framework-dependent.tar.gz" "warren-$version"
+
+echo "== systemd units and example configs"
+mkdir -p "$work/systemd/warren-$version-systemd"
+cp deploy/systemd/*.service deploy/examples/*.yaml "$work/systemd/warren-$version-systemd/"
+tar -C "$work/systemd" -czf "$out/warren-$version-systemd.tar.gz" "warren-$version-systemd"
+
+(cd "$out" && sha256sum -- * > SHA256SUMS)
+rm -rf "$work"
+echo "== artefacts in $out:"
+cat "$out/SHA256SUMS"
