@@ -30,7 +30,7 @@ public sealed class ClientEndingTests(ITestOutputHelper output) : LoggedTest(out
         Assert.Equal(0, await tunnel.MetricAsync("warren_service_errors_total", "service=\"app\""));
         Assert.Equal(1, await tunnel.MetricAsync("warren_http_requests_total", "service=\"app\"", "code=\"499\""));
         // It was logged as a warning with an invented status ("RequestCanceled -> 400").
-        Assert.DoesNotContain(Log.Lines, l => l.Contains(" warn ", StringComparison.Ordinal));
+        Assert.DoesNotContain(Log.Lines, IsWarning);
     }
 
     [Fact]
@@ -57,7 +57,7 @@ public sealed class ClientEndingTests(ITestOutputHelper output) : LoggedTest(out
         Assert.Equal(0, await tunnel.MetricAsync("warren_service_errors_total", "service=\"app\""));
         Assert.Equal(0, await tunnel.MetricAsync("warren_service_client_aborts_total", "service=\"app\""));
         // It logged "forwarding failed (UpgradeResponseCanceled)" as a warning.
-        Assert.DoesNotContain(Log.Lines, l => l.Contains(" warn ", StringComparison.Ordinal));
+        Assert.DoesNotContain(Log.Lines, IsWarning);
     }
 
     [Fact]
@@ -70,8 +70,15 @@ public sealed class ClientEndingTests(ITestOutputHelper output) : LoggedTest(out
 
         await Log.WaitForAsync(Wait.DefaultTimeout, "[AgentDisconnected]", "drained");
         // The control stream ending with its session was a warning ("control channel failed: The operation was canceled").
-        Assert.DoesNotContain(Log.Lines, l => l.Contains(" warn ", StringComparison.Ordinal));
+        Assert.DoesNotContain(Log.Lines, IsWarning);
     }
+
+    /// <summary>
+    /// A warning line, other than ASP.NET's data-protection notice when the edge starts (about the policies' key
+    /// store, Policy/PrivateXmlRepository.cs), which no request or agent causes.
+    /// </summary>
+    private static bool IsWarning(string line) =>
+        line.Contains(" warn ", StringComparison.Ordinal) && !line.Contains(" warn Microsoft.AspNetCore.DataProtection.", StringComparison.Ordinal);
 
     private static async Task<string> ReadHeadAsync(Socket socket)
     {
