@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes one target of fuzz/Warren.Fuzz for a chosen time with AFL++ and SharpFuzz (docs/reliability.md):
 #
-#   bash fuzz/run.sh <frames|control|session> <seconds>
+#   bash fuzz/run.sh <frames|control|session|registration> <seconds>
 #
 # Builds the targets, instruments Warren.Protocol.dll for AFL, runs afl-fuzz from fuzz/corpus/<target>, then
 # copies every crash and hang into fuzz/crashes/<target>/ and replaces fuzz/corpus/<target>/ with the minimised
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 target=${1:-}
 seconds=${2:-}
-case "$target" in frames | control | session) ;; *) echo "usage: bash fuzz/run.sh <frames|control|session> <seconds>" >&2; exit 2 ;; esac
+case "$target" in frames | control | session | registration) ;; *) echo "usage: bash fuzz/run.sh <frames|control|session|registration> <seconds>" >&2; exit 2 ;; esac
 [[ "$seconds" =~ ^[1-9][0-9]*$ ]] || { echo "seconds must be a positive integer, not '$seconds'" >&2; exit 2; }
 
 if ! command -v afl-fuzz >/dev/null; then
@@ -26,7 +26,8 @@ build=artifacts/fuzz/build
 rm -rf "$work" "$build"
 mkdir -p "$work" "fuzz/crashes/$target"
 dotnet build fuzz/Warren.Fuzz -c Release -nologo -v quiet -o "$build"
-(cd fuzz && dotnet tool restore >/dev/null && dotnet tool run sharpfuzz "../$build/Warren.Protocol.dll")
+# The protocol for every target; the edge and its configuration rules for the registration target.
+(cd fuzz && dotnet tool restore >/dev/null && for dll in Warren.Protocol Warren.Configuration Warren.Edge; do dotnet tool run sharpfuzz "../$build/$dll.dll"; done)
 
 # dotnet is not an AFL-instrumented binary (the IL is), and this is not a tuned fuzzing host.
 export AFL_SKIP_BIN_CHECK=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1

@@ -15,6 +15,13 @@ internal static class Seeds
         Save(directory, "frames", "every-type", Frames(EveryFrameType));
         Save(directory, "control", "auth", Control(Auth));
         Save(directory, "control", "login-and-register", Control(Auth, Register, Results));
+        Save(directory, "registration", "register", Control(Register));
+        // Two tokens in turn (the target alternates): a wildcard and a name under it, a look-alike (KELVIN SIGN), mixed
+        // case, an A-label, a shared port, then a re-registration of the first token's services.
+        Save(directory, "registration", "overlapping-tokens", Control(
+            Registering(Http("web", "*.wild.test", "www.wild.test"), Tcp("ssh", 2222)),
+            Registering(Http("bank", "bank.wild.test", "ban\u212A.wild.test"), Tcp("db", 2222), Http("shop", "Shop.Example.com", "xn--bcher-kva.example.com")),
+            Registering(Http("web", "bank.wild.test", "BANK.wild.test"), Http("web", "app.example.com"), Tcp("ssh2", 2223))));
         Save(directory, "session", "control-stream", Frames(w =>
         {
             FrameWriter.WriteHello(w, ClientHello);
@@ -66,6 +73,12 @@ internal static class Seeds
         Type = ControlMessage.RegisterResult,
         Results = [new RegistrationResult { Name = "app", Ok = true }, new RegistrationResult { Name = "ssh", Ok = false, Error = "port not allowed" }],
     };
+
+    private static ControlMessage Registering(params ServiceRegistration[] services) => new() { Type = ControlMessage.Register, Services = services };
+
+    private static ServiceRegistration Http(string name, params string[] hostnames) => new() { Name = name, Kind = "http", Hostnames = hostnames };
+
+    private static ServiceRegistration Tcp(string name, int port) => new() { Name = name, Kind = "tcp", Port = port };
 
     private static byte[] Frames(Action<IBufferWriter<byte>> write)
     {

@@ -1,5 +1,17 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.Authentication.OpenIdConnect;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Warren.Configuration;
+using Warren.Edge.Agents;
+using Warren.Edge.Policy;
+using Warren.Edge.Routing;
+using Warren.Edge.Tokens;
 using Warren.Protocol.Framing;
 using Warren.Protocol.Session;
 using Warren.Protocol.Streams;
@@ -25,6 +37,7 @@ internal static class Targets
         ["frames"] = Frames,
         ["control"] = Control,
         ["session"] = Session,
+        ["registration"] = Registration,
     };
 
     // A property, not a field: nothing from the instrumented assembly may run before SharpFuzz maps AFL's memory.
@@ -304,6 +317,93 @@ internal static class Targets
         var buffer = new byte[4096];
         while (await stream.ReadAsync(buffer) > 0)
         {
+        }
+    }
+
+    /// <summary>
+    /// The edge's handling of an agent's <c>register</c> message (docs/security.md, "Registration"): control messages
+    /// are read off the input, and every one that lists services is handled as the edge does, alternately for two
+    /// tokens whose grants overlap: each field checked and normalised (RegistrationHandler.Claims), the token's grant
+    /// and policies applied, then the route table's ownership and conflict checks. Whatever the input: a refused
+    /// service carries a reason; a registered one has hostnames in normal form that route to it; no hostname or port
+    /// is ever owned by two tokens.
+    /// </summary>
+    public static void Registration(byte[] input) => RegistrationAsync(input).GetAwaiter().GetResult();
+
+    private static async Task RegistrationAsync(byte[] input)
+    {
+        var (near, far) = StreamTransport.CreateInMemoryPair();
+        var starting = MuxSession.StartAsync(far, SessionRole.Client);
+        await using var mux = await MuxSession.StartAsync(near, SessionRole.Server).WaitAsync(HangLimit);
+        await using var peer = await starting.WaitAsync(HangLimit);
+        using var policyServices = new PolicyServices(TimeProvider.System, new AuthenticationSchemeProvider(Options.Create(new AuthenticationOptions())),
+            new OptionsCache<JwtBearerOptions>(), new OptionsCache<OpenIdConnectOptions>(), new OptionsCache<CookieAuthenticationOptions>(),
+            new EphemeralDataProtectionProvider(), NullLoggerFactory.Instance);
+        var policies = new EdgePolicies(new EdgeConfig(), policyServices);
+        var routes = new RouteTable();
+        AgentSession[] agents =
+        [
+            new(mux, "wild", "agent-a", null, DateTimeOffset.UnixEpoch) { Grant = new TokenGrant("wild", ["*.wild.test", "app.example.com"], [2222, 2223]) },
+            new(mux, "bank", "agent-b", null, DateTimeOffset.UnixEpoch) { Grant = new TokenGrant("bank", ["bank.wild.test", "*.example.com"], [2222]) },
+        ];
+        var channel = new ControlChannel(new MemoryStream(input, writable: false));
+        var turn = 0;
+        try
+        {
+            while (await channel.ReceiveAsync(CancellationToken.None) is { } message)
+            {
+                if (message.Services is not { } services)
+                {
+                    continue;
+                }
+                var agent = agents[turn++ % agents.Length];
+                var results = routes.Register(agent, RegistrationHandler.Claims(agent.Grant!, services, policies));
+                CheckRegistration(routes, services, results);
+            }
+        }
+        catch (ProtocolException)
+        {
+        }
+    }
+
+    private static void CheckRegistration(RouteTable routes, IReadOnlyList<ServiceRegistration> services, IReadOnlyList<RegistrationResult> results)
+    {
+        if (results.Count != services.Count)
+        {
+            throw new FuzzInvariantException($"{services.Count} services registered, {results.Count} results");
+        }
+        foreach (var result in results.Where(r => !r.Ok && string.IsNullOrEmpty(r.Error)))
+        {
+            throw new FuzzInvariantException($"service '{result.Name}' refused without a reason");
+        }
+        var owners = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var entry in routes.Services)
+        {
+            var registration = entry.Registration;
+            foreach (var host in registration.Hostnames)
+            {
+                if (!HostNames.TryNormalize(host, allowWildcard: true, out var normal, out _) || normal != host)
+                {
+                    throw new FuzzInvariantException($"{entry} is routed by '{host}', which is not in normal form");
+                }
+                if (owners.TryGetValue("host " + host, out var owner) && owner != entry.Owner)
+                {
+                    throw new FuzzInvariantException($"hostname {host} is held by tokens {owner} and {entry.Owner}");
+                }
+                owners["host " + host] = entry.Owner;
+                if (!host.StartsWith('*') && registration.PathPrefix is null && routes.MatchHttp(host, "/")?.Owner != entry.Owner)
+                {
+                    throw new FuzzInvariantException($"{host} does not route to its owner {entry.Owner}");
+                }
+            }
+            if (registration.Port is { } port)
+            {
+                if (owners.TryGetValue("port " + port, out var owner) && owner != entry.Owner)
+                {
+                    throw new FuzzInvariantException($"port {port} is held by tokens {owner} and {entry.Owner}");
+                }
+                owners["port " + port] = entry.Owner;
+            }
         }
     }
 }
