@@ -20,6 +20,9 @@ internal static class CliLogging
         // is enabled at any level (about 450 B and some CPU per request). Their lines are Debug/Information, filtered
         // anyway; an unhandled exception is still logged by Kestrel's own category.
         .AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None)
+        // "No XML encryptor configured" at every start: the OIDC session keys are kept unencrypted on purpose, in a
+        // folder only the edge's user can read (docs/policy.md). A warning nobody can act on; errors still show.
+        .AddFilter("Microsoft.AspNetCore.DataProtection.KeyManagement.XmlKeyManager", LogLevel.Error)
         .AddFilter("System", LogLevel.Warning)
         // YARP logs two Information lines per proxied request: at 10k req/s that was most of the edge's CPU.
         .AddFilter("Yarp", LogLevel.Warning));
