@@ -461,6 +461,12 @@ tokens:
 limits:
   max_request_body_size: 4GB
   max_connections: 20000
+  # All load comes from 127.0.0.1, as it would through one load balancer: the per-client limits (docs/security.md)
+  # would queue and refuse it as one abusive client. Raised as that deployment would raise them.
+  max_connections_per_ip: 20000
+  max_requests_per_ip_per_service: 100000
+  max_tcp_connections_per_ip: 20000
+  max_tcp_connections_per_service: 20000
 EOF
 start_edge() {
   launch proxy edge "$WARREN" edge --config "$W/edge.yaml"
