@@ -52,13 +52,27 @@ internal sealed class ServiceEntry(int id, string owner, ServiceRegistration reg
 
     public void Remove(AgentSession session) => ImmutableInterlocked.Update(ref _sessions, static (list, s) => list.Remove(s), session);
 
-    /// <summary>The usable session with the fewest open streams; null when none is left (→ 503).</summary>
+    private int _pickCursor;
+
+    /// <summary>
+    /// The usable session with the fewest open streams; null when none is left (→ 503). Ties go round-robin: a burst
+    /// of new pooled connections reads the stream counts before any of them has opened its stream, and each
+    /// connection stays on the session it was opened on, so "the first of the least loaded" would send the whole
+    /// burst, and every request after it, to one session.
+    /// </summary>
     public AgentSession? PickSession()
     {
+        var sessions = Sessions;
+        if (sessions.Length <= 1)
+        {
+            return sessions.Length == 1 && sessions[0].IsUsable ? sessions[0] : null;
+        }
+        var start = (int)((uint)Interlocked.Increment(ref _pickCursor) % (uint)sessions.Length);
         AgentSession? best = null;
         var bestLoad = int.MaxValue;
-        foreach (var session in Sessions)
+        for (var i = 0; i < sessions.Length; i++)
         {
+            var session = sessions[(start + i) % sessions.Length];
             if (!session.IsUsable)
             {
                 continue;

@@ -44,6 +44,22 @@ public sealed class ServiceEntryTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task PickSession_spreads_picks_over_equally_loaded_sessions()
+    {
+        // A burst of new pooled connections all see the same stream counts; each connection then stays on its session.
+        var entry = new ServiceEntry(1, "alice", new ServiceRegistration { Name = "web", Hostnames = ["app.test"] });
+        var (first, _) = await SessionAsync();
+        var (second, _) = await SessionAsync();
+        entry.Add(first);
+        entry.Add(second);
+
+        var picks = Enumerable.Range(0, 16).Select(_ => entry.PickSession()).ToArray();
+
+        Assert.Equal(8, picks.Count(p => ReferenceEquals(p, first)));
+        Assert.Equal(8, picks.Count(p => ReferenceEquals(p, second)));
+    }
+
+    [Fact]
     public async Task A_session_is_listed_once_however_often_it_is_added()
     {
         var entry = new ServiceEntry(1, "alice", new ServiceRegistration { Name = "web", Hostnames = ["app.test"] });
