@@ -13,6 +13,9 @@ var root = new RootCommand("Warren: one encrypted, multiplexed session publishes
     TokenCommand.Create(),
     StatusCommand.Create(),
     ReloadCommand.Create(),
+    SessionsCommand.Create(),
+    DrainCommand.Create(),
+    MaintenanceCommand.Create(),
 };
 root.Options.Add(verbose);
 // SIGTERM/SIGINT cancel the command's token and the edge and agent then drain for up to their drain_timeout; by

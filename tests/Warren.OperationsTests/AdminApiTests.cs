@@ -29,6 +29,10 @@ public sealed class AdminApiTests(ITestOutputHelper output) : LoggedTest(output)
             (HttpMethod.Post, "/api/tokens", """{"name":"sneaky","allow_hosts":["sneaky.test"]}"""),
             (HttpMethod.Delete, "/api/tokens/sneaky", null),
             (HttpMethod.Post, "/api/reload", null),
+            (HttpMethod.Post, "/api/services/app/drain", null),
+            (HttpMethod.Delete, "/api/services/app/drain", null),
+            (HttpMethod.Put, "/api/services/app/maintenance", null),
+            (HttpMethod.Delete, "/api/services/app/maintenance", null),
         ];
         foreach (var token in new string?[] { null, WarrenHarness.NewToken() })
         {
@@ -40,6 +44,7 @@ public sealed class AdminApiTests(ITestOutputHelper output) : LoggedTest(output)
         }
 
         Assert.Contains(tunnel.Edge.State.Sessions, s => s.Id == session.Id);
+        Assert.All(tunnel.Edge.State.Routes.AllEntries, s => Assert.Null(s.Control));
         using var tokens = await SendAsync(tunnel, HttpMethod.Get, "/api/tokens", null, AdminToken);
         Assert.DoesNotContain("sneaky", await tokens.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }

@@ -38,7 +38,7 @@ public sealed class ReloadTests(ITestOutputHelper output) : LoggedTest(output)
         using var socket = new ClientWebSocket();
         socket.Options.SetRequestHeader("Host", "ws.test");
         await socket.ConnectAsync(new Uri($"ws://127.0.0.1:{tunnel.HttpPort}/ws"), timeout.Token);
-        Assert.Equal("one", await EchoAsync(socket, "one", timeout.Token));
+        Assert.Equal("one", await socket.EchoAsync("one", timeout.Token));
         using var tcp = await EchoConnection.ConnectAsync(port, timeout.Token);
         Assert.Equal("one", await tcp.EchoAsync("one", timeout.Token));
         await loop.WaitForMoreAsync(20, "the load runs before the reloads");
@@ -79,7 +79,7 @@ public sealed class ReloadTests(ITestOutputHelper output) : LoggedTest(output)
         }
 
         // The untouched ones: the same session (no reconnect), the same WebSocket and TCP connection, no failed request.
-        Assert.Equal("two", await EchoAsync(socket, "two", timeout.Token));
+        Assert.Equal("two", await socket.EchoAsync("two", timeout.Token));
         Assert.Equal("two", await tcp.EchoAsync("two", timeout.Token));
         await loop.WaitForMoreAsync(20, "the load runs after the reloads");
         await loop.DisposeAsync();
@@ -142,13 +142,5 @@ public sealed class ReloadTests(ITestOutputHelper output) : LoggedTest(output)
         var applied = await WarrenProcess.RunAsync(["reload", "--admin", $"127.0.0.1:{edge.AdminPort}"], Log);
         Assert.Equal(0, applied.ExitCode);
         Assert.Contains("needs a restart to change: listen.admin", applied.StandardOutput, StringComparison.Ordinal);
-    }
-
-    private static async Task<string> EchoAsync(ClientWebSocket socket, string text, CancellationToken cancellationToken)
-    {
-        await socket.SendAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
-        var buffer = new byte[1024];
-        var result = await socket.ReceiveAsync(buffer, cancellationToken);
-        return Encoding.UTF8.GetString(buffer, 0, result.Count);
     }
 }

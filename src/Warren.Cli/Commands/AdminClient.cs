@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http;
 using System.Net.Http.Headers;
 using System.Text;
+using System.Text.Json;
 
 namespace Warren.Cli.Commands;
 
@@ -47,5 +48,35 @@ internal static class AdminClient
         {
             return (0, "", $"no answer from the admin address {admin} ({ex.Message}). Is the edge or agent running, and is its admin listener there? Try --admin HOST:PORT");
         }
+    }
+
+    /// <summary>
+    /// One call for a runtime command: the answer's JSON when it is a success, else null after telling
+    /// <paramref name="error"/> why (<c>warren NAME: ...</c>), with the API's own <c>error</c> sentence when it gave one.
+    /// </summary>
+    public static async Task<JsonElement?> CallAsync(string command, HttpMethod method, string admin, string path, string? token, string? json,
+        TextWriter error, CancellationToken cancellationToken)
+    {
+        var (status, body, problem) = await SendAsync(method, admin, path, token, json, cancellationToken).ConfigureAwait(false);
+        if (problem is not null)
+        {
+            await error.WriteLineAsync($"warren {command}: {problem}").ConfigureAwait(false);
+            return null;
+        }
+        JsonElement? parsed = null;
+        try
+        {
+            parsed = body.Length == 0 ? null : JsonDocument.Parse(body).RootElement.Clone();
+        }
+        catch (JsonException)
+        {
+        }
+        if ((int)status is < 200 or > 299)
+        {
+            var why = parsed is { ValueKind: JsonValueKind.Object } o && o.TryGetProperty("error", out var e) ? e.GetString() : body;
+            await error.WriteLineAsync($"warren {command}: {(int)status} {status}: {why}").ConfigureAwait(false);
+            return null;
+        }
+        return parsed ?? default(JsonElement);
     }
 }

@@ -15,11 +15,13 @@ internal static class ReloadCommand
 {
     public static Command Create()
     {
-        var admin = new Option<string>("--admin") { Description = "Admin address of the edge or agent (host:port or URL)", DefaultValueFactory = _ => StatusCommand.DefaultAdmin };
-        var token = new Option<string?>("--admin-token") { Description = $"The admin listener's admin_token; default: the {StatusCommand.TokenVariable} environment variable" };
-        var command = new Command("reload", "Reload the configuration of a running edge or agent (as SIGHUP does)") { admin, token };
-        command.SetAction((parse, cancellationToken) => RunAsync(
-            parse.GetValue(admin)!, parse.GetValue(token) ?? Environment.GetEnvironmentVariable(StatusCommand.TokenVariable), Console.Out, Console.Error, cancellationToken));
+        var command = new Command("reload", "Reload the configuration of a running edge or agent (as SIGHUP does)");
+        var address = new AdminAddress().AddTo(command);
+        command.SetAction((parse, cancellationToken) =>
+        {
+            var (admin, token) = address.Read(parse);
+            return RunAsync(admin, token, Console.Out, Console.Error, cancellationToken);
+        });
         return command;
     }
 

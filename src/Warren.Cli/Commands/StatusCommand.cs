@@ -17,14 +17,13 @@ internal static class StatusCommand
 
     public static Command Create()
     {
-        var admin = new Option<string>("--admin") { Description = "Admin address of the edge or agent (host:port or URL)", DefaultValueFactory = _ => DefaultAdmin };
-        var token = new Option<string?>("--admin-token")
+        var command = new Command("status", "Show the sessions and services of a running edge or agent");
+        var address = new AdminAddress().AddTo(command);
+        command.SetAction((parse, cancellationToken) =>
         {
-            Description = $"The admin listener's admin_token; default: the {TokenVariable} environment variable (preferred: a flag shows in the process list)",
-        };
-        var command = new Command("status", "Show the sessions and services of a running edge or agent") { admin, token };
-        command.SetAction((parse, cancellationToken) => RunAsync(
-            parse.GetValue(admin)!, parse.GetValue(token) ?? Environment.GetEnvironmentVariable(TokenVariable), Console.Out, Console.Error, cancellationToken));
+            var (admin, token) = address.Read(parse);
+            return RunAsync(admin, token, Console.Out, Console.Error, cancellationToken);
+        });
         return command;
     }
 
@@ -85,19 +84,7 @@ internal static class StatusCommand
         text.Append(CultureInfo.InvariantCulture, $"{role}: {(ready ? "ready" : "NOT READY")}, {sessions.Count} session(s), {services.Count} service(s)\n\n");
 
         text.Append("SESSIONS\n");
-        var now = DateTimeOffset.UtcNow;
-        Table(text, ["ID", "AGENT", "TOKEN", "REMOTE", "CONNECTED", "RTT", "STREAMS", "SERVICES"], sessions.Select(s => new[]
-        {
-            Str(s, "id"),
-            Str(s, "agent"),
-            Str(s, "token"),
-            Str(s, "remote"),
-            s.TryGetProperty("connected_at", out var at) && at.TryGetDateTimeOffset(out var since)
-                ? $"{since.ToUniversalTime():yyyy-MM-dd HH:mm:ss}Z ({Ago(now - since)})" : "-",
-            s.TryGetProperty("rtt_ms", out var rtt) ? string.Create(CultureInfo.InvariantCulture, $"{rtt.GetDouble():0.0} ms") : "-",
-            Str(s, "streams"),
-            s.TryGetProperty("services", out var list) ? string.Join(",", list.EnumerateArray().Select(x => x.GetString())) : "-",
-        }));
+        RenderSessions(text, sessions);
 
         text.Append("\nSERVICES\n");
         Table(text, ["NAME", "OWNER", "KIND", "HOSTNAMES / PORT", "SESSIONS", "REQ/S", "ERR/S"], services.Select(s => new[]
@@ -132,7 +119,25 @@ internal static class StatusCommand
         return text.ToString();
     }
 
-    private static string Str(JsonElement element, string name) =>
+    /// <summary>The sessions table (also what <c>warren sessions</c> prints).</summary>
+    internal static void RenderSessions(StringBuilder text, IEnumerable<JsonElement> sessions)
+    {
+        var now = DateTimeOffset.UtcNow;
+        Table(text, ["ID", "AGENT", "TOKEN", "REMOTE", "CONNECTED", "RTT", "STREAMS", "SERVICES"], sessions.Select(s => new[]
+        {
+            Str(s, "id"),
+            Str(s, "agent"),
+            Str(s, "token"),
+            Str(s, "remote"),
+            s.TryGetProperty("connected_at", out var at) && at.TryGetDateTimeOffset(out var since)
+                ? $"{since.ToUniversalTime():yyyy-MM-dd HH:mm:ss}Z ({Ago(now - since)})" : "-",
+            s.TryGetProperty("rtt_ms", out var rtt) ? string.Create(CultureInfo.InvariantCulture, $"{rtt.GetDouble():0.0} ms") : "-",
+            Str(s, "streams"),
+            s.TryGetProperty("services", out var list) ? string.Join(",", list.EnumerateArray().Select(x => x.GetString())) : "-",
+        }));
+    }
+
+    internal static string Str(JsonElement element, string name) =>
         !element.TryGetProperty(name, out var value) ? "-" : value.ValueKind switch
         {
             JsonValueKind.String => value.GetString() ?? "-",
@@ -153,7 +158,7 @@ internal static class StatusCommand
         : span.TotalDays < 1 ? $"{(int)span.TotalHours}h{span.Minutes:00}m ago"
         : $"{(int)span.TotalDays}d{span.Hours:00}h ago";
 
-    private static void Table(StringBuilder text, string[] headers, IEnumerable<string[]> rows)
+    internal static void Table(StringBuilder text, string[] headers, IEnumerable<string[]> rows)
     {
         var all = rows.ToList();
         if (all.Count == 0)

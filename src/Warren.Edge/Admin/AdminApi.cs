@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Warren.Configuration;
 using Warren.Edge.Agents;
+using Warren.Edge.Telemetry;
 using Warren.Edge.Tokens;
 using Warren.Protocol.Framing;
 
@@ -20,7 +21,7 @@ internal static class AdminApi
     /// <summary>A token request body is a few names and ports: anything larger is refused before it is read.</summary>
     private const long MaxBodyBytes = 64 * 1024;
 
-    public static void Map(WebApplication admin, EdgeState state, TokenValidator tokens, Func<IReadOnlyList<EdgeTokenConfig>> configuredTokens,
+    public static void Map(WebApplication admin, EdgeState state, EdgeMetrics metrics, TokenValidator tokens, Func<IReadOnlyList<EdgeTokenConfig>> configuredTokens,
         Func<Task<ReloadResult>> reload)
     {
         admin.MapGet("/api/sessions", () => Results.Json(state.Sessions.OrderBy(s => s.Id).Select(Describe)));
@@ -34,17 +35,8 @@ internal static class AdminApi
             session.Mux.Abort(ErrorCode.NoError, "closed through the admin API");
             return Results.NoContent();
         });
-        admin.MapGet("/api/services", () => Results.Json(state.Routes.Services.OrderBy(s => s.Name, StringComparer.Ordinal).Select(s => new
-        {
-            name = s.Name,
-            owner = s.Owner,
-            kind = s.Registration.Kind,
-            hostnames = s.Registration.Hostnames,
-            path_prefix = s.Registration.PathPrefix,
-            port = s.Registration.Port,
-            sessions = s.Sessions.Select(x => x.Id),
-            grace_waiting = s.Grace.Waiting,
-        })));
+        admin.MapGet("/api/services", () => Results.Json(state.Routes.AllEntries.OrderBy(s => s.Name, StringComparer.Ordinal)
+            .ThenBy(s => s.Owner, StringComparer.Ordinal).Select(s => ServiceControlApi.Describe(s, metrics))));
         admin.MapGet("/api/tokens", async () =>
         {
             var stored = tokens.Store is { } store ? await Task.Run(store.List).ConfigureAwait(false) : Array.Empty<StoredToken>();
@@ -140,7 +132,7 @@ internal static class AdminApi
 
     private static IResult Error(int status, string message) => Results.Json(new { error = message }, statusCode: status);
 
-    private static async Task<(T? Value, IResult? Error)> ReadAsync<T>(HttpContext context) where T : class
+    internal static async Task<(T? Value, IResult? Error)> ReadAsync<T>(HttpContext context) where T : class
     {
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
         {

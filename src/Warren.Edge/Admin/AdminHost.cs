@@ -38,7 +38,8 @@ internal static class AdminHost
         var admin = builder.Build();
         admin.UseWarrenAdmin();
         AdminEndpoints.Map(admin, state, metrics, acme);
-        AdminApi.Map(admin, state, tokens, configuredTokens, reload);
+        AdminApi.Map(admin, state, metrics, tokens, configuredTokens, reload);
+        new ServiceControlApi(state, metrics, TimeProvider.System, loggerFactory.CreateLogger("Warren.Edge.Admin")).Map(admin);
         ConsoleEndpoints.Map(admin, console, metrics);
         listener = () => bound ?? throw new InvalidOperationException("the admin listener is not configured yet");
         return admin;

@@ -67,6 +67,11 @@ internal sealed partial class TunnelForwardingMiddleware(
             return;
         }
         Telemetry.RequestTelemetry.Routed(context, service);
+        if (service.Control is { } control)
+        {
+            await ServiceControlAnswer.WriteAsync(context, control).ConfigureAwait(false); // drained or in maintenance: 503 page
+            return;
+        }
         // No usable session now: wait in the service's grace queue (Routing/GraceQueue.cs) for one, then 503.
         if ((service.PickSession() ?? await service.WaitForSessionAsync(routes.Grace, context.RequestAborted).ConfigureAwait(false)) is not { } session)
         {

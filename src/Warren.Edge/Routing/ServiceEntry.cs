@@ -102,6 +102,21 @@ internal sealed class ServiceEntry(int id, string owner, ServiceRegistration reg
             : Grace.WaitAsync(this, grace, TimeProvider.System, cancellationToken);
     }
 
+    private ServiceControl? _control;
+
+    /// <summary>
+    /// The operator's drain or maintenance (Admin/ServiceControlApi.cs); null, the usual case, when served normally.
+    /// The request path reads it once, after routing (Forwarding/ServiceControlAnswer.cs, Tcp/TcpServiceControl.cs).
+    /// </summary>
+    public ServiceControl? Control
+    {
+        get => Volatile.Read(ref _control);
+        set => Volatile.Write(ref _control, value);
+    }
+
+    /// <summary>Replaces <paramref name="expected"/> with <paramref name="next"/> unless another change came first.</summary>
+    public bool TrySetControl(ServiceControl? expected, ServiceControl? next) => Interlocked.CompareExchange(ref _control, next, expected) == expected;
+
     /// <summary>
     /// What the edge enforces for this service (Policy/ServicePolicy.cs); null: nothing, and the request path skips
     /// policy entirely. Set with the registration, before the route is published.

@@ -164,6 +164,10 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
             await ServeAdmittedAsync(client, port, null).ConfigureAwait(false);
             return;
         }
+        if (TcpServiceControl.Refuses(client, service))
+        {
+            return; // drained or in maintenance (Tcp/TcpServiceControl.cs)
+        }
         var address = (client.RemoteEndPoint as IPEndPoint)?.Address;
         using var perIp = address is null ? null : Limits.PerIp.TryAcquire(address, service.Id);
         var rejection = address is not null && perIp is null ? ClientRejection.PerIpLimit
