@@ -16,6 +16,7 @@ var root = new RootCommand("Warren: one encrypted, multiplexed session publishes
     SessionsCommand.Create(),
     DrainCommand.Create(),
     MaintenanceCommand.Create(),
+    BansCommand.Create(),
 };
 root.Options.Add(verbose);
 // SIGTERM/SIGINT cancel the command's token and the edge and agent then drain for up to their drain_timeout; by

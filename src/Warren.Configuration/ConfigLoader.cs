@@ -31,6 +31,7 @@ public static class ConfigLoader
         "drain_timeout", "grace.timeout", "grace.max_waiting",
         "access_log.output", "access_log.path", "access_log.max_size", "access_log.max_files",
         "request_log.enabled", "request_log.retention", "request_log.max_size", "request_log.queue",
+        "shield.enabled", "shield.auth_failures", "shield.limit_hits", "shield.window", "shield.ban_time", "shield.max_bans",
     ];
 
     /// <summary>The dotted keys of agent.yaml that WARREN_* variables and flags can override.</summary>
@@ -136,7 +137,7 @@ public static class ConfigLoader
     {
         var defaults = new EdgeConfig();
         var file = reader.Map(root, "", "listen", "certificates", "data", "tokens", "agent_tls", "limits", "session", "admin_token", "trusted_proxies", "policies", "acme",
-            "drain_timeout", "grace", "access_log", "request_log", "inspector");
+            "drain_timeout", "grace", "access_log", "request_log", "inspector", "shield");
 
         var listen = file.Map("listen", "http", "https", "agents", "admin", "tcp_address");
         var limits = file.Map("limits", "max_request_body_size", "max_connections", "request_headers_timeout", "idle_timeout",
@@ -238,6 +239,7 @@ public static class ConfigLoader
             },
             RequestLog = ReadRequestLog(file),
             Inspector = ReadInspector(file),
+            Shield = ReadShield(file),
         };
     }
 
@@ -262,6 +264,22 @@ public static class ConfigLoader
             Retention = log.Duration("retention", defaults.Retention),
             MaxSize = log.Size("max_size", defaults.MaxSize),
             Queue = log.Int("queue", defaults.Queue),
+        };
+    }
+
+    private static ShieldConfig ReadShield(Mapping file)
+    {
+        var defaults = new ShieldConfig();
+        var shield = file.Map("shield", "enabled", "auth_failures", "limit_hits", "window", "ban_time", "max_bans", "exempt");
+        return new ShieldConfig
+        {
+            Enabled = shield.Bool("enabled", defaults.Enabled),
+            AuthFailures = shield.Int("auth_failures", defaults.AuthFailures),
+            LimitHits = shield.Int("limit_hits", defaults.LimitHits),
+            Window = shield.Duration("window", defaults.Window),
+            BanTime = shield.Duration("ban_time", defaults.BanTime),
+            MaxBans = shield.Int("max_bans", defaults.MaxBans),
+            Exempt = shield.StringList("exempt"),
         };
     }
 

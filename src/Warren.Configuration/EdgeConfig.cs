@@ -52,6 +52,9 @@ public sealed record EdgeConfig
     /// <summary>YAML key <c>policies</c>: named policies the edge enforces by hostname or port (docs/policy.md).</summary>
     public IReadOnlyList<EdgePolicyConfig> Policies { get; init; } = [];
 
+    /// <summary>YAML key <c>shield</c>: bans of abusive client addresses (docs/policy.md, "Abuse shield").</summary>
+    public ShieldConfig Shield { get; init; } = new();
+
     /// <summary>YAML key <c>access_log</c>: where the access log goes (docs/observability.md, "Access log").</summary>
     public AccessLogConfig AccessLog { get; init; } = new();
 

@@ -107,6 +107,7 @@ internal static partial class Validator
         CheckTrustedProxies(d, config.TrustedProxies);
         CheckAcme(d, config);
         CheckConsole(d, config);
+        CheckShield(d, config.Shield);
         return config with { Tokens = tokens, AdminToken = string.IsNullOrEmpty(config.AdminToken) ? null : config.AdminToken };
     }
 

@@ -91,6 +91,11 @@ public sealed partial class EdgeServer
                 drain.UnionWith(State.Sessions.Select(s => s.TokenName));
                 applied.Add("policies");
             }
+            if (!Same(current.Shield, next.Shield))
+            {
+                Shield.Configure(next.Shield);
+                applied.Add("shield");
+            }
             if (current.Grace != next.Grace)
             {
                 State.Routes.Grace = next.Grace;

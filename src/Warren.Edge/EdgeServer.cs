@@ -21,6 +21,7 @@ using Warren.Edge.Forwarding;
 using Warren.Edge.Hosting;
 using Warren.Edge.Limits;
 using Warren.Edge.Policy;
+using Warren.Edge.Shield;
 using Warren.Edge.Tcp;
 using Warren.Edge.Telemetry;
 using Warren.Edge.Tls;
@@ -101,6 +102,9 @@ public sealed partial class EdgeServer : IAsyncDisposable
     /// <summary>Automatic certificates; null without <c>acme:</c> in edge.yaml.</summary>
     internal CertificateManager? Acme { get; private init; }
 
+    /// <summary>The abuse shield: bans of client addresses, kept in warren.db (docs/policy.md, "Abuse shield").</summary>
+    internal AbuseShield Shield { get; private init; } = null!;
+
     /// <summary>The access log's writer (access_log in edge.yaml): lines queued by the request path, written in the background.</summary>
     internal AccessLogWriter? AccessLog { get; private init; }
 
@@ -148,6 +152,8 @@ public sealed partial class EdgeServer : IAsyncDisposable
         var metrics = new EdgeMetrics(state, sni, perIp, agentGuard);
         var listeners = new EdgeListeners(metrics, perIp);
         var accessLog = new AccessLogWriter(config.AccessLog, config.DataDirectory, loggerFactory, metrics.Registry, options.Time);
+        var shield = new AbuseShield(config.Shield, new BanStore(config.DataDirectory, logger), options.Time, loggerFactory.CreateLogger<AbuseShield>());
+        shield.Metrics = new ShieldMetrics(metrics.Registry, () => shield.Count);
 
         var builder = WebHosting.CreateBuilder(inlineScheduling: true);
         builder.Logging.ClearProviders();
@@ -174,6 +180,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
         builder.Services.AddSingleton(sp => new EdgePolicies(config, sp.GetRequiredService<PolicyServices>()));
         builder.Services.AddSingleton<PolicyRateLimiter>();
         builder.Services.AddSingleton(new PolicyMetrics(metrics.Registry));
+        builder.Services.AddSingleton(shield); // an instance: the edge disposes it (DisposeAsync), after the listeners
         builder.Services.AddSingleton<PolicyMiddleware>();
         builder.Services.AddSingleton(config.Limits);
         builder.Services.AddSingleton(session);
@@ -210,12 +217,13 @@ public sealed partial class EdgeServer : IAsyncDisposable
         // the console's quota and inspector step (docs/console.md) comes after policy, right before forwarding.
         var console = new EdgeConsole(config, state, metrics, tokens, client, options.Time, loggerFactory);
         var forward = app.Services.GetRequiredService<PolicyMiddleware>().Wrap(console.Wrap(app.Services.GetRequiredService<TunnelForwardingMiddleware>().InvokeAsync));
+        forward = new ShieldMiddleware(shield, trusted).Wrap(forward); // a banned client is refused before routing
         app.Run(new RequestTelemetry(metrics, accessLog) { Recorder = console }.Wrap(forward));
 
         EdgeServer? server = null; // the admin API reaches the edge once it is built (below)
         var admin = AdminHost.Build(config, loggerFactory, state, metrics, acme?.Manager, console, out var adminListener, tokens,
             configuredTokens: () => server?.Config.Tokens ?? config.Tokens,
-            reload: () => server?.ReloadAsync() ?? Task.FromResult(ReloadResult.Refused("the edge is still starting")));
+            reload: () => server?.ReloadAsync() ?? Task.FromResult(ReloadResult.Refused("the edge is still starting")), shield);
 
         var registrations = new RegistrationHandler(state.Routes, app.Services.GetRequiredService<EdgePolicies>(), config.Limits.MaxServicesPerSession,
             TimeProvider.System, loggerFactory.CreateLogger<RegistrationHandler>());
@@ -225,7 +233,8 @@ public sealed partial class EdgeServer : IAsyncDisposable
             config.Limits.MaxConnections, loggerFactory.CreateLogger<AgentListener>());
         var tcp = new TcpServiceHost(state.Routes, options.TcpBindAddress ?? IPAddress.Parse(config.Listen.TcpAddress), config.Limits.IdleTimeout, logger) {
             Telemetry = new TcpTelemetry(metrics, accessLog) { Recorder = console },
-            Policy = new TcpPolicyGate(app.Services.GetRequiredService<PolicyRateLimiter>(), app.Services.GetRequiredService<PolicyMetrics>(), logger),
+            Policy = new TcpPolicyGate(app.Services.GetRequiredService<PolicyRateLimiter>(), app.Services.GetRequiredService<PolicyMetrics>(), logger, shield),
+            Shield = shield,
             Limits = new TcpConnectionLimits(limitsConfig),
         };
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -244,6 +253,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
             Acme = acme?.Manager,
             AccessLog = accessLog,
             Console = console,
+            Shield = shield,
             _started = config,
             _current = config,
             _sni = sni,
@@ -291,6 +301,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
         {
             await AccessLog.DisposeAsync().ConfigureAwait(false); // the last lines, then the file closes
         }
+        await Shield.DisposeAsync().ConfigureAwait(false); // the last bans are written
         _client.Dispose();
         _tokens.Dispose();
         _reloading.Dispose();

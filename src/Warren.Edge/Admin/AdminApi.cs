@@ -130,7 +130,7 @@ internal static class AdminApi
         services = s.Services.Select(x => x.Name),
     };
 
-    private static IResult Error(int status, string message) => Results.Json(new { error = message }, statusCode: status);
+    internal static IResult Error(int status, string message) => Results.Json(new { error = message }, statusCode: status);
 
     internal static async Task<(T? Value, IResult? Error)> ReadAsync<T>(HttpContext context) where T : class
     {

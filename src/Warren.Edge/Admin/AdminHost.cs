@@ -19,7 +19,7 @@ internal static class AdminHost
     /// <summary>Builds the admin app; <paramref name="listener"/> gives its bound port once started.</summary>
     public static WebApplication Build(EdgeConfig config, ILoggerFactory loggerFactory, EdgeState state, EdgeMetrics metrics, CertificateManager? acme,
         EdgeConsole console, out Func<ListenOptions> listener, Warren.Edge.Tokens.TokenValidator tokens, Func<IReadOnlyList<EdgeTokenConfig>> configuredTokens,
-        Func<Task<ReloadResult>> reload)
+        Func<Task<ReloadResult>> reload, Shield.AbuseShield shield)
     {
         var endPoint = ListenEndPoint.Parse(config.Listen.Admin);
         if (!IPAddress.IsLoopback(endPoint.Address) && config.AdminToken is null)
@@ -40,6 +40,7 @@ internal static class AdminHost
         AdminEndpoints.Map(admin, state, metrics, acme);
         AdminApi.Map(admin, state, metrics, tokens, configuredTokens, reload);
         new ServiceControlApi(state, metrics, TimeProvider.System, loggerFactory.CreateLogger("Warren.Edge.Admin")).Map(admin);
+        BanEndpoints.Map(admin, shield);
         ConsoleEndpoints.Map(admin, console, metrics);
         listener = () => bound ?? throw new InvalidOperationException("the admin listener is not configured yet");
         return admin;

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Net.Http.Headers;
 using Warren.Edge.Forwarding;
 using Warren.Edge.Routing;
+using Warren.Edge.Shield;
 using Warren.Edge.Telemetry;
 
 namespace Warren.Edge.Policy;
@@ -19,7 +20,8 @@ namespace Warren.Edge.Policy;
 /// error pages apply to the forwarded request.
 /// </summary>
 internal sealed partial class PolicyMiddleware(
-    RouteTable routes, TrustedProxies trusted, PolicyRateLimiter limiter, PolicyMetrics? metrics, TimeProvider time, ILogger<PolicyMiddleware> logger)
+    RouteTable routes, TrustedProxies trusted, PolicyRateLimiter limiter, PolicyMetrics? metrics, TimeProvider time, ILogger<PolicyMiddleware> logger,
+    AbuseShield? shield = null)
 {
     private static readonly EdgeAnswer DeniedAnswer = new(ErrorKind.PolicyDenied);
 
@@ -257,6 +259,24 @@ internal sealed partial class PolicyMiddleware(
         RequestTelemetry.Answered(context, DeniedAnswer);
         metrics?.Denied(service, PolicyDenial.Unauthenticated);
         Log.Denied(logger, service.Name, layer.Name, PolicyDenial.Unauthenticated, context.Response.StatusCode, client?.ToString());
+        Strike(PolicyDenial.Unauthenticated, context.Response.StatusCode, client); // a 302 to a login is no failure
+    }
+
+    /// <summary>A failed authentication (401, 403) or a rate limit counts toward a ban (docs/policy.md, "Abuse shield").</summary>
+    private void Strike(PolicyDenial reason, int status, IPAddress? client)
+    {
+        if (shield is null)
+        {
+            return;
+        }
+        if (reason == PolicyDenial.RateLimited)
+        {
+            shield.Strike(client, StrikeKind.LimitHit);
+        }
+        else if (reason == PolicyDenial.Unauthenticated && status is StatusCodes.Status401Unauthorized or StatusCodes.Status403Forbidden)
+        {
+            shield.Strike(client, StrikeKind.AuthFailure);
+        }
     }
 
     private bool Acquire(RateRule? rule, ServiceEntry service, IPAddress? client, out TimeSpan retryAfter)
@@ -271,6 +291,7 @@ internal sealed partial class PolicyMiddleware(
         RequestTelemetry.Answered(context, DeniedAnswer);
         metrics?.Denied(service, reason);
         Log.Denied(logger, service.Name, layer.Name, reason, status, client?.ToString());
+        Strike(reason, status, client);
         context.Response.StatusCode = status;
         if (policy.Cors?.AllowedOrigin(context.Request) is { } origin)
         {

@@ -9,7 +9,7 @@ namespace Warren.Edge.Policy;
 /// A TCP service's policy, checked when a client connects (docs/policy.md, "TCP services"): every layer's ip lists and
 /// connection_rate, then the lowest max_connections_per_ip. The connection holds its per-IP slot until it closes.
 /// </summary>
-internal sealed partial class TcpPolicyGate(PolicyRateLimiter limiter, PolicyMetrics? metrics, ILogger logger)
+internal sealed partial class TcpPolicyGate(PolicyRateLimiter limiter, PolicyMetrics? metrics, ILogger logger, Shield.AbuseShield? shield = null)
 {
     private readonly ConcurrentDictionary<(int Service, IPAddress Client), int> _open = new();
 
@@ -54,6 +54,10 @@ internal sealed partial class TcpPolicyGate(PolicyRateLimiter limiter, PolicyMet
     {
         metrics?.Denied(service, reason);
         Log.Denied(logger, service.Name, layer, client.ToString(), reason);
+        if (reason is PolicyDenial.RateLimited or PolicyDenial.TooManyConnections)
+        {
+            shield?.Strike(client, Shield.StrikeKind.LimitHit); // docs/policy.md, "Abuse shield"
+        }
         return null;
     }
 

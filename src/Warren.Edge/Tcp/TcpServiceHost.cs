@@ -42,6 +42,9 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
     /// <summary>Checks a TCP service's policy when a client connects (docs/policy.md); null: policies are not enforced (tests).</summary>
     public Policy.TcpPolicyGate? Policy { get; init; }
 
+    /// <summary>The abuse shield: a banned client's connection is reset at accept (docs/policy.md, "Abuse shield"); null: none (tests).</summary>
+    public Shield.AbuseShield? Shield { get; init; }
+
     /// <summary>Connection caps per client address and per service.</summary>
     public TcpConnectionLimits Limits { get; init; } = new(new Warren.Configuration.EdgeLimitsConfig());
 
@@ -158,6 +161,10 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
     private async Task ServeAsync(Socket client, int port)
     {
         using var _ = client;
+        if (Shield?.Refuse(client) == true)
+        {
+            return;
+        }
         var service = _routes.MatchPort(port);
         if (service is null)
         {

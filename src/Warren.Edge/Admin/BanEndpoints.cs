@@ -1,0 +1,72 @@
+using System.Net;
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Warren.Configuration;
+using Warren.Edge.Shield;
+
+namespace Warren.Edge.Admin;
+
+/// <summary>
+/// The abuse shield's bans on the admin API (docs/operations.md, "The admin API"; what <c>warren bans</c> calls):
+/// <c>GET /api/bans</c> lists the bans in force, <c>POST /api/bans</c> bans an address by hand, <c>DELETE
+/// /api/bans/{address}</c> lifts a ban. Behind <c>admin_token</c> like the rest of the API.
+/// </summary>
+internal static class BanEndpoints
+{
+    /// <summary>A ban made by hand without a duration lasts this long.</summary>
+    private static readonly TimeSpan DefaultDuration = TimeSpan.FromHours(1);
+
+    public static void Map(WebApplication admin, AbuseShield shield)
+    {
+        admin.MapGet("/api/bans", () => Results.Json(shield.List().Select(b => Describe(b, shield.Now))));
+        admin.MapPost("/api/bans", async (HttpContext context) =>
+        {
+            var request = await AdminApi.ReadAsync<BanRequest>(context).ConfigureAwait(false);
+            if (request.Error is { } bad)
+            {
+                return bad;
+            }
+            var body = request.Value!;
+            if (!IPAddress.TryParse(body.Address, out var address))
+            {
+                return AdminApi.Error(StatusCodes.Status400BadRequest, $"address: '{LogText.Bound(body.Address ?? "", 64)}' is not an IP address");
+            }
+            var duration = DefaultDuration;
+            if (body.Duration is not null && (!ConfigFormats.TryParseDuration(body.Duration, out duration) || duration <= TimeSpan.Zero || duration > TimeSpan.FromDays(365)))
+            {
+                return AdminApi.Error(StatusCodes.Status400BadRequest, $"duration: '{LogText.Bound(body.Duration, 32)}' is not a duration from 1s to 8760h (e.g. 30m, 24h)");
+            }
+            var reason = string.IsNullOrWhiteSpace(body.Reason) ? "banned through the admin API" : LogText.Bound(body.Reason, 200);
+            if (shield.Ban(address, duration, reason) is not { } ban)
+            {
+                return AdminApi.Error(StatusCodes.Status409Conflict, "shield.max_bans bans are in force already: lift some or raise max_bans");
+            }
+            return Results.Json(Describe(ban, shield.Now), statusCode: StatusCodes.Status201Created);
+        });
+        admin.MapDelete("/api/bans/{address}", (string address) =>
+        {
+            if (!IPAddress.TryParse(address, out var parsed))
+            {
+                return AdminApi.Error(StatusCodes.Status400BadRequest, $"'{LogText.Bound(address, 64)}' is not an IP address");
+            }
+            return shield.Lift(parsed) ? Results.NoContent() : AdminApi.Error(StatusCodes.Status404NotFound, $"{parsed} is not banned");
+        });
+    }
+
+    private static object Describe(BanEntry ban, DateTimeOffset now) => new
+    {
+        address = ban.Address.ToString(),
+        reason = ban.Reason,
+        banned_at = ban.BannedAt,
+        until = ban.Until,
+        remaining_seconds = Math.Max(0, (long)Math.Ceiling((ban.Until - now).TotalSeconds)),
+    };
+
+    private sealed record BanRequest
+    {
+        [JsonPropertyName("address")] public string? Address { get; init; }
+        [JsonPropertyName("duration")] public string? Duration { get; init; }
+        [JsonPropertyName("reason")] public string? Reason { get; init; }
+    }
+}
