@@ -118,6 +118,10 @@ public sealed partial class EdgeServer : IAsyncDisposable
 
     public int SessionCount => State.Sessions.Count;
 
+    /// <summary>The admin listener's endpoints (its OpenAPI document must describe each API one: Admin/AdminOpenApi.cs).</summary>
+    internal IEnumerable<Microsoft.AspNetCore.Routing.RouteEndpoint> AdminEndpoints =>
+        ((Microsoft.AspNetCore.Routing.IEndpointRouteBuilder)_admin).DataSources.SelectMany(d => d.Endpoints).OfType<Microsoft.AspNetCore.Routing.RouteEndpoint>();
+
     public static async Task<EdgeServer> StartAsync(EdgeConfig config, ILoggerFactory loggerFactory, EdgeServerOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(config);

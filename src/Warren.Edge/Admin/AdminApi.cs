@@ -18,13 +18,16 @@ namespace Warren.Edge.Admin;
 /// </summary>
 internal static class AdminApi
 {
+    private const string Json = "application/json";
+
     /// <summary>A token request body is a few names and ports: anything larger is refused before it is read.</summary>
     private const long MaxBodyBytes = 64 * 1024;
 
     public static void Map(WebApplication admin, EdgeState state, EdgeMetrics metrics, TokenValidator tokens, Func<IReadOnlyList<EdgeTokenConfig>> configuredTokens,
         Func<Task<ReloadResult>> reload)
     {
-        admin.MapGet("/api/sessions", () => Results.Json(state.Sessions.OrderBy(s => s.Id).Select(Describe)));
+        admin.MapGet("/api/sessions", () => Results.Json(state.Sessions.OrderBy(s => s.Id).Select(Describe)))
+            .WithTags("sessions").WithSummary("Agent sessions: id, agent, token, remote, connected_at, rtt_ms, streams, services").Produces(StatusCodes.Status200OK, contentType: Json);
         admin.MapDelete("/api/sessions/{id:long}", (long id) =>
         {
             if (state.Sessions.FirstOrDefault(s => s.Id == id) is not { } session)
@@ -34,9 +37,12 @@ internal static class AdminApi
             // Closed now; its agent connects again after its backoff (revoke the token to keep it out).
             session.Mux.Abort(ErrorCode.NoError, "closed through the admin API");
             return Results.NoContent();
-        });
+        }).WithTags("sessions").WithSummary("Close a session now (its agent connects again after its backoff)")
+            .Produces(StatusCodes.Status204NoContent).Produces<AdminError>(StatusCodes.Status404NotFound);
         admin.MapGet("/api/services", () => Results.Json(state.Routes.AllEntries.OrderBy(s => s.Name, StringComparer.Ordinal)
-            .ThenBy(s => s.Owner, StringComparer.Ordinal).Select(s => ServiceControlApi.Describe(s, metrics))));
+            .ThenBy(s => s.Owner, StringComparer.Ordinal).Select(s => ServiceControlApi.Describe(s, metrics))))
+            .WithTags("services").WithSummary("Services the edge knows (registered now or offline), with their drain or maintenance state and what is open on them")
+            .Produces(StatusCodes.Status200OK, contentType: Json);
         admin.MapGet("/api/tokens", async () =>
         {
             var stored = tokens.Store is { } store ? await Task.Run(store.List).ConfigureAwait(false) : Array.Empty<StoredToken>();
@@ -61,7 +67,7 @@ internal static class AdminApi
                 created_at = (DateTimeOffset?)t.CreatedAt,
                 revoked_at = t.RevokedAt,
             })));
-        });
+        }).WithTags("tokens").WithSummary("Agent tokens from edge.yaml and the token database (never a secret)").Produces(StatusCodes.Status200OK, contentType: Json);
         admin.MapPost("/api/tokens", async (HttpContext context) =>
         {
             if (tokens.Store is not { } store)
@@ -95,7 +101,9 @@ internal static class AdminApi
             }
             await Task.Run(tokens.Refresh).ConfigureAwait(false); // usable at once, not at the next poll of the database
             return Results.Json(new { name = body.Name, token = secret }, statusCode: StatusCodes.Status201Created);
-        });
+        }).WithTags("tokens").WithSummary("Create a database token; 201 with its secret, shown this once")
+            .Accepts<TokenCreateRequest>(Json).Produces(StatusCodes.Status201Created, contentType: Json)
+            .Produces<AdminError>(StatusCodes.Status400BadRequest).Produces<AdminError>(StatusCodes.Status409Conflict).Produces<AdminError>(StatusCodes.Status413PayloadTooLarge);
         admin.MapDelete("/api/tokens/{name}", async (string name) =>
         {
             if (configuredTokens().Any(t => t.Name == name))
@@ -108,13 +116,15 @@ internal static class AdminApi
             }
             await Task.Run(tokens.Refresh).ConfigureAwait(false); // its sessions close now
             return Results.NoContent();
-        });
+        }).WithTags("tokens").WithSummary("Revoke a database token; its sessions close now")
+            .Produces(StatusCodes.Status204NoContent).Produces<AdminError>(StatusCodes.Status404NotFound).Produces<AdminError>(StatusCodes.Status409Conflict);
         // Hot reload (docs/operations.md, "Reload"): what `warren reload` calls; 422 when refused whole.
         admin.MapPost("/api/reload", async () =>
         {
             var result = await reload().ConfigureAwait(false);
             return Results.Json(result, statusCode: result.Ok ? StatusCodes.Status200OK : StatusCodes.Status422UnprocessableEntity);
-        });
+        }).WithTags("reload").WithSummary("Read edge.yaml again and apply what changed; 422 when the new file is refused (the running configuration stays)")
+            .Produces<ReloadResult>(StatusCodes.Status200OK).Produces<ReloadResult>(StatusCodes.Status422UnprocessableEntity);
     }
 
     /// <summary>One session as /api/sessions and /api/status show it.</summary>
@@ -130,7 +140,7 @@ internal static class AdminApi
         services = s.Services.Select(x => x.Name),
     };
 
-    internal static IResult Error(int status, string message) => Results.Json(new { error = message }, statusCode: status);
+    internal static IResult Error(int status, string message) => AdminError.Result(status, message);
 
     internal static async Task<(T? Value, IResult? Error)> ReadAsync<T>(HttpContext context) where T : class
     {
@@ -153,7 +163,7 @@ internal static class AdminApi
         }
     }
 
-    private sealed record TokenCreateRequest
+    internal sealed record TokenCreateRequest
     {
         [JsonPropertyName("name")] public string? Name { get; init; }
         [JsonPropertyName("allow_hosts")] public IReadOnlyList<string>? AllowHosts { get; init; }

@@ -14,9 +14,17 @@ internal static class AdminEndpoints
     /// <summary>Maps the endpoints; who may call them is decided before, for every path, by Warren.Admin's AdminGate.</summary>
     public static void Map(WebApplication admin, EdgeState state, EdgeMetrics metrics, CertificateManager? acme = null)
     {
-        admin.MapGet("/healthz", () => "ok");
-        admin.MapGet("/readyz", () => metrics.IsReady ? Results.Text("ready") : Results.Text("not ready", statusCode: StatusCodes.Status503ServiceUnavailable));
-        admin.MapGet("/metrics", (HttpContext context) => ExportAsync(metrics.Registry, context));
+        admin.MapGet("/healthz", () => "ok").WithTags("probes").WithSummary("Liveness: 200 \"ok\" while the process runs (no token)")
+            .Produces<string>(StatusCodes.Status200OK, "text/plain");
+        admin.MapGet("/readyz", () => metrics.IsReady ? Results.Text("ready") : Results.Text("not ready", statusCode: StatusCodes.Status503ServiceUnavailable))
+            .WithTags("probes").WithSummary("Readiness: 200 \"ready\", 503 from the first moment of a drain (no token)")
+            .Produces<string>(StatusCodes.Status200OK, "text/plain").Produces<string>(StatusCodes.Status503ServiceUnavailable, "text/plain");
+        // A route handler (it returns a result), not a bare RequestDelegate: only handlers reach the OpenAPI document.
+        admin.MapGet("/metrics", async (HttpContext context) =>
+        {
+            await ExportAsync(metrics.Registry, context).ConfigureAwait(false);
+            return Results.Empty;
+        }).WithTags("metrics").WithSummary("Prometheus text exposition (docs/observability.md)").Produces<string>(StatusCodes.Status200OK, "text/plain");
         admin.MapGet("/api/status", () =>
         {
             var body = JsonSerializer.Serialize(new
@@ -58,7 +66,7 @@ internal static class AdminEndpoints
                 }),
             });
             return Results.Text(body, "application/json");
-        });
+        }).WithTags("status").WithSummary("Sessions, services and certificates, as `warren status` shows them").Produces(StatusCodes.Status200OK, contentType: "application/json");
     }
 
 

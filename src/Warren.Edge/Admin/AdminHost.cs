@@ -34,6 +34,7 @@ internal static class AdminHost
         builder.Services.AddSingleton(loggerFactory);
         // One login for the console and every API on this listener (docs/console.md, "Logging in").
         builder.Services.AddWarrenAdmin(new AdminOptions { Token = config.AdminToken, Role = "edge" });
+        AdminOpenApi.Add(builder.Services);
         builder.WebHost.ConfigureKestrel(k => k.Listen(endPoint, l => bound = l));
         var admin = builder.Build();
         admin.UseWarrenAdmin();
@@ -42,6 +43,7 @@ internal static class AdminHost
         new ServiceControlApi(state, metrics, TimeProvider.System, loggerFactory.CreateLogger("Warren.Edge.Admin")).Map(admin);
         BanEndpoints.Map(admin, shield);
         ConsoleEndpoints.Map(admin, console, metrics);
+        AdminOpenApi.Map(admin);
         listener = () => bound ?? throw new InvalidOperationException("the admin listener is not configured yet");
         return admin;
     }

@@ -19,7 +19,8 @@ internal static class BanEndpoints
 
     public static void Map(WebApplication admin, AbuseShield shield)
     {
-        admin.MapGet("/api/bans", () => Results.Json(shield.List().Select(b => Describe(b, shield.Now))));
+        admin.MapGet("/api/bans", () => Results.Json(shield.List().Select(b => Describe(b, shield.Now))))
+            .WithTags("bans").WithSummary("The abuse shield's bans in force").Produces(StatusCodes.Status200OK, contentType: "application/json");
         admin.MapPost("/api/bans", async (HttpContext context) =>
         {
             var request = await AdminApi.ReadAsync<BanRequest>(context).ConfigureAwait(false);
@@ -43,7 +44,9 @@ internal static class BanEndpoints
                 return AdminApi.Error(StatusCodes.Status409Conflict, "shield.max_bans bans are in force already: lift some or raise max_bans");
             }
             return Results.Json(Describe(ban, shield.Now), statusCode: StatusCodes.Status201Created);
-        });
+        }).WithTags("bans").WithSummary("Ban an address by hand (duration default 1h)").Accepts<BanRequest>("application/json")
+            .Produces(StatusCodes.Status201Created, contentType: "application/json").Produces<AdminError>(StatusCodes.Status400BadRequest)
+            .Produces<AdminError>(StatusCodes.Status409Conflict);
         admin.MapDelete("/api/bans/{address}", (string address) =>
         {
             if (!IPAddress.TryParse(address, out var parsed))
@@ -51,7 +54,8 @@ internal static class BanEndpoints
                 return AdminApi.Error(StatusCodes.Status400BadRequest, $"'{LogText.Bound(address, 64)}' is not an IP address");
             }
             return shield.Lift(parsed) ? Results.NoContent() : AdminApi.Error(StatusCodes.Status404NotFound, $"{parsed} is not banned");
-        });
+        }).WithTags("bans").WithSummary("Lift a ban").Produces(StatusCodes.Status204NoContent)
+            .Produces<AdminError>(StatusCodes.Status400BadRequest).Produces<AdminError>(StatusCodes.Status404NotFound);
     }
 
     private static object Describe(BanEntry ban, DateTimeOffset now) => new
@@ -63,7 +67,7 @@ internal static class BanEndpoints
         remaining_seconds = Math.Max(0, (long)Math.Ceiling((ban.Until - now).TotalSeconds)),
     };
 
-    private sealed record BanRequest
+    internal sealed record BanRequest
     {
         [JsonPropertyName("address")] public string? Address { get; init; }
         [JsonPropertyName("duration")] public string? Duration { get; init; }

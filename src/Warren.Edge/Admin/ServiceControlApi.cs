@@ -35,9 +35,11 @@ internal sealed partial class ServiceControlApi(EdgeState state, EdgeMetrics met
             Log.Draining(logger, entry.Name, entry.Owner);
             _ = WatchDrainAsync(entry, control, stopping);
             return Results.Json(Describe(entry, metrics), statusCode: StatusCodes.Status202Accepted);
-        });
+        }).WithSummary("Drain: no new requests or TCP connections, the open ones finish, then the service is drained")
+            .Describe(StatusCodes.Status202Accepted, withBody: true);
         admin.MapDelete("/api/services/{name}/drain", (string name, string? owner) =>
-            End(name, owner, ServiceState.Draining, ServiceState.Drained, "not draining", e => Log.Resumed(logger, e.Name, e.Owner)));
+            End(name, owner, ServiceState.Draining, ServiceState.Drained, "not draining", e => Log.Resumed(logger, e.Name, e.Owner)))
+            .WithSummary("End a drain: the service takes new requests and connections again").Describe(StatusCodes.Status200OK, withBody: false);
         admin.MapPut("/api/services/{name}/maintenance", async (HttpContext context, string name, string? owner) =>
         {
             var (entry, body, error) = await ResolveAsync(context, name, owner).ConfigureAwait(false);
@@ -48,9 +50,11 @@ internal sealed partial class ServiceControlApi(EdgeState state, EdgeMetrics met
             entry!.Control = new ServiceControl(ServiceState.Maintenance, time.GetUtcNow(), body!.RetryAfter, body.Message);
             Log.MaintenanceOn(logger, entry.Name, entry.Owner);
             return Results.Json(Describe(entry, metrics));
-        });
+        }).WithSummary("Maintenance on: new requests get a 503 page with Retry-After, new TCP connections are refused")
+            .Describe(StatusCodes.Status200OK, withBody: true);
         admin.MapDelete("/api/services/{name}/maintenance", (string name, string? owner) =>
-            End(name, owner, ServiceState.Maintenance, ServiceState.Maintenance, "not in maintenance", e => Log.MaintenanceOff(logger, e.Name, e.Owner)));
+            End(name, owner, ServiceState.Maintenance, ServiceState.Maintenance, "not in maintenance", e => Log.MaintenanceOff(logger, e.Name, e.Owner)))
+            .WithSummary("Maintenance off: the service is served again").Describe(StatusCodes.Status200OK, withBody: false);
     }
 
     /// <summary>One service as /api/services shows it, with its operator state and what is open on it now.</summary>
@@ -168,7 +172,7 @@ internal sealed partial class ServiceControlApi(EdgeState state, EdgeMetrics met
         return (entry, body, null);
     }
 
-    private static IResult Error(int status, string message) => Results.Json(new { error = message }, statusCode: status);
+    private static IResult Error(int status, string message) => AdminError.Result(status, message);
 
     /// <summary>The optional body of a drain or maintenance request: what the 503 page says, and the Retry-After it sends.</summary>
     internal sealed record HoldRequest
