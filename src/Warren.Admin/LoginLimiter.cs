@@ -1,5 +1,6 @@
 using System.Net;
 using System.Threading.RateLimiting;
+using Warren.Net.RateLimiting;
 
 namespace Warren.Admin;
 
@@ -9,7 +10,7 @@ namespace Warren.Admin;
 /// </summary>
 internal sealed class LoginLimiter(int perMinute) : IDisposable
 {
-    private readonly PartitionedRateLimiter<IPAddress> _failures = PartitionedRateLimiter.Create<IPAddress, IPAddress>(address =>
+    private readonly PartitionedRateLimiter<IPAddress> _failures = new PartitionedLimiter<IPAddress, IPAddress>(address =>
         RateLimitPartition.GetFixedWindowLimiter(address, _ => new FixedWindowRateLimiterOptions
         {
             PermitLimit = perMinute,

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Threading.RateLimiting;
+using Warren.Net.RateLimiting;
 
 namespace Warren.Edge.Limits;
 
@@ -24,7 +25,7 @@ internal sealed class AuthFailureLimiter : IDisposable
     public AuthFailureLimiter(int maxFailures, TimeSpan window, int subnetFactor)
     {
         var maxSubnetFailures = (int)Math.Min(int.MaxValue, (long)maxFailures * subnetFactor);
-        _failures = PartitionedRateLimiter.Create<ClientKey, ClientKey>(key =>
+        _failures = new PartitionedLimiter<ClientKey, ClientKey>(key =>
             RateLimitPartition.GetFixedWindowLimiter(key, k => new FixedWindowRateLimiterOptions
             {
                 PermitLimit = k.IsSubnet ? maxSubnetFailures : maxFailures,

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Threading.RateLimiting;
+using Warren.Net.RateLimiting;
 
 namespace Warren.Edge.Limits;
 
@@ -25,9 +26,9 @@ internal sealed class ClientRequestLimiter : IDisposable
     {
         _queueTimeout = queueTimeout;
         var perSubnet = (int)Math.Min(int.MaxValue, (long)perAddress * subnetFactor);
-        _perAddress = PartitionedRateLimiter.Create<(int Scope, IPAddress Client), (int, ClientKey)>(r =>
+        _perAddress = new PartitionedLimiter<(int Scope, IPAddress Client), (int, ClientKey)>(r =>
             RateLimitPartition.GetConcurrencyLimiter((r.Scope, ClientKey.Of(r.Client)), _ => Options(perAddress, queueLimit)));
-        _perSubnet = PartitionedRateLimiter.Create<(int Scope, IPAddress Client), (int, ClientKey)>(r =>
+        _perSubnet = new PartitionedLimiter<(int Scope, IPAddress Client), (int, ClientKey)>(r =>
             ClientKey.SubnetOf(r.Client) is { } subnet
                 ? RateLimitPartition.GetConcurrencyLimiter((r.Scope, subnet), _ => Options(perSubnet, queueLimit))
                 : RateLimitPartition.GetNoLimiter((r.Scope, default(ClientKey))));
@@ -49,8 +50,11 @@ internal sealed class ClientRequestLimiter : IDisposable
     public async ValueTask<IDisposable?> AcquireAsync(int scope, IPAddress client, CancellationToken cancellationToken)
     {
         var key = (scope, client);
+        // IPv4 has no subnet partition: only the address's limiter (a no-op partition would never idle out, and keep
+        // the partitions' timer running in an idle edge).
+        var limiter = ClientKey.SubnetOf(client) is null ? _perAddress : _both;
         // The fast path takes no timer; with OldestFirst it fails while others wait, so it never jumps the queue.
-        var lease = _both.AttemptAcquire(key);
+        var lease = limiter.AttemptAcquire(key);
         if (!lease.IsAcquired)
         {
             lease.Dispose();
@@ -58,7 +62,7 @@ internal sealed class ClientRequestLimiter : IDisposable
             timeout.CancelAfter(_queueTimeout);
             try
             {
-                lease = await _both.AcquireAsync(key, 1, timeout.Token).ConfigureAwait(false);
+                lease = await limiter.AcquireAsync(key, 1, timeout.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {

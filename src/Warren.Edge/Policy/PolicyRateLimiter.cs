@@ -1,5 +1,6 @@
 using System.Net;
 using System.Threading.RateLimiting;
+using Warren.Net.RateLimiting;
 
 namespace Warren.Edge.Policy;
 
@@ -10,7 +11,7 @@ namespace Warren.Edge.Policy;
 /// </summary>
 internal sealed class PolicyRateLimiter : IDisposable
 {
-    private readonly PartitionedRateLimiter<Key> _limiter = PartitionedRateLimiter.Create<Key, Key>(
+    private readonly PartitionedRateLimiter<Key> _limiter = new PartitionedLimiter<Key, Key>(
         static key => RateLimitPartition.GetTokenBucketLimiter(key, static k => k.Rule.Options));
 
     internal readonly record struct Key(RateRule Rule, int Service, IPAddress? Client);
