@@ -53,6 +53,13 @@ public sealed class EdgeServerOptions
     /// </summary>
     public Func<EdgeConfig>? ReloadSource { get; init; }
 
+    /// <summary>
+    /// With <c>access_log.output: stdout</c>, where the access log's text lines go directly, a batch per write
+    /// (Telemetry/BatchedConsoleOutput.cs); null: through the <c>Warren.Access</c> logger. The CLI sets it to standard
+    /// output when that is not a terminal and the log format is text.
+    /// </summary>
+    public Stream? AccessLogConsole { get; init; }
+
     /// <summary>The clock of schedules that span hours to months (certificate renewal); tests move it instead of sleeping.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 }
@@ -155,7 +162,8 @@ public sealed partial class EdgeServer : IAsyncDisposable
             loggerFactory.CreateLogger<AgentListenerGuard>());
         var metrics = new EdgeMetrics(state, sni, perIp, agentGuard);
         var listeners = new EdgeListeners(metrics, perIp);
-        var accessLog = new AccessLogWriter(config.AccessLog, config.DataDirectory, loggerFactory, metrics.Registry, options.Time);
+        var accessLog = new AccessLogWriter(config.AccessLog, config.DataDirectory, loggerFactory, metrics.Registry, options.Time,
+            console: options.AccessLogConsole);
         var shield = new AbuseShield(config.Shield, new BanStore(config.DataDirectory, logger), options.Time, loggerFactory.CreateLogger<AbuseShield>());
         shield.Metrics = new ShieldMetrics(metrics.Registry, () => shield.Count);
 

@@ -51,6 +51,9 @@ internal static class EdgeCommand
                 edge = await EdgeServer.StartAsync(edgeConfig, loggerFactory, new EdgeServerOptions
                 {
                     ReloadSource = path is null ? null : () => ConfigLoader.LoadEdge(path, environment, overrides),
+                    // Piped to journald, a container runtime or a file: the access log writes its lines in batches there,
+                    // not one write per request through the console logger. A terminal keeps the logger's colours.
+                    AccessLogConsole = parse.GetValue(logFormat) != "json" && Console.IsOutputRedirected ? Console.OpenStandardOutput() : null,
                 }, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is InvalidOperationException or IOException or FormatException)

@@ -25,6 +25,7 @@ internal sealed partial class AccessLogWriter : IAsyncDisposable
     private readonly ILogger _access;
     private readonly ILogger _logger;
     private readonly RotatingLogFile? _file;
+    private readonly BatchedConsoleOutput? _console;
     private readonly Counter? _droppedMetric;
     private readonly TimeProvider _time;
     private readonly StringBuilder _line = new(256);
@@ -35,8 +36,12 @@ internal sealed partial class AccessLogWriter : IAsyncDisposable
     private bool _failed;
 
     /// <summary>Opens the sink <paramref name="config"/> names (a file: now, so a path that cannot be written stops the start).</summary>
+    /// <param name="console">
+    /// With <c>output: stdout</c>: where to write the text console's lines directly, in batches
+    /// (<see cref="BatchedConsoleOutput"/>); null: through the <c>Warren.Access</c> logger, one line at a time.
+    /// </param>
     public AccessLogWriter(AccessLogConfig config, string dataDirectory, ILoggerFactory loggerFactory, CollectorRegistry? registry,
-        TimeProvider? time = null, int capacity = DefaultCapacity)
+        TimeProvider? time = null, int capacity = DefaultCapacity, Stream? console = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
@@ -57,7 +62,11 @@ internal sealed partial class AccessLogWriter : IAsyncDisposable
                 throw new InvalidOperationException($"access_log.path: cannot open {path} for writing: {ex.Message}", ex);
             }
         }
-        if (config.Output == AccessLogConfig.Off || (_file is null && !_access.IsEnabled(LogLevel.Information)))
+        if (config.Output == AccessLogConfig.Stdout && console is not null)
+        {
+            _console = new BatchedConsoleOutput(console);
+        }
+        if (config.Output == AccessLogConfig.Off || (_file is null && _console is null && !_access.IsEnabled(LogLevel.Information)))
         {
             return; // nothing is ever queued
         }
@@ -129,7 +138,7 @@ internal sealed partial class AccessLogWriter : IAsyncDisposable
         var client = entry.Client is { } address ? (address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address).ToString() : "-";
         var session = entry.Session is { } one ? one.AgentName + "#" + one.Id.ToString(CultureInfo.InvariantCulture)
             : entry.Tcp ? "-" : AccessLog.SessionsOf(entry.Sessions);
-        if (_file is null)
+        if (_file is null && _console is null)
         {
             if (entry.Tcp)
             {
@@ -141,10 +150,20 @@ internal sealed partial class AccessLogWriter : IAsyncDisposable
             }
             return;
         }
-        // The same fields in the same order as the console's line, after an ISO-8601 UTC timestamp.
+        // The same fields in the same order as the logger's line: in a file after an ISO-8601 UTC timestamp; on the
+        // console with the text console's prefix (local time, level, category and event id), as the logger would.
         var line = _line.Clear();
         var invariant = CultureInfo.InvariantCulture;
-        line.Append(entry.Utc.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", invariant)).Append(' ').Append(entry.Service).Append(' ');
+        if (_file is not null)
+        {
+            line.Append(entry.Utc.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", invariant)).Append(' ');
+        }
+        else
+        {
+            line.Append(entry.Utc.ToLocalTime().ToString("HH:mm:ss", invariant)).Append(" info: ").Append(AccessLog.Category)
+                .Append(entry.Tcp ? "[901] " : "[900] ");
+        }
+        line.Append(entry.Service).Append(' ');
         if (entry.Tcp)
         {
             line.Append("TCP :").Append(entry.StatusOrPort.ToString(invariant)).Append(' ').Append(entry.Result);
@@ -157,32 +176,43 @@ internal sealed partial class AccessLogWriter : IAsyncDisposable
             .Append(" out=").Append(entry.BytesOut.ToString(invariant)).Append(" client=").Append(client).Append(" session=").Append(session);
         try
         {
-            _file.WriteLine(line);
+            if (_file is not null)
+            {
+                _file.WriteLine(line);
+            }
+            else
+            {
+                _console!.WriteLine(line);
+            }
             _failed = false;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            // A full disk or a removed folder: the edge keeps serving; the line is lost, said once until it works again.
+            // A full disk, a removed folder, a closed pipe: the edge keeps serving; the line is lost, said once until
+            // it works again.
             if (!_failed)
             {
                 _failed = true;
-                Log.FileFailed(_logger, _file.FilePath, ex.Message);
+                Log.FileFailed(_logger, OutputName, ex.Message);
             }
         }
     }
+
+    private string OutputName => _file?.FilePath ?? "standard output";
 
     private void Flush()
     {
         try
         {
             _file?.Flush();
+            _console?.Flush();
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             if (!_failed)
             {
                 _failed = true;
-                Log.FileFailed(_logger, _file!.FilePath, ex.Message);
+                Log.FileFailed(_logger, OutputName, ex.Message);
             }
         }
     }

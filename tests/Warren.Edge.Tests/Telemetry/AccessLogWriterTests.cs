@@ -70,6 +70,29 @@ public sealed class AccessLogWriterTests : IDisposable
     }
 
     [Fact]
+    public async Task Console_stream_gets_lines_in_batches_of_whole_lines_within_a_pipes_atomic_write()
+    {
+        using var console = new RecordingStream();
+        var writer = new AccessLogWriter(new AccessLogConfig(), _folder, NullLoggerFactory.Instance, null, console: console);
+
+        writer.Write(Line(0));
+        Assert.True(console.Entered.Wait(TimeSpan.FromSeconds(30)), "the background task wrote the first line");
+        for (var i = 1; i <= 200; i++)
+        {
+            writer.Write(Line(i)); // queued while the output is busy with the first write
+        }
+        console.Release();
+        await writer.DisposeAsync();
+
+        var lines = console.Text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(Enumerable.Range(0, 201).Select(i => "/item/" + i), lines.Select(l => l.Split(' ')[5]["app.test".Length..]));
+        Assert.Matches(@"^\d\d:\d\d:\d\d info: Warren\.Access\[900\] app GET app\.test/item/0 200 1\.5ms in=10 out=20 client=127\.0\.0\.1 session=-$", lines[0]);
+        // One write per line through the console logger; here a few, each of whole lines and at most PIPE_BUF bytes.
+        Assert.InRange(console.Writes.Count, 2, 12);
+        Assert.All(console.Writes, w => Assert.True(w.Length <= BatchedConsoleOutput.PipeAtomicWrite && w[^1] == '\n', $"a write of {w.Length} bytes"));
+    }
+
+    [Fact]
     public async Task Off_queues_nothing()
     {
         var writer = new AccessLogWriter(new AccessLogConfig { Output = AccessLogConfig.Off }, _folder, NullLoggerFactory.Instance, null);
@@ -98,6 +121,50 @@ public sealed class AccessLogWriterTests : IDisposable
         using var stream = new MemoryStream();
         await registry.CollectAndExportAsTextAsync(stream);
         return System.Text.Encoding.UTF8.GetString(stream.ToArray());
+    }
+
+    /// <summary>Standard output as the writer sees it: records each write; the first waits until the test releases it.</summary>
+    private sealed class RecordingStream : Stream
+    {
+        private readonly ManualResetEventSlim _gate = new();
+
+        public ManualResetEventSlim Entered { get; } = new();
+
+        public List<byte[]> Writes { get; } = [];
+
+        public string Text => System.Text.Encoding.UTF8.GetString(Writes.SelectMany(w => w).ToArray());
+
+        public void Release() => _gate.Set();
+
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            Entered.Set();
+            _gate.Wait(TimeSpan.FromSeconds(60));
+            lock (Writes)
+            {
+                Writes.Add(buffer.AsSpan(offset, count).ToArray());
+            }
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            _gate.Dispose();
+            Entered.Dispose();
+            base.Dispose(disposing);
+        }
     }
 
     /// <summary>A console whose every write waits until the test releases it: an output that cannot keep up.</summary>
