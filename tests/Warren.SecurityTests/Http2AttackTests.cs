@@ -57,7 +57,9 @@ public sealed class Http2AttackTests(ITestOutputHelper output) : SecurityTest(ou
             "the edge to count the rapid-reset connection as ended with an error", TimeSpan.FromSeconds(30));
         var requests = (await MetricLinesAsync(edge, "warren_http_requests_total")).Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
         Log.Note($"requests the edge handled in all: {requests}");
-        Assert.True(requests < 1000, $"the edge handled {requests} requests of the rapid-reset connection");
+        // About 200 on a quiet machine; on a loaded one more get in before Kestrel's limit trips (1,163 seen once in CI).
+        // Without the cut all 5,000 would be handled.
+        Assert.True(requests < 2500, $"the edge handled {requests} requests of the rapid-reset connection");
         Assert.True(served >= 1);
         Assert.Contains(session, edge.Edge.State.Sessions);
         Assert.False(session.Mux.Closing.IsCancellationRequested);
