@@ -21,17 +21,7 @@ internal sealed class BatchedConsoleOutput(Stream output)
     /// <summary>Adds <paramref name="line"/> and a newline; writes the batch first when the line would not fit in it.</summary>
     public void WriteLine(StringBuilder line)
     {
-        var length = Encoding.UTF8.GetMaxByteCount(line.Length) + 1;
-        if (_line.Length < length)
-        {
-            _line = new byte[Math.Max(length, _line.Length * 2)];
-        }
-        var count = 0;
-        foreach (var chunk in line.GetChunks())
-        {
-            count += Encoding.UTF8.GetBytes(chunk.Span, _line.AsSpan(count));
-        }
-        _line[count++] = (byte)'\n';
+        var count = Utf8Line.Encode(line, ref _line);
         if (_used + count > _batch.Length)
         {
             WriteBatch();

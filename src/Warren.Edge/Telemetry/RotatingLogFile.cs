@@ -33,17 +33,7 @@ internal sealed class RotatingLogFile : IDisposable
     /// <summary>Appends <paramref name="line"/> and a newline, rotating first when the file would grow past its limit.</summary>
     public void WriteLine(StringBuilder line)
     {
-        var length = Encoding.UTF8.GetMaxByteCount(line.Length) + 1;
-        if (_bytes.Length < length)
-        {
-            _bytes = new byte[Math.Max(length, _bytes.Length * 2)];
-        }
-        var count = 0;
-        foreach (var chunk in line.GetChunks())
-        {
-            count += Encoding.UTF8.GetBytes(chunk.Span, _bytes.AsSpan(count));
-        }
-        _bytes[count++] = (byte)'\n';
+        var count = Utf8Line.Encode(line, ref _bytes);
         if (_size > 0 && _size + count > _maxSize)
         {
             Rotate();
