@@ -468,8 +468,8 @@ limits:
   max_tcp_connections_per_ip: 20000
   max_tcp_connections_per_service: 20000
 EOF
-start_edge() {
-  launch proxy edge "$WARREN" edge --config "$W/edge.yaml"
+start_edge() { # [CONFIG]: edge.yaml unless another is named
+  launch proxy edge "$WARREN" edge --config "${1:-$W/edge.yaml}"
   EDGE_PID=$LAST_PID
   ((PLAN)) && { FINGERPRINT="(from the edge's log)"; return 0; }
   for _ in $(seq 150); do
@@ -773,6 +773,25 @@ pause 2
 run load "$W/ws.out" "$LOADTEST" ws --port "$EDGE_HTTP" --host ws.bench --count "$WS_COUNT" --interval 3 --duration "$WS_DUR" \
   --pids "$EDGE_PID,$AGENT_PID" || true
 tail -1 "$W/ws.out" | tee -a "$RESULTS" >&2
+
+# ---------------------------------------------------------------- the request log's cost
+# Issue 15: the console's request log (one SQLite row per request, on by default) may cost under 5 % of req/s. Fresh
+# edge and agent for each run, request_log on and off alternated twice, so drift over the run falls on both.
+log "Request log: 6 B at c64, request_log on (the default) and off, fresh edge and agent each"
+stop_pid "$AGENT_PID"
+stop_pid "$EDGE_PID"
+{ cat "$W/edge.yaml"; printf 'request_log:\n  enabled: false\n'; } >"$W/edge-no-request-log.yaml"
+for round in 1 2; do
+  for mode in on off; do
+    if [[ $mode == on ]]; then start_edge; else start_edge "$W/edge-no-request-log.yaml"; fi
+    start_main_agent "agent-rlog-$mode-$round"
+    wait_http "http://127.0.0.1:$EDGE_HTTP/6b" web.bench 300
+    run_wrk warm warren 64 /6b "$WARM" 0
+    run_wrk "rlog-$mode" warren 64 /6b "$DUR"
+    stop_pid "$AGENT_PID"
+    stop_pid "$EDGE_PID"
+  done
+done
 
 # ---------------------------------------------------------------- report
 log "Report"

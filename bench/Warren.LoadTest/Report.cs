@@ -123,6 +123,7 @@ internal static class Report
         Memory(r, L);
         Services(r, L);
         WebSockets(r, L);
+        RequestLog(r, L);
         L($"Allocations (bytes per DATA frame and per proxied request) are measured by the BenchmarkDotNet suite, not by this run: see");
         L($"[Microbenchmarks](#microbenchmarks).");
         return md.ToString();
@@ -303,6 +304,27 @@ internal static class Report
             }
             L($"");
         }
+    }
+
+    /// <summary>Issue 15: the request log (SQLite, on by default) may cost under 5 % of req/s.</summary>
+    private static void RequestLog(BenchResults r, Action<FormattableString> L)
+    {
+        var on = r.Wrk.Where(w => w.Phase == "rlog-on").ToArray();
+        var off = r.Wrk.Where(w => w.Phase == "rlog-off").ToArray();
+        if (!Subsection(L, $"The request log's cost (6 B, c64, fresh edge and agent per run, on and off alternated)", on.Length > 0 && off.Length > 0, ""))
+        {
+            return;
+        }
+        L($"| request_log | runs, req/s | mean req/s | CPU ms per 1,000 requests (edge + agent) |");
+        L($"| --- | --- | ---: | ---: |");
+        foreach (var (name, runs) in new[] { ("on (default)", on), ("off", off) })
+        {
+            L($"| {name} | {string.Join(", ", runs.Select(w => N0(w.Rps)))} | {N0(runs.Average(w => w.Rps))} | {runs.Average(w => w.Requests > 0 ? w.CpuMs / w.Requests * 1000 : 0):F1} |");
+        }
+        var cost = 1 - on.Average(w => w.Rps) / off.Average(w => w.Rps);
+        L($"");
+        L($"Cost of the request log: **{cost * 100:F1} %** of req/s (target: under 5 %; {(cost < 0.05 ? "met" : "not met")}).");
+        L($"");
     }
 
     /// <summary>A "###" heading; when nothing was measured for it, a line saying so, and false.</summary>
