@@ -15,6 +15,7 @@ public sealed partial class EdgeServer
     private EdgePolicies _policies = null!;
     private Func<EdgeConfig>? _reloadSource;
     private ILogger _logger = null!;
+    private Limits.LiveLimits _limits = null!;
 
     /// <summary>The configuration in force (what the last reload applied).</summary>
     public EdgeConfig Config => Volatile.Read(ref _current);
@@ -101,6 +102,8 @@ public sealed partial class EdgeServer
                 State.Routes.Grace = next.Grace;
                 applied.Add("grace");
             }
+            // Limits whose limiter takes a new value take it now; the rest are named below as needing a restart.
+            applied.AddRange(_limits.Apply(current.Limits, next.Limits));
             if (current.DrainTimeout != next.DrainTimeout)
             {
                 applied.Add("drain_timeout");
@@ -116,9 +119,10 @@ public sealed partial class EdgeServer
 
             // What needs a restart is compared with what the edge started with: it stays named until a restart.
             var restart = RestartRequired(_started, next);
+            restart.AddRange(Limits.LiveLimits.RestartRequired(_started.Limits, next.Limits));
             Volatile.Write(ref _current, next with
             {
-                Listen = _started.Listen, DataDirectory = _started.DataDirectory, AgentTls = _started.AgentTls, Limits = _started.Limits,
+                Listen = _started.Listen, DataDirectory = _started.DataDirectory, AgentTls = _started.AgentTls, Limits = Limits.LiveLimits.InForce(_started.Limits, next.Limits),
                 Session = _started.Session, Acme = _started.Acme, AdminToken = _started.AdminToken, TrustedProxies = _started.TrustedProxies,
                 AccessLog = _started.AccessLog,
             });
@@ -139,7 +143,6 @@ public sealed partial class EdgeServer
         ("listen.admin", started.Listen.Admin, next.Listen.Admin),
         ("data", started.DataDirectory, next.DataDirectory),
         ("agent_tls", started.AgentTls, next.AgentTls),
-        ("limits", started.Limits, next.Limits),
         ("session", started.Session, next.Session),
         ("acme", started.Acme, next.Acme),
         ("admin_token", started.AdminToken, next.AdminToken),

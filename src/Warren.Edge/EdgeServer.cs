@@ -249,6 +249,8 @@ public sealed partial class EdgeServer : IAsyncDisposable
             Shield = shield,
             Limits = new TcpConnectionLimits(limitsConfig),
         };
+        var liveLimits = new LiveLimits(app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<KestrelServerOptions>>().Value.Limits,
+            perIp, agentGuard, tcp.Limits, registrations);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         await admin.StartAsync(cancellationToken).ConfigureAwait(false);
         var fingerprint = agentCertificate is null ? null : EdgeCertificates.Fingerprint(agentCertificate);
@@ -271,6 +273,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
             _sni = sni,
             _policies = app.Services.GetRequiredService<EdgePolicies>(),
             _reloadSource = options.ReloadSource,
+            _limits = liveLimits,
             _logger = logger,
         };
     }

@@ -18,6 +18,9 @@ namespace Warren.Edge.Agents;
 /// </summary>
 internal sealed partial class RegistrationHandler(RouteTable routes, EdgePolicies policies, int maxServicesPerSession, TimeProvider time, ILogger<RegistrationHandler> logger)
 {
+    /// <summary>limits.max_services_per_session; set again on reload (the next registration is held to it).</summary>
+    public int MaxServicesPerSession { get; set; } = maxServicesPerSession;
+
     /// <summary>Fewest time between two registrations of one session: a hostile agent repeating them costs at most one per second.</summary>
     public static readonly TimeSpan MinInterval = TimeSpan.FromSeconds(1);
 
@@ -38,12 +41,13 @@ internal sealed partial class RegistrationHandler(RouteTable routes, EdgePolicie
     /// <summary>Registers what may be registered and returns the <c>register_result</c> to send.</summary>
     public ControlMessage Handle(AgentSession agent, IReadOnlyList<ServiceRegistration> services)
     {
-        if (services.Count > maxServicesPerSession)
+        var maxServices = MaxServicesPerSession;
+        if (services.Count > maxServices)
         {
             // Refused whole, before any work, with one short answer: a result per service would be as large as the
             // oversized message itself.
-            var error = $"{services.Count} services in one registration; this edge accepts at most {maxServicesPerSession} per session (limits.max_services_per_session)";
-            Log.TooManyServices(logger, agent.ToString(), services.Count, maxServicesPerSession);
+            var error = $"{services.Count} services in one registration; this edge accepts at most {maxServices} per session (limits.max_services_per_session)";
+            Log.TooManyServices(logger, agent.ToString(), services.Count, maxServices);
             return new ControlMessage { Type = ControlMessage.RegisterResult, Results = [], Error = error };
         }
         var results = routes.Register(agent, Claims(agent.Grant!, services, policies));

@@ -30,8 +30,7 @@ internal sealed class EdgeListeners(EdgeMetrics metrics, PerIpConnectionLimiter 
     {
         kestrel.AddServerHeader = false;
         var k = kestrel.Limits;
-        k.MaxRequestBodySize = limits.MaxRequestBodySize;
-        k.RequestHeadersTimeout = limits.RequestHeadersTimeout;
+        ApplyLiveLimits(k, limits);
         k.MaxConcurrentConnections = limits.MaxConnections;
         k.MaxConcurrentUpgradedConnections = limits.MaxConnections;
         // Kestrel's defaults, kept on purpose and named here so they are visible (docs/security.md):
@@ -39,11 +38,21 @@ internal sealed class EdgeListeners(EdgeMetrics metrics, PerIpConnectionLimiter 
         k.MaxRequestHeadersTotalSize = 32 * 1024;
         k.MaxRequestHeaderCount = 100;
         k.MaxRequestLineSize = 8 * 1024;
+        Http2Hardening.Apply(k.Http2);
+    }
+
+    /// <summary>
+    /// The limits Kestrel takes for each new connection (body size, data rates, headers timeout): set
+    /// at start, and again on reload (Limits/LiveLimits.cs), when they hold for connections accepted from then on.
+    /// </summary>
+    public static void ApplyLiveLimits(KestrelServerLimits k, EdgeLimitsConfig limits)
+    {
+        k.MaxRequestBodySize = limits.MaxRequestBodySize;
+        k.RequestHeadersTimeout = limits.RequestHeadersTimeout;
         // Slow clients (docs/security.md "Slow clients"): Kestrel's 240 B/s let a client trickling 300 B/s hold a
         // service's slot for as long as it liked; limits.min_*_data_rate, 1 KiB/s by default.
         k.MinRequestBodyDataRate = DataRate(limits.MinRequestBodyDataRate, limits.DataRateGracePeriod);
         k.MinResponseDataRate = DataRate(limits.MinResponseDataRate, limits.DataRateGracePeriod);
-        Http2Hardening.Apply(k.Http2);
     }
 
     private static MinDataRate? DataRate(long bytesPerSecond, TimeSpan grace) => bytesPerSecond > 0 ? new MinDataRate(bytesPerSecond, grace) : null;

@@ -12,6 +12,9 @@ namespace Warren.Edge.Limits;
 internal sealed partial class AgentListenerGuard(int maxConnectionsPerIp, int subnetFactor, AuthFailureLimiter logins, ILogger logger)
 {
     private readonly ClientCounter _open = new(maxConnectionsPerIp, subnetFactor);
+
+    /// <summary>limits.max_agent_connections_per_ip changed on reload: new agent connections are held to it.</summary>
+    public void SetCap(int perIp) => _open.SetPerAddress(perIp);
     private long _overConnectionCap;
     private long _overLoginLimit;
 
@@ -35,7 +38,7 @@ internal sealed partial class AgentListenerGuard(int maxConnectionsPerIp, int su
         if (lease is null)
         {
             Interlocked.Increment(ref _overConnectionCap);
-            Log.TooManyConnections(logger, ClientKey.Of(endPoint.Address).ToString(), maxConnectionsPerIp);
+            Log.TooManyConnections(logger, ClientKey.Of(endPoint.Address).ToString(), _open.PerAddress);
             return null;
         }
         var attempt = logins.TryBegin(endPoint);

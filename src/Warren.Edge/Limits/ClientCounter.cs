@@ -11,19 +11,34 @@ namespace Warren.Edge.Limits;
 internal sealed class ClientCounter
 {
     private readonly ConcurrentDictionary<(int Scope, ClientKey Client), int> _held = new();
+    private readonly int _subnetFactor;
+    private volatile Caps _caps;
+
+    private sealed record Caps(int PerAddress, int PerSubnet);
 
     public ClientCounter(int perAddress, int subnetFactor)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(perAddress, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(subnetFactor, 1);
-        PerAddress = perAddress;
-        PerSubnet = (int)Math.Min(int.MaxValue, (long)perAddress * subnetFactor);
+        _subnetFactor = subnetFactor;
+        _caps = CapsFor(perAddress);
     }
 
-    public int PerAddress { get; }
+    private Caps CapsFor(int perAddress)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(perAddress, 1);
+        return new Caps(perAddress, (int)Math.Min(int.MaxValue, (long)perAddress * _subnetFactor));
+    }
+
+    public int PerAddress => _caps.PerAddress;
 
     /// <summary>What one IPv6 /64 may hold together.</summary>
-    public int PerSubnet { get; }
+    public int PerSubnet => _caps.PerSubnet;
+
+    /// <summary>
+    /// A new cap per address (hot reload, docs/operations.md "Reload"): what clients hold now stays held; a client
+    /// over a lowered cap takes nothing more until it is under it.
+    /// </summary>
+    public void SetPerAddress(int perAddress) => _caps = CapsFor(perAddress);
 
     /// <summary>Clients (addresses and /64s) holding something now: the table's size, for tests.</summary>
     public int Count => _held.Count;
@@ -35,12 +50,13 @@ internal sealed class ClientCounter
     public Lease? TryAcquire(IPAddress address, int scope = 0)
     {
         var key = ClientKey.Of(address);
-        if (!TryTake((scope, key), PerAddress))
+        var caps = _caps;
+        if (!TryTake((scope, key), caps.PerAddress))
         {
             return null;
         }
         var subnet = ClientKey.SubnetOf(key.Address);
-        if (subnet is { } s && !TryTake((scope, s), PerSubnet))
+        if (subnet is { } s && !TryTake((scope, s), caps.PerSubnet))
         {
             Release((scope, key));
             return null;

@@ -15,6 +15,9 @@ internal sealed class PerIpConnectionLimiter(int maxPerIp, int subnetFactor)
 
     public long Rejected => Interlocked.Read(ref _rejected);
 
+    /// <summary>limits.max_connections_per_ip changed on reload: new connections are held to it.</summary>
+    public void SetCap(int perIp) => _open.SetPerAddress(perIp);
+
     public ConnectionDelegate Middleware(ConnectionDelegate next) => async connection =>
     {
         if (connection.RemoteEndPoint is not IPEndPoint { Address: var address })
@@ -26,7 +29,7 @@ internal sealed class PerIpConnectionLimiter(int maxPerIp, int subnetFactor)
         if (lease is null)
         {
             Interlocked.Increment(ref _rejected);
-            connection.Abort(new ConnectionAbortedException($"over {maxPerIp} connections from {ClientKey.Of(address)}"));
+            connection.Abort(new ConnectionAbortedException($"over {_open.PerAddress} connections from {ClientKey.Of(address)}"));
             return;
         }
         await next(connection).ConfigureAwait(false);

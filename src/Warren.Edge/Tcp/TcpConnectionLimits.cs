@@ -13,5 +13,12 @@ internal sealed class TcpConnectionLimits(EdgeLimitsConfig limits)
     /// <summary>Connections per client, scoped by service id.</summary>
     public ClientCounter PerIp { get; } = new(limits.MaxTcpConnectionsPerIp, limits.Ipv6SubnetFactor);
 
-    public int PerService { get; } = limits.MaxTcpConnectionsPerService;
+    private volatile int _perService = limits.MaxTcpConnectionsPerService;
+
+    /// <summary>Connections all clients together may hold to one service; set again on reload (new connections only).</summary>
+    public int PerService
+    {
+        get => _perService;
+        set => _perService = value;
+    }
 }
