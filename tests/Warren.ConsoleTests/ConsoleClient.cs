@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http;
 using System.Net.Http.Headers;
+using System.Text.Json;
 using System.Text.RegularExpressions;
 
 namespace Warren.ConsoleTests;
@@ -56,6 +57,15 @@ internal sealed partial class ConsoleClient : IDisposable
         using var request = new HttpRequestMessage(HttpMethod.Get, url);
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
         return await client.SendAsync(request);
+    }
+
+    /// <summary>A search of the request log through the admin API (docs/console.md, "Request log"), asserted to succeed.</summary>
+    public static async Task<JsonElement[]> SearchAsync(WarrenHarness edge, string adminToken, string query)
+    {
+        using var response = await GetWithBearerAsync(edge.Client, $"http://127.0.0.1:{edge.Edge.AdminPort}/console/api/requests?{query}", adminToken);
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"search {query}: {(int)response.StatusCode} {body}");
+        return [.. JsonDocument.Parse(body).RootElement.EnumerateArray().Select(e => e.Clone())];
     }
 
     public void Dispose() => Http.Dispose();

@@ -148,11 +148,5 @@ public sealed class RequestLogTests(ITestOutputHelper output) : LoggedTest(outpu
     private static RequestRecord Record(long id, DateTimeOffset time, string path = "/") =>
         new(id, time.ToUnixTimeMilliseconds(), RecordKind.Http, "svc", "tok", "GET", "svc.test", path, 200, 1000, 10, 20, IPAddress.Loopback, null, "");
 
-    private static async Task<JsonElement[]> SearchAsync(WarrenHarness edge, string query)
-    {
-        using var response = await ConsoleClient.GetWithBearerAsync(edge.Client, $"http://127.0.0.1:{edge.Edge.AdminPort}/console/api/requests?{query}", AdminToken);
-        var body = await response.Content.ReadAsStringAsync();
-        Assert.True(response.StatusCode == HttpStatusCode.OK, $"search {query}: {(int)response.StatusCode} {body}");
-        return [.. JsonDocument.Parse(body).RootElement.EnumerateArray().Select(e => e.Clone())];
-    }
+    private static Task<JsonElement[]> SearchAsync(WarrenHarness edge, string query) => ConsoleClient.SearchAsync(edge, AdminToken, query);
 }
