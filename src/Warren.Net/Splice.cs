@@ -32,7 +32,9 @@ internal static class Splice
         var aToB = CopyAsync(a, b, halfCloseB, activity, cts);
         var bToA = CopyAsync(b, a, halfCloseA, activity, cts);
         await Task.WhenAll(aToB, bToA).ConfigureAwait(false);
-        return new SpliceResult(aToB.Result.Bytes, bToA.Result.Bytes, aToB.Result.Failed || bToA.Result.Failed);
+        var failed = aToB.Result.Failed ?? bToA.Result.Failed;
+        return new SpliceResult(aToB.Result.Bytes, bToA.Result.Bytes,
+            failed is null ? SpliceSide.None : ReferenceEquals(failed, a) ? SpliceSide.A : SpliceSide.B);
     }
 
     /// <summary>
@@ -42,9 +44,11 @@ internal static class Splice
     internal static TimeSpan IdleCheckPeriod(TimeSpan idleTimeout) =>
         TimeSpan.FromTicks(Math.Clamp(idleTimeout.Ticks / 4, TimeSpan.TicksPerSecond, 30 * TimeSpan.TicksPerSecond));
 
-    private static async Task<(long Bytes, bool Failed)> CopyAsync(Stream from, Stream to, Action halfClose, ActivityClock activity, CancellationTokenSource cts)
+    /// <summary>Copies until <paramref name="from"/> ends; Failed is the stream whose read or write threw first, or null.</summary>
+    private static async Task<(long Bytes, Stream? Failed)> CopyAsync(Stream from, Stream to, Action halfClose, ActivityClock activity, CancellationTokenSource cts)
     {
         var total = 0L;
+        var writing = false;
         try
         {
             while (true)
@@ -59,9 +63,11 @@ internal static class Splice
                     if (n == 0)
                     {
                         halfClose();
-                        return (total, false);
+                        return (total, null);
                     }
+                    writing = true;
                     await to.WriteAsync(buffer.AsMemory(0, n), cts.Token).ConfigureAwait(false);
+                    writing = false;
                     total += n;
                 }
                 finally
@@ -75,11 +81,11 @@ internal static class Splice
         {
             // One direction failed: stop the other one too.
             try { await cts.CancelAsync().ConfigureAwait(false); } catch (ObjectDisposedException) { }
-            return (total, true);
+            return (total, writing ? to : from);
         }
         catch (Exception)
         {
-            return (total, false);
+            return (total, null);
         }
     }
 

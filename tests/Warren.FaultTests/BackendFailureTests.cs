@@ -185,6 +185,10 @@ public sealed class BackendFailureTests(ITestOutputHelper output) : LoggedTest(o
         {
             // A crash must not look like the clean end of a stream: the client sees a reset too.
             Assert.IsType<SocketException>(error?.InnerException);
+            // And it is the service's failure, not the client's abort (nor "ok").
+            await Log.WaitForAsync(Wait.DefaultTimeout, "[TcpAccess]", "dying TCP", " reset ");
+            Assert.Equal(1, await tunnel.MetricAsync("warren_service_errors_total", "service=\"dying\"", "kind=\"reset\""));
+            Assert.Equal(0, await tunnel.MetricAsync("warren_service_client_aborts_total", "service=\"dying\""));
         }
         else
         {

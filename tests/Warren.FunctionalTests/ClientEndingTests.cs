@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
+using Warren.Configuration;
 using Xunit.Abstractions;
 
 namespace Warren.FunctionalTests;
@@ -30,6 +31,36 @@ public sealed class ClientEndingTests(ITestOutputHelper output) : LoggedTest(out
         Assert.Equal(0, await tunnel.MetricAsync("warren_service_errors_total", "service=\"app\""));
         Assert.Equal(1, await tunnel.MetricAsync("warren_http_requests_total", "service=\"app\"", "code=\"499\""));
         // It was logged as a warning with an invented status ("RequestCanceled -> 400").
+        Assert.DoesNotContain(Log.Lines, IsWarning);
+    }
+
+    [Fact]
+    public async Task TCP_client_that_resets_is_a_client_abort_not_a_service_error()
+    {
+        var edgePort = ReservePort();
+        await using var tunnel = await WarrenHarness.StartAsync(Log, new HarnessOptions
+        {
+            AllowPorts = [edgePort],
+            Services = h => [new ServiceConfig { Name = "echo", Port = edgePort, Target = new Uri($"tcp://127.0.0.1:{h.TcpEcho.Port}") }],
+        });
+        using var timeout = new CancellationTokenSource(TestTimeout);
+        using (var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            await socket.ConnectAsync(IPAddress.Loopback, edgePort, timeout.Token);
+            await socket.SendAsync(new byte[100], SocketFlags.None, timeout.Token);
+            for (var echoed = 0; echoed < 100;)
+            {
+                var n = await socket.ReceiveAsync(new byte[100], SocketFlags.None, timeout.Token);
+                Assert.True(n > 0, $"the echo ended after {echoed} of 100 bytes");
+                echoed += n;
+            }
+            socket.LingerState = new LingerOption(true, 0); // the client goes away: a reset
+        }
+
+        // It was logged "ok", as if the connection had ended cleanly, and counted nowhere.
+        await Log.WaitForAsync(Wait.DefaultTimeout, "[TcpAccess]", "echo TCP", " client_abort ");
+        Assert.Equal(1, await tunnel.MetricAsync("warren_service_client_aborts_total", "service=\"echo\""));
+        Assert.Equal(0, await tunnel.MetricAsync("warren_service_errors_total", "service=\"echo\""));
         Assert.DoesNotContain(Log.Lines, IsWarning);
     }
 

@@ -79,9 +79,77 @@ public sealed class TcpTests(ITestOutputHelper output) : LoggedTest(output)
         Assert.Single(tunnel.Edge.State.Sessions).Mux.Abort(Warren.Protocol.Framing.ErrorCode.InternalError, "test: link lost");
 
         // A clean end (0 bytes, FIN) would pass the cut off as the end of the stream; the client must see a reset.
+        await AssertResetAsync(socket, timeout.Token);
+    }
+
+    [Fact]
+    public async Task Client_reaching_a_port_no_session_serves_gets_a_reset_when_the_grace_queue_is_full_and_when_the_grace_ends()
+    {
+        var edgePort = ReservePort();
+        await using var tunnel = await WarrenHarness.StartAsync(Log, new HarnessOptions
+        {
+            AllowPorts = [edgePort],
+            Services = h => [new ServiceConfig { Name = "echo", Port = edgePort, Target = new Uri($"tcp://127.0.0.1:{h.TcpEcho.Port}") }],
+            // The port keeps listening through the grace, and one connection may wait in the grace queue.
+            ConfigureEdge = c => c with { Grace = new GraceConfig { Timeout = TimeSpan.FromSeconds(10), MaxWaiting = 1 } },
+        });
+        using var timeout = new CancellationTokenSource(TestTimeout);
+        await tunnel.StopAgentAsync();
+        await tunnel.WaitUntilNoSessionAsync();
+        Log.Note("no session serves the port");
+
+        using var waiting = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await waiting.ConnectAsync(new IPEndPoint(IPAddress.Loopback, edgePort), timeout.Token);
+        await Wait.UntilAsync(async () => await tunnel.MetricAsync("warren_service_grace_waiting", "service=\"echo\"") == 1, "one connection waits in the grace queue");
+        using var overflow = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await overflow.ConnectAsync(new IPEndPoint(IPAddress.Loopback, edgePort), timeout.Token);
+        Log.Note("one connection waits, a second one connected");
+
+        // Nobody serves it: refused with a reset, where a FIN read as a service that accepted and had nothing to say;
+        // at once past the queue's count, and at the end of the grace for the one that waited.
+        await AssertResetAsync(overflow, timeout.Token);
+        Log.Note("the second one was reset");
+        await AssertResetAsync(waiting, timeout.Token);
+        Assert.Equal(1, await tunnel.MetricAsync("warren_service_grace_waits_total", "service=\"echo\"", "outcome=\"rejected\""));
+        Assert.Equal(1, await tunnel.MetricAsync("warren_service_grace_waits_total", "service=\"echo\"", "outcome=\"timed_out\""));
+    }
+
+    [Fact]
+    public async Task Client_that_resets_has_the_agent_reset_the_backend_connection()
+    {
+        var edgePort = ReservePort();
+        using var backend = new TcpListener(IPAddress.Loopback, 0);
+        backend.Start();
+        await using var tunnel = await WarrenHarness.StartAsync(Log, new HarnessOptions
+        {
+            AllowPorts = [edgePort],
+            Services = _ => [new ServiceConfig { Name = "db", Port = edgePort, Target = new Uri($"tcp://127.0.0.1:{((IPEndPoint)backend.LocalEndpoint).Port}") }],
+        });
+        using var timeout = new CancellationTokenSource(TestTimeout);
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(new IPEndPoint(IPAddress.Loopback, edgePort), timeout.Token);
+        await client.SendAsync("hello"u8.ToArray(), SocketFlags.None, timeout.Token);
+        using var server = await backend.AcceptSocketAsync(timeout.Token);
+        var buffer = new byte[16];
+        for (var received = 0; received < 5;)
+        {
+            received += await server.ReceiveAsync(buffer.AsMemory(received), SocketFlags.None, timeout.Token);
+        }
+
+        client.LingerState = new LingerOption(true, 0);
+        client.Close(); // the client crashes: a reset, and the edge resets the tunnel stream
+
+        // A FIN told the backend its client had finished; a database or an upload handler took a cut exchange for a whole one.
+        await AssertResetAsync(server, timeout.Token);
+    }
+
+    /// <summary>Reads until the connection ends, and asserts it ended with a reset, not a clean end of stream.</summary>
+    private static async Task AssertResetAsync(Socket socket, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[4096];
         var error = await Assert.ThrowsAsync<SocketException>(async () =>
         {
-            while (await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token) > 0)
+            while (await socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken) > 0)
             {
             }
         });

@@ -11,8 +11,13 @@ namespace Warren.Agent.Services;
 /// </summary>
 internal static class BackendConnection
 {
-    /// <summary>Makes the coming dispose of <paramref name="target"/> (as LocalService.DialAsync made it) an RST.</summary>
-    public static void ResetOnClose(Stream target)
+    /// <summary>
+    /// Closes <paramref name="target"/>'s socket (as LocalService.DialAsync made it) with an RST, now. Linger 0 alone
+    /// is not enough: disposing a NetworkStream that owns its socket shuts both directions down first, and that FIN
+    /// reaches the backend before the RST, which reads it as a clean end. The stream's own dispose later finds the
+    /// socket closed and sends nothing.
+    /// </summary>
+    public static void Reset(Stream target)
     {
         var socket = target switch
         {
@@ -28,9 +33,10 @@ internal static class BackendConnection
         {
             // Already closed by the backend: nothing left to reset.
         }
+        socket?.Dispose();
     }
 
-    /// <summary>TLS to an https:// target, keeping its socket reachable for <see cref="ResetOnClose"/>.</summary>
+    /// <summary>TLS to an https:// target, keeping its socket reachable for <see cref="Reset"/>.</summary>
     internal sealed class TlsStream(NetworkStream inner) : SslStream(inner, leaveInnerStreamOpen: false)
     {
         public Socket Socket { get; } = inner.Socket;

@@ -104,7 +104,7 @@ internal sealed partial class StreamDispatcher(ServiceSet services, TimeProvider
                     // (its client reset or vanished, the session ended) resets the backend connection too.
                     if (stream.ResetCode is not null)
                     {
-                        BackendConnection.ResetOnClose(target);
+                        BackendConnection.Reset(target);
                     }
                     stream.Abort(ErrorCode.Cancel);
                 }

@@ -235,17 +235,20 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
             var network = new NetworkStream(client, ownsSocket: false);
             await using var networkScope = network.ConfigureAwait(false);
             var idled = false;
-            var (received, sent, failed) = await Splice.RunAsync(
+            var spliced = await Splice.RunAsync(
                 network, stream.CompleteWrites,
                 stream, () => ShutdownSend(client),
                 _idleTimeout, TimeProvider.System, _stopping.Token, () => idled = true).ConfigureAwait(false);
-            if (failed)
+            if (spliced.Failed)
             {
                 // The backend crashed or the client vanished: each side sees a reset, never a clean end of stream.
                 stream.Abort(ErrorCode.Cancel);
                 client.LingerState = new LingerOption(true, 0);
+                // A client that reset is its own doing: a client abort, apart from service errors, as an HTTP
+                // client's (docs/observability.md); a cut on the tunnel's side (backend reset, agent gone) is a reset.
+                telemetry?.Fail(spliced.FailedSide == SpliceSide.A ? ErrorKind.ClientAbort : ErrorKind.Reset);
             }
-            telemetry?.Completed(received, sent);
+            telemetry?.Completed(spliced.AToB, spliced.BToA);
             if (idled)
             {
                 // limits.idle_timeout: both sides go (the client socket when this returns, the agent's backend
