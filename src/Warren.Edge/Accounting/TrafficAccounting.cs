@@ -9,7 +9,8 @@ namespace Warren.Edge.Accounting;
 /// Traffic per service and per token, per hour, kept across restarts, and the tokens' quotas (docs/console.md,
 /// "Traffic accounting", "Quotas"). The console's sampler hands over each second's counts; they are added to the
 /// tokens' accounts at once (so a quota bites within a second) and written to <see cref="TrafficStore"/> every
-/// <see cref="FlushInterval"/> on a timer, off the request path. Every account the request path may ask for is
+/// <see cref="FlushInterval"/> on a timer, off the request path and off the thread pool (on the console's database
+/// thread, <see cref="Dashboard.ConsoleDatabase"/>). Every account the request path may ask for is
 /// loaded at start, so it never waits on the database.
 /// </summary>
 internal sealed partial class TrafficAccounting : IDisposable
@@ -25,10 +26,11 @@ internal sealed partial class TrafficAccounting : IDisposable
     private readonly Lock _flushLock = new();
     private Dictionary<(string Scope, string Name, long Hour), (long Requests, long BytesIn, long BytesOut)> _pending = [];
     private readonly System.Threading.ITimer _flush;
+    private readonly Dashboard.ConsoleDatabase _database;
     private volatile bool _anyQuota;
     private bool _disposed;
 
-    public TrafficAccounting(TrafficStore store, TokenValidator tokens, TimeProvider time, ILogger logger)
+    public TrafficAccounting(TrafficStore store, TokenValidator tokens, TimeProvider time, ILogger logger, Dashboard.ConsoleDatabase database)
     {
         (_store, _tokens, _time, _logger) = (store, tokens, time, logger);
         var now = time.GetUtcNow();
@@ -43,7 +45,9 @@ internal sealed partial class TrafficAccounting : IDisposable
         }
         RefreshQuotas();
         tokens.Changed += RefreshQuotas;
-        _flush = time.CreateTimer(static s => ((TrafficAccounting)s!).Flush(), this, FlushInterval, FlushInterval);
+        // The timer only queues the flush: a full queue skips this one, and the next carries its counts.
+        _database = database;
+        _flush = time.CreateTimer(static s => ((TrafficAccounting)s!).QueueFlush(), this, FlushInterval, FlushInterval);
     }
 
     /// <summary>True while some token has a quota: only then does the request path look at accounts.</summary>
@@ -109,6 +113,8 @@ internal sealed partial class TrafficAccounting : IDisposable
             account.Add(now, 0);
         }
     }
+
+    private void QueueFlush() => _database.TryPost(Flush);
 
     /// <summary>Writes what was counted since the last flush (the timer's work; also at stop, and by tests).</summary>
     public void Flush()

@@ -44,7 +44,7 @@ internal sealed class EdgeConsole : IDisposable
         DataDirectory = config.DataDirectory;
         Log = config.RequestLog.Enabled ? new RequestLogWriter(config.DataDirectory, config.RequestLog, time, loggerFactory.CreateLogger<RequestLogWriter>()) : null;
         _nextId = Log?.LastId ?? 0;
-        Accounting = new TrafficAccounting(new TrafficStore(config.DataDirectory), tokens, time, loggerFactory.CreateLogger<TrafficAccounting>());
+        Accounting = new TrafficAccounting(new TrafficStore(config.DataDirectory), tokens, time, loggerFactory.CreateLogger<TrafficAccounting>(), Database);
         Inspector = new RequestInspector(config.Inspector, time);
         Tokens = tokens;
         Register(metrics.Registry);
@@ -52,6 +52,9 @@ internal sealed class EdgeConsole : IDisposable
     }
 
     public string DataDirectory { get; }
+
+    /// <summary>The thread the console's pages and the accounting's flush use for SQLite (never the thread pool).</summary>
+    public ConsoleDatabase Database { get; } = new();
 
     /// <summary>The request log; null with <c>request_log.enabled: false</c>.</summary>
     public RequestLogWriter? Log { get; }
@@ -257,6 +260,7 @@ internal sealed class EdgeConsole : IDisposable
         Feed.Dispose();
         Sample(_time.GetUtcNow().ToUnixTimeSeconds()); // the last partial second reaches the accounting
         Log?.Dispose();
+        Database.Dispose(); // what the pages queued runs first, then the accounting's last flush on this thread
         Accounting.Dispose();
     }
 }

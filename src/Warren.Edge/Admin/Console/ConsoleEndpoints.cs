@@ -19,6 +19,21 @@ internal static class ConsoleEndpoints
     public static void Map(WebApplication app, EdgeConsole console, EdgeMetrics metrics)
     {
         _ = metrics;
+        // A full database queue (ConsoleDatabase) is a 503 for any console page or API, not a 500.
+        app.Use(async (context, next) =>
+        {
+            try
+            {
+                await next(context).ConfigureAwait(false);
+            }
+            catch (ConsoleBusyException ex) when (!context.Response.HasStarted)
+            {
+                context.Response.Clear();
+                context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                context.Response.Headers.RetryAfter = "1";
+                await context.Response.WriteAsync(ex.Message, context.RequestAborted).ConfigureAwait(false);
+            }
+        });
         app.MapGet("/", () => Results.Redirect("/console"));
         app.MapGet("/console", (HttpContext context) => OverviewPage.RenderAsync(context, console));
         app.MapGet("/console/events", (HttpContext context) => console.Feed.StreamAsync(context, Charts(console, context.Request.Query["scope"].ToString())));
@@ -39,7 +54,7 @@ internal static class ConsoleEndpoints
         app.MapGet("/console/sessions/{id:long}", (HttpContext context, long id) =>
             console.State.Sessions.FirstOrDefault(s => s.Id == id) is { } session ? SessionPage.RenderAsync(context, session) : EdgePages.NotFoundAsync(context, $"No session {id} is connected now."));
         app.MapGet("/console/requests", (HttpContext context) => RequestsPage.RenderAsync(context, console));
-        app.MapGet("/console/api/requests", (HttpContext context) =>
+        app.MapGet("/console/api/requests", async (HttpContext context) =>
         {
             var query = context.Request.Query;
             var search = RequestSearch.Parse(k => query[k].ToString(), out var error);
@@ -48,7 +63,7 @@ internal static class ConsoleEndpoints
                 return Results.BadRequest(new { error });
             }
             return console.Log is { } log
-                ? Results.Json(search.Run(log.DatabasePath), JsonOptions)
+                ? Results.Json(await console.Database.RunAsync(() => search.Run(log.DatabasePath)).ConfigureAwait(false), JsonOptions)
                 : Results.Json(new { error = "the request log is off (request_log.enabled: false)" }, statusCode: StatusCodes.Status404NotFound);
         });
         app.MapGet("/console/inspector/{id:long}", (HttpContext context, long id) =>
@@ -80,9 +95,9 @@ internal static class ConsoleEndpoints
         app.MapGet("/console/traffic", (HttpContext context) => TrafficPage.RenderAsync(context, console));
         app.MapGet("/console/tokens", (HttpContext context) => TokensPage.RenderAsync(context, console));
         app.MapPost("/console/tokens", (HttpContext context) => TokensPage.CreateAsync(context, console));
-        app.MapPost("/console/tokens/{name}/revoke", (HttpContext context, string name) =>
+        app.MapPost("/console/tokens/{name}/revoke", async (HttpContext context, string name) =>
         {
-            TokensPage.Revoke(console, name);
+            await TokensPage.RevokeAsync(console, name).ConfigureAwait(false);
             return Results.Redirect("/console/tokens");
         });
     }

@@ -10,7 +10,7 @@ namespace Warren.Edge.Admin.Console;
 /// <summary>/console/requests: the request log, searched by service, status, path, client and time (docs/console.md, "Requests").</summary>
 internal static class RequestsPage
 {
-    public static Task RenderAsync(HttpContext context, EdgeConsole console)
+    public static async Task RenderAsync(HttpContext context, EdgeConsole console)
     {
         var query = context.Request.Query;
         var search = RequestSearch.Parse(k => query[k].ToString(), out var error);
@@ -32,14 +32,16 @@ internal static class RequestsPage
         if (console.Log is not { } log)
         {
             html.Append("<p class=\"muted\">The request log is off (request_log.enabled: false).</p>");
-            return WriteAsync(context, "Requests", html.ToString());
+            await WriteAsync(context, "Requests", html.ToString()).ConfigureAwait(false);
+            return;
         }
         if (error is not null)
         {
             html.Append(CultureInfo.InvariantCulture, $"<p class=\"error\" role=\"alert\">{E(error)}</p>");
-            return WriteAsync(context, "Requests", html.ToString(), StatusCodes.Status400BadRequest);
+            await WriteAsync(context, "Requests", html.ToString(), StatusCodes.Status400BadRequest).ConfigureAwait(false);
+            return;
         }
-        var rows = search.Run(log.DatabasePath);
+        var rows = await console.Database.RunAsync(() => search.Run(log.DatabasePath)).ConfigureAwait(false);
         html.Append(CultureInfo.InvariantCulture, $"<p class=\"muted\">{rows.Count} shown, newest first. Written {N(log.Written)} · dropped under pressure {N(log.Dropped)} · waiting {N(log.QueueDepth)}.</p>");
         html.Append(RequestTable(rows, id => ConsoleEndpoints.FindCapture(console, id) is not null));
         if (rows.Count == search.Limit)
@@ -48,6 +50,6 @@ internal static class RequestsPage
                 .Append(KeyValuePair.Create("before", (string?)rows[^1].Id.ToString(CultureInfo.InvariantCulture))));
             html.Append(CultureInfo.InvariantCulture, $"<p><a href=\"/console/requests{E(next.Value)}\">Older</a></p>");
         }
-        return WriteAsync(context, "Requests", html.ToString());
+        await WriteAsync(context, "Requests", html.ToString()).ConfigureAwait(false);
     }
 }

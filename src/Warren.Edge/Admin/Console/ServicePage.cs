@@ -12,7 +12,7 @@ namespace Warren.Edge.Admin.Console;
 /// <summary>/console/services/NAME: registration, policy, quota, inspector switch, charts, last errors and captures (docs/console.md, "Service").</summary>
 internal static class ServicePage
 {
-    public static Task RenderAsync(HttpContext context, EdgeConsole console, ServiceEntry service)
+    public static async Task RenderAsync(HttpContext context, EdgeConsole console, ServiceEntry service)
     {
         var r = service.Registration;
         var key = "svc:" + service.Name;
@@ -83,7 +83,8 @@ internal static class ServicePage
         html.Append("<h2>Last errors</h2>");
         if (console.Log is { } log)
         {
-            var errors = new RequestSearch { Service = service.Name, Status = "error", Limit = 20 }.Run(log.DatabasePath);
+            var search = new RequestSearch { Service = service.Name, Status = "error", Limit = 20 };
+            var errors = await console.Database.RunAsync(() => search.Run(log.DatabasePath)).ConfigureAwait(false);
             html.Append(RequestTable(errors, id => ConsoleEndpoints.FindCapture(console, id) is not null));
             html.Append(CultureInfo.InvariantCulture, $"<p><a href=\"/console/requests?service={Uri.EscapeDataString(service.Name)}\">All requests of {E(service.Name)}</a></p>");
         }
@@ -91,7 +92,7 @@ internal static class ServicePage
         {
             html.Append("<p class=\"muted\">The request log is off (request_log.enabled: false).</p>");
         }
-        return WriteAsync(context, service.Name, html.ToString());
+        await WriteAsync(context, service.Name, html.ToString()).ConfigureAwait(false);
     }
 
     private static IEnumerable<string> Rules(Policy.PolicyLayer l)

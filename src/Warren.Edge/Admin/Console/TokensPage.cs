@@ -16,10 +16,13 @@ namespace Warren.Edge.Admin.Console;
 /// </summary>
 internal static class TokensPage
 {
-    public static Task RenderAsync(HttpContext context, EdgeConsole console, string? secret = null, string? createdName = null, string? error = null, int status = StatusCodes.Status200OK)
+    public static async Task RenderAsync(HttpContext context, EdgeConsole console, string? secret = null, string? createdName = null, string? error = null, int status = StatusCodes.Status200OK)
     {
-        using var store = new TokenStore(console.DataDirectory);
-        var stored = store.List();
+        var stored = await console.Database.RunAsync(() =>
+        {
+            using var store = new TokenStore(console.DataDirectory);
+            return store.List();
+        }).ConfigureAwait(false);
         var storedNames = stored.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         var html = new StringBuilder("<h1>Tokens</h1>");
         if (secret is not null)
@@ -59,7 +62,7 @@ internal static class TokensPage
             </form>
             <p class="muted">The same store as <code>warren token create|list|revoke</code>; tokens in edge.yaml are changed there.</p>
             """);
-        return WriteAsync(context, "Tokens", html.ToString(), status);
+        await WriteAsync(context, "Tokens", html.ToString(), status).ConfigureAwait(false);
     }
 
     private static string Row(string name, string from, bool active, IReadOnlyList<string> hosts, IReadOnlyList<int> ports, int? maxSessions, QuotaConfig? quota,
@@ -130,20 +133,27 @@ internal static class TokensPage
         string secret;
         try
         {
-            using var store = new TokenStore(console.DataDirectory);
-            secret = store.Create(name, hosts, ports, maxSessions, quota);
+            secret = await console.Database.RunAsync(() =>
+            {
+                string created;
+                using (var store = new TokenStore(console.DataDirectory))
+                {
+                    created = store.Create(name, hosts, ports, maxSessions, quota);
+                }
+                console.Tokens.Refresh(); // agents may use it now, not at the next poll
+                console.Accounting.RefreshQuotas();
+                return created;
+            }).ConfigureAwait(false);
         }
         catch (InvalidOperationException ex)
         {
             await RenderAsync(context, console, error: ex.Message, status: StatusCodes.Status409Conflict).ConfigureAwait(false);
             return;
         }
-        console.Tokens.Refresh(); // agents may use it now, not at the next poll
-        console.Accounting.RefreshQuotas();
         await RenderAsync(context, console, secret, name).ConfigureAwait(false);
     }
 
-    public static void Revoke(EdgeConsole console, string name)
+    public static Task RevokeAsync(EdgeConsole console, string name) => console.Database.RunAsync(() =>
     {
         using (var store = new TokenStore(console.DataDirectory))
         {
@@ -151,7 +161,8 @@ internal static class TokensPage
         }
         console.Tokens.Refresh(); // its sessions close now (TokenValidator.TokensRevoked)
         console.Accounting.RefreshQuotas();
-    }
+        return true;
+    });
 
     private static string[] Split(string text) => [.. text.Split([',', ' ', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
 }

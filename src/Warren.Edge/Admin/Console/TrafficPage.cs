@@ -11,13 +11,13 @@ namespace Warren.Edge.Admin.Console;
 /// <summary>/console/traffic: bytes and requests per token and per service, per hour or per day, and the tokens' quotas (docs/console.md, "Traffic").</summary>
 internal static class TrafficPage
 {
-    public static Task RenderAsync(HttpContext context, EdgeConsole console)
+    public static async Task RenderAsync(HttpContext context, EdgeConsole console)
     {
         var daily = context.Request.Query["by"] == "day";
         var now = DateTimeOffset.UtcNow;
         var hours = daily ? 24 * 31 : 48;
         var from = now.ToUnixTimeSeconds() / 3600 - hours + 1;
-        var rows = console.Accounting.Store.Query(from, daily ? 24 : 1);
+        var rows = await console.Database.RunAsync(() => console.Accounting.Store.Query(from, daily ? 24 : 1)).ConfigureAwait(false);
         var html = new StringBuilder("<h1>Traffic</h1>");
         html.Append(CultureInfo.InvariantCulture, $"""
             <p>{(daily ? "<a href=\"/console/traffic\">Per hour (48 h)</a> · <strong>Per day (31 days)</strong>" : "<strong>Per hour (48 h)</strong> · <a href=\"/console/traffic?by=day\">Per day (31 days)</a>")}
@@ -66,7 +66,7 @@ internal static class TrafficPage
             }
             html.Append("</div>");
         }
-        return WriteAsync(context, "Traffic", html.ToString());
+        await WriteAsync(context, "Traffic", html.ToString()).ConfigureAwait(false);
     }
 
     private static int TrafficAccountingInterval() => (int)Warren.Edge.Accounting.TrafficAccounting.FlushInterval.TotalSeconds;
