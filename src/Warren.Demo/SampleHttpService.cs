@@ -62,6 +62,11 @@ public sealed class SampleHttpService : IAsyncDisposable
         return Results.Text(text.ToString());
     }
 
+    private const int ChunkSize = 64 * 1024;
+
+    /// <summary>Byte i is i mod 251, long enough that any chunk of /bytes is a slice of it (no per-byte work per request).</summary>
+    private static readonly byte[] BytePattern = Enumerable.Range(0, ChunkSize + 251).Select(i => (byte)(i % 251)).ToArray();
+
     private static void Map(WebApplication app)
     {
         app.MapGet("/", () => "Warren demo service. Try /echo, /stream, /ws, /bytes/1048576, POST /sha256, /slow?ms=2000\n");
@@ -88,15 +93,15 @@ public sealed class SampleHttpService : IAsyncDisposable
             // Deterministic content (byte i = i mod 251) so a client can check every byte without a second copy.
             context.Response.ContentType = "application/octet-stream";
             context.Response.ContentLength = size;
-            var buffer = new byte[64 * 1024];
+            var aborted = context.RequestAborted;
             for (long sent = 0; sent < size;)
             {
-                var n = (int)Math.Min(buffer.Length, size - sent);
-                for (var i = 0; i < n; i++)
-                {
-                    buffer[i] = (byte)((sent + i) % 251);
-                }
-                await context.Response.Body.WriteAsync(buffer.AsMemory(0, n), context.RequestAborted).ConfigureAwait(false);
+                // Kestrel discards writes once the client is gone instead of failing them, so the loop watches the
+                // token itself: a 1 GiB response to a client that left kept a core busy for seconds, and dozens of
+                // them starved every other request of the process.
+                aborted.ThrowIfCancellationRequested();
+                var n = (int)Math.Min(ChunkSize, size - sent);
+                await context.Response.Body.WriteAsync(BytePattern.AsMemory((int)(sent % 251), n), aborted).ConfigureAwait(false);
                 sent += n;
             }
         });
