@@ -75,5 +75,11 @@ public sealed record ServiceConfig
     /// <summary>YAML key <c>policy</c>: what the edge enforces for this service, sent with the registration (docs/policy.md).</summary>
     public PolicyConfig? Policy { get; init; }
 
+    /// <summary>
+    /// YAML key <c>proxy_protocol</c>: <c>v1</c> or <c>v2</c> to start every backend connection of a TCP service with
+    /// a PROXY protocol header naming the real client (docs/policy.md, "PROXY protocol"); null (default): none.
+    /// </summary>
+    public string? ProxyProtocol { get; init; }
+
     public bool IsTcp => Target.Scheme == "tcp";
 }

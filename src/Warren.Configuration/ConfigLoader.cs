@@ -356,10 +356,11 @@ public static class ConfigLoader
                     ResponseTimeout = s.Duration("response_timeout", serviceDefaults.ResponseTimeout),
                     MaxRequestBodySize = s.OptionalSize("max_request_body_size"),
                     InsecureSkipVerify = s.Bool("insecure_skip_verify", false),
+                    ProxyProtocol = s.OptionalString("proxy_protocol", null),
                     Policy = s.Has("policy") ? PolicyReader.Read(s.Map("policy", PolicyReader.Keys)) ?? new PolicyConfig() : null,
                 },
                 "name", "hostnames", "path_prefix", "port", "target", "max_concurrency", "queue_timeout",
-                "dial_timeout", "response_timeout", "max_request_body_size", "insecure_skip_verify", "policy"),
+                "dial_timeout", "response_timeout", "max_request_body_size", "insecure_skip_verify", "policy", "proxy_protocol"),
             Session = ReadSession(file),
             DrainTimeout = file.Duration("drain_timeout", defaults.DrainTimeout),
         };

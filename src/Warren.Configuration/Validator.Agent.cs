@@ -131,6 +131,20 @@ internal static partial class Validator
                 }
             }
 
+            if (service.ProxyProtocol is { } proxy)
+            {
+                if (proxy is not ("v1" or "v2"))
+                {
+                    d.Report($"{path}.proxy_protocol", $"'{LogText.Bound(proxy, 16)}' is not a PROXY protocol version; use v1 (text) or v2 (binary), as the backend expects");
+                }
+                else if (kind is "http" or "https")
+                {
+                    // A tunnelled HTTP connection carries requests of many clients (the edge pools them): one header
+                    // per connection would name the wrong client; HTTP services get X-Forwarded-For instead.
+                    d.Report($"{path}.proxy_protocol", "applies only to TCP services (tcp:// targets); an HTTP service gets the client in X-Forwarded-For");
+                }
+            }
+
             if (service.InsecureSkipVerify && kind is "http" or "tcp")
             {
                 d.Report($"{path}.insecure_skip_verify", "applies only to https:// targets; remove it");

@@ -337,6 +337,24 @@ public sealed class AgentValidationTests : IDisposable
     }
 
     [Fact]
+    public void ProxyProtocol_IsReadForATcpService()
+    {
+        var path = _files.Write("agent.yaml", Header + "services:\n  - name: db\n    port: 5432\n    target: tcp://localhost:5432\n    proxy_protocol: v2\n");
+
+        Assert.Equal("v2", ConfigLoader.LoadAgent(path, TestFiles.NoEnvironment).Services[0].ProxyProtocol);
+    }
+
+    [Theory]
+    [InlineData("port: 5432\n    target: tcp://localhost:1\n    proxy_protocol: v3", "is not a PROXY protocol version; use v1 (text) or v2 (binary)")]
+    [InlineData("hostnames: [a.example.com]\n    target: http://localhost:1\n    proxy_protocol: v1", "applies only to TCP services")]
+    public void ProxyProtocol_OnlyV1OrV2_OnlyForTcp(string service, string message)
+    {
+        var errors = Errors(Header + $"services:\n  - name: s\n    {service}\n", out _);
+
+        Assert.Contains(errors, e => e.Path == "services[0].proxy_protocol" && e.Message.Contains(message, StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void AllErrors_AreCollected()
     {
         var errors = Errors("edge: nope\ntoken: \"\"\nconnections: 99\nservices:\n  - name: BAD\n    target: htp://x\n", out _);

@@ -23,8 +23,12 @@ internal sealed class LocalService(ServiceConfig config) : IDisposable
 
     public void Dispose() => _slots.Dispose();
 
-    /// <summary>Connects to the target. Failure is reported as the stream error the edge maps to 502 or 504.</summary>
-    public async Task<(Stream? Stream, ErrorCode Error)> DialAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Connects to the target, and for a TCP service with <c>proxy_protocol</c> writes the PROXY header naming
+    /// <paramref name="clientAddress"/> (the OPEN's "ip:port") first. Failure is reported as the stream error the edge
+    /// maps to 502 or 504.
+    /// </summary>
+    public async Task<(Stream? Stream, ErrorCode Error)> DialAsync(string clientAddress, CancellationToken cancellationToken)
     {
         var target = Config.Target;
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
@@ -34,6 +38,11 @@ internal sealed class LocalService(ServiceConfig config) : IDisposable
         {
             await socket.ConnectAsync(target.Host, target.Port, timeout.Token).ConfigureAwait(false);
             var network = new NetworkStream(socket, ownsSocket: true);
+            if (Config.ProxyProtocol is { } version)
+            {
+                // Before any byte of the client's, and before TLS where there is any (docs/policy.md, "PROXY protocol").
+                await network.WriteAsync(ProxyProtocolHeader.Build(version, clientAddress, socket.RemoteEndPoint, Config.Port ?? 0), timeout.Token).ConfigureAwait(false);
+            }
             Stream stream = network;
             if (target.Scheme == "https")
             {

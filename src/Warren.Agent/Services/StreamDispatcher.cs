@@ -76,7 +76,7 @@ internal sealed partial class StreamDispatcher(ServiceSet services, TimeProvider
             ErrorCode error;
             try
             {
-                (target, error) = await service.DialAsync(work.Token).ConfigureAwait(false);
+                (target, error) = await service.DialAsync(request.ClientAddress, work.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (stream.Aborted.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
             {
