@@ -94,6 +94,66 @@ public sealed partial class QuotaTests(ITestOutputHelper output) : LoggedTest(ou
         await AssertRefusedAsync(edge);
     }
 
+    [Fact]
+    public async Task A_quota_given_through_POST_api_tokens_is_checked_listed_and_enforced()
+    {
+        var edge = Own(await WarrenHarness.StartAsync(Log, new HarnessOptions { ConfigureEdge = c => c with { AdminToken = AdminToken } }));
+        foreach (var (body, says) in new[]
+        {
+            ("\"quota_daily\":\"lots\"", "quota_daily must be a size"),
+            ("\"quota_monthly\":true", "quota_monthly must be a size"),
+            ("\"quota_daily\":\"500kB\"", "at least 1MB"),
+            ("\"quota_daily\":\"2MB\",\"quota_monthly\":1000000", "daily quota is larger than the monthly"),
+        })
+        {
+            using var refused = await PostTokenAsync(edge, $$"""{"name":"metered","allow_hosts":["metered.test"],{{body}}}""");
+            var text = await refused.Content.ReadAsStringAsync();
+            Assert.True(refused.StatusCode == HttpStatusCode.BadRequest, $"{body}: {(int)refused.StatusCode} {text}");
+            Assert.Contains(says, text, StringComparison.Ordinal);
+        }
+
+        string secret;
+        using (var created = await PostTokenAsync(edge, """{"name":"metered","allow_hosts":["metered.test"],"quota_daily":"1MB","quota_monthly":50000000}"""))
+        {
+            var text = await created.Content.ReadAsStringAsync();
+            Assert.True(created.StatusCode == HttpStatusCode.Created, $"{(int)created.StatusCode} {text}");
+            secret = System.Text.Json.JsonDocument.Parse(text).RootElement.GetProperty("token").GetString()!;
+        }
+        using (var list = await ConsoleClient.GetWithBearerAsync(edge.Client, $"http://127.0.0.1:{edge.Edge.AdminPort}/api/tokens", AdminToken))
+        {
+            var metered = System.Text.Json.JsonDocument.Parse(await list.Content.ReadAsStringAsync()).RootElement.EnumerateArray().Single(t => t.GetProperty("name").GetString() == "metered");
+            Assert.Equal(1_000_000, metered.GetProperty("quota_daily").GetInt64());
+            Assert.Equal(50_000_000, metered.GetProperty("quota_monthly").GetInt64());
+        }
+
+        // The token's agent publishes a service; past 1 MB in a day its requests are refused.
+        await edge.StartOtherAgentAsync(secret, "metered-agent", [edge.HttpService("metered", "metered.test")]);
+        using (var large = await edge.GetAsync("/bytes/1100000", "metered.test"))
+        {
+            Assert.Equal(HttpStatusCode.OK, large.StatusCode);
+            await large.Content.ReadAsByteArrayAsync();
+        }
+        await Wait.UntilAsync(async () =>
+        {
+            using var response = await edge.GetAsync("/", "metered.test");
+            return response.StatusCode == HttpStatusCode.TooManyRequests;
+        }, "the metered token's requests are refused for its daily quota");
+        using (var other = await edge.GetAsync("/"))
+        {
+            Assert.Equal(HttpStatusCode.OK, other.StatusCode); // another token's service is not affected
+        }
+    }
+
+    private static async Task<HttpResponseMessage> PostTokenAsync(WarrenHarness edge, string json)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{edge.Edge.AdminPort}/api/tokens")
+        {
+            Content = new StringContent(json, System.Text.Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", AdminToken);
+        return await edge.Client.SendAsync(request);
+    }
+
     /// <summary>Sends <paramref name="size"/> bytes through the TCP echo; false when the edge refused or cut the connection.</summary>
     private static async Task<bool> EchoAsync(int port, int size)
     {

@@ -54,6 +54,8 @@ internal static class AdminApi
                 allow_hosts = t.AllowHosts,
                 allow_ports = t.AllowPorts,
                 max_sessions = (int?)null,
+                quota_daily = t.Quota?.Daily,
+                quota_monthly = t.Quota?.Monthly,
                 created_at = (DateTimeOffset?)null,
                 revoked_at = (DateTimeOffset?)null,
             }).Concat(stored.Select(t => new
@@ -64,6 +66,8 @@ internal static class AdminApi
                 allow_hosts = t.AllowHosts,
                 allow_ports = t.AllowPorts,
                 max_sessions = t.MaxSessions,
+                quota_daily = t.Quota?.Daily,
+                quota_monthly = t.Quota?.Monthly,
                 created_at = (DateTimeOffset?)t.CreatedAt,
                 revoked_at = t.RevokedAt,
             })));
@@ -82,7 +86,14 @@ internal static class AdminApi
             var body = request.Value!;
             IReadOnlyList<string> hosts = body.AllowHosts ?? [];
             IReadOnlyList<int> ports = body.AllowPorts ?? [];
-            if (TokenRules.Problem(body.Name, hosts, ports, body.MaxSessions, TokenRules.JsonKeys) is { } problem)
+            var dailyProblem = Size(body.QuotaDaily, "quota_daily", out var daily);
+            var monthlyProblem = Size(body.QuotaMonthly, "quota_monthly", out var monthly);
+            if ((dailyProblem ?? monthlyProblem) is { } badSize)
+            {
+                return Error(StatusCodes.Status400BadRequest, badSize);
+            }
+            var quota = daily is null && monthly is null ? null : new QuotaConfig { Daily = daily, Monthly = monthly };
+            if (TokenRules.Problem(body.Name, hosts, ports, body.MaxSessions, TokenRules.JsonKeys, quota) is { } problem)
             {
                 return Error(StatusCodes.Status400BadRequest, problem);
             }
@@ -93,13 +104,13 @@ internal static class AdminApi
             string secret;
             try
             {
-                secret = await Task.Run(() => store.Create(body.Name!, [.. hosts.Select(HostNames.ToLowerAscii)], ports, body.MaxSessions)).ConfigureAwait(false);
+                secret = await Task.Run(() => store.Create(body.Name!, [.. hosts.Select(HostNames.ToLowerAscii)], ports, body.MaxSessions, quota)).ConfigureAwait(false);
             }
             catch (InvalidOperationException ex)
             {
                 return Error(StatusCodes.Status409Conflict, ex.Message);
             }
-            await Task.Run(tokens.Refresh).ConfigureAwait(false); // usable at once, not at the next poll of the database
+            await Task.Run(tokens.Refresh).ConfigureAwait(false); // usable at once (and its quota counted), not at the next poll of the database
             return Results.Json(new { name = body.Name, token = secret }, statusCode: StatusCodes.Status201Created);
         }).WithTags("tokens").WithSummary("Create a database token; 201 with its secret, shown this once")
             .Accepts<TokenCreateRequest>(Json).Produces(StatusCodes.Status201Created, contentType: Json)
@@ -163,11 +174,36 @@ internal static class AdminApi
         }
     }
 
+    /// <summary>A quota in a request body: a size ("10GB", "512MiB") or a number of bytes; null when absent, else why it is not one.</summary>
+    private static string? Size(JsonElement? value, string key, out long? bytes)
+    {
+        bytes = null;
+        switch (value)
+        {
+            case null or { ValueKind: JsonValueKind.Null }:
+                return null;
+            case { ValueKind: JsonValueKind.Number } number when number.TryGetInt64(out var n):
+                bytes = n;
+                return null;
+            case { ValueKind: JsonValueKind.String } text when ConfigFormats.TryParseSize(text.GetString(), out var parsed):
+                bytes = parsed;
+                return null;
+            default:
+                return $"{key} must be a size such as \"10GB\" or \"512MiB\", or a number of bytes";
+        }
+    }
+
     internal sealed record TokenCreateRequest
     {
         [JsonPropertyName("name")] public string? Name { get; init; }
         [JsonPropertyName("allow_hosts")] public IReadOnlyList<string>? AllowHosts { get; init; }
         [JsonPropertyName("allow_ports")] public IReadOnlyList<int>? AllowPorts { get; init; }
         [JsonPropertyName("max_sessions")] public int? MaxSessions { get; init; }
+
+        /// <summary>Bytes a UTC day, at least 1MB (docs/console.md, "Quotas"): "10GB" or a number.</summary>
+        [JsonPropertyName("quota_daily")] public JsonElement? QuotaDaily { get; init; }
+
+        /// <summary>Bytes a UTC month, at least 1MB, not less than quota_daily.</summary>
+        [JsonPropertyName("quota_monthly")] public JsonElement? QuotaMonthly { get; init; }
     }
 }
