@@ -112,6 +112,9 @@ public sealed partial class EdgeServer : IAsyncDisposable
     /// <summary>The abuse shield: bans of client addresses, kept in warren.db (docs/policy.md, "Abuse shield").</summary>
     internal AbuseShield Shield { get; private init; } = null!;
 
+    /// <summary>Removes JWT and OIDC schemes no policy holds any more (Policy/SchemeSweeper.cs).</summary>
+    internal SchemeSweeper Schemes { get; private init; } = null!;
+
     /// <summary>The access log's writer (access_log in edge.yaml): lines queued by the request path, written in the background.</summary>
     internal AccessLogWriter? AccessLog { get; private init; }
 
@@ -268,6 +271,8 @@ public sealed partial class EdgeServer : IAsyncDisposable
             AccessLog = accessLog,
             Console = console,
             Shield = shield,
+            Schemes = new SchemeSweeper(state.Routes, app.Services.GetRequiredService<EdgePolicies>(), app.Services.GetRequiredService<PolicyServices>(),
+                options.Time, loggerFactory.CreateLogger<SchemeSweeper>()),
             _started = config,
             _current = config,
             _sni = sni,
@@ -317,6 +322,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
             await AccessLog.DisposeAsync().ConfigureAwait(false); // the last lines, then the file closes
         }
         await Shield.DisposeAsync().ConfigureAwait(false); // the last bans are written
+        Schemes.Dispose();
         _client.Dispose();
         _tokens.Dispose();
         _reloading.Dispose();

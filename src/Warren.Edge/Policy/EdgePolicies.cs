@@ -23,6 +23,9 @@ internal sealed class EdgePolicies
         _named = Compile(config, services);
     }
 
+    /// <summary>The compiled edge.yaml policies in force (SchemeSweeper keeps their schemes).</summary>
+    public IEnumerable<PolicyLayer> Layers => Volatile.Read(ref _named).Select(n => n.Layer);
+
     private static Named[] Compile(EdgeConfig config, PolicyServices services) =>
         [.. config.Policies.Select(p => new Named(p, PolicyLayer.Compile($"edge policy '{p.Name}'", p.Policy, services), PolicyValidator.KindOf(p.Policy)))];
 

@@ -14,7 +14,8 @@ namespace Warren.Edge.Policy;
 /// <c>jwt</c>: bearer tokens validated by ASP.NET Core's JwtBearer handler against the issuer's signing keys (from
 /// discovery or a JWKS URL, cached and refreshed by its configuration manager): signature, issuer, audience and
 /// lifetime; then the required claims. Each distinct configuration gets one authentication scheme, shared by every
-/// policy that has it, so re-registrations do not add schemes without end.
+/// policy that has it, so re-registrations do not add schemes without end; a scheme no policy holds any more is
+/// removed by <see cref="SchemeSweeper"/>.
 /// </summary>
 internal sealed class JwtAuthenticator
 {
@@ -28,15 +29,18 @@ internal sealed class JwtAuthenticator
         _required = [.. config.RequiredClaims.Select(p => (p.Key, p.Value))];
         IdentityHeaders = [.. config.IdentityHeaders.Select(p => (p.Key, p.Value))];
         var key = JsonSerializer.Serialize(new object?[] { config.Issuer, config.Audiences, config.MetadataUrl, config.JwksUrl });
-        _scheme = services.JwtSchemes.GetOrAdd(key, static (_, state) =>
+        _scheme = services.AcquireScheme(services.JwtSchemes, key, static (_, state) =>
         {
             var (config, services) = state;
             var scheme = $"warren-jwt-{Interlocked.Increment(ref _nextScheme)}";
             services.JwtOptions.TryAdd(scheme, CreateOptions(scheme, config, services.Time));
             services.Schemes.TryAddScheme(new AuthenticationScheme(scheme, null, typeof(JwtBearerHandler)));
             return scheme;
-        }, (config, services));
+        }, (config, services), static scheme => scheme);
     }
+
+    /// <summary>The authentication scheme this layer runs on (SchemeSweeper keeps it while a policy holds it).</summary>
+    public string Scheme => _scheme;
 
     /// <summary>Header name to claim type, set on the forwarded request from the token.</summary>
     public (string Header, string Claim)[] IdentityHeaders { get; }

@@ -55,10 +55,11 @@ internal sealed partial class OidcAuthenticator
             config.CookieDomain, config.SessionLifetime.Ticks, config.GroupsClaim, config.IdentityHeaders.Values.Order(StringComparer.Ordinal),
         });
         var id = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)))[..16];
-        _cookieScheme = "warren-oidc-session-" + id;
-        _oidcScheme = "warren-oidc-" + id;
+        _cookieScheme = SessionScheme(id);
+        _oidcScheme = LoginScheme(id);
         services.LoadKeys();
-        _options = services.OidcSchemes.GetOrAdd(id, static (id, state) =>
+        SchemeId = id;
+        _options = services.AcquireScheme(services.OidcSchemes, id, static (id, state) =>
         {
             var (config, services, self) = state;
             var cookie = self.CreateCookieOptions(config, id, services);
@@ -69,8 +70,17 @@ internal sealed partial class OidcAuthenticator
             services.Schemes.TryAddScheme(new AuthenticationScheme(self._cookieScheme, null, typeof(CookieAuthenticationHandler)));
             services.Schemes.TryAddScheme(new AuthenticationScheme(self._oidcScheme, null, typeof(OpenIdConnectHandler)));
             return oidc;
-        }, (config, services, this));
+        }, (config, services, this), static _ => null);
     }
+
+    /// <summary>The hash naming this login's two schemes (warren-oidc-ID, warren-oidc-session-ID); SchemeSweeper keeps them while a policy holds them.</summary>
+    public string SchemeId { get; }
+
+    /// <summary>The OpenID Connect handler's scheme of the login <paramref name="id"/>.</summary>
+    public static string LoginScheme(string id) => "warren-oidc-" + id;
+
+    /// <summary>The session cookie's scheme of the login <paramref name="id"/>.</summary>
+    public static string SessionScheme(string id) => "warren-oidc-session-" + id;
 
     /// <summary>Header name to claim type, set on the forwarded request from the signed-in user.</summary>
     public (string Header, string Claim)[] IdentityHeaders { get; }

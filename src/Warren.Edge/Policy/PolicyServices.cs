@@ -54,11 +54,81 @@ internal sealed class PolicyServices(
 
     public ILoggerFactory LoggerFactory { get; } = loggerFactory;
 
-    /// <summary>JWT configuration (as JSON) to the scheme registered for it on this edge.</summary>
+    /// <summary>JWT configuration (as JSON) to the scheme registered for it on this edge (taken through <see cref="AcquireScheme"/>).</summary>
     public ConcurrentDictionary<string, string> JwtSchemes { get; } = new(StringComparer.Ordinal);
 
     /// <summary>OIDC configuration hash to the options of the scheme registered for it on this edge.</summary>
     public ConcurrentDictionary<string, OpenIdConnectOptions> OidcSchemes { get; } = new(StringComparer.Ordinal);
+
+    private readonly Lock _schemes = new();
+    private HashSet<string> _unused = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The scheme of <paramref name="key"/>, added by <paramref name="add"/> if there is none. Taking one clears any
+    /// mark the last sweep gave it, so a scheme a registration just took is never removed under it.
+    /// </summary>
+    public TValue AcquireScheme<TValue, TState>(ConcurrentDictionary<string, TValue> schemes, string key, Func<string, TState, TValue> add, TState state, Func<TValue, string?> name)
+    {
+        lock (_schemes)
+        {
+            var value = schemes.GetOrAdd(key, add, state);
+            _unused.Remove(name(value) ?? key);
+            return value;
+        }
+    }
+
+    /// <summary>
+    /// Removes the JWT and OIDC schemes no policy in force holds (<paramref name="liveJwt"/>: scheme names,
+    /// <paramref name="liveOidc"/>: login ids) that were already unused at the previous sweep and not taken since:
+    /// a request that resolved its route just before a reload still finds its scheme. Returns how many went.
+    /// </summary>
+    public int RemoveUnusedSchemes(IReadOnlySet<string> liveJwt, IReadOnlySet<string> liveOidc)
+    {
+        var removed = 0;
+        lock (_schemes)
+        {
+            var unused = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var (key, scheme) in JwtSchemes)
+            {
+                if (liveJwt.Contains(scheme))
+                {
+                    continue;
+                }
+                if (!_unused.Contains(scheme))
+                {
+                    unused.Add(scheme);
+                    continue;
+                }
+                JwtSchemes.TryRemove(key, out _);
+                Schemes.RemoveScheme(scheme);
+                JwtOptions.TryRemove(scheme);
+                removed++;
+            }
+            foreach (var (id, options) in OidcSchemes)
+            {
+                if (liveOidc.Contains(id))
+                {
+                    continue;
+                }
+                if (!_unused.Contains(id))
+                {
+                    unused.Add(id);
+                    continue;
+                }
+                OidcSchemes.TryRemove(id, out _);
+                foreach (var scheme in new[] { OidcAuthenticator.LoginScheme(id), OidcAuthenticator.SessionScheme(id) })
+                {
+                    Schemes.RemoveScheme(scheme);
+                }
+                OidcOptions.TryRemove(OidcAuthenticator.LoginScheme(id));
+                CookieOptions.TryRemove(OidcAuthenticator.SessionScheme(id));
+                options.Backchannel?.Dispose();
+                removed++;
+            }
+            _unused = unused;
+        }
+        return removed;
+    }
 
     /// <summary>Forward auth: no redirects followed (a 302 to a login page goes back to the client), no cookies kept, no proxy.</summary>
     public HttpClient ForwardAuthClient { get; } = new(new SocketsHttpHandler

@@ -46,6 +46,18 @@ internal sealed class RouteTable
     /// <summary>Raised (outside the lock) after any registration or unregistration; <see cref="Services"/> then holds the new set.</summary>
     public event Action? Changed;
 
+    /// <summary>Every routed service: registered ones and those offline (still routed to their grace queue).</summary>
+    public IReadOnlyCollection<ServiceEntry> RoutedServices
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _services.Values, .. _offline.Values];
+            }
+        }
+    }
+
     public IReadOnlyCollection<ServiceEntry> Services
     {
         get
