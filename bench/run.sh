@@ -786,7 +786,7 @@ for round in 1 2; do
     if [[ $mode == on ]]; then start_edge; else start_edge "$W/edge-no-request-log.yaml"; fi
     start_main_agent "agent-rlog-$mode-$round"
     wait_http "http://127.0.0.1:$EDGE_HTTP/6b" web.bench 300
-    run_wrk warm warren 64 /6b "$WARM" 0
+    run_wrk warm warren 64 /6b "$DUR" 0 # as long as the run: a fresh process is still compiling its hot path
     run_wrk "rlog-$mode" warren 64 /6b "$DUR"
     stop_pid "$AGENT_PID"
     stop_pid "$EDGE_PID"
