@@ -28,7 +28,7 @@ public static class ConfigLoader
         "limits.min_request_body_data_rate", "limits.min_response_data_rate", "limits.data_rate_grace_period",
         "limits.max_tcp_connections_per_ip", "limits.max_tcp_connections_per_service", "limits.ipv6_subnet_factor",
         "acme.directory", "acme.email", "acme.eab_kid", "acme.eab_hmac_key",
-        "drain_timeout", "grace.timeout", "grace.max_waiting",
+        "drain_timeout", "grace.timeout", "grace.max_waiting", "grace.remember",
         "access_log.output", "access_log.path", "access_log.max_size", "access_log.max_files",
         "request_log.enabled", "request_log.retention", "request_log.max_size", "request_log.queue",
         "shield.enabled", "shield.auth_failures", "shield.limit_hits", "shield.window", "shield.ban_time", "shield.max_bans",
@@ -145,7 +145,7 @@ public static class ConfigLoader
             "max_requests_per_ip_per_service", "request_queue_timeout", "min_request_body_data_rate", "min_response_data_rate",
             "data_rate_grace_period", "max_tcp_connections_per_ip", "max_tcp_connections_per_service", "ipv6_subnet_factor", "max_services_per_session");
         var tls = file.Map("agent_tls", "cert", "key", "insecure");
-        var grace = file.Map("grace", "timeout", "max_waiting");
+        var grace = file.Map("grace", "timeout", "max_waiting", "remember");
         var access = file.Map("access_log", "output", "path", "max_size", "max_files");
         return new EdgeConfig
         {
@@ -229,6 +229,7 @@ public static class ConfigLoader
             {
                 Timeout = grace.Duration("timeout", defaults.Grace.Timeout),
                 MaxWaiting = grace.Int("max_waiting", defaults.Grace.MaxWaiting),
+                Remember = grace.Duration("remember", defaults.Grace.Remember),
             },
             AccessLog = new AccessLogConfig
             {

@@ -16,4 +16,12 @@ public sealed record GraceConfig
     /// memory too. Default 1,000; 1..100,000.
     /// </summary>
     public int MaxWaiting { get; init; } = 1000;
+
+    /// <summary>
+    /// YAML key <c>grace.remember</c>: how long after an edge (re)start the services it knew before (kept in warren.db)
+    /// stay routed, offline, waiting for their agents to register them again: their hostnames answer 503 (after the
+    /// grace queue) and their TCP ports listen through the grace, never 404 or refused as if gone. A service not
+    /// registered again by then is forgotten. Default 1 h; 0 forgets them at every start; at most 7 days.
+    /// </summary>
+    public TimeSpan Remember { get; init; } = TimeSpan.FromHours(1);
 }

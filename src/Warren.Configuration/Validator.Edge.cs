@@ -99,6 +99,7 @@ internal static partial class Validator
         CheckAdmin(d, "listen.admin", config.Listen.Admin, config.AdminToken);
         CheckRange(d, "drain_timeout", config.DrainTimeout, TimeSpan.Zero, MaxDrainTimeout);
         CheckRange(d, "grace.timeout", config.Grace.Timeout, TimeSpan.Zero, TimeSpan.FromMinutes(5));
+        CheckRange(d, "grace.remember", config.Grace.Remember, TimeSpan.Zero, TimeSpan.FromDays(7));
         if (config.Grace.MaxWaiting is < 1 or > 100_000)
         {
             d.Report("grace.max_waiting", $"must be 1 to 100000 (it is {config.Grace.MaxWaiting})");

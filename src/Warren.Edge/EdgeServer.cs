@@ -21,6 +21,7 @@ using Warren.Edge.Forwarding;
 using Warren.Edge.Hosting;
 using Warren.Edge.Limits;
 using Warren.Edge.Policy;
+using Warren.Edge.Routing;
 using Warren.Edge.Shield;
 using Warren.Edge.Tcp;
 using Warren.Edge.Telemetry;
@@ -232,6 +233,8 @@ public sealed partial class EdgeServer : IAsyncDisposable
         // the console's quota and inspector step (docs/console.md) comes after policy, right before forwarding.
         var console = new EdgeConsole(config, state, metrics, tokens, client, options.Time, loggerFactory);
         var forward = app.Services.GetRequiredService<PolicyMiddleware>().Wrap(console.Wrap(app.Services.GetRequiredService<TunnelForwardingMiddleware>().InvokeAsync));
+        // A service known only from before a restart waits for its agent (and its policy) before the policy step.
+        forward = new RestoredRouteGate(state.Routes, logger).Wrap(forward);
         forward = new ShieldMiddleware(shield, trusted).Wrap(forward); // a banned client is refused before routing
         app.Run(new RequestTelemetry(metrics, accessLog) { Recorder = console }.Wrap(forward));
 
@@ -252,6 +255,9 @@ public sealed partial class EdgeServer : IAsyncDisposable
             Shield = shield,
             Limits = new TcpConnectionLimits(limitsConfig),
         };
+        // Before any listener accepts: the services known before this start route to their grace queues (503, never 404).
+        var known = new KnownServices(config.DataDirectory, state.Routes, logger);
+        var restored = known.Restore(config.Grace.Remember > TimeSpan.Zero);
         var liveLimits = new LiveLimits(app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<KestrelServerOptions>>().Value.Limits,
             perIp, agentGuard, tcp.Limits, registrations);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -280,8 +286,15 @@ public sealed partial class EdgeServer : IAsyncDisposable
             _reloadSource = options.ReloadSource,
             _limits = liveLimits,
             _logger = logger,
+            Known = known,
+            _forgetRestored = KnownServicesExpiry.Start(state.Routes, restored, config.Grace.Remember, options.Time, logger),
         };
     }
+
+    /// <summary>The routed services as kept in warren.db for the next start (Routing/KnownServices.cs).</summary>
+    internal KnownServices Known { get; private init; } = null!;
+
+    private IDisposable? _forgetRestored;
 
     /// <summary>
     /// Drains: not ready from the first moment (/readyz answers 503), every listener stops accepting (public, agents,
@@ -322,6 +335,8 @@ public sealed partial class EdgeServer : IAsyncDisposable
             await AccessLog.DisposeAsync().ConfigureAwait(false); // the last lines, then the file closes
         }
         await Shield.DisposeAsync().ConfigureAwait(false); // the last bans are written
+        _forgetRestored?.Dispose();
+        await Known.DisposeAsync().ConfigureAwait(false); // the routes as they were at the stop
         Schemes.Dispose();
         _client.Dispose();
         _tokens.Dispose();

@@ -143,6 +143,7 @@ internal sealed class RouteTable
                     {
                         entry = offline;
                         entry.Registration = registration;
+                        entry.Restored = false; // its policy comes with this registration (below)
                     }
                     else
                     {
@@ -173,6 +174,10 @@ internal sealed class RouteTable
                 RemoveSessionUnsynchronized(old, session, changes);
             }
             session.Services = kept;
+            if (_hasRestored)
+            {
+                Volatile.Write(ref _hasRestored, _offline.Values.Any(e => e.Restored));
+            }
             RebuildUnsynchronized();
         }
         RaiseChanges(changes);
@@ -220,6 +225,67 @@ internal sealed class RouteTable
         }
         _offline[entry.Owner + "/" + entry.Name] = entry;
     }
+
+    /// <summary>
+    /// Services the edge knew before it (re)started (Routing/KnownServices.cs), routed offline as if their last session
+    /// had just left: a request waits in the grace queue and then gets 503, never 404; a TCP port listens through
+    /// the grace. They own nothing, and wait for their agents to register them again (then they are ordinary
+    /// services) until <see cref="ForgetRestored"/>. Their policy is unknown until then: requests for them wait for
+    /// the registration before any policy step (Forwarding/RestoredRouteGate.cs).
+    /// </summary>
+    public void Restore(IEnumerable<(string Owner, ServiceRegistration Registration)> known)
+    {
+        var changes = new List<(ServiceEntry, bool)>();
+        lock (_lock)
+        {
+            foreach (var (owner, registration) in known)
+            {
+                var key = owner + "/" + registration.Name;
+                if (_services.ContainsKey(key) || _offline.ContainsKey(key) || _offline.Count >= MaxOffline)
+                {
+                    continue;
+                }
+                var entry = new ServiceEntry(++_nextId, owner, registration) { Restored = true };
+                _offline[key] = entry;
+                if (entry.Kind == StreamKind.Tcp)
+                {
+                    // Listening now, and closing after the grace unless its agent is back (Tcp/TcpServiceHost.cs).
+                    changes.Add((entry, true));
+                    changes.Add((entry, false));
+                }
+            }
+            Volatile.Write(ref _hasRestored, _offline.Values.Any(e => e.Restored));
+            RebuildUnsynchronized();
+        }
+        foreach (var (entry, added) in changes)
+        {
+            TcpServiceChanged?.Invoke(entry, added);
+        }
+    }
+
+    /// <summary>Forgets the restored services no agent registered again (grace.remember after the start passed): 404 from now on.</summary>
+    public int ForgetRestored()
+    {
+        int forgotten;
+        lock (_lock)
+        {
+            var stale = _offline.Where(p => p.Value.Restored).Select(p => p.Key).ToList();
+            foreach (var key in stale)
+            {
+                _offline.Remove(key);
+            }
+            forgotten = stale.Count;
+            Volatile.Write(ref _hasRestored, false);
+            RebuildUnsynchronized();
+        }
+        Changed?.Invoke();
+        return forgotten;
+    }
+
+    private bool _hasRestored;
+
+    /// <summary>Whether some restored service still waits for its agent (the request path checks only then).</summary>
+    public bool HasRestored => Volatile.Read(ref _hasRestored);
 
     private static StreamKind KindOf(ServiceRegistration registration) => registration.Kind == "tcp" ? StreamKind.Tcp : StreamKind.Http;
 

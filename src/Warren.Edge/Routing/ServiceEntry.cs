@@ -123,6 +123,12 @@ internal sealed class ServiceEntry(int id, string owner, ServiceRegistration reg
     /// </summary>
     public Policy.ServicePolicy? Policy { get; set; }
 
+    /// <summary>
+    /// Known from before the edge's restart (warren.db) and not registered since: its <see cref="Policy"/> is unknown,
+    /// so a request waits for its agent before any policy step (RouteTable.Restore).
+    /// </summary>
+    public bool Restored { get; set; }
+
     private int _tcpConnections;
 
     /// <summary>Takes one of the TCP service's connection places; false, with nothing taken, when <paramref name="cap"/> are in use (limits.max_tcp_connections_per_service).</summary>
