@@ -32,6 +32,7 @@ public static class ConfigLoader
         "access_log.output", "access_log.path", "access_log.max_size", "access_log.max_files",
         "request_log.enabled", "request_log.retention", "request_log.max_size", "request_log.queue",
         "shield.enabled", "shield.auth_failures", "shield.limit_hits", "shield.window", "shield.ban_time", "shield.max_bans",
+        "shield.ipv4_prefix", "shield.ipv6_prefix",
     ];
 
     /// <summary>The dotted keys of agent.yaml that WARREN_* variables and flags can override.</summary>
@@ -271,7 +272,7 @@ public static class ConfigLoader
     private static ShieldConfig ReadShield(Mapping file)
     {
         var defaults = new ShieldConfig();
-        var shield = file.Map("shield", "enabled", "auth_failures", "limit_hits", "window", "ban_time", "max_bans", "exempt");
+        var shield = file.Map("shield", "enabled", "auth_failures", "limit_hits", "window", "ban_time", "max_bans", "exempt", "ipv4_prefix", "ipv6_prefix");
         return new ShieldConfig
         {
             Enabled = shield.Bool("enabled", defaults.Enabled),
@@ -281,6 +282,8 @@ public static class ConfigLoader
             BanTime = shield.Duration("ban_time", defaults.BanTime),
             MaxBans = shield.Int("max_bans", defaults.MaxBans),
             Exempt = shield.StringList("exempt"),
+            Ipv4Prefix = shield.Int("ipv4_prefix", defaults.Ipv4Prefix),
+            Ipv6Prefix = shield.Int("ipv6_prefix", defaults.Ipv6Prefix),
         };
     }
 

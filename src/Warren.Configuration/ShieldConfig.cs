@@ -28,4 +28,16 @@ public sealed record ShieldConfig
 
     /// <summary>YAML key <c>exempt</c>: addresses and CIDRs never banned (monitoring, the office). Default none.</summary>
     public IReadOnlyList<string> Exempt { get; init; } = [];
+
+    /// <summary>
+    /// YAML key <c>ipv4_prefix</c>: an IPv4 client is counted and banned with the addresses of its /N. Default 32 (the
+    /// address alone); 16 to 32.
+    /// </summary>
+    public int Ipv4Prefix { get; init; } = 32;
+
+    /// <summary>
+    /// YAML key <c>ipv6_prefix</c>: an IPv6 client is counted and banned with the addresses of its /N. Default 64: one
+    /// host usually holds a whole /64 and can take any address in it, so a ban per address would be no ban. 32 to 128.
+    /// </summary>
+    public int Ipv6Prefix { get; init; } = 64;
 }

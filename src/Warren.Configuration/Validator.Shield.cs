@@ -10,6 +10,8 @@ internal static partial class Validator
         CheckRange(d, "shield.window", shield.Window, TimeSpan.FromSeconds(1), TimeSpan.FromHours(24));
         CheckRange(d, "shield.ban_time", shield.BanTime, TimeSpan.FromSeconds(1), TimeSpan.FromDays(365));
         CheckRange(d, "shield.max_bans", shield.MaxBans, 1, 10_000_000);
+        CheckRange(d, "shield.ipv4_prefix", shield.Ipv4Prefix, 16, 32);
+        CheckRange(d, "shield.ipv6_prefix", shield.Ipv6Prefix, 32, 128);
         for (var i = 0; i < shield.Exempt.Count; i++)
         {
             if (!ConfigFormats.TryParseNetwork(shield.Exempt[i], out _))

@@ -160,16 +160,19 @@ public sealed partial class EdgeServer : IAsyncDisposable
         session.KeepAliveTimeout = config.Session.KeepaliveTimeout;
         var client = new TunnelHttpClient(session.OpenTimeout);
         var limitsConfig = config.Limits;
+        // The abuse shield refuses banned clients at accept on every listener (docs/policy.md, "Abuse shield"), and
+        // failed agent logins count towards a ban.
+        var shield = new AbuseShield(config.Shield, new BanStore(config.DataDirectory, logger), options.Time, loggerFactory.CreateLogger<AbuseShield>());
         var perIp = new PerIpConnectionLimiter(limitsConfig.MaxConnectionsPerIp, limitsConfig.Ipv6SubnetFactor);
-        var authFailures = new AuthFailureLimiter(limitsConfig.MaxAuthFailuresPerIp, limitsConfig.AuthFailureWindow, limitsConfig.Ipv6SubnetFactor);
+        var authFailures = new AuthFailureLimiter(limitsConfig.MaxAuthFailuresPerIp, limitsConfig.AuthFailureWindow, limitsConfig.Ipv6SubnetFactor, shield);
         var agentGuard = new AgentListenerGuard(limitsConfig.MaxAgentConnectionsPerIp, limitsConfig.Ipv6SubnetFactor, authFailures,
-            loggerFactory.CreateLogger<AgentListenerGuard>());
+            loggerFactory.CreateLogger<AgentListenerGuard>()) { Shield = shield };
         var metrics = new EdgeMetrics(state, sni, perIp, agentGuard);
-        var listeners = new EdgeListeners(metrics, perIp);
+        shield.Metrics = new ShieldMetrics(metrics.Registry, () => shield.Count);
+        var trusted = TrustedProxies.Parse(config.TrustedProxies);
+        var listeners = new EdgeListeners(metrics, perIp, new ShieldConnectionGate(shield, trusted));
         var accessLog = new AccessLogWriter(config.AccessLog, config.DataDirectory, loggerFactory, metrics.Registry, options.Time,
             console: options.AccessLogConsole);
-        var shield = new AbuseShield(config.Shield, new BanStore(config.DataDirectory, logger), options.Time, loggerFactory.CreateLogger<AbuseShield>());
-        shield.Metrics = new ShieldMetrics(metrics.Registry, () => shield.Count);
 
         var builder = WebHosting.CreateBuilder(inlineScheduling: true);
         builder.Logging.ClearProviders();
@@ -180,7 +183,6 @@ public sealed partial class EdgeServer : IAsyncDisposable
         // Registered through factories so the container disposes them with the app.
         builder.Services.AddSingleton(services => new KestrelConnectionErrors(services.GetRequiredService<IMeterFactory>(),
             listeners.NameOf));
-        var trusted = TrustedProxies.Parse(config.TrustedProxies);
         var clientRequests = new ClientRequestLimiter(limitsConfig.MaxRequestsPerIpPerService, limitsConfig.Ipv6SubnetFactor,
             queueLimit: limitsConfig.MaxConnectionsPerIp, limitsConfig.RequestQueueTimeout);
         builder.Services.AddSingleton(trusted);

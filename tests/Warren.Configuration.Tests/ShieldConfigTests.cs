@@ -19,12 +19,14 @@ public sealed class ShieldConfigTests : IDisposable
         Assert.Equal(TimeSpan.FromHours(1), shield.BanTime);
         Assert.Equal(100_000, shield.MaxBans);
         Assert.Empty(shield.Exempt);
+        Assert.Equal(32, shield.Ipv4Prefix);
+        Assert.Equal(64, shield.Ipv6Prefix);
     }
 
     [Fact]
     public void Every_key_is_read_and_the_environment_overrides_one()
     {
-        var path = _files.Write("edge.yaml", "shield:\n  enabled: false\n  auth_failures: 5\n  limit_hits: 0\n  window: 1m\n  ban_time: 24h\n  max_bans: 50\n  exempt: [192.0.2.0/24, \"2001:db8::1\"]\n");
+        var path = _files.Write("edge.yaml", "shield:\n  enabled: false\n  auth_failures: 5\n  limit_hits: 0\n  window: 1m\n  ban_time: 24h\n  max_bans: 50\n  exempt: [192.0.2.0/24, \"2001:db8::1\"]\n  ipv4_prefix: 24\n  ipv6_prefix: 56\n");
         var environment = TestFiles.NoEnvironment;
         environment["WARREN_SHIELD__AUTH_FAILURES"] = "7";
 
@@ -37,6 +39,8 @@ public sealed class ShieldConfigTests : IDisposable
         Assert.Equal(TimeSpan.FromHours(24), shield.BanTime);
         Assert.Equal(50, shield.MaxBans);
         Assert.Equal(["192.0.2.0/24", "2001:db8::1"], shield.Exempt);
+        Assert.Equal(24, shield.Ipv4Prefix);
+        Assert.Equal(56, shield.Ipv6Prefix);
     }
 
     [Theory]
@@ -46,6 +50,8 @@ public sealed class ShieldConfigTests : IDisposable
     [InlineData("max_bans: 0", "shield.max_bans", "must be 1 to")]
     [InlineData("exempt: [10.0.0.1/8]", "shield.exempt[0]", "is not an IP address or CIDR range")]
     [InlineData("bans: 3", "shield.bans", "")]
+    [InlineData("ipv4_prefix: 8", "shield.ipv4_prefix", "must be 16 to 32")]
+    [InlineData("ipv6_prefix: 129", "shield.ipv6_prefix", "must be 32 to 128")]
     public void Bad_values_are_errors(string body, string field, string message)
     {
         var path = _files.Write("edge.yaml", $"shield:\n  {body}\n");

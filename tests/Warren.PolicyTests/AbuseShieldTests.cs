@@ -55,47 +55,56 @@ public sealed class AbuseShieldTests(ITestOutputHelper output) : PolicyTest(outp
     [Fact]
     public async Task A_ban_survives_an_edge_restart_and_lifting_it_through_the_admin_api_lets_the_address_in_again()
     {
+        // The guesses come from 127.0.0.2: a banned address's agents are refused too, and the test's agent is on 127.0.0.1.
         var harness = await StartAsync(Password, Shield(authFailures: 3));
+        using var guesser = ClientFrom(Other);
         for (var i = 0; i < 3; i++)
         {
-            using var wrong = await SendAsync(harness, "/echo", r => r.Headers.Authorization = Basic("alice", "wrong"));
-            Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
+            Assert.Equal(HttpStatusCode.Unauthorized, await StatusAsync(guesser, harness, "wrong"));
         }
-        using (var banned = await SendAsync(harness, "/echo", r => r.Headers.Authorization = Basic("alice", "correct horse")))
-        {
-            Assert.Equal(HttpStatusCode.Forbidden, banned.StatusCode);
-        }
+        // Banned: the next request on the same connection gets 403, and a new connection is refused at accept.
+        Assert.Equal(HttpStatusCode.Forbidden, await StatusAsync(guesser, harness, "correct horse"));
+        Assert.Null(await StatusAsync(guesser, harness, "correct horse"));
 
         await harness.StopEdgeAsync();
         await harness.StartEdgeAsync();
         await harness.WaitUntilServedAsync("app", TimeSpan.FromSeconds(60));
-        using (var stillBanned = await SendAsync(harness, "/echo", r => r.Headers.Authorization = Basic("alice", "correct horse")))
-        {
-            Assert.Equal(HttpStatusCode.Forbidden, stillBanned.StatusCode);
-        }
-        Assert.Equal("127.0.0.1", Assert.Single(await BansAsync(harness)).GetProperty("address").GetString());
+        Assert.Null(await StatusAsync(guesser, harness, "correct horse"));
+        Assert.Equal("127.0.0.2", Assert.Single(await BansAsync(harness)).GetProperty("address").GetString());
 
         using var admin = new HttpClient();
-        using (var lifted = await admin.DeleteAsync(new Uri($"http://127.0.0.1:{harness.Edge.AdminPort}/api/bans/127.0.0.1")))
+        using (var lifted = await admin.DeleteAsync(new Uri($"http://127.0.0.1:{harness.Edge.AdminPort}/api/bans/127.0.0.2")))
         {
             Assert.Equal(HttpStatusCode.NoContent, lifted.StatusCode);
         }
-        using (var again = await admin.DeleteAsync(new Uri($"http://127.0.0.1:{harness.Edge.AdminPort}/api/bans/127.0.0.1")))
+        using (var again = await admin.DeleteAsync(new Uri($"http://127.0.0.1:{harness.Edge.AdminPort}/api/bans/127.0.0.2")))
         {
             Assert.Equal(HttpStatusCode.NotFound, again.StatusCode);
         }
-        using (var served = await SendAsync(harness, "/echo", r => r.Headers.Authorization = Basic("alice", "correct horse")))
-        {
-            Assert.Equal(HttpStatusCode.OK, served.StatusCode);
-        }
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(guesser, harness, "correct horse"));
         Assert.Empty(await BansAsync(harness));
 
         // The lift is in warren.db too: another restart does not bring the ban back.
         await harness.StopEdgeAsync();
         await harness.StartEdgeAsync();
         await harness.WaitUntilServedAsync("app", TimeSpan.FromSeconds(60));
-        using var afterRestart = await SendAsync(harness, "/echo", r => r.Headers.Authorization = Basic("alice", "correct horse"));
-        Assert.Equal(HttpStatusCode.OK, afterRestart.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(guesser, harness, "correct horse"));
+    }
+
+    /// <summary>GET /echo as alice with <paramref name="password"/> from <paramref name="client"/>; null when the edge refused the connection at accept.</summary>
+    private static async Task<HttpStatusCode?> StatusAsync(HttpClient client, WarrenHarness harness, string password)
+    {
+        using var request = harness.Request(HttpMethod.Get, "/echo");
+        request.Headers.Authorization = Basic("alice", password);
+        try
+        {
+            using var response = await client.SendAsync(request);
+            return response.StatusCode;
+        }
+        catch (HttpRequestException)
+        {
+            return null;
+        }
     }
 
     [Fact]
@@ -152,12 +161,130 @@ public sealed class AbuseShieldTests(ITestOutputHelper output) : PolicyTest(outp
         Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
 
         using var other = ClientFrom(Other);
-        using var refused = await other.SendAsync(harness.Request(HttpMethod.Get, "/echo"));
-        Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+        Assert.Null(await StatusAsync(other, harness, "")); // refused at accept, before any HTTP
+        Assert.Equal(1, await harness.MetricAsync("warren_shield_refused_total", "kind=\"connection\""));
         using var served = await SendAsync(harness, "/echo");
         Assert.Equal(HttpStatusCode.OK, served.StatusCode);
         var listed = Assert.Single(await BansAsync(harness));
         Assert.Equal("scanner", listed.GetProperty("reason").GetString());
+    }
+
+    [Fact]
+    public async Task Under_load_a_client_past_its_rate_limit_gets_429_then_a_ban_and_is_refused_at_accept_while_another_client_is_always_served()
+    {
+        // 1,000 requests per client address, never refilled within the test; 200 refusals ban.
+        const int burst = 1000, limitHits = 200;
+        var harness = await StartAsync(new PolicyConfig { RateLimit = new RateLimitConfig { PerIp = new RateConfig { Requests = 1, Per = TimeSpan.FromHours(1), Burst = burst } } },
+            Shield(limitHits: limitHits));
+        var attacker = IPAddress.Parse("127.0.0.3");
+        var limited = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var attackerDone = new CancellationTokenSource();
+        var counts = new System.Collections.Concurrent.ConcurrentDictionary<HttpStatusCode, int>();
+
+        // 8 parallel connections from 127.0.0.3, at most 300 requests each, each until the edge refuses its connection.
+        async Task<bool> AttackAsync()
+        {
+            using var client = ClientFrom(attacker);
+            for (var i = 0; i < 300; i++)
+            {
+                HttpResponseMessage response;
+                try
+                {
+                    response = await client.SendAsync(harness.Request(HttpMethod.Get, "/echo"));
+                }
+                catch (HttpRequestException)
+                {
+                    return true; // refused at accept: banned
+                }
+                using (response)
+                {
+                    counts.AddOrUpdate(response.StatusCode, 1, (_, n) => n + 1);
+                    if (response.StatusCode is HttpStatusCode.TooManyRequests or HttpStatusCode.Forbidden)
+                    {
+                        Assert.True(response.Headers.RetryAfter?.Delta > TimeSpan.Zero, $"{(int)response.StatusCode} without Retry-After");
+                        limited.TrySetResult();
+                    }
+                    else
+                    {
+                        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                    }
+                }
+            }
+            return false;
+        }
+
+        // 2 connections from 127.0.0.2 at the same time, from the attacker's first 429 until it is banned, fewer
+        // than its own burst: every request is served.
+        async Task<int> UseAsync()
+        {
+            using var client = ClientFrom(Other);
+            await limited.Task.WaitAsync(TimeSpan.FromSeconds(60));
+            var served = 0;
+            do
+            {
+                using var response = await client.SendAsync(harness.Request(HttpMethod.Get, "/echo"));
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                served++;
+            }
+            while (!attackerDone.IsCancellationRequested && served < burst / 4);
+            return served;
+        }
+
+        var attacks = Enumerable.Range(0, 8).Select(_ => AttackAsync()).ToArray();
+        var uses = Enumerable.Range(0, 2).Select(_ => UseAsync()).ToArray();
+        var refusedAtAccept = await Task.WhenAll(attacks);
+        await attackerDone.CancelAsync();
+        var served = await Task.WhenAll(uses);
+        Log.Note($"attacker: {string.Join(", ", counts.Select(c => $"{(int)c.Key}: {c.Value}"))}; other client served {served.Sum()}");
+
+        Assert.Equal(burst, counts.GetValueOrDefault(HttpStatusCode.OK));
+        Assert.True(counts.GetValueOrDefault(HttpStatusCode.TooManyRequests) >= limitHits, "fewer 429s than the shield's threshold");
+        Assert.All(refusedAtAccept, Assert.True); // every attacking connection ended refused by the ban
+        Assert.All(served, n => Assert.True(n > 0));
+        Assert.Equal("127.0.0.3", Assert.Single(await BansAsync(harness)).GetProperty("address").GetString());
+        Assert.Equal(1, await harness.MetricAsync("warren_shield_bans_total", "reason=\"limit_hits\""));
+        Assert.True(await harness.MetricAsync("warren_shield_refused_total", "kind=\"connection\"") >= 8);
+        using var after = await ClientFrom(Other).SendAsync(harness.Request(HttpMethod.Get, "/echo"));
+        Assert.Equal(HttpStatusCode.OK, after.StatusCode);
+    }
+
+    [Fact]
+    public async Task An_ipv6_client_is_counted_and_banned_by_its_64_behind_a_trusted_proxy_and_the_next_64_is_served()
+    {
+        // The test's client is a trusted proxy naming IPv6 clients in X-Forwarded-For (loopback has no IPv6 /64 of its own).
+        var harness = await StartAsync(Password, edge => Shield(authFailures: 3)(edge) with { TrustedProxies = ["127.0.0.1"] });
+        Task<HttpResponseMessage> From(string client, string password) =>
+            SendAsync(harness, "/echo", r => { r.Headers.Authorization = Basic("alice", password); r.Headers.Add("X-Forwarded-For", client); });
+
+        // Three failures from three addresses of one /64: one client.
+        foreach (var client in new[] { "2001:db8:1:2::a", "2001:db8:1:2::b", "2001:db8:1:2:ffff:ffff:ffff:ffff" })
+        {
+            using var wrong = await From(client, "wrong");
+            Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
+        }
+        using (var banned = await From("2001:db8:1:2::77", "correct horse"))
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, banned.StatusCode);
+        }
+        using (var next64 = await From("2001:db8:1:3::a", "correct horse"))
+        {
+            Assert.Equal(HttpStatusCode.OK, next64.StatusCode);
+        }
+        // The proxy itself is never refused at accept: its other clients are judged one request at a time.
+        using (var proxied = await From("192.0.2.7", "correct horse"))
+        {
+            Assert.Equal(HttpStatusCode.OK, proxied.StatusCode);
+        }
+        Assert.Equal("2001:db8:1:2::/64", Assert.Single(await BansAsync(harness)).GetProperty("address").GetString());
+
+        // Lifting by any address inside the /64 lifts the /64's ban.
+        using var admin = new HttpClient();
+        using (var lifted = await admin.DeleteAsync(new Uri($"http://127.0.0.1:{harness.Edge.AdminPort}/api/bans/2001:db8:1:2::99")))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, lifted.StatusCode);
+        }
+        using var served = await From("2001:db8:1:2::77", "correct horse");
+        Assert.Equal(HttpStatusCode.OK, served.StatusCode);
     }
 
     private static async Task<JsonElement[]> BansAsync(WarrenHarness harness)

@@ -135,6 +135,69 @@ public sealed partial class AgentAuthenticationTests(ITestOutputHelper output) :
         await AssertStillServesAsync(edge);
     }
 
+    [Fact]
+    public async Task Failed_agent_logins_ban_the_address_which_is_then_refused_before_tls_on_the_agent_and_https_listeners()
+    {
+        // Below limits.max_auth_failures_per_ip (10): the abuse shield bans first, for an hour and on every listener.
+        var certificate = SelfSignedCertificate.Write(TempDirectory(), GoodHost);
+        var edge = await StartEdgeAsync(certificate.Https(new HarnessOptions
+        {
+            ConfigureEdge = e => e with { Shield = new ShieldConfig { AuthFailures = 3 } },
+        }));
+        var transfer = await StartTransferAsync(edge);
+        var attacker = IPAddress.Parse("127.0.0.2");
+        Assert.True(await TlsHandshakeAsync(attacker, edge.Edge.HttpsPort!.Value, certificate), "before the ban the HTTPS listener serves 127.0.0.2");
+
+        for (var attempt = 1; attempt <= 3; attempt++)
+        {
+            await using var raw = await ConnectRawAsync(edge, attacker);
+            var answer = await raw.AuthenticateAsync(WarrenHarness.NewToken(), $"guess-{attempt}");
+            Assert.Equal("invalid token", answer?.Error);
+        }
+        await Log.WaitForAsync(Wait.DefaultTimeout, "[ShieldBanned]", "127.0.0.2", "3 authentication failures");
+
+        // Banned: even the right token gets no TLS handshake on the agents port, nor does HTTPS, from 127.0.0.2.
+        await Assert.ThrowsAnyAsync<Exception>(async () =>
+        {
+            await using var raw = await ConnectRawAsync(edge, attacker);
+            Assert.Null(await raw.AuthenticateAsync(edge.Token));
+        });
+        Assert.False(await TlsHandshakeAsync(attacker, edge.Edge.HttpsPort!.Value, certificate), "a banned address gets a TLS handshake on the HTTPS listener");
+        Assert.Equal(1, await edge.MetricAsync("warren_shield_bans_total", "reason=\"auth_failures\""));
+        Assert.True(await edge.MetricAsync("warren_shield_refused_total", "kind=\"agent\"") >= 1);
+        Assert.True(await edge.MetricAsync("warren_shield_refused_total", "kind=\"connection\"") >= 1);
+        Assert.Equal(3, edge.Edge.State.AuthFailures); // refused before TLS: no further login was read
+
+        // 127.0.0.1 is not affected: its HTTPS handshakes, its live agent session and its transfer go on.
+        Assert.True(await TlsHandshakeAsync(IPAddress.Loopback, edge.Edge.HttpsPort!.Value, certificate), "127.0.0.1 is refused too");
+        Assert.Single(edge.Edge.State.Sessions);
+        await transfer.CompleteAsync();
+        await AssertStillServesAsync(edge);
+    }
+
+    /// <summary>True when a TLS handshake from <paramref name="source"/> with the HTTPS listener completes.</summary>
+    private static async Task<bool> TlsHandshakeAsync(IPAddress source, int port, SelfSignedCertificate certificate)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var socket = new System.Net.Sockets.Socket(source.AddressFamily, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        try
+        {
+            socket.Bind(new IPEndPoint(source, 0));
+            await socket.ConnectAsync(IPAddress.Loopback, port, timeout.Token);
+            await using var tls = new System.Net.Security.SslStream(new System.Net.Sockets.NetworkStream(socket, ownsSocket: false));
+            await tls.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions
+            {
+                TargetHost = GoodHost,
+                RemoteCertificateValidationCallback = (_, presented, _, _) => certificate.Matches(presented),
+            }, timeout.Token);
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or System.Security.Authentication.AuthenticationException or System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
+    }
+
     [System.Text.RegularExpressions.GeneratedRegex(@"Trying again in ([0-9.]+) min")]
     private static partial System.Text.RegularExpressions.Regex MinutesPattern();
 

@@ -22,7 +22,7 @@ internal static class BansCommand
         var list = new Command("list", "List the bans in force");
         list.SetAction((parse, ct) => ListAsync(Admin(parse), Token(parse), Console.Out, Console.Error, ct));
 
-        var address = new Argument<string>("address") { Description = "The client IP address" };
+        var address = new Argument<string>("address") { Description = "The client IP address (banned with its /64 for IPv6, per shield.ipv6_prefix) or a CIDR range" };
         var duration = new Option<string?>("--for") { Description = "How long, e.g. 30m or 24h (default 1h)" };
         var reason = new Option<string?>("--reason") { Description = "Why, shown in the list and the log" };
         var ban = new Command("ban", "Ban a client address by hand") { address, duration, reason };
@@ -30,7 +30,7 @@ internal static class BansCommand
             JsonSerializer.Serialize(new { address = parse.GetValue(address), duration = parse.GetValue(duration), reason = parse.GetValue(reason) }),
             $"banned {parse.GetValue(address)}", Console.Out, Console.Error, ct));
 
-        var liftAddress = new Argument<string>("address") { Description = "The banned client IP address" };
+        var liftAddress = new Argument<string>("address") { Description = "A client IP address (every ban covering it is lifted) or a banned CIDR range" };
         var lift = new Command("lift", "Lift a ban now") { liftAddress };
         lift.SetAction((parse, ct) => SendAsync(HttpMethod.Delete, Admin(parse), Token(parse), "/api/bans/" + Uri.EscapeDataString(parse.GetValue(liftAddress)!),
             null, $"lifted the ban on {parse.GetValue(liftAddress)}", Console.Out, Console.Error, ct));

@@ -9,8 +9,9 @@ namespace Warren.Edge.Admin;
 
 /// <summary>
 /// The abuse shield's bans on the admin API (docs/operations.md, "The admin API"; what <c>warren bans</c> calls):
-/// <c>GET /api/bans</c> lists the bans in force, <c>POST /api/bans</c> bans an address by hand, <c>DELETE
-/// /api/bans/{address}</c> lifts a ban. Behind <c>admin_token</c> like the rest of the API.
+/// <c>GET /api/bans</c> lists the bans in force, <c>POST /api/bans</c> bans an address (its network, as a strike would:
+/// shield.ipv4_prefix, shield.ipv6_prefix) or a CIDR by hand, <c>DELETE /api/bans/{address}</c> lifts every ban that
+/// covers an address, or exactly the ban of a CIDR. Behind <c>admin_token</c> like the rest of the API.
 /// </summary>
 internal static class BanEndpoints
 {
@@ -29,9 +30,9 @@ internal static class BanEndpoints
                 return bad;
             }
             var body = request.Value!;
-            if (!IPAddress.TryParse(body.Address, out var address))
+            if (!TryParse(body.Address, shield, out var network))
             {
-                return AdminApi.Error(StatusCodes.Status400BadRequest, $"address: '{LogText.Bound(body.Address ?? "", 64)}' is not an IP address");
+                return AdminApi.Error(StatusCodes.Status400BadRequest, $"address: '{LogText.Bound(body.Address ?? "", 64)}' is not an IP address or CIDR range (e.g. 192.0.2.7, 2001:db8:1:2::/64)");
             }
             var duration = DefaultDuration;
             if (body.Duration is not null && (!ConfigFormats.TryParseDuration(body.Duration, out duration) || duration <= TimeSpan.Zero || duration > TimeSpan.FromDays(365)))
@@ -39,28 +40,58 @@ internal static class BanEndpoints
                 return AdminApi.Error(StatusCodes.Status400BadRequest, $"duration: '{LogText.Bound(body.Duration, 32)}' is not a duration from 1s to 8760h (e.g. 30m, 24h)");
             }
             var reason = string.IsNullOrWhiteSpace(body.Reason) ? "banned through the admin API" : LogText.Bound(body.Reason, 200);
-            if (shield.Ban(address, duration, reason) is not { } ban)
+            if (shield.Ban(network, duration, reason) is not { } ban)
             {
                 return AdminApi.Error(StatusCodes.Status409Conflict, "shield.max_bans bans are in force already: lift some or raise max_bans");
             }
             return Results.Json(Describe(ban, shield.Now), statusCode: StatusCodes.Status201Created);
-        }).WithTags("bans").WithSummary("Ban an address by hand (duration default 1h)").Accepts<BanRequest>("application/json")
+        }).WithTags("bans").WithSummary("Ban an address (its /N per shield.ipv4_prefix, shield.ipv6_prefix) or a CIDR by hand (duration default 1h)").Accepts<BanRequest>("application/json")
             .Produces(StatusCodes.Status201Created, contentType: "application/json").Produces<AdminError>(StatusCodes.Status400BadRequest)
             .Produces<AdminError>(StatusCodes.Status409Conflict);
-        admin.MapDelete("/api/bans/{address}", (string address) =>
+        // A catch-all, so a CIDR's "/" (sent as is or as %2F) reaches the handler.
+        admin.MapDelete("/api/bans/{**address}", (string address) =>
         {
+            address = Uri.UnescapeDataString(address);
+            if (address.Contains('/', StringComparison.Ordinal))
+            {
+                if (!ConfigFormats.TryParseNetwork(address, out var network))
+                {
+                    return AdminApi.Error(StatusCodes.Status400BadRequest, $"'{LogText.Bound(address, 64)}' is not a CIDR range");
+                }
+                return shield.Lift(network) ? Results.NoContent() : AdminApi.Error(StatusCodes.Status404NotFound, $"{BanKey.Format(network)} is not banned");
+            }
             if (!IPAddress.TryParse(address, out var parsed))
             {
-                return AdminApi.Error(StatusCodes.Status400BadRequest, $"'{LogText.Bound(address, 64)}' is not an IP address");
+                return AdminApi.Error(StatusCodes.Status400BadRequest, $"'{LogText.Bound(address, 64)}' is not an IP address or CIDR range");
             }
             return shield.Lift(parsed) ? Results.NoContent() : AdminApi.Error(StatusCodes.Status404NotFound, $"{parsed} is not banned");
-        }).WithTags("bans").WithSummary("Lift a ban").Produces(StatusCodes.Status204NoContent)
+        }).WithTags("bans").WithSummary("Lift every ban covering an address, or the ban of a CIDR").Produces(StatusCodes.Status204NoContent)
             .Produces<AdminError>(StatusCodes.Status400BadRequest).Produces<AdminError>(StatusCodes.Status404NotFound);
+    }
+
+    /// <summary>An address (to its network, <see cref="AbuseShield.NetworkOf"/>) or a CIDR (as written).</summary>
+    private static bool TryParse(string? text, AbuseShield shield, out IPNetwork network)
+    {
+        network = default;
+        if (text is null)
+        {
+            return false;
+        }
+        if (text.Contains('/', StringComparison.Ordinal))
+        {
+            return ConfigFormats.TryParseNetwork(text, out network);
+        }
+        if (!ConfigFormats.IsIPAddress(text) || !IPAddress.TryParse(text, out var address))
+        {
+            return false;
+        }
+        network = shield.NetworkOf(address);
+        return true;
     }
 
     private static object Describe(BanEntry ban, DateTimeOffset now) => new
     {
-        address = ban.Address.ToString(),
+        address = BanKey.Format(ban.Network),
         reason = ban.Reason,
         banned_at = ban.BannedAt,
         until = ban.Until,

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Warren.Configuration;
 using Warren.Edge.Agents;
 using Warren.Edge.Limits;
+using Warren.Edge.Shield;
 using Warren.Edge.Telemetry;
 using Warren.Edge.Tls;
 
@@ -16,7 +17,7 @@ namespace Warren.Edge.Hosting;
 /// listener (TLS, then the multiplexer). Each records its <see cref="ListenOptions"/> under its name, from which the
 /// bound port is read after start (a port given as 0 is chosen by the OS).
 /// </summary>
-internal sealed class EdgeListeners(EdgeMetrics metrics, PerIpConnectionLimiter perIp)
+internal sealed class EdgeListeners(EdgeMetrics metrics, PerIpConnectionLimiter perIp, ShieldConnectionGate shield)
 {
     private readonly Dictionary<string, ListenOptions> _listeners = [];
 
@@ -57,9 +58,10 @@ internal sealed class EdgeListeners(EdgeMetrics metrics, PerIpConnectionLimiter 
 
     private static MinDataRate? DataRate(long bytesPerSecond, TimeSpan grace) => bytesPerSecond > 0 ? new MinDataRate(bytesPerSecond, grace) : null;
 
-    /// <summary>listen.http: HTTP/1.1, capped per client IP, bytes counted.</summary>
+    /// <summary>listen.http: HTTP/1.1, banned clients refused at accept, capped per client IP, bytes counted.</summary>
     public void ListenHttp(KestrelServerOptions kestrel, string address) => kestrel.Listen(ListenEndPoint.Parse(address), l =>
     {
+        l.Use(shield.Middleware);
         l.Use(perIp.Middleware);
         l.Use(ConnectionTelemetry.Middleware(metrics, "http", countBytes: true));
         l.Protocols = HttpProtocols.Http1;
@@ -68,11 +70,12 @@ internal sealed class EdgeListeners(EdgeMetrics metrics, PerIpConnectionLimiter 
 
     /// <summary>
     /// listen.https: HTTP/1.1 and HTTP/2 by ALPN, the certificate chosen by SNI (<paramref name="handshake"/>), capped
-    /// per client IP, bytes counted. With ACME tls-alpn-01 (<paramref name="acmeTlsAlpn"/>) a CA's validation handshake
+    /// per client IP, bytes counted; a banned client is refused at accept, before the handshake. With ACME tls-alpn-01 (<paramref name="acmeTlsAlpn"/>) a CA's validation handshake
     /// is recognised before TLS and closed after it, never reaching a service.
     /// </summary>
     public void ListenHttps(KestrelServerOptions kestrel, string address, PublicTlsHandshake handshake, bool acmeTlsAlpn) => kestrel.Listen(ListenEndPoint.Parse(address), l =>
     {
+        l.Use(shield.Middleware);
         l.Use(perIp.Middleware);
         l.Protocols = HttpProtocols.Http1AndHttp2;
         if (acmeTlsAlpn)

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Threading.RateLimiting;
+using Warren.Edge.Shield;
 using Warren.Net.RateLimiting;
 
 namespace Warren.Edge.Limits;
@@ -13,7 +14,8 @@ namespace Warren.Edge.Limits;
 /// <c>limits.ipv6_subnet_factor</c> times the limit (<see cref="ClientKey"/>). A login is in flight from accept
 /// (<see cref="TryBegin"/>, by <see cref="AgentListenerGuard"/>) until the handler decides it
 /// (<see cref="RecordFailure"/>, <see cref="Succeeded"/>) or the connection ends; the connection's remote end point
-/// names it.
+/// names it. Each failure is also a strike with the abuse shield (<c>shield.auth_failures</c>), which bans the address
+/// edge-wide past its threshold (docs/policy.md, "Abuse shield").
 /// </summary>
 internal sealed class AuthFailureLimiter : IDisposable
 {
@@ -21,9 +23,11 @@ internal sealed class AuthFailureLimiter : IDisposable
     private readonly Dictionary<ClientKey, int> _inFlight = [];
     private readonly Dictionary<EndPoint, Attempt> _attempts = [];
     private readonly PartitionedRateLimiter<ClientKey> _failures;
+    private readonly AbuseShield? _shield;
 
-    public AuthFailureLimiter(int maxFailures, TimeSpan window, int subnetFactor)
+    public AuthFailureLimiter(int maxFailures, TimeSpan window, int subnetFactor, AbuseShield? shield = null)
     {
+        _shield = shield;
         var maxSubnetFailures = (int)Math.Min(int.MaxValue, (long)maxFailures * subnetFactor);
         _failures = new PartitionedLimiter<ClientKey, ClientKey>(key =>
             RateLimitPartition.GetFixedWindowLimiter(key, k => new FixedWindowRateLimiterOptions
@@ -77,7 +81,7 @@ internal sealed class AuthFailureLimiter : IDisposable
     /// <summary>Counts a failed login from <paramref name="remote"/>, ending its attempt so it is not counted twice.</summary>
     public void RecordFailure(EndPoint? remote)
     {
-        Attempt? attempt;
+        Attempt? attempt = null;
         lock (_lock)
         {
             if (remote is null || !_attempts.TryGetValue(remote, out attempt))
@@ -86,10 +90,13 @@ internal sealed class AuthFailureLimiter : IDisposable
                 {
                     CountFailureUnsynchronized(Keys(address));
                 }
-                return;
             }
         }
-        attempt.Failed();
+        attempt?.Failed();
+        if (remote is IPEndPoint { Address: var client })
+        {
+            _shield?.Strike(client, StrikeKind.AuthFailure); // outside the lock: the shield may ban, log and queue a write
+        }
     }
 
     /// <summary>The login from <paramref name="remote"/> succeeded: its session no longer counts as an attempt.</summary>

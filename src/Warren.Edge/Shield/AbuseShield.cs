@@ -1,21 +1,25 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;
+using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Warren.Configuration;
-using Warren.Edge.Policy;
+using Warren.Edge.Limits;
 
 namespace Warren.Edge.Shield;
 
 /// <summary>
-/// The abuse shield (docs/policy.md, "Abuse shield"): counts the policy refusals each client address earns (failed
-/// authentication, rate and connection limits) in a fixed window, and bans an address that reaches edge.yaml's
-/// <c>shield</c> thresholds, edge-wide, for <c>ban_time</c>. A banned address's HTTP requests get 403 and its TCP
-/// connections are reset at accept.
+/// The abuse shield (docs/policy.md, "Abuse shield"): counts the refusals each client network earns (failed policy
+/// authentication, rate and connection limits, failed agent logins) in a fixed window, and bans a network that reaches
+/// edge.yaml's <c>shield</c> thresholds, edge-wide, for <c>ban_time</c>. A network is an IPv4 address (its /32) or an
+/// IPv6 /64 by default (<see cref="BanKey"/>, <c>shield.ipv4_prefix</c>, <c>shield.ipv6_prefix</c>). A banned client's
+/// connections are refused at accept on every listener (public HTTP(S) before TLS, TCP services, agents), and an HTTP
+/// request that still arrives (through a trusted proxy) gets 403.
 /// <para>
 /// The request path only reads: <see cref="IsBanned"/> is one volatile read while nobody is banned, else a lock-free
-/// <see cref="ConcurrentDictionary{TKey,TValue}"/> lookup. Counting happens only on refusals (a short lock on that
-/// address's counter, no I/O). Bans are written to warren.db by <see cref="BanStore"/>'s background task, read back
+/// <see cref="ConcurrentDictionary{TKey,TValue}"/> lookup per prefix length some ban has (one, unless a reload changed
+/// the prefix or the admin banned a network of another size). Counting happens only on refusals (a short lock on that
+/// network's counter, no I/O). Bans are written to warren.db by <see cref="BanStore"/>'s background task, read back
 /// at start, and a timer forgets expired bans and stale counters.
 /// </para>
 /// </summary>
@@ -26,8 +30,9 @@ internal sealed partial class AbuseShield : IAsyncDisposable
 
     private static readonly TimeSpan SweepInterval = TimeSpan.FromSeconds(30);
 
-    private readonly ConcurrentDictionary<IPAddress, BanEntry> _bans = new();
-    private readonly ConcurrentDictionary<IPAddress, Strikes> _strikes = new();
+    private readonly ConcurrentDictionary<IPNetwork, BanEntry> _bans = new();
+    private readonly ConcurrentDictionary<IPNetwork, Strikes> _strikes = new();
+    private readonly PrefixLengths _prefixes = new();
     private readonly BanStore? _store;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -43,9 +48,10 @@ internal sealed partial class AbuseShield : IAsyncDisposable
         {
             foreach (var ban in store.Load(time.GetUtcNow()))
             {
-                if (_bans.TryAdd(ban.Address, ban))
+                if (_bans.TryAdd(ban.Network, ban))
                 {
                     _banCount++;
+                    _prefixes.Add(ban.Network);
                 }
             }
             if (_banCount > 0)
@@ -68,7 +74,7 @@ internal sealed partial class AbuseShield : IAsyncDisposable
     /// <summary>Applies a reloaded edge.yaml's <c>shield</c>: new thresholds count from now on; bans in force stay.</summary>
     public void Configure(ShieldConfig config) => Volatile.Write(ref _settings, new Settings(config));
 
-    /// <summary>True when <paramref name="client"/> is banned now. Lock-free, no I/O: it runs inline on the request path.</summary>
+    /// <summary>True when <paramref name="client"/> (or a network holding it) is banned now. Lock-free, no I/O: it runs inline on the request path.</summary>
     public bool IsBanned(IPAddress? client) => IsBanned(client, out _);
 
     /// <inheritdoc cref="IsBanned(IPAddress?)"/>
@@ -79,21 +85,31 @@ internal sealed partial class AbuseShield : IAsyncDisposable
         {
             return false;
         }
-        return _bans.TryGetValue(ClientAddress.Normalize(client)!, out ban) && ban.Until > _time.GetUtcNow();
+        var address = ClientKey.Normalize(client);
+        foreach (var prefix in _prefixes.Of(address.AddressFamily))
+        {
+            if (_bans.TryGetValue(BanKey.Of(address, prefix), out ban) && ban.Until > _time.GetUtcNow())
+            {
+                return true;
+            }
+        }
+        ban = null;
+        return false;
     }
 
     /// <summary>
-    /// A TCP client just accepted: true (and the socket set to close with a reset, counted) when its address is
-    /// banned. Lock-free, no I/O, like <see cref="IsBanned(IPAddress?)"/>.
+    /// A client just accepted on a listener that refuses banned clients before reading a byte: true (and the socket
+    /// set to close with a reset, counted as <paramref name="kind"/>) when its address is banned. Lock-free, no I/O,
+    /// like <see cref="IsBanned(IPAddress?)"/>.
     /// </summary>
-    public bool Refuse(System.Net.Sockets.Socket client)
+    public bool Refuse(Socket client, ShieldRefusal kind = ShieldRefusal.Tcp)
     {
         if (Volatile.Read(ref _banCount) == 0 || !IsBanned((client.RemoteEndPoint as IPEndPoint)?.Address))
         {
             return false;
         }
-        client.LingerState = new System.Net.Sockets.LingerOption(true, 0);
-        Metrics?.Refused(tcp: true);
+        client.LingerState = new LingerOption(true, 0);
+        Metrics?.Refused(kind);
         return true;
     }
 
@@ -105,18 +121,23 @@ internal sealed partial class AbuseShield : IAsyncDisposable
     {
         var settings = Volatile.Read(ref _settings);
         var threshold = kind == StrikeKind.AuthFailure ? settings.AuthFailures : settings.LimitHits;
-        if (!settings.Enabled || threshold == 0 || ClientAddress.Normalize(client) is not { } address || address.Equals(IPAddress.None)
-            || settings.IsExempt(address) || IsBanned(address))
+        if (!settings.Enabled || threshold == 0 || client is null)
         {
             return;
         }
-        if (!_strikes.TryGetValue(address, out var strikes))
+        var address = ClientKey.Normalize(client);
+        if (address.Equals(IPAddress.None) || settings.IsExempt(address) || IsBanned(address))
+        {
+            return;
+        }
+        var network = settings.KeyOf(address);
+        if (!_strikes.TryGetValue(network, out var strikes))
         {
             if (Volatile.Read(ref _trackedCount) >= MaxTracked)
             {
                 return;
             }
-            strikes = _strikes.GetOrAdd(address, static _ => new Strikes());
+            strikes = _strikes.GetOrAdd(network, static _ => new Strikes());
             if (strikes.Counted())
             {
                 Interlocked.Increment(ref _trackedCount);
@@ -127,70 +148,90 @@ internal sealed partial class AbuseShield : IAsyncDisposable
         {
             return;
         }
-        if (_strikes.TryRemove(new KeyValuePair<IPAddress, Strikes>(address, strikes)))
+        if (_strikes.TryRemove(new KeyValuePair<IPNetwork, Strikes>(network, strikes)))
         {
             Interlocked.Decrement(ref _trackedCount);
         }
         var what = kind == StrikeKind.AuthFailure ? "authentication failures" : "rate or connection limit refusals";
-        Ban(address, settings.BanTime, $"{threshold} {what} within {Seconds(settings.Window)}s",
+        Ban(network, settings.BanTime, $"{threshold} {what} within {Seconds(settings.Window)}s",
             kind == StrikeKind.AuthFailure ? "auth_failures" : "limit_hits");
     }
 
+    /// <summary>The network a ban of <paramref name="address"/> covers: its /<c>shield.ipv4_prefix</c> or /<c>shield.ipv6_prefix</c>.</summary>
+    public IPNetwork NetworkOf(IPAddress address) => Volatile.Read(ref _settings).KeyOf(ClientKey.Normalize(address));
+
     /// <summary>
-    /// Bans <paramref name="address"/> for <paramref name="duration"/> (a strike threshold, or the admin API); an
+    /// Bans <paramref name="network"/> for <paramref name="duration"/> (a strike threshold, or the admin API); an
     /// existing ban is replaced. Null when <c>max_bans</c> are in force already.
     /// </summary>
-    public BanEntry? Ban(IPAddress address, TimeSpan duration, string reason, string cause = "admin")
+    public BanEntry? Ban(IPNetwork network, TimeSpan duration, string reason, string cause = "admin")
     {
-        address = ClientAddress.Normalize(address)!;
         var now = _time.GetUtcNow();
-        var ban = new BanEntry(address, now + duration, reason, now);
+        var ban = new BanEntry(network, now + duration, reason, now);
         var added = false;
-        if (!_bans.ContainsKey(address))
+        if (!_bans.ContainsKey(network))
         {
             if (Volatile.Read(ref _banCount) >= Volatile.Read(ref _settings).MaxBans)
             {
                 if (Interlocked.Exchange(ref _fullLogged, 1) == 0)
                 {
-                    Log.Full(_logger, Volatile.Read(ref _settings).MaxBans, address.ToString());
+                    Log.Full(_logger, Volatile.Read(ref _settings).MaxBans, BanKey.Format(network));
                 }
                 return null;
             }
         }
-        _bans.AddOrUpdate(address, _ => { added = true; return ban; }, (_, _) => { added = false; return ban; });
+        _bans.AddOrUpdate(network, _ => { added = true; return ban; }, (_, _) => { added = false; return ban; });
         if (added)
         {
+            _prefixes.Add(network);
             Interlocked.Increment(ref _banCount);
         }
         _store?.Save(ban);
         Metrics?.Banned(cause);
-        Log.Banned(_logger, address.ToString(), Seconds(duration), reason);
+        Log.Banned(_logger, BanKey.Format(network), Seconds(duration), reason);
         return ban;
     }
 
-    /// <summary>Lifts the ban on <paramref name="address"/> (admin API); false when it was not banned.</summary>
-    public bool Lift(IPAddress address)
+    /// <summary>Lifts the ban on exactly <paramref name="network"/> (admin API); false when it was not banned.</summary>
+    public bool Lift(IPNetwork network)
     {
-        address = ClientAddress.Normalize(address)!;
-        if (!_bans.TryRemove(address, out var ban))
+        if (!_bans.TryRemove(network, out var ban))
         {
             return false;
         }
-        Interlocked.Decrement(ref _banCount);
-        _store?.Delete(address);
+        Removed(network);
+        _store?.Delete(network);
         var live = ban.Until > _time.GetUtcNow();
         if (live)
         {
-            Log.Lifted(_logger, address.ToString());
+            Log.Lifted(_logger, BanKey.Format(network));
         }
         return live;
+    }
+
+    /// <summary>Lifts every ban that covers <paramref name="address"/> (its own, its /64's) (admin API); false when none was in force.</summary>
+    public bool Lift(IPAddress address)
+    {
+        var normalized = ClientKey.Normalize(address);
+        var lifted = false;
+        foreach (var prefix in _prefixes.Of(normalized.AddressFamily))
+        {
+            lifted |= Lift(BanKey.Of(normalized, prefix));
+        }
+        return lifted;
+    }
+
+    private void Removed(IPNetwork network)
+    {
+        Interlocked.Decrement(ref _banCount);
+        _prefixes.Remove(network);
     }
 
     /// <summary>The bans in force, soonest to end first.</summary>
     public IReadOnlyList<BanEntry> List()
     {
         var now = _time.GetUtcNow();
-        return [.. _bans.Values.Where(b => b.Until > now).OrderBy(b => b.Until).ThenBy(b => b.Address.ToString(), StringComparer.Ordinal)];
+        return [.. _bans.Values.Where(b => b.Until > now).OrderBy(b => b.Until).ThenBy(b => BanKey.Format(b.Network), StringComparer.Ordinal)];
     }
 
     /// <summary>Waits until every ban change so far is in warren.db (tests).</summary>
@@ -201,11 +242,11 @@ internal sealed partial class AbuseShield : IAsyncDisposable
     {
         var now = _time.GetUtcNow();
         var expired = 0;
-        foreach (var (address, ban) in _bans)
+        foreach (var (network, ban) in _bans)
         {
-            if (ban.Until <= now && _bans.TryRemove(new KeyValuePair<IPAddress, BanEntry>(address, ban)))
+            if (ban.Until <= now && _bans.TryRemove(new KeyValuePair<IPNetwork, BanEntry>(network, ban)))
             {
-                Interlocked.Decrement(ref _banCount);
+                Removed(network);
                 expired++;
             }
         }
@@ -216,9 +257,9 @@ internal sealed partial class AbuseShield : IAsyncDisposable
         }
         var window = Volatile.Read(ref _settings).Window;
         var timestamp = _time.GetTimestamp();
-        foreach (var (address, strikes) in _strikes)
+        foreach (var (network, strikes) in _strikes)
         {
-            if (strikes.IsStale(window, timestamp, _time) && _strikes.TryRemove(new KeyValuePair<IPAddress, Strikes>(address, strikes)))
+            if (strikes.IsStale(window, timestamp, _time) && _strikes.TryRemove(new KeyValuePair<IPNetwork, Strikes>(network, strikes)))
             {
                 Interlocked.Decrement(ref _trackedCount);
             }
@@ -248,11 +289,54 @@ internal sealed partial class AbuseShield : IAsyncDisposable
         public TimeSpan Window { get; } = config.Window;
         public TimeSpan BanTime { get; } = config.BanTime;
         public int MaxBans { get; } = config.MaxBans;
+        public int Ipv4Prefix { get; } = config.Ipv4Prefix;
+        public int Ipv6Prefix { get; } = config.Ipv6Prefix;
+
+        /// <summary>The network <paramref name="normalized"/> is counted and banned by.</summary>
+        public IPNetwork KeyOf(IPAddress normalized) =>
+            BanKey.Of(normalized, normalized.AddressFamily == AddressFamily.InterNetworkV6 ? Ipv6Prefix : Ipv4Prefix);
 
         public bool IsExempt(IPAddress address) => Array.Exists(_exempt, n => n.Contains(address));
     }
 
-    /// <summary>One address's refusals in its current window.</summary>
+    /// <summary>
+    /// The prefix lengths some ban in force has, per address family, so a lookup tries only those: one, unless a reload
+    /// changed <c>shield.ipv*_prefix</c> while older bans last or the admin banned a network of another size. Changed
+    /// under a lock when a ban is added or removed (rare); read lock-free.
+    /// </summary>
+    private sealed class PrefixLengths
+    {
+        private readonly Lock _lock = new();
+        private readonly int[] _v4Count = new int[33], _v6Count = new int[129];
+        private int[] _v4 = [], _v6 = [];
+
+        public int[] Of(AddressFamily family) => family == AddressFamily.InterNetworkV6 ? Volatile.Read(ref _v6) : Volatile.Read(ref _v4);
+
+        public void Add(IPNetwork network) => Change(network, +1);
+
+        public void Remove(IPNetwork network) => Change(network, -1);
+
+        private void Change(IPNetwork network, int delta)
+        {
+            var v6 = network.BaseAddress.AddressFamily == AddressFamily.InterNetworkV6;
+            var counts = v6 ? _v6Count : _v4Count;
+            lock (_lock)
+            {
+                counts[network.PrefixLength] += delta;
+                int[] lengths = [.. Enumerable.Range(0, counts.Length).Where(p => counts[p] > 0).Reverse()];
+                if (v6)
+                {
+                    Volatile.Write(ref _v6, lengths);
+                }
+                else
+                {
+                    Volatile.Write(ref _v4, lengths);
+                }
+            }
+        }
+    }
+
+    /// <summary>One network's refusals in its current window.</summary>
     private sealed class Strikes
     {
         private readonly Lock _lock = new();

@@ -18,8 +18,8 @@ internal sealed partial class BanStore : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly Task _writer;
 
-    /// <summary>A ban to write (insert or replace), an address to delete, or every ban past <c>ExpiredAt</c> to delete.</summary>
-    private readonly record struct Change(BanEntry? Ban, IPAddress? Lift, DateTimeOffset? ExpiredAt);
+    /// <summary>A ban to write (insert or replace), a network to delete, or every ban past <c>ExpiredAt</c> to delete.</summary>
+    private readonly record struct Change(BanEntry? Ban, IPNetwork? Lift, DateTimeOffset? ExpiredAt);
 
     public BanStore(string dataDirectory, ILogger logger)
     {
@@ -63,10 +63,11 @@ internal sealed partial class BanStore : IAsyncDisposable
         var bans = new List<BanEntry>();
         while (reader.Read())
         {
-            // A row this edge did not write (edited by hand) and that is no address is skipped, not fatal.
-            if (IPAddress.TryParse(reader.GetString(0), out var address))
+            // An address ("192.0.2.7") or a network ("2001:db8:1:2::/64", BanKey.Format). A row this edge did not write
+            // (edited by hand) and that is neither is skipped, not fatal.
+            if (Warren.Configuration.ConfigFormats.TryParseNetwork(reader.GetString(0), out var network))
             {
-                bans.Add(new BanEntry(address, DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1)), reader.GetString(2),
+                bans.Add(new BanEntry(network, DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1)), reader.GetString(2),
                     DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(3))));
             }
         }
@@ -77,7 +78,7 @@ internal sealed partial class BanStore : IAsyncDisposable
     public void Save(BanEntry ban) => _changes.Writer.TryWrite(new Change(ban, null, null));
 
     /// <summary>Queues a lifted ban's deletion; never waits.</summary>
-    public void Delete(IPAddress address) => _changes.Writer.TryWrite(new Change(null, address, null));
+    public void Delete(IPNetwork network) => _changes.Writer.TryWrite(new Change(null, network, null));
 
     /// <summary>Queues the deletion of every ban that ended by <paramref name="now"/>; never waits.</summary>
     public void DeleteExpired(DateTimeOffset now) => _changes.Writer.TryWrite(new Change(null, null, now));
@@ -140,7 +141,7 @@ internal sealed partial class BanStore : IAsyncDisposable
             if (change.Ban is { } ban)
             {
                 command.CommandText = "INSERT OR REPLACE INTO bans (address, until_ms, reason, banned_ms) VALUES ($address, $until, $reason, $banned)";
-                command.Parameters.AddWithValue("$address", ban.Address.ToString());
+                command.Parameters.AddWithValue("$address", BanKey.Format(ban.Network));
                 command.Parameters.AddWithValue("$until", ban.Until.ToUnixTimeMilliseconds());
                 command.Parameters.AddWithValue("$reason", ban.Reason);
                 command.Parameters.AddWithValue("$banned", ban.BannedAt.ToUnixTimeMilliseconds());
@@ -148,7 +149,7 @@ internal sealed partial class BanStore : IAsyncDisposable
             else if (change.Lift is { } lift)
             {
                 command.CommandText = "DELETE FROM bans WHERE address = $address";
-                command.Parameters.AddWithValue("$address", lift.ToString());
+                command.Parameters.AddWithValue("$address", BanKey.Format(lift));
             }
             else if (change.ExpiredAt is { } now)
             {

@@ -23,7 +23,7 @@ internal sealed class ShieldMiddleware(AbuseShield shield, TrustedProxies truste
         {
             return next(context);
         }
-        shield.Metrics?.Refused(tcp: false);
+        shield.Metrics?.Refused(ShieldRefusal.Http);
         var response = context.Response;
         response.StatusCode = StatusCodes.Status403Forbidden;
         var seconds = Math.Max(1, (long)Math.Ceiling((ban.Until - shield.Now).TotalSeconds));

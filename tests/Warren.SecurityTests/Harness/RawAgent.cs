@@ -25,11 +25,11 @@ internal sealed class RawAgent : IAsyncDisposable
 
     public ControlChannel? Control { get; private set; }
 
-    /// <summary>TLS, then HELLO both ways. Throws when the edge drops the connection first.</summary>
-    public static async Task<RawAgent> ConnectAsync(int port, string fingerprint, ILogger logger, SessionOptions? options = null)
+    /// <summary>TLS, then HELLO both ways (from <paramref name="source"/> when given). Throws when the edge drops the connection first.</summary>
+    public static async Task<RawAgent> ConnectAsync(int port, string fingerprint, ILogger logger, SessionOptions? options = null, System.Net.IPAddress? source = null)
     {
         using var cts = new CancellationTokenSource(Timeout);
-        var tls = await AgentLink.DialTlsAsync(port, fingerprint, cts.Token);
+        var tls = await AgentLink.DialTlsAsync(port, fingerprint, cts.Token, source);
         try
         {
             var session = await MuxSession.StartAsync(StreamTransport.Create(tls), SessionRole.Client, options ?? new SessionOptions(), logger,

@@ -37,8 +37,8 @@ public abstract class SecurityTest : LoggedTest
         }));
 
     /// <summary>A hand-driven agent on <paramref name="edge"/>'s agents port, its certificate pinned.</summary>
-    private protected static Task<RawAgent> ConnectRawAsync(WarrenHarness edge) =>
-        RawAgent.ConnectAsync(edge.Edge.AgentsPort, edge.Fingerprint, edge.Log.Factory.CreateLogger("raw-agent"));
+    private protected static Task<RawAgent> ConnectRawAsync(WarrenHarness edge, IPAddress? source = null) =>
+        RawAgent.ConnectAsync(edge.Edge.AgentsPort, edge.Fingerprint, edge.Log.Factory.CreateLogger("raw-agent"), source: source);
 
     /// <summary>GET <paramref name="path"/> from <paramref name="host"/> through the edge: the status and the body.</summary>
     private protected async Task<(HttpStatusCode Status, string Body)> GetAsync(WarrenHarness edge, string host, string path, Action<HttpRequestMessage>? configure = null)
