@@ -128,6 +128,42 @@ public sealed class OidcLoginTests(ITestOutputHelper output) : PolicyTest(output
     }
 
     [Fact]
+    public async Task A_reload_that_changes_only_the_client_secret_is_applied_to_the_next_login()
+    {
+        var provider = Own(await TestOidcProvider.StartAsync(Alice));
+        // The failed logins below are not what the test is about: no abuse shield in the way.
+        EdgeConfig WithSecret(EdgeConfig edge, string secret) => edge with
+        {
+            Shield = new ShieldConfig { Enabled = false },
+            Policies = [new EdgePolicyConfig { Name = "sso", Hosts = [WarrenHarness.AppHost], Policy = new PolicyConfig { Oidc = Login(provider) with { ClientSecret = secret } } }],
+        };
+        var harness = await StartAsync(null, edge => WithSecret(edge, "the-old-secret-that-was-rotated"));
+        var site = $"http://app.test:{harness.HttpPort}";
+        await RegisterAsync(provider, site); // the provider knows only the new secret
+
+        async Task<(HttpStatusCode Status, string Body)> LoginAsync()
+        {
+            using var browser = new OidcBrowser(harness);
+            using var form = await browser.FollowAsync(await browser.GetAsync(new Uri(site + "/echo")));
+            using var page = await browser.SignInAsync(form, "alice", "alice-pw");
+            return (page.StatusCode, await page.Content.ReadAsStringAsync());
+        }
+
+        // The provider refuses the code redemption with the old secret.
+        var refused = await LoginAsync();
+        Assert.Equal(HttpStatusCode.Forbidden, refused.Status);
+        Assert.Contains("The login did not complete", refused.Body, StringComparison.Ordinal);
+
+        // Only client_secret changes: the same login scheme (its name leaves the secret out), now with the new secret.
+        var result = await harness.Edge.ReloadAsync(ConfigLoader.ValidateEdge(WithSecret(harness.Edge.Config, ClientSecret)));
+        Assert.True(result.Ok, result.Error);
+        Assert.Contains("policies", result.Applied);
+        await Wait.UntilAsync(async () => (await LoginAsync()).Status == HttpStatusCode.OK, "a login with the new client secret", TimeSpan.FromSeconds(60));
+        var page = await LoginAsync();
+        Assert.Contains("\nX-User: sub-alice\n", page.Body, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_session_on_a_parent_domain_covers_its_other_hosts_and_survives_an_edge_restart_with_keys_kept_private()
     {
         var provider = Own(await TestOidcProvider.StartAsync(Alice));

@@ -21,7 +21,8 @@ namespace Warren.Edge.Policy;
 /// schemes, named from a hash of the configuration: the name is part of the cookie's encryption purpose, so the
 /// same configuration reads the same cookies after a restart, and a different one (another provider, another
 /// client) never accepts them. The client secret is left out of that hash: part of the hash shows in the cookie's
-/// name, and it must say nothing about the secret. The allow-lists are checked on every request, not baked into the cookie.
+/// name, and it must say nothing about the secret; a new secret for the same configuration is written into the scheme's
+/// options instead (the newest registration's or reload's secret is used). The allow-lists are checked on every request, not baked into the cookie.
 /// </summary>
 internal sealed partial class OidcAuthenticator
 {
@@ -71,6 +72,13 @@ internal sealed partial class OidcAuthenticator
             services.Schemes.TryAddScheme(new AuthenticationScheme(self._oidcScheme, null, typeof(OpenIdConnectHandler)));
             return oidc;
         }, (config, services, this), static _ => null);
+        // The secret is left out of the scheme's name (above), so a reload or a registration that changes only the
+        // secret (a rotation) finds the scheme made with the old one: it takes the new secret here. The handler reads
+        // it at each code redemption, so the next login uses it, and sessions signed in before stay valid.
+        if (!string.Equals(_options.ClientSecret, config.ClientSecret, StringComparison.Ordinal))
+        {
+            _options.ClientSecret = config.ClientSecret;
+        }
     }
 
     /// <summary>The hash naming this login's two schemes (warren-oidc-ID, warren-oidc-session-ID); SchemeSweeper keeps them while a policy holds them.</summary>
