@@ -9,6 +9,7 @@ var root = new RootCommand("Warren: one encrypted, multiplexed session publishes
 {
     EdgeCommand.Create(verbose),
     AgentCommand.Create(verbose),
+    ConnectCommand.Create(verbose),
     DemoCommand.Create(verbose),
     TokenCommand.Create(),
     StatusCommand.Create(),

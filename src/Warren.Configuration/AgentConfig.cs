@@ -81,5 +81,11 @@ public sealed record ServiceConfig
     /// </summary>
     public string? ProxyProtocol { get; init; }
 
+    /// <summary>
+    /// YAML key <c>private</c>: published on no public hostname or port; reachable only with <c>warren connect</c> by
+    /// tokens granted it (docs/operations.md, "Private services"). Needs a tcp:// target, and no port or hostnames.
+    /// </summary>
+    public bool Private { get; init; }
+
     public bool IsTcp => Target.Scheme == "tcp";
 }

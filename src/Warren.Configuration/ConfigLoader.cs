@@ -144,7 +144,8 @@ public static class ConfigLoader
         var limits = file.Map("limits", "max_request_body_size", "max_connections", "request_headers_timeout", "idle_timeout",
             "max_connections_per_ip", "max_auth_failures_per_ip", "auth_failure_window", "max_agent_connections_per_ip",
             "max_requests_per_ip_per_service", "request_queue_timeout", "min_request_body_data_rate", "min_response_data_rate",
-            "data_rate_grace_period", "max_tcp_connections_per_ip", "max_tcp_connections_per_service", "ipv6_subnet_factor", "max_services_per_session");
+            "data_rate_grace_period", "max_tcp_connections_per_ip", "max_tcp_connections_per_service", "ipv6_subnet_factor", "max_services_per_session",
+            "max_connect_streams_per_session");
         var tls = file.Map("agent_tls", "cert", "key", "insecure");
         var grace = file.Map("grace", "timeout", "max_waiting", "remember");
         var access = file.Map("access_log", "output", "path", "max_size", "max_files");
@@ -177,10 +178,12 @@ public static class ConfigLoader
                     TokenSha256 = t.OptionalString("token_sha256", null),
                     AllowHosts = t.StringList("allow_hosts"),
                     AllowPorts = t.IntList("allow_ports"),
+                    AllowPrivate = t.StringList("allow_private"),
+                    AllowConnect = t.StringList("allow_connect"),
                     RequirePolicies = t.StringList("require_policies"),
                     Quota = ReadQuota(t),
                 },
-                "name", "token", "token_sha256", "allow_hosts", "allow_ports", "require_policies", "quota"),
+                "name", "token", "token_sha256", "allow_hosts", "allow_ports", "allow_private", "allow_connect", "require_policies", "quota"),
             AgentTls = new AgentLinkConfig
             {
                 Cert = tls.FilePath("cert", null),
@@ -206,6 +209,7 @@ public static class ConfigLoader
                 MaxTcpConnectionsPerIp = limits.Int("max_tcp_connections_per_ip", defaults.Limits.MaxTcpConnectionsPerIp),
                 MaxTcpConnectionsPerService = limits.Int("max_tcp_connections_per_service", defaults.Limits.MaxTcpConnectionsPerService),
                 Ipv6SubnetFactor = limits.Int("ipv6_subnet_factor", defaults.Limits.Ipv6SubnetFactor),
+                MaxConnectStreamsPerSession = limits.Int("max_connect_streams_per_session", defaults.Limits.MaxConnectStreamsPerSession),
             },
             Session = ReadSession(file),
             AdminToken = file.OptionalString("admin_token", null),
@@ -361,10 +365,11 @@ public static class ConfigLoader
                     MaxRequestBodySize = s.OptionalSize("max_request_body_size"),
                     InsecureSkipVerify = s.Bool("insecure_skip_verify", false),
                     ProxyProtocol = s.OptionalString("proxy_protocol", null),
+                    Private = s.Bool("private", false),
                     Policy = s.Has("policy") ? PolicyReader.Read(s.Map("policy", PolicyReader.Keys)) ?? new PolicyConfig() : null,
                 },
                 "name", "hostnames", "path_prefix", "port", "target", "max_concurrency", "queue_timeout",
-                "dial_timeout", "response_timeout", "max_request_body_size", "insecure_skip_verify", "policy", "proxy_protocol"),
+                "dial_timeout", "response_timeout", "max_request_body_size", "insecure_skip_verify", "policy", "proxy_protocol", "private"),
             Session = ReadSession(file),
             DrainTimeout = file.Duration("drain_timeout", defaults.DrainTimeout),
         };

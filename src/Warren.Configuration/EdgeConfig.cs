@@ -112,6 +112,12 @@ public sealed record EdgeTokenConfig
     /// <summary>YAML key <c>allow_ports</c>; empty allows none (TokenGrant.Check).</summary>
     public IReadOnlyList<int> AllowPorts { get; init; } = [];
 
+    /// <summary>YAML key <c>allow_private</c>: names of private services the token may publish (docs/operations.md, "Private services").</summary>
+    public IReadOnlyList<string> AllowPrivate { get; init; } = [];
+
+    /// <summary>YAML key <c>allow_connect</c>: names of private services the token may reach with <c>warren connect</c>.</summary>
+    public IReadOnlyList<string> AllowConnect { get; init; } = [];
+
     /// <summary>
     /// YAML key <c>require_policies</c>: edge policies every service of this token must name in its
     /// <c>policy.use</c>; a registration without them is refused with a message in the agent's log.
@@ -212,6 +218,12 @@ public sealed record EdgeLimitsConfig
 
     /// <summary>YAML key <c>max_tcp_connections_per_service</c>: connections all clients together may hold to one TCP service.</summary>
     public int MaxTcpConnectionsPerService { get; init; } = 1024;
+
+    /// <summary>
+    /// YAML key <c>max_connect_streams_per_session</c>: connections one <c>warren connect</c> session may carry at once
+    /// to its private service (docs/operations.md, "Private services"); further ones are refused with RST REFUSED_STREAM.
+    /// </summary>
+    public int MaxConnectStreamsPerSession { get; init; } = 256;
 
     /// <summary>
     /// YAML key <c>ipv6_subnet_factor</c>: every per-IP limit also applies to each IPv6 /64, with this many times the

@@ -101,7 +101,11 @@ internal static partial class Validator
 
             var kind = CheckTarget(d, path, service.Target);
             var targetText = service.Target is null ? "" : $" ({service.Target.OriginalString})";
-            if (kind == "tcp")
+            if (service.Private)
+            {
+                CheckPrivate(d, path, kind, service);
+            }
+            else if (kind == "tcp")
             {
                 if (service.Port is null)
                 {
@@ -200,6 +204,30 @@ internal static partial class Validator
             {
                 PolicyValidator.Check(d, $"{path}.policy", policy, kind == "tcp" ? PolicyKind.Tcp : PolicyKind.Http, allowUse: true);
             }
+        }
+    }
+
+    /// <summary>
+    /// A private service (docs/operations.md, "Private services") is reached only through <c>warren connect</c>, which
+    /// carries raw bytes: a tcp:// target (an admin panel too: tcp://127.0.0.1:8080), and nothing public to publish on.
+    /// </summary>
+    private static void CheckPrivate(Diagnostics d, string path, string? kind, ServiceConfig service)
+    {
+        if (kind is "http" or "https")
+        {
+            d.Report($"{path}.target", $"a private service carries raw TCP (warren connect): use a tcp:// target, e.g. tcp://{service.Target.Host}:{service.Target.Port}");
+        }
+        if (service.Port is not null)
+        {
+            d.Report($"{path}.port", "a private service is published on no port; remove port (clients reach it with warren connect)");
+        }
+        if (service.Hostnames.Count > 0)
+        {
+            d.Report($"{path}.hostnames", "a private service is published on no hostname; remove hostnames (clients reach it with warren connect)");
+        }
+        if (service.PathPrefix is not null)
+        {
+            d.Report($"{path}.path_prefix", "a private service has no paths; remove path_prefix");
         }
     }
 

@@ -83,6 +83,7 @@ internal static partial class Validator
         CheckRange(d, "limits.max_tcp_connections_per_ip", limits.MaxTcpConnectionsPerIp, 1, 1_000_000);
         CheckRange(d, "limits.max_tcp_connections_per_service", limits.MaxTcpConnectionsPerService, 1, 1_000_000);
         CheckRange(d, "limits.ipv6_subnet_factor", limits.Ipv6SubnetFactor, 1, 65_536);
+        CheckRange(d, "limits.max_connect_streams_per_session", limits.MaxConnectStreamsPerSession, 1, 100_000);
         CheckPositive(d, "limits.request_queue_timeout", limits.RequestQueueTimeout);
         foreach (var (path, rate) in new[] { ("limits.min_request_body_data_rate", limits.MinRequestBodyDataRate), ("limits.min_response_data_rate", limits.MinResponseDataRate) })
         {
@@ -187,12 +188,26 @@ internal static partial class Validator
 
             CheckHostPatterns(d, $"{path}.allow_hosts", entry.AllowHosts);
             CheckPorts(d, $"{path}.allow_ports", entry.AllowPorts);
+            CheckServiceNames(d, $"{path}.allow_private", entry.AllowPrivate);
+            CheckServiceNames(d, $"{path}.allow_connect", entry.AllowConnect);
             CheckQuota(d, $"{path}.quota", entry.Quota);
 
             result.Add(entry.TokenSha256 is null ? entry : entry with { TokenSha256 = entry.TokenSha256.ToLowerInvariant() });
         }
 
         normalised = result;
+    }
+
+    /// <summary>Private service names a token may publish or reach: each a service name (ServiceRules).</summary>
+    private static void CheckServiceNames(Diagnostics d, string path, IReadOnlyList<string> names)
+    {
+        for (var i = 0; i < names.Count; i++)
+        {
+            if (!ServiceRules.IsName(names[i]))
+            {
+                d.Report(Diagnostics.Item(path, i), ServiceRules.NameProblem(names[i], "service"));
+            }
+        }
     }
 
     private static void CheckPorts(Diagnostics d, string path, IReadOnlyList<int> ports)

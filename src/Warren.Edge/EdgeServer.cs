@@ -16,6 +16,7 @@ using Warren.Configuration;
 using Warren.Edge.Acme;
 using Warren.Edge.Admin;
 using Warren.Edge.Agents;
+using Warren.Edge.Connect;
 using Warren.Edge.Dashboard;
 using Warren.Edge.Forwarding;
 using Warren.Edge.Hosting;
@@ -122,6 +123,12 @@ public sealed partial class EdgeServer : IAsyncDisposable
     public int? HttpPort => _listeners.Port("http");
     public int? HttpsPort => _listeners.Port("https");
     public int AgentsPort => _agents.Port;
+
+    /// <summary>The tokens in force (edge.yaml's and the store's, as of its last refresh).</summary>
+    internal TokenValidator Tokens => _tokens;
+
+    /// <summary>The public TCP ports listening now (TCP services; a private service never has one).</summary>
+    internal IReadOnlyCollection<int> TcpPorts => _tcp.Ports;
     public int AdminPort => _adminListener.IPEndPoint!.Port;
 
     /// <summary>SHA-256 of the agent listener's certificate (what agents pin); null when the link is insecure.</summary>
@@ -247,16 +254,21 @@ public sealed partial class EdgeServer : IAsyncDisposable
 
         var registrations = new RegistrationHandler(state.Routes, app.Services.GetRequiredService<EdgePolicies>(), config.Limits.MaxServicesPerSession,
             TimeProvider.System, loggerFactory.CreateLogger<RegistrationHandler>());
-        var handler = new AgentConnectionHandler(state, tokens, authFailures, session, client, options, registrations,
-            loggerFactory.CreateLogger<AgentConnectionHandler>());
-        var agents = AgentListener.Start(ListenEndPoint.Parse(config.Listen.Agents), agentCertificate, handler, agentGuard, metrics,
-            config.Limits.MaxConnections, loggerFactory.CreateLogger<AgentListener>());
         var tcp = new TcpServiceHost(state.Routes, options.TcpBindAddress ?? IPAddress.Parse(config.Listen.TcpAddress), config.Limits.IdleTimeout, logger) {
             Telemetry = new TcpTelemetry(metrics, accessLog) { Recorder = console },
             Policy = new TcpPolicyGate(app.Services.GetRequiredService<PolicyRateLimiter>(), app.Services.GetRequiredService<PolicyMetrics>(), logger, shield),
             Shield = shield,
             Limits = new TcpConnectionLimits(limitsConfig),
         };
+        // warren connect (docs/operations.md, "Private services"): its streams are the private services' TCP clients.
+        var connects = new ConnectHandler(state, tokens, tcp.Limits, config.Limits.IdleTimeout, loggerFactory.CreateLogger<ConnectHandler>())
+        {
+            Telemetry = tcp.Telemetry, Policy = tcp.Policy, Shield = shield, MaxStreamsPerSession = limitsConfig.MaxConnectStreamsPerSession,
+        };
+        var handler = new AgentConnectionHandler(state, tokens, authFailures, session, client, options, registrations,
+            loggerFactory.CreateLogger<AgentConnectionHandler>()) { Connects = connects };
+        var agents = AgentListener.Start(ListenEndPoint.Parse(config.Listen.Agents), agentCertificate, handler, agentGuard, metrics,
+            config.Limits.MaxConnections, loggerFactory.CreateLogger<AgentListener>());
         // Before any listener accepts: the services known before this start route to their grace queues (503, never 404).
         var known = new KnownServices(config.DataDirectory, state.Routes, logger);
         var restored = known.Restore(config.Grace.Remember > TimeSpan.Zero);

@@ -347,6 +347,7 @@ internal sealed partial class EdgeConnection(
         MaxConcurrency = service.MaxConcurrency,
         ResponseTimeoutMs = (long)service.ResponseTimeout.TotalMilliseconds,
         MaxRequestBodySize = service.MaxRequestBodySize,
+        Private = service.Private ? true : null,
         Policy = service.Policy is { } policy ? PolicyJson.Serialize(policy) : null,
     };
 

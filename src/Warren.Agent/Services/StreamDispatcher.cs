@@ -35,7 +35,7 @@ internal sealed partial class StreamDispatcher(ServiceSet services, TimeProvider
             stream.Abort(ErrorCode.ProtocolError);
             return;
         }
-        if (request.Kind == StreamKind.Control || !services.TryGetValue(request.Service, out var service)
+        if (request.Kind is StreamKind.Control or StreamKind.Connect || !services.TryGetValue(request.Service, out var service)
             || (request.Kind == StreamKind.Tcp) != service.Config.IsTcp)
         {
             Metrics?.UnknownService.Inc();

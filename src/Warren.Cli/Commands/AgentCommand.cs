@@ -22,16 +22,8 @@ internal static class AgentCommand
         var command = new Command("agent", "Run an agent next to private services") { config, edge, token, fingerprint, name, insecure, admin, logFormat };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var overrides = new Dictionary<string, string>();
-            EdgeCommand.AddOverride(overrides, "edge", parse.GetValue(edge));
-            EdgeCommand.AddOverride(overrides, "token", parse.GetValue(token));
-            EdgeCommand.AddOverride(overrides, "edge_fingerprint", parse.GetValue(fingerprint));
-            EdgeCommand.AddOverride(overrides, "name", parse.GetValue(name));
+            var overrides = LinkOverrides(parse, edge, token, fingerprint, name, insecure);
             EdgeCommand.AddOverride(overrides, "admin", parse.GetValue(admin));
-            if (parse.GetValue(insecure))
-            {
-                overrides["insecure"] = "true";
-            }
             AgentConfig agentConfig;
             var path = parse.GetValue(config);
             var environment = ConfigLoader.ProcessEnvironment();
@@ -65,5 +57,21 @@ internal static class AgentCommand
             return 0;
         });
         return command;
+    }
+
+    /// <summary>The link to the edge from the flags (<c>warren agent</c> and <c>warren connect</c> take the same ones).</summary>
+    internal static Dictionary<string, string> LinkOverrides(ParseResult parse, Option<string?> edge, Option<string?> token, Option<string?> fingerprint,
+        Option<string?> name, Option<bool> insecure)
+    {
+        var overrides = new Dictionary<string, string>();
+        EdgeCommand.AddOverride(overrides, "edge", parse.GetValue(edge));
+        EdgeCommand.AddOverride(overrides, "token", parse.GetValue(token));
+        EdgeCommand.AddOverride(overrides, "edge_fingerprint", parse.GetValue(fingerprint));
+        EdgeCommand.AddOverride(overrides, "name", parse.GetValue(name));
+        if (parse.GetValue(insecure))
+        {
+            overrides["insecure"] = "true";
+        }
+        return overrides;
     }
 }

@@ -16,10 +16,12 @@ internal static class TokenCommand
         var name = new Option<string>("--name") { Description = "Token name (unique)", Required = true };
         var hosts = new Option<string[]>("--allow-host") { Description = "Hostname pattern the token may publish: exact (app.example.com) or one-label wildcard (*.example.com)", AllowMultipleArgumentsPerToken = false };
         var ports = new Option<int[]>("--allow-port") { Description = "TCP port the token may publish" };
+        var allowPrivate = new Option<string[]>("--allow-private") { Description = "Private service the token may publish (agent.yaml private: true; docs/operations.md, Private services)" };
+        var allowConnect = new Option<string[]>("--allow-connect") { Description = "Private service the token may reach with warren connect" };
         var maxSessions = new Option<int?>("--max-sessions") { Description = "Live sessions the token may hold at once" };
         var quotaDaily = new Option<string?>("--quota-daily") { Description = "Bytes per UTC day the token's services may move, e.g. 10GB (docs/console.md, Quotas)" };
         var quotaMonthly = new Option<string?>("--quota-monthly") { Description = "Bytes per UTC month the token's services may move, e.g. 200GB" };
-        var create = new Command("create", "Create a token and print its secret once") { name, hosts, ports, maxSessions, quotaDaily, quotaMonthly };
+        var create = new Command("create", "Create a token and print its secret once") { name, hosts, ports, allowPrivate, allowConnect, maxSessions, quotaDaily, quotaMonthly };
         create.SetAction(parse => Run(parse, data, config, store =>
         {
             var tokenName = parse.GetValue(name)!;
@@ -39,13 +41,14 @@ internal static class TokenCommand
                 }
             }
             var quota = daily is null && monthly is null ? null : new QuotaConfig { Daily = daily, Monthly = monthly };
-            var errors = TokenRules.Problem(tokenName, allowHosts, allowPorts, parse.GetValue(maxSessions), TokenRules.Flags, quota);
+            var privateServices = new PrivateGrant(parse.GetValue(allowPrivate) ?? [], parse.GetValue(allowConnect) ?? []);
+            var errors = TokenRules.Problem(tokenName, allowHosts, allowPorts, parse.GetValue(maxSessions), TokenRules.Flags, quota, privateServices);
             if (errors is not null)
             {
                 Console.Error.WriteLine("warren token create: " + errors);
                 return 2;
             }
-            var secret = store.Create(tokenName, allowHosts.Select(HostNames.ToLowerAscii).ToArray(), allowPorts, parse.GetValue(maxSessions), quota);
+            var secret = store.Create(tokenName, allowHosts.Select(HostNames.ToLowerAscii).ToArray(), allowPorts, parse.GetValue(maxSessions), quota, privateServices);
             Console.WriteLine(secret);
             Console.Error.WriteLine($"Token '{tokenName}' created. This is the only time its secret is shown; only its SHA-256 is stored in {store.DatabasePath}.");
             return 0;
@@ -54,10 +57,10 @@ internal static class TokenCommand
         var list = new Command("list", "List tokens (never their secrets)");
         list.SetAction(parse => Run(parse, data, config, store =>
         {
-            Console.WriteLine($"{"NAME",-24} {"STATE",-8} {"HOSTS",-32} {"PORTS",-16} {"MAX",-4} CREATED");
+            Console.WriteLine($"{"NAME",-24} {"STATE",-8} {"HOSTS",-32} {"PORTS",-16} {"MAX",-4} {"CREATED",-16} PRIVATE");
             foreach (var token in store.List())
             {
-                Console.WriteLine($"{token.Name,-24} {(token.RevokedAt is null ? "active" : "revoked"),-8} {string.Join(',', token.AllowHosts),-32} {string.Join(',', token.AllowPorts),-16} {token.MaxSessions?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-",-4} {token.CreatedAt:yyyy-MM-dd HH:mm}");
+                Console.WriteLine($"{token.Name,-24} {(token.RevokedAt is null ? "active" : "revoked"),-8} {string.Join(',', token.AllowHosts),-32} {string.Join(',', token.AllowPorts),-16} {token.MaxSessions?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-",-4} {token.CreatedAt,-16:yyyy-MM-dd HH:mm} {Private(token)}");
             }
             return 0;
         }));
@@ -81,6 +84,11 @@ internal static class TokenCommand
         command.Subcommands.Add(revoke);
         return command;
     }
+
+    /// <summary>The token's private-service grants, for the list: "publish:db connect:db", or "-".</summary>
+    private static string Private(StoredToken token) =>
+        token.AllowPrivate.Count + token.AllowConnect.Count == 0 ? "-"
+            : string.Join(' ', token.AllowPrivate.Select(n => "publish:" + n).Concat(token.AllowConnect.Select(n => "connect:" + n)));
 
     private static int Run(ParseResult parse, Option<string?> data, Option<string?> config, Func<TokenStore, int> action)
     {

@@ -53,6 +53,8 @@ internal static class AdminApi
                 state = "active",
                 allow_hosts = t.AllowHosts,
                 allow_ports = t.AllowPorts,
+                allow_private = t.AllowPrivate,
+                allow_connect = t.AllowConnect,
                 max_sessions = (int?)null,
                 quota_daily = t.Quota?.Daily,
                 quota_monthly = t.Quota?.Monthly,
@@ -65,6 +67,8 @@ internal static class AdminApi
                 state = t.RevokedAt is null ? "active" : "revoked",
                 allow_hosts = t.AllowHosts,
                 allow_ports = t.AllowPorts,
+                allow_private = t.AllowPrivate,
+                allow_connect = t.AllowConnect,
                 max_sessions = t.MaxSessions,
                 quota_daily = t.Quota?.Daily,
                 quota_monthly = t.Quota?.Monthly,
@@ -93,7 +97,8 @@ internal static class AdminApi
                 return Error(StatusCodes.Status400BadRequest, badSize);
             }
             var quota = daily is null && monthly is null ? null : new QuotaConfig { Daily = daily, Monthly = monthly };
-            if (TokenRules.Problem(body.Name, hosts, ports, body.MaxSessions, TokenRules.JsonKeys, quota) is { } problem)
+            var privateServices = new PrivateGrant(body.AllowPrivate ?? [], body.AllowConnect ?? []);
+            if (TokenRules.Problem(body.Name, hosts, ports, body.MaxSessions, TokenRules.JsonKeys, quota, privateServices) is { } problem)
             {
                 return Error(StatusCodes.Status400BadRequest, problem);
             }
@@ -104,7 +109,7 @@ internal static class AdminApi
             string secret;
             try
             {
-                secret = await Task.Run(() => store.Create(body.Name!, [.. hosts.Select(HostNames.ToLowerAscii)], ports, body.MaxSessions, quota)).ConfigureAwait(false);
+                secret = await Task.Run(() => store.Create(body.Name!, [.. hosts.Select(HostNames.ToLowerAscii)], ports, body.MaxSessions, quota, privateServices)).ConfigureAwait(false);
             }
             catch (InvalidOperationException ex)
             {
@@ -199,6 +204,12 @@ internal static class AdminApi
         [JsonPropertyName("allow_hosts")] public IReadOnlyList<string>? AllowHosts { get; init; }
         [JsonPropertyName("allow_ports")] public IReadOnlyList<int>? AllowPorts { get; init; }
         [JsonPropertyName("max_sessions")] public int? MaxSessions { get; init; }
+
+        /// <summary>Private services the token may publish (docs/operations.md, "Private services").</summary>
+        [JsonPropertyName("allow_private")] public IReadOnlyList<string>? AllowPrivate { get; init; }
+
+        /// <summary>Private services the token may reach with <c>warren connect</c>.</summary>
+        [JsonPropertyName("allow_connect")] public IReadOnlyList<string>? AllowConnect { get; init; }
 
         /// <summary>Bytes a UTC day, at least 1MB (docs/console.md, "Quotas"): "10GB" or a number.</summary>
         [JsonPropertyName("quota_daily")] public JsonElement? QuotaDaily { get; init; }

@@ -21,6 +21,9 @@ internal sealed partial class AgentConnectionHandler(
     EdgeState state, TokenValidator tokens, AuthFailureLimiter failures, SessionOptions sessionOptions, TunnelHttpClient httpClient,
     EdgeServerOptions hosting, RegistrationHandler registrations, ILogger<AgentConnectionHandler> logger)
 {
+    /// <summary>Serves sessions of <c>warren connect</c> clients (Connect/ConnectHandler.cs); null: refused as agents are not.</summary>
+    public Connect.ConnectHandler? Connects { get; init; }
+
     /// <summary>An agent that has not authenticated by then is dropped.</summary>
     private TimeSpan AuthTimeout => hosting.AuthTimeout;
 
@@ -141,6 +144,12 @@ internal sealed partial class AgentConnectionHandler(
             return (null, null);
         }
         var agent = new AgentSession(session, grant.Name, Sanitize(hello.Agent), remote, DateTimeOffset.UtcNow) { Grant = grant };
+        if (hello.Connect is not null && Connects is { } connects)
+        {
+            failures.Succeeded(remote);
+            await connects.ServeAsync(agent, channel, hello.Connect, stopping).ConfigureAwait(false); // warren connect (§10.4)
+            return (null, null);
+        }
         await channel.SendAsync(new ControlMessage { Type = ControlMessage.AuthResult, Ok = true, Session = agent.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) }, timeout.Token).ConfigureAwait(false);
         Log.AgentAuthenticated(logger, agent.ToString(), grant.Name);
         failures.Succeeded(remote); // a live session is no longer a login in progress
@@ -156,7 +165,7 @@ internal sealed partial class AgentConnectionHandler(
     /// that it could not reach the edge. A graceful GOAWAY lets the answer out; the session is then cut with
     /// <see cref="ErrorCode.Unauthorized"/> once the agent hangs up or <see cref="RefusalLinger"/> passes.
     /// </summary>
-    private static async Task RefuseAsync(MuxSession session, ControlChannel channel, string error, string reason, CancellationToken cancellationToken)
+    internal static async Task RefuseAsync(MuxSession session, ControlChannel channel, string error, string reason, CancellationToken cancellationToken)
     {
         await channel.SendAsync(new ControlMessage { Type = ControlMessage.AuthResult, Ok = false, Error = error }, cancellationToken).ConfigureAwait(false);
         ((MuxStream)channel.Stream).CompleteWrites();

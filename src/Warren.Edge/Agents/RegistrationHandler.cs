@@ -96,16 +96,27 @@ internal sealed partial class RegistrationHandler(RouteTable routes, EdgePolicie
         {
             return (service, ServiceRules.NameProblem(service.Name, "service"));
         }
-        switch (service.Kind)
+        if (service.Private == true)
         {
-            case "http" when service.Hostnames.Count == 0 || service.Port is not null:
-                return (service, "an HTTP service needs hostnames and no port");
-            case "tcp" when service.Port is not (>= 1 and <= 65535) || service.Hostnames.Count > 0 || service.PathPrefix is not null:
-                return (service, "a TCP service needs a port 1..65535, and no hostnames or path prefix");
-            case "http" or "tcp":
-                break;
-            default:
-                return (service, $"unknown service kind '{LogText.Bound(service.Kind, 16)}'; use http or tcp");
+            // Reached only through warren connect (docs/protocol.md §10.4): raw bytes, nothing to listen on.
+            if (service.Kind != "tcp" || service.Port is not null || service.Hostnames.Count > 0 || service.PathPrefix is not null)
+            {
+                return (service, "a private service needs kind tcp, and no port, hostnames or path prefix");
+            }
+        }
+        else
+        {
+            switch (service.Kind)
+            {
+                case "http" when service.Hostnames.Count == 0 || service.Port is not null:
+                    return (service, "an HTTP service needs hostnames and no port");
+                case "tcp" when service.Port is not (>= 1 and <= 65535) || service.Hostnames.Count > 0 || service.PathPrefix is not null:
+                    return (service, "a TCP service needs a port 1..65535, and no hostnames or path prefix");
+                case "http" or "tcp":
+                    break;
+                default:
+                    return (service, $"unknown service kind '{LogText.Bound(service.Kind, 16)}'; use http or tcp");
+            }
         }
         if (service.Hostnames.Count > ServiceRules.MaxHostnamesPerService)
         {

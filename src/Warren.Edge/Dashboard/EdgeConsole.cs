@@ -157,19 +157,10 @@ internal sealed class EdgeConsole : IDisposable
     }
 
     /// <summary>A TCP connection ended (called by TcpTelemetry).</summary>
-    public void Tcp(ServiceEntry? entry, AgentSession? session, Socket client, int port, TimeSpan elapsed, long bytesIn, long bytesOut, ErrorKind kind, bool refusedForQuota)
+    public void Tcp(ServiceEntry? entry, AgentSession? session, IPAddress? address, int port, TimeSpan elapsed, long bytesIn, long bytesOut, ErrorKind kind, bool refusedForQuota)
     {
         var error = refusedForQuota ? "quota_exceeded" : kind == ErrorKind.None ? "" : EdgeMetrics.Label(kind);
         var micros = elapsed.Ticks / (TimeSpan.TicksPerMillisecond / 1000);
-        IPAddress? address;
-        try
-        {
-            address = (client.RemoteEndPoint as IPEndPoint)?.Address;
-        }
-        catch (ObjectDisposedException)
-        {
-            address = null;
-        }
         var id = NextId();
         if (entry is not null)
         {

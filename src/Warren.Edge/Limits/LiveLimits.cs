@@ -47,6 +47,7 @@ internal sealed class LiveLimits(KestrelServerLimits kestrel, PerIpConnectionLim
         ("limits.max_requests_per_ip_per_service", l => l.MaxRequestsPerIpPerService),
         ("limits.request_queue_timeout", l => l.RequestQueueTimeout),
         ("limits.ipv6_subnet_factor", l => l.Ipv6SubnetFactor),
+        ("limits.max_connect_streams_per_session", l => l.MaxConnectStreamsPerSession),
     ];
 
     /// <summary>Every limit's YAML key: each is live or needs a restart, none is forgotten (a test holds this to EdgeLimitsConfig's properties).</summary>

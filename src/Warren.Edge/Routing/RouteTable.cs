@@ -31,10 +31,12 @@ internal sealed class RouteTable
         FrozenDictionary<string, (string Prefix, ServiceEntry Entry)[]> Hosts,
         FrozenDictionary<int, ServiceEntry> Ports,
         FrozenDictionary<int, ServiceEntry> ById,
-        bool HasPolicies)
+        bool HasPolicies,
+        FrozenDictionary<string, ServiceEntry> Private)
     {
         public static readonly Snapshot Empty = new(
-            FrozenDictionary<string, (string, ServiceEntry)[]>.Empty, FrozenDictionary<int, ServiceEntry>.Empty, FrozenDictionary<int, ServiceEntry>.Empty, false);
+            FrozenDictionary<string, (string, ServiceEntry)[]>.Empty, FrozenDictionary<int, ServiceEntry>.Empty, FrozenDictionary<int, ServiceEntry>.Empty, false,
+            FrozenDictionary<string, ServiceEntry>.Empty);
     }
 
     /// <summary>Whether any routed service has a policy: when none does, the policy middleware does not even resolve the route.</summary>
@@ -104,6 +106,12 @@ internal sealed class RouteTable
     }
 
     public ServiceEntry? MatchPort(int port) => Volatile.Read(ref _snapshot).Ports.GetValueOrDefault(port);
+
+    /// <summary>
+    /// The private service of that name (docs/operations.md, "Private services"), live or offline; null when none.
+    /// Private services have no hostname or port, so this is the only way to them: warren connect's streams.
+    /// </summary>
+    public ServiceEntry? MatchPrivate(string name) => Volatile.Read(ref _snapshot).Private.GetValueOrDefault(name);
 
     public ServiceEntry? GetById(int id) => Volatile.Read(ref _snapshot).ById.GetValueOrDefault(id);
 
@@ -336,6 +344,7 @@ internal sealed class RouteTable
         private readonly Dictionary<string, ServiceEntry> _hosts = new(StringComparer.Ordinal);
         private readonly Dictionary<(string Host, string Prefix), ServiceEntry> _routes = [];
         private readonly Dictionary<int, ServiceEntry> _ports = [];
+        private readonly Dictionary<string, ServiceEntry> _private = new(StringComparer.Ordinal);
 
         public Holders(IEnumerable<ServiceEntry> services)
         {
@@ -352,6 +361,10 @@ internal sealed class RouteTable
             {
                 _ports[port] = entry;
             }
+            if (registration.Private == true)
+            {
+                _private[registration.Name] = entry;
+            }
             foreach (var name in registration.Hostnames)
             {
                 var host = HostNames.ToLowerAscii(name);
@@ -366,6 +379,10 @@ internal sealed class RouteTable
             if (registration.Port is { } port && _ports.GetValueOrDefault(port) == entry)
             {
                 _ports.Remove(port);
+            }
+            if (registration.Private == true && _private.GetValueOrDefault(registration.Name) == entry)
+            {
+                _private.Remove(registration.Name);
             }
             foreach (var name in registration.Hostnames)
             {
@@ -387,11 +404,16 @@ internal sealed class RouteTable
             {
                 return $"port {port} is already published by another service";
             }
+            // One namespace of private names for the whole edge: warren connect names a service, not an owner.
+            if (claim.Private == true && _private.TryGetValue(claim.Name, out var holder) && holder.Owner != owner)
+            {
+                return $"private service {claim.Name} is already published by another token";
+            }
             foreach (var name in claim.Hostnames)
             {
                 var host = HostNames.ToLowerAscii(name);
                 // Every live service on a hostname belongs to one token (this check keeps it so): any holder names it.
-                if (_hosts.TryGetValue(host, out var holder) && holder.Owner != owner)
+                if (_hosts.TryGetValue(host, out var hostHolder) && hostHolder.Owner != owner)
                 {
                     return $"hostname {name} is owned by another token";
                 }
@@ -411,6 +433,7 @@ internal sealed class RouteTable
         var hosts = new Dictionary<string, List<(string, ServiceEntry)>>(StringComparer.Ordinal);
         var ports = new Dictionary<int, ServiceEntry>();
         var byId = new Dictionary<int, ServiceEntry>();
+        var privateNames = new Dictionary<string, ServiceEntry>(StringComparer.Ordinal);
         var hasPolicies = false;
         foreach (var entry in _services.Values)
         {
@@ -419,6 +442,10 @@ internal sealed class RouteTable
             if (entry.Registration.Port is { } port)
             {
                 ports[port] = entry;
+            }
+            if (entry.Registration.Private == true)
+            {
+                privateNames[entry.Name] = entry;
             }
             foreach (var name in entry.Registration.Hostnames)
             {
@@ -436,6 +463,10 @@ internal sealed class RouteTable
             if (entry.Registration.Port is { } offlinePort)
             {
                 ports.TryAdd(offlinePort, entry); // a live service on the same port wins
+            }
+            if (entry.Registration.Private == true)
+            {
+                privateNames.TryAdd(entry.Name, entry); // its connect clients wait in its grace queue
             }
             var prefix = entry.Registration.PathPrefix ?? "";
             foreach (var name in entry.Registration.Hostnames)
@@ -455,6 +486,7 @@ internal sealed class RouteTable
             hosts.ToFrozenDictionary(p => p.Key, p => p.Value.OrderByDescending(r => r.Item1.Length).ToArray(), StringComparer.Ordinal),
             ports.ToFrozenDictionary(),
             byId.ToFrozenDictionary(),
-            hasPolicies));
+            hasPolicies,
+            privateNames.ToFrozenDictionary(StringComparer.Ordinal)));
     }
 }

@@ -16,7 +16,14 @@ internal sealed class TcpTelemetry(EdgeMetrics metrics, AccessLogWriter accessLo
     internal Dashboard.EdgeConsole? Recorder { get; init; }
 
     public Connection Begin(ServiceEntry? service, AgentSession? session, Socket client, int port) =>
-        new(this, service is null ? null : metrics.For(service), service, session, client, port);
+        new(this, service is null ? null : metrics.For(service), service, session, client, null, port);
+
+    /// <summary>
+    /// A <c>warren connect</c> stream (docs/operations.md, "Private services"): counted and logged as a TCP connection
+    /// of the private service, from the connect client's address, on port 0 (it came through no public port).
+    /// </summary>
+    public Connection Begin(ServiceEntry service, AgentSession? session, System.Net.IPAddress? client) =>
+        new(this, metrics.For(service), service, session, null, client, 0);
 
     /// <summary>A connection the service's caps refused at accept (warren_service_rejected_total).</summary>
     public void Rejected(ServiceEntry service, ClientRejection reason) => metrics.For(service).CountRejected(reason);
@@ -38,15 +45,16 @@ internal sealed class TcpTelemetry(EdgeMetrics metrics, AccessLogWriter accessLo
         private readonly ServiceMetrics? _metrics;
         private readonly ServiceEntry? _service;
         private readonly AgentSession? _session;
-        private readonly Socket _client;
+        private readonly Socket? _client;
+        private readonly System.Net.IPAddress? _address;
         private readonly int _port;
         private readonly long _started = Stopwatch.GetTimestamp();
         private long _in, _out;
         private ErrorKind _error;
 
-        public Connection(TcpTelemetry owner, ServiceMetrics? metrics, ServiceEntry? service, AgentSession? session, Socket client, int port)
+        public Connection(TcpTelemetry owner, ServiceMetrics? metrics, ServiceEntry? service, AgentSession? session, Socket? client, System.Net.IPAddress? address, int port)
         {
-            (_owner, _metrics, _service, _session, _client, _port) = (owner, metrics, service, session, client, port);
+            (_owner, _metrics, _service, _session, _client, _address, _port) = (owner, metrics, service, session, client, address, port);
             if (metrics is not null)
             {
                 metrics.Tcp.Inc();
@@ -63,6 +71,18 @@ internal sealed class TcpTelemetry(EdgeMetrics metrics, AccessLogWriter accessLo
         /// <summary>Refused because the service's token is over its quota (logged as quota_exceeded).</summary>
         public bool OverQuota { get; set; }
 
+        private System.Net.IPAddress? ClientAddress()
+        {
+            try
+            {
+                return _address ?? (_client?.RemoteEndPoint as System.Net.IPEndPoint)?.Address;
+            }
+            catch (ObjectDisposedException)
+            {
+                return null;
+            }
+        }
+
         public void Dispose()
         {
             if (_metrics is not null)
@@ -73,18 +93,10 @@ internal sealed class TcpTelemetry(EdgeMetrics metrics, AccessLogWriter accessLo
                 _metrics.BytesOut.Inc(_out);
                 _metrics.CountError(_error);
             }
-            _owner.Recorder?.Tcp(_service, _session, _client, _port, Stopwatch.GetElapsedTime(_started), _in, _out, _error, OverQuota);
+            var client = ClientAddress();
+            _owner.Recorder?.Tcp(_service, _session, client, _port, Stopwatch.GetElapsedTime(_started), _in, _out, _error, OverQuota);
             if (_owner._access.Enabled)
             {
-                System.Net.IPAddress? client;
-                try
-                {
-                    client = (_client.RemoteEndPoint as System.Net.IPEndPoint)?.Address;
-                }
-                catch (ObjectDisposedException)
-                {
-                    client = null;
-                }
                 // Queued, not written: AccessLogWriter formats and writes it off the socket thread.
                 _owner._access.Write(AccessEntry.Connection(_service?.Name ?? "-", _port, _error == ErrorKind.None ? "ok" : EdgeMetrics.Label(_error),
                     Stopwatch.GetElapsedTime(_started).TotalMilliseconds, _in, _out, client, _session));

@@ -9,9 +9,9 @@ namespace Warren.Edge.Tokens;
 public static class TokenRules
 {
     /// <summary>How the caller names each field in its messages.</summary>
-    public sealed record Labels(string Name, string Host, string Port, string MaxSessions);
+    public sealed record Labels(string Name, string Host, string Port, string MaxSessions, string Private = "allow_private", string Connect = "allow_connect");
 
-    public static Labels Flags { get; } = new("--name", "--allow-host", "--allow-port", "--max-sessions");
+    public static Labels Flags { get; } = new("--name", "--allow-host", "--allow-port", "--max-sessions", "--allow-private", "--allow-connect");
 
     public static Labels JsonKeys { get; } = new("name", "allow_hosts", "allow_ports", "max_sessions");
 
@@ -19,8 +19,10 @@ public static class TokenRules
     public static Labels FormFields { get; } = new("name", "hostnames", "ports", "max live sessions");
 
     /// <summary>Null when a token with this name and grant may be created, else why not.</summary>
-    public static string? Problem(string? name, IReadOnlyList<string> hosts, IReadOnlyList<int> ports, int? maxSessions, Labels labels, QuotaConfig? quota = null)
+    public static string? Problem(string? name, IReadOnlyList<string> hosts, IReadOnlyList<int> ports, int? maxSessions, Labels labels, QuotaConfig? quota = null,
+        PrivateGrant? privateServices = null)
     {
+        privateServices ??= PrivateGrant.None;
         ArgumentNullException.ThrowIfNull(hosts);
         ArgumentNullException.ThrowIfNull(ports);
         ArgumentNullException.ThrowIfNull(labels);
@@ -28,9 +30,16 @@ public static class TokenRules
         {
             return $"{labels.Name} '{LogText.Bound(name ?? "", 80)}' must be 1..64 letters, digits, '-', '_' or '.'";
         }
-        if (hosts.Count == 0 && ports.Count == 0)
+        if (hosts.Count == 0 && ports.Count == 0 && privateServices.Publish.Count == 0 && privateServices.Connect.Count == 0)
         {
-            return $"grant at least one {labels.Host} or {labels.Port} (a token that may publish nothing is useless)";
+            return $"grant at least one {labels.Host}, {labels.Port}, {labels.Private} or {labels.Connect} (a token that may do nothing is useless)";
+        }
+        foreach (var (names, label) in new[] { (privateServices.Publish, labels.Private), (privateServices.Connect, labels.Connect) })
+        {
+            if (names.FirstOrDefault(n => !ServiceRules.IsName(n)) is { } badName)
+            {
+                return $"{label}: {ServiceRules.NameProblem(badName, "service")}";
+            }
         }
         // No catch-all "*": a token is scoped to domains its owner controls, as edge.yaml's allow_hosts is.
         foreach (var host in hosts)

@@ -14,6 +14,18 @@ public sealed record StoredToken(string Name, IReadOnlyList<string> AllowHosts, 
 
     /// <summary>Bytes per day or month the token's services may move (docs/console.md, "Quotas"); null: unlimited.</summary>
     public QuotaConfig? Quota { get; init; }
+
+    /// <summary>Private services the token may publish (docs/operations.md, "Private services").</summary>
+    public IReadOnlyList<string> AllowPrivate { get; init; } = [];
+
+    /// <summary>Private services the token may reach with <c>warren connect</c>.</summary>
+    public IReadOnlyList<string> AllowConnect { get; init; } = [];
+}
+
+/// <summary>What a token may do with private services (docs/operations.md, "Private services"): publish them, reach them.</summary>
+public sealed record PrivateGrant(IReadOnlyList<string> Publish, IReadOnlyList<string> Connect)
+{
+    public static PrivateGrant None { get; } = new([], []);
 }
 
 /// <summary>
@@ -53,6 +65,8 @@ public sealed class TokenStore : IDisposable
         command.ExecuteNonQuery();
         AddColumnIfMissing(connection, "quota_daily", "INTEGER");
         AddColumnIfMissing(connection, "quota_monthly", "INTEGER");
+        AddColumnIfMissing(connection, "allow_private", "TEXT");
+        AddColumnIfMissing(connection, "allow_connect", "TEXT");
     }
 
     /// <summary>Columns added after the first release: a database created by an older edge gains them in place.</summary>
@@ -72,12 +86,13 @@ public sealed class TokenStore : IDisposable
     public string DatabasePath { get; }
 
     /// <summary>Creates a token and returns its secret: 256 random bits, shown once, never stored.</summary>
-    public string Create(string name, IReadOnlyList<string> allowHosts, IReadOnlyList<int> allowPorts, int? maxSessions, QuotaConfig? quota = null)
+    public string Create(string name, IReadOnlyList<string> allowHosts, IReadOnlyList<int> allowPorts, int? maxSessions, QuotaConfig? quota = null, PrivateGrant? privateServices = null)
     {
+        privateServices ??= PrivateGrant.None;
         var secret = TokenPrefix + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
         using var connection = Open();
         using var command = connection.CreateCommand();
-        command.CommandText = "INSERT INTO tokens (name, sha256, allow_hosts, allow_ports, max_sessions, created_at, quota_daily, quota_monthly) VALUES ($name, $hash, $hosts, $ports, $max, $created, $daily, $monthly)";
+        command.CommandText = "INSERT INTO tokens (name, sha256, allow_hosts, allow_ports, max_sessions, created_at, quota_daily, quota_monthly, allow_private, allow_connect) VALUES ($name, $hash, $hosts, $ports, $max, $created, $daily, $monthly, $private, $connect)";
         command.Parameters.AddWithValue("$name", name);
         command.Parameters.AddWithValue("$hash", SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
         command.Parameters.AddWithValue("$hosts", JsonSerializer.Serialize(allowHosts));
@@ -86,6 +101,8 @@ public sealed class TokenStore : IDisposable
         command.Parameters.AddWithValue("$created", DateTimeOffset.UtcNow.ToString("O"));
         command.Parameters.AddWithValue("$daily", (object?)quota?.Daily ?? DBNull.Value);
         command.Parameters.AddWithValue("$monthly", (object?)quota?.Monthly ?? DBNull.Value);
+        command.Parameters.AddWithValue("$private", JsonSerializer.Serialize(privateServices.Publish));
+        command.Parameters.AddWithValue("$connect", JsonSerializer.Serialize(privateServices.Connect));
         try
         {
             command.ExecuteNonQuery();
@@ -130,7 +147,7 @@ public sealed class TokenStore : IDisposable
     {
         using var connection = Open();
         using var command = connection.CreateCommand();
-        command.CommandText = "SELECT name, sha256, allow_hosts, allow_ports, max_sessions, created_at, revoked_at, quota_daily, quota_monthly FROM tokens ORDER BY name";
+        command.CommandText = "SELECT name, sha256, allow_hosts, allow_ports, max_sessions, created_at, revoked_at, quota_daily, quota_monthly, allow_private, allow_connect FROM tokens ORDER BY name";
         using var reader = command.ExecuteReader();
         var tokens = new List<StoredToken>();
         while (reader.Read())
@@ -146,6 +163,8 @@ public sealed class TokenStore : IDisposable
                 Hash = (byte[])reader.GetValue(1),
                 Quota = reader.IsDBNull(7) && reader.IsDBNull(8) ? null
                     : new QuotaConfig { Daily = reader.IsDBNull(7) ? null : reader.GetInt64(7), Monthly = reader.IsDBNull(8) ? null : reader.GetInt64(8) },
+                AllowPrivate = reader.IsDBNull(9) ? [] : JsonSerializer.Deserialize<string[]>(reader.GetString(9)) ?? [],
+                AllowConnect = reader.IsDBNull(10) ? [] : JsonSerializer.Deserialize<string[]>(reader.GetString(10)) ?? [],
             });
         }
         return tokens;

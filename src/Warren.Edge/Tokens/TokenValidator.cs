@@ -97,7 +97,10 @@ internal sealed class TokenValidator : IDisposable
     private static (byte[] Hash, TokenGrant Grant)[] FromConfig(IEnumerable<EdgeTokenConfig> configured) =>
         [.. configured.Select(t => (
             t.TokenSha256 is { } hex ? Convert.FromHexString(hex) : SHA256.HashData(Encoding.UTF8.GetBytes(t.Token!)),
-            new TokenGrant(t.Name, t.AllowHosts, t.AllowPorts) { RequirePolicies = t.RequirePolicies, Quota = t.Quota }))];
+            new TokenGrant(t.Name, t.AllowHosts, t.AllowPorts)
+            {
+                RequirePolicies = t.RequirePolicies, Quota = t.Quota, AllowPrivate = t.AllowPrivate, AllowConnect = t.AllowConnect,
+            }))];
 
     /// <summary>
     /// Hot reload (docs/operations.md): edge.yaml's tokens are replaced. Returns the names whose secret or grant
@@ -129,7 +132,7 @@ internal sealed class TokenValidator : IDisposable
         _store is null
             ? _configured
             : [.. _configured, .. _store.List().Where(t => t.RevokedAt is null).Select(t => (t.Hash,
-                new TokenGrant(t.Name, [.. t.AllowHosts.Select(HostNames.ToLowerAscii)], t.AllowPorts) { MaxSessions = t.MaxSessions, Quota = t.Quota }))];
+                new TokenGrant(t.Name, [.. t.AllowHosts.Select(HostNames.ToLowerAscii)], t.AllowPorts) { MaxSessions = t.MaxSessions, Quota = t.Quota, AllowPrivate = t.AllowPrivate, AllowConnect = t.AllowConnect }))];
 
     public void Dispose()
     {

@@ -318,6 +318,18 @@ public sealed partial class MuxSession : IAsyncDisposable, IStreamSession
         }
     }
 
+    /// <summary>
+    /// Undoes <see cref="RefuseIncomingStreams"/>: the peer may open streams again. The edge calls it once a
+    /// <c>warren connect</c> client has authenticated (docs/protocol.md §10.4); what it opened before was refused.
+    /// </summary>
+    public void AcceptIncomingStreams()
+    {
+        lock (_stateLock)
+        {
+            _refuseIncoming = false;
+        }
+    }
+
     private void ThrowIfCannotOpen()
     {
         lock (_stateLock)

@@ -27,6 +27,12 @@ public sealed record ControlMessage
     [JsonPropertyName("agent")] public string? Agent { get; init; }
     [JsonPropertyName("version")] public string? Version { get; init; }
 
+    /// <summary>
+    /// auth from a <c>warren connect</c> client: the private service it reaches (docs/protocol.md §10.4); the edge's
+    /// auth_result echoes it when it took the session as a connect session. Absent for an agent.
+    /// </summary>
+    [JsonPropertyName("connect")] public string? Connect { get; init; }
+
     // auth_result (edge -> agent)
     [JsonPropertyName("ok")] public bool? Ok { get; init; }
     [JsonPropertyName("error")] public string? Error { get; init; }
@@ -48,6 +54,12 @@ public sealed record ServiceRegistration
     [JsonPropertyName("max_concurrency")] public int MaxConcurrency { get; init; }
     [JsonPropertyName("response_timeout_ms")] public long? ResponseTimeoutMs { get; init; }
     [JsonPropertyName("max_request_body_size")] public long? MaxRequestBodySize { get; init; }
+
+    /// <summary>
+    /// A private service (docs/protocol.md §10.4): kind "tcp" with no port and no hostnames; the edge publishes it on
+    /// no listener and reaches it only for <c>warren connect</c> clients granted it. Absent or false: public.
+    /// </summary>
+    [JsonPropertyName("private")] public bool? Private { get; init; }
 
     /// <summary>
     /// The service's access policy (docs/protocol.md §10.2, docs/policy.md), as the agent.yaml keys in JSON; absent

@@ -43,7 +43,7 @@ public readonly record struct StreamOpenRequest(StreamKind Kind, string Service,
             throw Malformed("too short");
         }
         var kind = (StreamKind)metadata[0];
-        if (kind is not (StreamKind.Http or StreamKind.Tcp or StreamKind.Control))
+        if (kind is not (StreamKind.Http or StreamKind.Tcp or StreamKind.Control or StreamKind.Connect))
         {
             throw Malformed($"unknown stream kind {metadata[0]}");
         }
