@@ -169,7 +169,7 @@ internal sealed partial class ConnectHandler(
         }
         if (Shield?.IsBanned(address) == true)
         {
-            Shield.Metrics?.Refused(tcp: true);
+            Shield.Metrics?.Refused(Warren.Edge.Shield.ShieldRefusal.Tcp);
             stream.Abort(ErrorCode.Unauthorized);
             return;
         }
