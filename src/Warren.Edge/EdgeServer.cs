@@ -64,6 +64,14 @@ public sealed class EdgeServerOptions
 
     /// <summary>The clock of schedules that span hours to months (certificate renewal); tests move it instead of sleeping.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <summary>
+    /// Upgrades without refusing anyone (docs/operations.md, "Upgrading the edge without refusing anyone"): take the
+    /// listening sockets over from an edge running on the same data directory, and let a later edge take them from
+    /// this one (<c>{data}/edge.sock</c>, Hosting/EdgeHandover.cs). <c>warren edge</c> turns it on; off by default, so
+    /// edges hosted in one process (tests) never take each other's sockets.
+    /// </summary>
+    public bool Upgrades { get; init; }
 }
 
 /// <summary>
@@ -144,6 +152,23 @@ public sealed partial class EdgeServer : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(config);
         options ??= new EdgeServerOptions();
+        var upgrades = loggerFactory.CreateLogger("Warren.Edge.Upgrade");
+        // Before anything is bound: a running edge on this data directory hands its listening sockets over.
+        using var predecessor = options.Upgrades ? EdgeHandover.TakeOver(config.DataDirectory, upgrades) : null;
+        var sockets = new ListenSockets(predecessor?.Sockets);
+        var server = await StartCoreAsync(config, loggerFactory, options, sockets, tookOver: predecessor is not null, cancellationToken).ConfigureAwait(false);
+        sockets.CloseUnclaimed();
+        if (options.Upgrades)
+        {
+            server._handover = HandoverListener.Start(config.DataDirectory, sockets, server.Known.FlushAsync, upgrades);
+        }
+        predecessor?.Serving(); // the old edge lets go of the sockets and drains
+        return server;
+    }
+
+    private static async Task<EdgeServer> StartCoreAsync(EdgeConfig config, ILoggerFactory loggerFactory, EdgeServerOptions options, ListenSockets sockets, bool tookOver,
+        CancellationToken cancellationToken)
+    {
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.AuthTimeout, TimeSpan.Zero, nameof(options.AuthTimeout));
         var state = new EdgeState();
         state.Routes.Grace = config.Grace;
@@ -182,6 +207,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
             console: options.AccessLogConsole);
 
         var builder = WebHosting.CreateBuilder(inlineScheduling: true);
+        builder.WebHost.UseSockets(o => o.CreateBoundListenSocket = sockets.ForKestrel); // bound below, or taken over from the previous edge
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggerFactory);
         builder.Services.AddSingleton(state);
@@ -218,11 +244,11 @@ public sealed partial class EdgeServer : IAsyncDisposable
             EdgeListeners.ApplyLimits(kestrel, config.Limits);
             if (config.Listen.Http is { Length: > 0 } http)
             {
-                listeners.ListenHttp(kestrel, http);
+                listeners.ListenHttp(kestrel, sockets.Bind("http", ListenEndPoint.Parse(http)));
             }
             if (sni is not null)
             {
-                listeners.ListenHttps(kestrel, config.Listen.Https!, new PublicTlsHandshake(sni, acme?.TlsAlpn01), acmeTlsAlpn: acme?.TlsAlpn01 is not null);
+                listeners.ListenHttps(kestrel, sockets.Bind("https", ListenEndPoint.Parse(config.Listen.Https!)), new PublicTlsHandshake(sni, acme?.TlsAlpn01), acmeTlsAlpn: acme?.TlsAlpn01 is not null);
             }
         });
         var app = builder.Build();
@@ -241,16 +267,23 @@ public sealed partial class EdgeServer : IAsyncDisposable
         // Policy (docs/policy.md) sits inside the telemetry wrapper, so refusals are counted and logged per service;
         // the console's quota and inspector step (docs/console.md) comes after policy, right before forwarding.
         var console = new EdgeConsole(config, state, metrics, tokens, client, options.Time, loggerFactory);
+        if (tookOver)
+        {
+            console.LeaveIdsToPredecessor();
+        }
         var forward = app.Services.GetRequiredService<PolicyMiddleware>().Wrap(console.Wrap(app.Services.GetRequiredService<TunnelForwardingMiddleware>().InvokeAsync));
         // A service known only from before a restart waits for its agent (and its policy) before the policy step.
         forward = new RestoredRouteGate(state.Routes, logger).Wrap(forward);
+        forward = new HandoverGate(state, logger).Wrap(forward);
+        forward = new DrainCloser(state.Routes).Wrap(forward); // a drained service's WebSockets end at its drain timeout // after an upgrade, a request this edge cannot serve goes to the new one
         forward = new ShieldMiddleware(shield, trusted).Wrap(forward); // a banned client is refused before routing
         app.Run(new RequestTelemetry(metrics, accessLog) { Recorder = console }.Wrap(forward));
 
         EdgeServer? server = null; // the admin API reaches the edge once it is built (below)
         var admin = AdminHost.Build(config, loggerFactory, state, metrics, acme?.Manager, console, out var adminListener, tokens,
             configuredTokens: () => server?.Config.Tokens ?? config.Tokens,
-            reload: () => server?.ReloadAsync() ?? Task.FromResult(ReloadResult.Refused("the edge is still starting")), shield);
+            reload: () => server?.ReloadAsync() ?? Task.FromResult(ReloadResult.Refused("the edge is still starting")), shield, sockets,
+            drainTimeout: () => server?.Config.DrainTimeout ?? config.DrainTimeout);
 
         var registrations = new RegistrationHandler(state.Routes, app.Services.GetRequiredService<EdgePolicies>(), config.Limits.MaxServicesPerSession,
             TimeProvider.System, loggerFactory.CreateLogger<RegistrationHandler>());
@@ -259,6 +292,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
             Policy = new TcpPolicyGate(app.Services.GetRequiredService<PolicyRateLimiter>(), app.Services.GetRequiredService<PolicyMetrics>(), logger, shield),
             Shield = shield,
             Limits = new TcpConnectionLimits(limitsConfig),
+            Sockets = sockets,
         };
         // warren connect (docs/operations.md, "Private services"): its streams are the private services' TCP clients.
         var connects = new ConnectHandler(state, tokens, tcp.Limits, config.Limits.IdleTimeout, loggerFactory.CreateLogger<ConnectHandler>())
@@ -268,7 +302,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
         var handler = new AgentConnectionHandler(state, tokens, authFailures, session, client, options, registrations,
             loggerFactory.CreateLogger<AgentConnectionHandler>()) { Connects = connects };
         var agents = AgentListener.Start(ListenEndPoint.Parse(config.Listen.Agents), agentCertificate, handler, agentGuard, metrics,
-            config.Limits.MaxConnections, loggerFactory.CreateLogger<AgentListener>());
+            config.Limits.MaxConnections, loggerFactory.CreateLogger<AgentListener>(), sockets);
         // Before any listener accepts: the services known before this start route to their grace queues (503, never 404).
         var known = new KnownServices(config.DataDirectory, state.Routes, logger);
         var restored = known.Restore(config.Grace.Remember > TimeSpan.Zero);
@@ -301,6 +335,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
             _limits = liveLimits,
             _logger = logger,
             Known = known,
+            _sockets = sockets,
             _forgetRestored = KnownServicesExpiry.Start(state.Routes, restored, config.Grace.Remember, options.Time, logger),
         };
     }
@@ -309,6 +344,12 @@ public sealed partial class EdgeServer : IAsyncDisposable
     internal KnownServices Known { get; private init; } = null!;
 
     private IDisposable? _forgetRestored;
+    private ListenSockets _sockets = null!;
+    private HandoverListener? _handover;
+    private static readonly Task Never = new TaskCompletionSource().Task;
+
+    /// <summary>Completes when a new edge took this one's listening sockets over and serves (an upgrade): drain now.</summary>
+    public Task Superseded => _handover?.Superseded ?? Never;
 
     /// <summary>
     /// Drains: not ready from the first moment (/readyz answers 503), every listener stops accepting (public, agents,
@@ -319,12 +360,27 @@ public sealed partial class EdgeServer : IAsyncDisposable
     {
         using var timeout = new CancellationTokenSource(grace);
         Metrics?.IsReady = false;
+        Task adminStopped = Task.CompletedTask;
+        using var adminGrace = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        if (_handover is { } handover)
+        {
+            await handover.DisposeAsync().ConfigureAwait(false); // no handover from a draining edge
+            if (handover.SocketsSent)
+            {
+                // Upgraded: the new edge accepts on these very sockets; let go of them without closing them, and stop
+                // accepting at once, the admin listener too (the new edge answers /readyz now, not this draining one).
+                State.HandedOver = true; // before the GOAWAYs below: a request left without a session is refused unprocessed
+                _sockets.DetachAll();
+                adminStopped = _admin.StopAsync(adminGrace.Token);
+            }
+        }
         _tcp.StopAccepting();
         _agents.StopAccepting();
         var drains = State.Sessions.Select(s => s.Mux.DrainAsync(grace)).ToArray();
         await _public.StopAsync(timeout.Token).ConfigureAwait(false);
         await Task.WhenAll(drains).ConfigureAwait(false);
         await _agents.DisposeAsync().ConfigureAwait(false);
+        await adminStopped.ConfigureAwait(false);
         await _admin.StopAsync(CancellationToken.None).ConfigureAwait(false);
         await _tcp.DisposeAsync().ConfigureAwait(false);
         if (Interlocked.Exchange(ref _consoleStopped, 1) == 0)

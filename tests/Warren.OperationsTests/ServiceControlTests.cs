@@ -124,6 +124,39 @@ public sealed class ServiceControlTests(ITestOutputHelper output) : LoggedTest(o
         Assert.Contains("no service named 'nope'", unknown.StandardError, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Drain_with_a_drain_timeout_closes_an_open_WebSocket_and_TCP_connection_at_the_timeout_without_a_reset_and_the_services_are_drained()
+    {
+        var port = ReservePort();
+        await using var tunnel = await StartAsync(port);
+        using var timeout = new CancellationTokenSource(TestTimeout);
+        using var socket = new ClientWebSocket();
+        socket.Options.SetRequestHeader("Host", WarrenHarness.AppHost);
+        await socket.ConnectAsync(new Uri($"ws://127.0.0.1:{tunnel.HttpPort}/ws"), timeout.Token);
+        Assert.Equal("one", await socket.EchoAsync("one", timeout.Token));
+        using var tcp = await EchoConnection.ConnectAsync(port, timeout.Token);
+        Assert.Equal("one", await tcp.EchoAsync("one", timeout.Token));
+
+        await using var draining = WarrenProcess.Start(Log, "drain", "drain", "app", "--admin", $"127.0.0.1:{tunnel.Edge.AdminPort}", "--admin-token", AdminToken,
+            "--drain-timeout", "2", "--timeout", "2m");
+        Assert.Equal(0, (await WarrenAsync(tunnel, "drain", "echo", "--no-wait", "--drain-timeout", "2")).ExitCode);
+
+        // Neither client closes: the drain's timeout does. The TCP client reads a clean end of stream (a reset would throw).
+        Assert.Equal("", await tcp.ReadToEndAsync(timeout.Token));
+        var closed = await Record.ExceptionAsync(async () =>
+        {
+            var result = await socket.ReceiveAsync(new byte[64], timeout.Token);
+            Assert.Equal(WebSocketMessageType.Close, result.MessageType);
+        });
+        Assert.True(closed is null or WebSocketException { WebSocketErrorCode: WebSocketError.ConnectionClosedPrematurely }, $"the WebSocket ended: {closed}");
+        Assert.Equal(0, await draining.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Contains("service app (token tests): drained, 0 open", draining.StandardOutput, StringComparison.Ordinal);
+        await Wait.UntilAsync(async () => (await ServiceAsync(tunnel, "echo")).GetProperty("state").GetString() == "drained", "the TCP service is drained");
+        var badTimeout = await WarrenAsync(tunnel, "drain", "app", "--no-wait", "--drain-timeout", "-1");
+        Assert.Equal(1, badTimeout.ExitCode);
+        Assert.Contains("drain_timeout must be between 0 and 86400 seconds", badTimeout.StandardError, StringComparison.Ordinal);
+    }
+
     private static async Task AssertMaintenancePageAsync(WarrenHarness tunnel)
     {
         using var request = tunnel.Request(HttpMethod.Get, "/echo");

@@ -26,6 +26,7 @@ internal static class DrainCommand
         command.Options.Add(noWait);
         command.Options.Add(timeout);
         command.Options.Add(resume);
+        command.Options.Add(hold.DrainTimeout);
         command.SetAction(async (parse, cancellationToken) =>
         {
             var (admin, token) = address.Read(parse);

@@ -54,6 +54,8 @@ internal static class EdgeCommand
                     // Piped to journald, a container runtime or a file: the access log writes its lines in batches there,
                     // not one write per request through the console logger. A terminal keeps the logger's colours.
                     AccessLogConsole = parse.GetValue(logFormat) != "json" && Console.IsOutputRedirected ? Console.OpenStandardOutput() : null,
+                    // A running edge on the same data directory hands its sockets over, and this one will to the next.
+                    Upgrades = true,
                 }, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is InvalidOperationException or IOException or FormatException)
@@ -70,8 +72,10 @@ internal static class EdgeCommand
                     PortOrOff(edge.HttpPort), PortOrOff(edge.HttpsPort), edge.AgentsPort, edge.AdminPort, edge.AgentCertificateFingerprint ?? "(insecure: plain TCP)");
                 ServiceManager.Ready();
                 using (ReloadSignal.Register(() => edge.ReloadAsync()))
+                using (UpgradeSignal.Register(logger))
                 {
-                    await WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
+                    // SIGTERM, or a new edge took the listening sockets over (an upgrade): drain either way.
+                    await Task.WhenAny(WaitForShutdownAsync(cancellationToken), edge.Superseded).ConfigureAwait(false);
                 }
                 ServiceManager.Stopping();
                 var drain = edge.Config.DrainTimeout;

@@ -18,6 +18,9 @@ internal sealed class ServiceHoldOptions
 
     public Option<int?> RetryAfter { get; } = new("--retry-after") { Description = "Seconds clients are told to wait (Retry-After; 1 to 86400, default 300)" };
 
+    /// <summary>Drain only: seconds after which open WebSockets and TCP connections are closed (default: the edge's drain_timeout).</summary>
+    public Option<int?> DrainTimeout { get; } = new("--drain-timeout") { Description = "Drain only: seconds after which open WebSockets and TCP connections are closed (0 to 86400; default: the edge's drain_timeout)" };
+
     public ServiceHoldOptions AddTo(Command command)
     {
         command.Arguments.Add(Service);
@@ -43,6 +46,10 @@ internal sealed class ServiceHoldOptions
         if (parse.GetValue(RetryAfter) is { } seconds)
         {
             body["retry_after"] = seconds;
+        }
+        if (parse.GetValue(DrainTimeout) is { } closeAfter)
+        {
+            body["drain_timeout"] = closeAfter;
         }
         return JsonSerializer.Serialize(body);
     }

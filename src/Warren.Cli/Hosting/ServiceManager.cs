@@ -11,7 +11,12 @@ internal static class ServiceManager
 {
     private static readonly SystemdNotifier Notifier = new();
 
-    public static void Ready() => Notify(ServiceState.Ready);
+    /// <summary>
+    /// READY=1, with MAINPID: after an upgrade started by SIGUSR2 (Hosting/UpgradeSignal.cs) this process is the old
+    /// one's child, and systemd must follow it as the service's main process before the old one exits (the units
+    /// set NotifyAccess=all for that). For a process that already is the main one it changes nothing.
+    /// </summary>
+    public static void Ready() => Notify(new ServiceState(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"READY=1\nMAINPID={Environment.ProcessId}")));
 
     public static void Stopping() => Notify(ServiceState.Stopping);
 

@@ -19,7 +19,7 @@ internal static class AdminHost
     /// <summary>Builds the admin app; <paramref name="listener"/> gives its bound port once started.</summary>
     public static WebApplication Build(EdgeConfig config, ILoggerFactory loggerFactory, EdgeState state, EdgeMetrics metrics, CertificateManager? acme,
         EdgeConsole console, out Func<ListenOptions> listener, Warren.Edge.Tokens.TokenValidator tokens, Func<IReadOnlyList<EdgeTokenConfig>> configuredTokens,
-        Func<Task<ReloadResult>> reload, Shield.AbuseShield shield)
+        Func<Task<ReloadResult>> reload, Shield.AbuseShield shield, Hosting.ListenSockets sockets, Func<TimeSpan> drainTimeout)
     {
         var endPoint = ListenEndPoint.Parse(config.Listen.Admin);
         if (!IPAddress.IsLoopback(endPoint.Address) && config.AdminToken is null)
@@ -35,12 +35,15 @@ internal static class AdminHost
         // One login for the console and every API on this listener (docs/console.md, "Logging in").
         builder.Services.AddWarrenAdmin(new AdminOptions { Token = config.AdminToken, Role = "edge" });
         AdminOpenApi.Add(builder.Services);
-        builder.WebHost.ConfigureKestrel(k => k.Listen(endPoint, l => bound = l));
+        // Bound now, or taken over from the previous edge in an upgrade (Hosting/ListenSockets.cs).
+        var socket = sockets.Bind("admin", endPoint);
+        builder.WebHost.UseSockets(o => o.CreateBoundListenSocket = sockets.ForKestrel);
+        builder.WebHost.ConfigureKestrel(k => k.Listen((IPEndPoint)socket.LocalEndPoint!, l => bound = l));
         var admin = builder.Build();
         admin.UseWarrenAdmin();
         AdminEndpoints.Map(admin, state, metrics, acme);
         AdminApi.Map(admin, state, metrics, tokens, configuredTokens, reload);
-        new ServiceControlApi(state, metrics, TimeProvider.System, loggerFactory.CreateLogger("Warren.Edge.Admin")).Map(admin);
+        new ServiceControlApi(state, metrics, TimeProvider.System, loggerFactory.CreateLogger("Warren.Edge.Admin"), drainTimeout).Map(admin);
         BanEndpoints.Map(admin, shield);
         ConsoleEndpoints.Map(admin, console, metrics);
         AdminOpenApi.Map(admin);

@@ -15,7 +15,7 @@ namespace Warren.Edge.Admin;
 /// request with the 503 page and refuses new TCP connections until turned off. Both are kept on the service's entry,
 /// so they hold through its agent's restart while the edge knows the service; an edge restart forgets them.
 /// </summary>
-internal sealed partial class ServiceControlApi(EdgeState state, EdgeMetrics metrics, TimeProvider time, ILogger logger)
+internal sealed partial class ServiceControlApi(EdgeState state, EdgeMetrics metrics, TimeProvider time, ILogger logger, Func<TimeSpan> drainTimeout)
 {
     /// <summary>How often a drain looks at the service's open requests and connections (an admin-side poll, off the request path).</summary>
     private static readonly TimeSpan DrainPoll = TimeSpan.FromMilliseconds(100);
@@ -30,8 +30,12 @@ internal sealed partial class ServiceControlApi(EdgeState state, EdgeMetrics met
             {
                 return error;
             }
-            var control = new ServiceControl(ServiceState.Draining, time.GetUtcNow(), body!.RetryAfter, body.Message);
-            entry!.Control = control;
+            var control = new ServiceControl(ServiceState.Draining, time.GetUtcNow(), body!.RetryAfter, body.Message)
+            {
+                CloseAfter = body.DrainTimeoutSeconds is { } seconds ? TimeSpan.FromSeconds(seconds) : drainTimeout(),
+            };
+            entry!.RenewDrain();
+            entry.Control = control;
             Log.Draining(logger, entry.Name, entry.Owner);
             _ = WatchDrainAsync(entry, control, stopping);
             return Results.Json(Describe(entry, metrics), statusCode: StatusCodes.Status202Accepted);
@@ -106,15 +110,27 @@ internal sealed partial class ServiceControlApi(EdgeState state, EdgeMetrics met
         return Results.Json(Describe(entry, metrics));
     }
 
-    /// <summary>Polls the service's open work until none is left twice in a row, then marks it drained (unless the drain was ended or replaced).</summary>
+    /// <summary>
+    /// Polls the service's open work until none is left twice in a row, then marks it drained (unless the drain was
+    /// ended or replaced). Past the drain's timeout, the WebSockets and TCP connections still open are closed.
+    /// </summary>
     private async Task WatchDrainAsync(ServiceEntry entry, ServiceControl draining, CancellationToken stopping)
     {
         try
         {
             var idle = 0;
+            var started = time.GetTimestamp();
+            var expired = false;
             while (entry.Control == draining)
             {
-                idle = InFlight(entry, metrics) == 0 ? idle + 1 : 0;
+                var open = InFlight(entry, metrics);
+                if (!expired && open > 0 && time.GetElapsedTime(started) >= draining.CloseAfter)
+                {
+                    expired = true;
+                    Log.Closing(logger, entry.Name, entry.Owner, open, draining.CloseAfter.TotalSeconds);
+                    entry.ExpireDrain();
+                }
+                idle = open == 0 ? idle + 1 : 0;
                 if (idle >= 2)
                 {
                     if (entry.TrySetControl(draining, draining with { State = ServiceState.Drained, Since = time.GetUtcNow() }))
@@ -165,6 +181,10 @@ internal sealed partial class ServiceControlApi(EdgeState state, EdgeMetrics met
         {
             return (null, null, Error(StatusCodes.Status400BadRequest, $"retry_after must be between 1 and {(long)ServiceControl.MaxRetryAfter.TotalSeconds} seconds, not {seconds}"));
         }
+        if (body.DrainTimeoutSeconds is { } closeAfter && (closeAfter < 0 || closeAfter > ServiceControl.MaxCloseAfter.TotalSeconds))
+        {
+            return (null, null, Error(StatusCodes.Status400BadRequest, $"drain_timeout must be between 0 and {(long)ServiceControl.MaxCloseAfter.TotalSeconds} seconds, not {closeAfter}"));
+        }
         if (body.Message is { } message && (message.Length > ServiceControl.MaxMessageLength || message.Any(char.IsControl)))
         {
             return (null, null, Error(StatusCodes.Status400BadRequest, $"message must be at most {ServiceControl.MaxMessageLength} characters on one line"));
@@ -180,6 +200,9 @@ internal sealed partial class ServiceControlApi(EdgeState state, EdgeMetrics met
         [JsonPropertyName("message")] public string? Message { get; init; }
         [JsonPropertyName("retry_after")] public long? RetryAfterSeconds { get; init; }
 
+        /// <summary>A drain's timeout in seconds (0 to 86400): open WebSockets and TCP connections are closed then; absent: edge.yaml's drain_timeout.</summary>
+        [JsonPropertyName("drain_timeout")] public long? DrainTimeoutSeconds { get; init; }
+
         public TimeSpan RetryAfter => RetryAfterSeconds is { } s ? TimeSpan.FromSeconds(s) : ServiceControl.DefaultRetryAfter;
     }
 
@@ -190,6 +213,9 @@ internal sealed partial class ServiceControlApi(EdgeState state, EdgeMetrics met
 
         [LoggerMessage(621, LogLevel.Information, "Service {Service} of token {Owner}: drained (nothing open)", EventName = "ServiceDrained")]
         public static partial void Drained(ILogger logger, string service, string owner);
+
+        [LoggerMessage(625, LogLevel.Information, "Service {Service} of token {Owner}: drain timeout ({Seconds} s) passed with {Open} open; closing its WebSockets and TCP connections", EventName = "ServiceDrainTimeout")]
+        public static partial void Closing(ILogger logger, string service, string owner, long open, double seconds);
 
         [LoggerMessage(622, LogLevel.Information, "Service {Service} of token {Owner}: drain ended, served again", EventName = "ServiceResumed")]
         public static partial void Resumed(ILogger logger, string service, string owner);

@@ -52,16 +52,11 @@ internal sealed partial class AgentListener : IAsyncDisposable
 
     /// <summary>Binds <paramref name="endPoint"/> and starts accepting. <paramref name="certificate"/> null means a plain TCP link (insecure).</summary>
     public static AgentListener Start(IPEndPoint endPoint, X509Certificate2? certificate, AgentConnectionHandler handler, AgentListenerGuard guard,
-        EdgeMetrics? metrics, int maxConnections, ILogger logger)
+        EdgeMetrics? metrics, int maxConnections, ILogger logger, Hosting.ListenSockets sockets)
     {
-        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        var socket = sockets.Bind("agents", endPoint); // or the previous edge's, in an upgrade (Hosting/ListenSockets.cs)
         try
         {
-            if (endPoint.AddressFamily == AddressFamily.InterNetworkV6 && endPoint.Address.Equals(IPAddress.IPv6Any))
-            {
-                socket.DualMode = true;
-            }
-            socket.Bind(endPoint);
             socket.Listen(512);
         }
         catch

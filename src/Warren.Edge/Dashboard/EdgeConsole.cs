@@ -90,6 +90,13 @@ internal sealed class EdgeConsole : IDisposable
 
     public long NextId() => Interlocked.Increment(ref _nextId);
 
+    /// <summary>
+    /// This edge took over from a running one (an upgrade, Hosting/EdgeHandover.cs), which goes on numbering its last
+    /// requests into the same requests.db while it drains: this one's ids start a billion above, so the two never
+    /// collide (a row whose id is taken would drop its whole batch). Called before the public listener starts.
+    /// </summary>
+    public void LeaveIdsToPredecessor() => Interlocked.Add(ref _nextId, 1_000_000_000);
+
     /// <summary>The step before forwarding: the token's quota (429), then the inspector's capture. Placed inside the policy step.</summary>
     public RequestDelegate Wrap(RequestDelegate next) => context => Accounting.AnyQuota || Inspector.Any ? InvokeAsync(context, next) : next(context);
 

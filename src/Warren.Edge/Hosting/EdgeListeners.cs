@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
@@ -58,8 +60,8 @@ internal sealed class EdgeListeners(EdgeMetrics metrics, PerIpConnectionLimiter 
 
     private static MinDataRate? DataRate(long bytesPerSecond, TimeSpan grace) => bytesPerSecond > 0 ? new MinDataRate(bytesPerSecond, grace) : null;
 
-    /// <summary>listen.http: HTTP/1.1, banned clients refused at accept, capped per client IP, bytes counted.</summary>
-    public void ListenHttp(KestrelServerOptions kestrel, string address) => kestrel.Listen(ListenEndPoint.Parse(address), l =>
+    /// <summary>listen.http on <paramref name="socket"/> (Hosting/ListenSockets.cs): HTTP/1.1, banned clients refused at accept, capped per client IP, bytes counted.</summary>
+    public void ListenHttp(KestrelServerOptions kestrel, Socket socket) => kestrel.Listen((IPEndPoint)socket.LocalEndPoint!, l =>
     {
         l.Use(shield.Middleware);
         l.Use(perIp.Middleware);
@@ -73,7 +75,7 @@ internal sealed class EdgeListeners(EdgeMetrics metrics, PerIpConnectionLimiter 
     /// per client IP, bytes counted; a banned client is refused at accept, before the handshake. With ACME tls-alpn-01 (<paramref name="acmeTlsAlpn"/>) a CA's validation handshake
     /// is recognised before TLS and closed after it, never reaching a service.
     /// </summary>
-    public void ListenHttps(KestrelServerOptions kestrel, string address, PublicTlsHandshake handshake, bool acmeTlsAlpn) => kestrel.Listen(ListenEndPoint.Parse(address), l =>
+    public void ListenHttps(KestrelServerOptions kestrel, Socket socket, PublicTlsHandshake handshake, bool acmeTlsAlpn) => kestrel.Listen((IPEndPoint)socket.LocalEndPoint!, l =>
     {
         l.Use(shield.Middleware);
         l.Use(perIp.Middleware);

@@ -15,4 +15,13 @@ internal sealed record ServiceControl(ServiceState State, DateTimeOffset Since, 
 
     /// <summary>The longest operator message on the 503 page.</summary>
     public const int MaxMessageLength = 500;
+
+    /// <summary>
+    /// A drain's timeout: WebSockets and TCP connections still open this long after the drain began are closed
+    /// (ServiceEntry.DrainExpired); the drain body's <c>drain_timeout</c>, else edge.yaml's <c>drain_timeout</c>.
+    /// </summary>
+    public TimeSpan CloseAfter { get; init; } = TimeSpan.MaxValue;
+
+    /// <summary>The longest drain timeout the API accepts (a day, as Retry-After).</summary>
+    public static readonly TimeSpan MaxCloseAfter = TimeSpan.FromDays(1);
 }

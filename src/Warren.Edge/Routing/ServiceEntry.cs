@@ -12,6 +12,7 @@ namespace Warren.Edge.Routing;
 /// A published service: owned by one token, served by one or more sessions of that token (load spreading and
 /// failover). The session list is copy-on-write so the request path reads it without a lock.
 /// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The drain's CancellationTokenSource has no timer: nothing to release but memory.")]
 internal sealed class ServiceEntry(int id, string owner, ServiceRegistration registration)
 {
     private ImmutableArray<AgentSession> _sessions = [];
@@ -112,6 +113,27 @@ internal sealed class ServiceEntry(int id, string owner, ServiceRegistration reg
     {
         get => Volatile.Read(ref _control);
         set => Volatile.Write(ref _control, value);
+    }
+
+    private CancellationTokenSource _drainExpiry = new();
+
+    /// <summary>
+    /// Fires when a drain's timeout passed with long-lived streams still open (Admin/ServiceControlApi.cs): the open
+    /// WebSockets and TCP connections of the service end their client's input then, and close as the backend closes
+    /// (Tcp/TcpServiceHost.cs, Forwarding/DrainCloser.cs). A new drain starts with a new token.
+    /// </summary>
+    public CancellationToken DrainExpired => Volatile.Read(ref _drainExpiry).Token;
+
+    /// <summary>The drain's timeout passed: close what is still open.</summary>
+    public void ExpireDrain() => Volatile.Read(ref _drainExpiry).Cancel();
+
+    /// <summary>A new drain begins: connections opened from now on answer to its timeout only (the old source is left to the collector: nothing else holds it).</summary>
+    public void RenewDrain()
+    {
+        if (Volatile.Read(ref _drainExpiry).IsCancellationRequested)
+        {
+            Volatile.Write(ref _drainExpiry, new CancellationTokenSource());
+        }
     }
 
     /// <summary>Replaces <paramref name="expected"/> with <paramref name="next"/> unless another change came first.</summary>

@@ -45,6 +45,9 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
     /// <summary>The abuse shield: a banned client's connection is reset at accept (docs/policy.md, "Abuse shield"); null: none (tests).</summary>
     public Shield.AbuseShield? Shield { get; init; }
 
+    /// <summary>Where each port's listening socket comes from: bound here, or taken over from the previous edge in an upgrade.</summary>
+    public Hosting.ListenSockets Sockets { get; init; } = new();
+
     /// <summary>Connection caps per client address and per service.</summary>
     public TcpConnectionLimits Limits { get; init; } = new(new Warren.Configuration.EdgeLimitsConfig());
 
@@ -83,15 +86,23 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
         {
             return;
         }
-        var socket = new Socket(_bindAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        Socket socket;
         try
         {
-            socket.Bind(new IPEndPoint(_bindAddress, port));
+            socket = Sockets.Bind("tcp:" + port.ToString(System.Globalization.CultureInfo.InvariantCulture), new IPEndPoint(_bindAddress, port));
+        }
+        catch (IOException ex)
+        {
+            Log.BindFailed(_logger, service.Name, port, ex.InnerException?.Message ?? ex.Message);
+            return;
+        }
+        try
+        {
             socket.Listen(512);
         }
         catch (SocketException ex)
         {
-            socket.Dispose();
+            Sockets.Close(socket);
             Log.BindFailed(_logger, service.Name, port, ex.Message);
             return;
         }
@@ -115,7 +126,7 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
         }
         if (_listeners.TryRemove(new KeyValuePair<int, Listener>(port, listener)))
         {
-            listener.Socket.Dispose();
+            Sockets.Close(listener.Socket);
             Log.Closed(_logger, service, port);
         }
     }
@@ -133,7 +144,7 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
             if (_listeners.TryRemove(new KeyValuePair<int, Listener>(port, listener)))
             {
                 listener.PendingClose?.Cancel();
-                listener.Socket.Dispose();
+                Sockets.Close(listener.Socket);
             }
         }
     }
@@ -235,6 +246,9 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
             var network = new NetworkStream(client, ownsSocket: false);
             await using var networkScope = network.ConfigureAwait(false);
             var idled = false;
+            // A drain's timeout (Admin/ServiceControlApi.cs) ends the client's input: the backend gets end-of-stream,
+            // and the connection closes both ways as it closes its side, a FIN each way, never a reset.
+            using var drained = service.DrainExpired.Register(static c => ShutdownReceive((Socket)c!), client);
             var spliced = await Splice.RunAsync(
                 network, stream.CompleteWrites,
                 stream, () => ShutdownSend(client),
@@ -271,6 +285,17 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
         }
     }
 
+    private static void ShutdownReceive(Socket socket)
+    {
+        try
+        {
+            socket.Shutdown(SocketShutdown.Receive);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+        }
+    }
+
     private static void ShutdownSend(Socket socket)
     {
         try
@@ -293,7 +318,7 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
         await _stopping.CancelAsync().ConfigureAwait(false);
         foreach (var listener in _listeners.Values)
         {
-            listener.Socket.Dispose();
+            Sockets.Close(listener.Socket);
             await listener.AcceptLoop.ConfigureAwait(false);
         }
         _listeners.Clear();

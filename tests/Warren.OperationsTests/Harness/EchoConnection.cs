@@ -43,5 +43,18 @@ internal sealed class EchoConnection : IDisposable
         return Encoding.UTF8.GetString(buffer, 0, received);
     }
 
+    /// <summary>Reads until the edge ends the connection cleanly (a FIN); a reset throws.</summary>
+    public async Task<string> ReadToEndAsync(CancellationToken cancellationToken)
+    {
+        var received = new MemoryStream();
+        var buffer = new byte[256];
+        int n;
+        while ((n = await _socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken)) > 0)
+        {
+            received.Write(buffer, 0, n);
+        }
+        return Encoding.UTF8.GetString(received.ToArray());
+    }
+
     public void Dispose() => _socket.Dispose();
 }

@@ -61,8 +61,8 @@ internal sealed class RequestLoop : IAsyncDisposable
             }
             catch (Exception ex) when (ex is HttpRequestException or IOException or TaskCanceledException)
             {
-                _failures.Enqueue($"worker {worker}: {ex.GetType().Name}: {ex.Message}");
-                log.Note($"worker {worker}: {ex.Message}");
+                _failures.Enqueue($"worker {worker}: {ex.GetType().Name}: {ex.Message} {ex.InnerException?.Message}");
+                log.Note($"worker {worker}: {ex.Message} {ex.InnerException?.GetType().Name}: {ex.InnerException?.Message}");
             }
         }
     }

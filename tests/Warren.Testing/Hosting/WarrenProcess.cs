@@ -159,7 +159,8 @@ internal sealed class WarrenProcess : IAsyncDisposable
     /// <summary>Sends SIGHUP (reload the configuration), as systemd's ExecReload does.</summary>
     public Task HangUpAsync() => SignalAsync("HUP");
 
-    private async Task SignalAsync(string signal)
+    /// <summary>Sends SIG<paramref name="signal"/> (TERM, HUP, USR2, ...) to this process alone.</summary>
+    public async Task SignalAsync(string signal)
     {
         // Process.Kill sends SIGKILL only; kill(1) sends the signal to this pid alone.
         using var kill = Process.Start(new ProcessStartInfo("kill", ["-" + signal, _process.Id.ToString(CultureInfo.InvariantCulture)]) { UseShellExecute = false })!;
