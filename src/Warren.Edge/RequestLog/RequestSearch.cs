@@ -107,13 +107,24 @@ internal sealed record RequestSearch
         {
             Add("client = $client", "$client", client);
         }
-        if (From is { } from)
+        // ts has no index: the time range becomes an id range on the primary key, and the exact ts condition stays
+        // beside it (RequestLogSchema.FirstIdAtOrAfter).
+        try
         {
-            Add("ts >= $from", "$from", from.ToUnixTimeMilliseconds());
+            if (From is { } from)
+            {
+                Add("id >= $fromId AND ts >= $from", "$from", from.ToUnixTimeMilliseconds());
+                command.Parameters.AddWithValue("$fromId", RequestLogSchema.FirstIdAtOrAfter(connection, from.ToUnixTimeMilliseconds()));
+            }
+            if (To is { } to)
+            {
+                Add("id < $toId AND ts <= $to", "$to", to.ToUnixTimeMilliseconds());
+                command.Parameters.AddWithValue("$toId", RequestLogSchema.FirstIdAtOrAfter(connection, to.ToUnixTimeMilliseconds() + 1));
+            }
         }
-        if (To is { } to)
+        catch (SqliteException ex) when (ex.SqliteErrorCode == 1)
         {
-            Add("ts <= $to", "$to", to.ToUnixTimeMilliseconds());
+            return []; // no table yet: the writer has not created it
         }
         if (Before is { } before)
         {
