@@ -84,6 +84,8 @@ public sealed partial class WarrenAgent : IAsyncDisposable
         _running = Task.WhenAll(_connections.Select(c => Task.Run(() => c.RunAsync(_stopping.Token))));
     }
 
+    private int _disposed;
+
     /// <summary>Sends GOAWAY on every session and waits up to <paramref name="grace"/> for in-flight streams, then closes.</summary>
     public async Task StopAsync(TimeSpan grace)
     {
@@ -103,6 +105,10 @@ public sealed partial class WarrenAgent : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return; // an agent a test stopped is disposed again with its harness
+        }
         await StopAsync(TimeSpan.Zero + TimeSpan.FromMilliseconds(1)).ConfigureAwait(false);
         _stopping.Dispose();
         _reloading.Dispose();

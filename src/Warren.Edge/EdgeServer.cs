@@ -110,6 +110,9 @@ public sealed partial class EdgeServer : IAsyncDisposable
 
     internal EdgeState State { get; }
 
+    /// <summary>The HTTP clients the forwarder sends through, one per agent session (tests).</summary>
+    internal TunnelHttpClient Client => _client;
+
     /// <summary>The edge's metrics (served on the admin listener at /metrics).</summary>
     internal EdgeMetrics? Metrics { get; private init; }
 

@@ -57,7 +57,8 @@ internal sealed partial class AgentConnectionHandler(
                 }
                 state.Add(agent);
                 // Keep-alive connections pooled on this session would hold its drain open until they idle out.
-                using var recycle = session.GoingAway.Register(httpClient.RecycleIdleConnections);
+                var retiring = agent;
+                using var retire = session.GoingAway.Register(() => httpClient.Retire(retiring));
                 await ServeControlAsync(agent, control!).ConfigureAwait(false);
                 await session.Completion.ConfigureAwait(false);
             }

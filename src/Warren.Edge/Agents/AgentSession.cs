@@ -33,6 +33,9 @@ internal sealed class AgentSession(MuxSession mux, string tokenName, string agen
 
     public bool IsUsable => !Mux.IsGoingAway;
 
+    /// <summary>This session's HTTP client (Forwarding/TunnelHttpClient.cs): set on its first request, cleared when it goes away.</summary>
+    internal System.Net.Http.HttpMessageInvoker? HttpInvoker;
+
     private readonly ConcurrentDictionary<int, SemaphoreSlim> _pendingByService = new();
 
     /// <summary>

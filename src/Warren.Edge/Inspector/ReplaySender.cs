@@ -62,7 +62,8 @@ internal static class ReplaySender
         capture.RequestBody.Append(bytes);
         using var request = new HttpRequestMessage(new HttpMethod(method), service.TunnelDestination + path.TrimStart('/'));
         request.Headers.Host = original.Host;
-        if (service.PickSession() is { } session)
+        var session = service.PickSession();
+        if (session is not null)
         {
             // The tunnel client's connect callback opens its stream where this says (no address: the console asked).
             request.Options.Set(TunnelRequest.Key, new TunnelRequest(service, session, null, 0));
@@ -83,7 +84,11 @@ internal static class ReplaySender
         timeout.CancelAfter(Timeout);
         try
         {
-            using var response = await console.Client.Invoker.SendAsync(request, timeout.Token).ConfigureAwait(false);
+            if (session is null)
+            {
+                throw new HttpRequestException($"no agent session serves {service.Name}");
+            }
+            using var response = await console.Client.For(session).SendAsync(request, timeout.Token).ConfigureAwait(false);
             capture.Status = (int)response.StatusCode;
             capture.ResponseHeaders = [.. response.Headers.Concat(response.Content.Headers).Select(h => KeyValuePair.Create(h.Key, string.Join(", ", h.Value)))];
             var stream = await response.Content.ReadAsStreamAsync(timeout.Token).ConfigureAwait(false);
