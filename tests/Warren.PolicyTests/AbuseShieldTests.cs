@@ -285,6 +285,23 @@ public sealed class AbuseShieldTests(ITestOutputHelper output) : PolicyTest(outp
         }
         using var served = await From("2001:db8:1:2::77", "correct horse");
         Assert.Equal(HttpStatusCode.OK, served.StatusCode);
+
+        // A CIDR banned by hand is kept as written and lifted by its CIDR, escaped as `warren bans lift` sends it.
+        using (var ban = await admin.PostAsync(new Uri($"http://127.0.0.1:{harness.Edge.AdminPort}/api/bans"),
+            new StringContent("""{"address": "2001:db8:5::/48"}""", System.Text.Encoding.UTF8, "application/json")))
+        {
+            Assert.Equal(HttpStatusCode.Created, ban.StatusCode);
+        }
+        using (var inside = await From("2001:db8:5:ff::1", "correct horse"))
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, inside.StatusCode);
+        }
+        Assert.Equal("2001:db8:5::/48", Assert.Single(await BansAsync(harness)).GetProperty("address").GetString());
+        using (var lifted = await admin.DeleteAsync(new Uri($"http://127.0.0.1:{harness.Edge.AdminPort}/api/bans/{Uri.EscapeDataString("2001:db8:5::/48")}")))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, lifted.StatusCode);
+        }
+        Assert.Empty(await BansAsync(harness));
     }
 
     private static async Task<JsonElement[]> BansAsync(WarrenHarness harness)
