@@ -48,8 +48,8 @@ internal static class BanEndpoints
         }).WithTags("bans").WithSummary("Ban an address (its /N per shield.ipv4_prefix, shield.ipv6_prefix) or a CIDR by hand (duration default 1h)").Accepts<BanRequest>("application/json")
             .Produces(StatusCodes.Status201Created, contentType: "application/json").Produces<AdminError>(StatusCodes.Status400BadRequest)
             .Produces<AdminError>(StatusCodes.Status409Conflict);
-        // A catch-all, so a CIDR's "/" (sent as is or as %2F) reaches the handler.
-        admin.MapDelete("/api/bans/{**address}", (string address) =>
+        // A CIDR's "/" comes as %2F (`warren bans lift` escapes it), which Kestrel leaves encoded in the path.
+        admin.MapDelete("/api/bans/{address}", (string address) =>
         {
             address = Uri.UnescapeDataString(address);
             if (address.Contains('/', StringComparison.Ordinal))
