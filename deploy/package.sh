@@ -3,9 +3,10 @@
 #   warren-VERSION-linux-x64, warren-VERSION-linux-arm64   self-contained single-file binaries (no .NET needed)
 #   warren-VERSION-framework-dependent.tar.gz               for hosts with the ASP.NET Core 10 runtime
 #   warren-VERSION-systemd.tar.gz                           the systemd units and example configs
+#   warren.VERSION.nupkg                                    the .NET tool package (dotnet tool install -g warren)
 #   SHA256SUMS                                              checksums of all of the above
 # Usage: deploy/package.sh [VERSION] [RID...]   (default version: 0.0.0-dev; default RIDs: linux-x64 linux-arm64)
-# Not built here yet: container images and the .NET tool package (docs/operations.md says so).
+# Container images are built from deploy/container/ with a container engine (docs/operations.md, "Containers").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
@@ -37,6 +38,9 @@ echo "== warren $version (framework-dependent)"
 dotnet publish src/Warren.Cli/Warren.Cli.csproj -c Release --no-self-contained -p:DebugType=none \
   -p:Version="$version" -o "$work/fdd/warren-$version" -nologo -v quiet
 tar -C "$work/fdd" -czf "$out/warren-$version-framework-dependent.tar.gz" "warren-$version"
+
+echo "== warren $version (.NET tool package)"
+dotnet pack src/Warren.Cli/Warren.Cli.csproj -c Release -p:Version="$version" -o "$out" -nologo -v quiet
 
 echo "== systemd units and example configs"
 mkdir -p "$work/systemd/warren-$version-systemd"
