@@ -52,16 +52,54 @@ public sealed partial class InspectorTests(ITestOutputHelper output) : LoggedTes
         using (var ws = new ClientWebSocket())
         {
             await ws.ConnectAsync(new Uri($"ws://{WarrenHarness.AppHost}:{edge.HttpPort}/ws"), invoker, CancellationToken.None);
-            await ws.SendAsync("hello"u8.ToArray(), WebSocketMessageType.Text, true, CancellationToken.None);
-            await ws.SendAsync(new byte[300], WebSocketMessageType.Binary, true, CancellationToken.None);
-            var buffer = new byte[1024];
-            for (var received = 0; received < 2;)
-            {
-                received += (await ws.ReceiveAsync(buffer, CancellationToken.None)).EndOfMessage ? 1 : 0;
-            }
-            await ws.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None);
+            await ExchangeMessagesAsync(ws);
         }
+        await AssertMessagesCapturedAsync(edge);
+    }
 
+    [Fact]
+    public async Task WebSocket_over_HTTP2_has_its_messages_captured_too()
+    {
+        var folder = TempDirectory();
+        var (cert, key, _) = SelfSignedCertificates.Write(folder, "app", WarrenHarness.AppHost);
+        var edge = Own(await WarrenHarness.StartAsync(Log, new HarnessOptions
+        {
+            HttpsListen = "127.0.0.1:0",
+            Certificates = [new CertificateConfig { Hosts = [WarrenHarness.AppHost], Cert = cert, Key = key }],
+            ConfigureEdge = Inspected(["app"]),
+        }));
+        var port = edge.Edge.HttpsPort!.Value;
+        using (var invoker = new HttpMessageInvoker(new SocketsHttpHandler
+        {
+            ConnectCallback = (_, ct) => ConnectAsync(port, ct),
+            SslOptions = new() { RemoteCertificateValidationCallback = (_, certificate, _, _) => certificate is not null },
+        }))
+        using (var ws = new ClientWebSocket())
+        {
+            // Extended CONNECT (RFC 8441), HTTP/2 or nothing: the edge accepts it through IHttpExtendedConnectFeature.
+            ws.Options.HttpVersion = HttpVersion.Version20;
+            ws.Options.HttpVersionPolicy = HttpVersionPolicy.RequestVersionExact;
+            await ws.ConnectAsync(new Uri($"wss://{WarrenHarness.AppHost}:{port}/ws"), invoker, CancellationToken.None);
+            await ExchangeMessagesAsync(ws);
+        }
+        await AssertMessagesCapturedAsync(edge);
+    }
+
+    /// <summary>A text and a binary message each way (the backend echoes), then a close.</summary>
+    private static async Task ExchangeMessagesAsync(ClientWebSocket ws)
+    {
+        await ws.SendAsync("hello"u8.ToArray(), WebSocketMessageType.Text, true, CancellationToken.None);
+        await ws.SendAsync(new byte[300], WebSocketMessageType.Binary, true, CancellationToken.None);
+        var buffer = new byte[1024];
+        for (var received = 0; received < 2;)
+        {
+            received += (await ws.ReceiveAsync(buffer, CancellationToken.None)).EndOfMessage ? 1 : 0;
+        }
+        await ws.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None);
+    }
+
+    private static async Task AssertMessagesCapturedAsync(WarrenHarness edge)
+    {
         var row = await LoggedAsync(edge, "path=/ws&service=app");
         Assert.Equal("websocket", row.GetProperty("kind").GetString());
         var page = await PageAsync(edge, row.GetProperty("id").GetInt64());

@@ -184,20 +184,6 @@ public sealed class HttpsTests : LoggedTest
         return 0;
     }
 
-    private (string CertPath, string KeyPath, byte[] RawData) WriteSelfSigned(string fileName, string dnsName)
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest($"CN={dnsName}", key, HashAlgorithmName.SHA256);
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddDnsName(dnsName);
-        request.CertificateExtensions.Add(san.Build());
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, critical: true));
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], critical: false));
-        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
-        var certPath = Path.Combine(_certDirectory, fileName + ".crt");
-        var keyPath = Path.Combine(_certDirectory, fileName + ".key");
-        File.WriteAllText(certPath, certificate.ExportCertificatePem());
-        File.WriteAllText(keyPath, key.ExportPkcs8PrivateKeyPem());
-        return (certPath, keyPath, certificate.RawData);
-    }
+    private (string CertPath, string KeyPath, byte[] RawData) WriteSelfSigned(string fileName, string dnsName) =>
+        SelfSignedCertificates.Write(_certDirectory, fileName, dnsName);
 }

@@ -24,9 +24,10 @@ internal sealed partial class TunnelForwardingMiddleware(
         var request = context.Request;
         // The Host header as sent: request.Host decodes "xn--" labels (and throws on ones that do not decode).
         var rawHost = request.Headers.Host.ToString();
-        if (HttpMethods.IsConnect(request.Method))
+        if (HttpMethods.IsConnect(request.Method) && !IsWebSocketOverHttp2(context))
         {
-            // The edge is never an open proxy.
+            // The edge is never an open proxy. A WebSocket over HTTP/2 (extended CONNECT, RFC 8441) is no tunnel to
+            // an address: it goes to the service like an HTTP/1.1 upgrade, and YARP turns it into one toward it.
             Log.Refused(logger, "CONNECT", LogText.Bound(rawHost));
             context.Response.StatusCode = StatusCodes.Status405MethodNotAllowed;
             return;
@@ -119,6 +120,10 @@ internal sealed partial class TunnelForwardingMiddleware(
     }
 
     private const string KestrelRenamedContentLength = "X-Content-Length";
+
+    private static bool IsWebSocketOverHttp2(HttpContext context) =>
+        context.Features.Get<IHttpExtendedConnectFeature>() is { IsExtendedConnect: true, Protocol: var protocol }
+        && string.Equals(protocol, "websocket", StringComparison.OrdinalIgnoreCase);
 
     private static bool IsUpgrade(HttpContext context) =>
         context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true }

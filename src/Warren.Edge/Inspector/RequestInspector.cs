@@ -90,6 +90,10 @@ internal sealed class RequestInspector(InspectorConfig config, TimeProvider time
         {
             context.Features.Set<IHttpUpgradeFeature>(new InspectingUpgradeFeature(upgrade, capture, time));
         }
+        else if (context.Features.Get<IHttpExtendedConnectFeature>() is { IsExtendedConnect: true } connect)
+        {
+            context.Features.Set<IHttpExtendedConnectFeature>(new InspectingExtendedConnectFeature(connect, capture, time));
+        }
         return capture;
     }
 

@@ -26,7 +26,7 @@ internal sealed class RequestTelemetry(EdgeMetrics metrics, AccessLogWriter acce
         var started = Stopwatch.GetTimestamp();
         var bytes = context.Features.Get<ConnectionBytes>();
         long received = bytes?.Received ?? 0, sent = bytes?.Sent ?? 0;
-        var upgradable = context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true };
+        var upgradable = IsUpgradable(context);
         context.Features.Set(this);
         try
         {
@@ -37,7 +37,7 @@ internal sealed class RequestTelemetry(EdgeMetrics metrics, AccessLogWriter acce
             var status = context.Response.StatusCode;
             var entry = context.Features.Get<ServiceEntry>();
             var elapsed = Stopwatch.GetElapsedTime(started);
-            var upgraded = upgradable && status == StatusCodes.Status101SwitchingProtocols;
+            var upgraded = upgradable && IsUpgraded(context, status);
             long bytesIn, bytesOut;
             if (bytes is not null && context.Request.Protocol != "HTTP/2")
             {
@@ -98,13 +98,14 @@ internal sealed class RequestTelemetry(EdgeMetrics metrics, AccessLogWriter acce
             context.Features.Set(service);
             var metrics = telemetry._metrics.For(service);
             metrics.Active.Inc();
-            if (context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true })
+            if (IsUpgradable(context))
             {
-                // Open while the upgraded connection lives: counted when the 101 goes out, until the request ends.
+                // Open while the upgraded connection lives: counted when the 101 (or for HTTP/2 the 200) goes out,
+                // until the request ends.
                 context.Response.OnStarting(static state =>
                 {
                     var (ctx, m) = ((HttpContext, ServiceMetrics))state;
-                    if (ctx.Response.StatusCode == StatusCodes.Status101SwitchingProtocols)
+                    if (IsUpgraded(ctx, ctx.Response.StatusCode))
                     {
                         m.UpgradedOpen.Inc();
                         ctx.Response.RegisterForDispose(new UpgradeClosed(m));
@@ -114,6 +115,15 @@ internal sealed class RequestTelemetry(EdgeMetrics metrics, AccessLogWriter acce
             }
         }
     }
+
+    /// <summary>An HTTP/1.1 upgrade request, or a WebSocket over HTTP/2 (extended CONNECT, RFC 8441).</summary>
+    private static bool IsUpgradable(HttpContext context) =>
+        context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true }
+        || (HttpMethods.IsConnect(context.Request.Method) && context.Features.Get<IHttpExtendedConnectFeature>() is { IsExtendedConnect: true });
+
+    /// <summary>Whether an upgradable request's answer switched it: 101 for HTTP/1.1, 200 to an extended CONNECT.</summary>
+    private static bool IsUpgraded(HttpContext context, int status) =>
+        status == (context.Request.Protocol == "HTTP/2" ? StatusCodes.Status200OK : StatusCodes.Status101SwitchingProtocols);
 
     private sealed class UpgradeClosed(ServiceMetrics metrics) : IDisposable
     {
