@@ -104,6 +104,7 @@ public sealed class PrivateServiceTests(ITestOutputHelper output) : LoggedTest(o
         using var timeout = new CancellationTokenSource(TestTimeout);
 
         Assert.Empty(harness.Edge.TcpPorts); // no TCP port was opened for it
+        Assert.True(harness.Edge.State.Routes.MatchPrivate("echo") is { Registration.Private: true, Registration.Port: null });
         foreach (var host in new[] { "echo", "echo.test", "127.0.0.1" })
         {
             using var response = await harness.GetAsync("/", host, timeout.Token);
@@ -181,6 +182,44 @@ public sealed class PrivateServiceTests(ITestOutputHelper output) : LoggedTest(o
         }
         var list = await WarrenProcess.RunAsync(["token", "list", "--data", harness.DataDirectory], Log);
         Assert.Contains("connect:echo", list.StandardOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_private_services_policy_refuses_a_denied_connect_client_and_a_revoke_ends_the_client()
+    {
+        var harness = await StartAsync(h =>
+        [
+            Private("echo", h.TcpEcho.Port) with { Policy = new PolicyConfig { Ip = new() { Deny = ["127.0.0.0/8"] } } },
+            Private("sink", h.TcpEcho.Port),
+        ]);
+        using var timeout = new CancellationTokenSource(TestTimeout);
+
+        // ip deny of the service's policy: the connection is refused (reset) before any byte, counted as policy_denied.
+        var denied = await ConnectAsync(harness, _laptopToken, "echo");
+        using (var socket = await DialAsync(denied, timeout.Token))
+        {
+            await socket.SendAsync("hello"u8.ToArray(), SocketFlags.None, timeout.Token);
+            var ended = await Record.ExceptionAsync(async () => Assert.Equal(0, await socket.ReceiveAsync(new byte[16], SocketFlags.None, timeout.Token)));
+            Assert.True(ended is null or SocketException { SocketErrorCode: SocketError.ConnectionReset }, $"the denied connection ended with {ended}");
+        }
+        await Log.WaitForAsync(TimeSpan.FromSeconds(30), "Local connection to echo reset", "the edge refused it");
+        Assert.Equal(1, await harness.MetricAsync("warren_service_errors_total", "service=\"echo\"", "kind=\"policy_denied\""));
+
+        // A revoked token: its connect session is closed at once, and the client, refused at its next login, ends.
+        string secret;
+        using (var created = await AdminPostAsync(harness, """{"name":"short-lived","allow_connect":["sink"]}"""))
+        {
+            secret = System.Text.Json.JsonDocument.Parse(await created.Content.ReadAsStringAsync(timeout.Token)).RootElement.GetProperty("token").GetString()!;
+        }
+        var client = await ConnectAsync(harness, secret, "sink");
+        using (var revoke = new HttpRequestMessage(HttpMethod.Delete, $"http://127.0.0.1:{harness.Edge.AdminPort}/api/tokens/short-lived"))
+        {
+            revoke.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", AdminToken);
+            using var revoked = await harness.Client.SendAsync(revoke, timeout.Token);
+            Assert.Equal(HttpStatusCode.NoContent, revoked.StatusCode);
+        }
+        var refused = await Assert.ThrowsAsync<ConnectRefusedException>(() => client.Completion.WaitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Contains("invalid token", refused.Message, StringComparison.Ordinal);
     }
 
     private static async Task<HttpResponseMessage> AdminPostAsync(WarrenHarness harness, string json)

@@ -35,6 +35,7 @@ public sealed partial class ConnectClient : IAsyncDisposable
     private volatile MuxSession? _session;
     private TaskCompletionSource _sessionChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task _running = Task.CompletedTask;
+    private int _disposed;
 
     /// <param name="edge">Where the edge is and how to log in: <c>edge</c>, <c>token</c>, <c>edge_fingerprint</c>, <c>insecure</c>, <c>name</c>, <c>session</c>.</param>
     /// <param name="service">The private service to reach.</param>
@@ -356,7 +357,7 @@ public sealed partial class ConnectClient : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (_stopping.IsCancellationRequested && _listener is null)
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
             return;
         }

@@ -73,6 +73,7 @@ internal sealed partial class ServiceControlApi(EdgeState state, EdgeMetrics met
             hostnames = s.Registration.Hostnames,
             path_prefix = s.Registration.PathPrefix,
             port = s.Registration.Port,
+            @private = s.Registration.Private == true, // reached only with warren connect (docs/operations.md, "Private services")
             sessions = s.Sessions.Select(x => x.Id),
             grace_waiting = s.Grace.Waiting,
             state = StateName(control?.State ?? ServiceState.Active),
