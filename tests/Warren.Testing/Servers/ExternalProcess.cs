@@ -77,6 +77,9 @@ internal sealed class ExternalProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>The process id (the tests end their own processes by pid, never by name).</summary>
+    public int Pid => _process.Id;
+
     private void OnLine(string? line)
     {
         if (line is null)
