@@ -33,6 +33,7 @@ public static class ConfigLoader
         "request_log.enabled", "request_log.retention", "request_log.max_size", "request_log.queue",
         "shield.enabled", "shield.auth_failures", "shield.limit_hits", "shield.window", "shield.ban_time", "shield.max_bans",
         "shield.ipv4_prefix", "shield.ipv6_prefix",
+        "cluster.redis", "cluster.name", "cluster.secret", "cluster.listen", "cluster.advertise",
     ];
 
     /// <summary>The dotted keys of agent.yaml that WARREN_* variables and flags can override.</summary>
@@ -138,7 +139,7 @@ public static class ConfigLoader
     {
         var defaults = new EdgeConfig();
         var file = reader.Map(root, "", "listen", "certificates", "data", "tokens", "agent_tls", "limits", "session", "admin_token", "trusted_proxies", "policies", "acme",
-            "drain_timeout", "grace", "access_log", "request_log", "inspector", "shield");
+            "drain_timeout", "grace", "access_log", "request_log", "inspector", "shield", "cluster");
 
         var listen = file.Map("listen", "http", "https", "agents", "admin", "tcp_address");
         var limits = file.Map("limits", "max_request_body_size", "max_connections", "request_headers_timeout", "idle_timeout",
@@ -246,6 +247,29 @@ public static class ConfigLoader
             RequestLog = ReadRequestLog(file),
             Inspector = ReadInspector(file),
             Shield = ReadShield(file),
+            Cluster = ReadCluster(file),
+        };
+    }
+
+    private static ClusterConfig? ReadCluster(Mapping file)
+    {
+        if (file["cluster"] is null)
+        {
+            return null;
+        }
+
+        var defaults = new ClusterConfig();
+        var cluster = file.Map("cluster", "redis", "name", "secret", "secret_file", "listen", "advertise", "key_prefix", "lease");
+        return new ClusterConfig
+        {
+            Redis = cluster.String("redis", ""),
+            Name = cluster.String("name", ""),
+            // A secret file (a systemd credential, a mounted secret) holds the value and perhaps a final newline.
+            Secret = cluster.OptionalString("secret", null) ?? cluster.FileText("secret_file")?.Trim() ?? "",
+            Listen = cluster.String("listen", defaults.Listen),
+            Advertise = cluster.OptionalString("advertise", null),
+            KeyPrefix = cluster.String("key_prefix", defaults.KeyPrefix),
+            Lease = cluster.Duration("lease", defaults.Lease),
         };
     }
 

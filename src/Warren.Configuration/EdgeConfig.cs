@@ -64,6 +64,9 @@ public sealed record EdgeConfig
     /// <summary>YAML key <c>inspector</c>: the console's request inspector (docs/console.md).</summary>
     public InspectorConfig Inspector { get; init; } = new();
 
+    /// <summary>YAML key <c>cluster</c>: one of several edges sharing state through Redis (docs/cluster.md); null: one edge alone.</summary>
+    public ClusterConfig? Cluster { get; init; }
+
     /// <summary>The file it came from, for messages; null when built in code or without a file.</summary>
     public string? SourcePath { get; init; }
 }

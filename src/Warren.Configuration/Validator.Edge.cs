@@ -15,6 +15,7 @@ internal static partial class Validator
         CheckListen(d, "listen.https", config.Listen.Https, required: false, listeners);
         CheckListen(d, "listen.agents", config.Listen.Agents, required: true, listeners);
         CheckListen(d, "listen.admin", config.Listen.Admin, required: true, listeners);
+        CheckCluster(d, config.Cluster, listeners);
         if (!ConfigFormats.IsIPAddress(config.Listen.TcpAddress))
         {
             d.Report("listen.tcp_address", $"'{config.Listen.TcpAddress}' is not an IP address; TCP service ports bind on one, e.g. 0.0.0.0 (all IPv4), :: (all), 127.0.0.1 or 10.0.0.5 (no port: each service's port is its own)");
