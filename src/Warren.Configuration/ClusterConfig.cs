@@ -29,7 +29,7 @@ public sealed record ClusterConfig
 
     /// <summary>
     /// YAML key <c>advertise</c>: "host:port" other edges dial to reach <see cref="Listen"/>; default the listen
-    /// address, which must then not be a wildcard.
+    /// address (with the port it was bound to), which must then not be a wildcard.
     /// </summary>
     public string? Advertise { get; init; }
 

@@ -50,10 +50,10 @@ internal static partial class Validator
                 d.Report("cluster.advertise", $"'{LogText.Bound(advertise, 64)}' is not host:port with a port; other edges dial it, e.g. 10.0.0.7:7444");
             }
         }
-        else if (ConfigFormats.TryParseHostPort(cluster.Listen, out var host, out var listenPort)
-            && (listenPort == 0 || host is "*" or "0.0.0.0" or "::" || (System.Net.IPAddress.TryParse(host, out var ip) && ip.Equals(System.Net.IPAddress.IPv6Any))))
+        else if (ConfigFormats.TryParseHostPort(cluster.Listen, out var host, out _)
+            && (host is "*" or "0.0.0.0" or "::" || (System.Net.IPAddress.TryParse(host, out var ip) && ip.Equals(System.Net.IPAddress.IPv6Any))))
         {
-            d.Report("cluster.advertise", $"required when cluster.listen ('{cluster.Listen}') is a wildcard address or port 0: the address other edges dial, e.g. 10.0.0.7:7444");
+            d.Report("cluster.advertise", $"required when cluster.listen ('{cluster.Listen}') is a wildcard address: the address other edges dial, e.g. 10.0.0.7:7444");
         }
 
         if (!ClusterPrefix().IsMatch(cluster.KeyPrefix))

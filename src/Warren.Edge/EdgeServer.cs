@@ -16,6 +16,7 @@ using Warren.Configuration;
 using Warren.Edge.Acme;
 using Warren.Edge.Admin;
 using Warren.Edge.Agents;
+using Warren.Edge.Cluster;
 using Warren.Edge.Connect;
 using Warren.Edge.Dashboard;
 using Warren.Edge.Forwarding;
@@ -175,8 +176,12 @@ public sealed partial class EdgeServer : IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.AuthTimeout, TimeSpan.Zero, nameof(options.AuthTimeout));
         var state = new EdgeState();
         state.Routes.Grace = config.Grace;
-        var tokens = new TokenValidator(config.Tokens, new TokenStore(config.DataDirectory));
-        if (tokens.Count == 0)
+        var clusterLogger = loggerFactory.CreateLogger("Warren.Edge.Cluster");
+        // In a cluster (docs/cluster.md) the database tokens are the cluster's, in Redis, each edge holding a copy.
+        var cluster = config.Cluster is { } clusterConfig ? await ClusterConnection.ConnectAsync(clusterConfig, clusterLogger).ConfigureAwait(false) : null;
+        ITokenStore tokenStore = cluster is null ? new TokenStore(config.DataDirectory) : await ClusterTokenStore.StartAsync(cluster, options.Time, clusterLogger).ConfigureAwait(false);
+        var tokens = new TokenValidator(config.Tokens, tokenStore);
+        if (tokens.Count == 0 && cluster is null)
         {
             // No configuration path leaves agent authentication silently off (docs/security.md).
             tokens.Dispose();
@@ -288,8 +293,9 @@ public sealed partial class EdgeServer : IAsyncDisposable
             reload: () => server?.ReloadAsync() ?? Task.FromResult(ReloadResult.Refused("the edge is still starting")), shield, sockets,
             drainTimeout: () => server?.Config.DrainTimeout ?? config.DrainTimeout);
 
+        var claims = cluster is null ? null : new ClusterClaims(cluster, state.Routes, options.Time, clusterLogger);
         var registrations = new RegistrationHandler(state.Routes, app.Services.GetRequiredService<EdgePolicies>(), config.Limits.MaxServicesPerSession,
-            TimeProvider.System, loggerFactory.CreateLogger<RegistrationHandler>());
+            TimeProvider.System, loggerFactory.CreateLogger<RegistrationHandler>()) { Cluster = claims };
         var tcp = new TcpServiceHost(state.Routes, options.TcpBindAddress ?? IPAddress.Parse(config.Listen.TcpAddress), config.Limits.IdleTimeout, logger) {
             Telemetry = new TcpTelemetry(metrics, accessLog) { Recorder = console },
             Policy = new TcpPolicyGate(app.Services.GetRequiredService<PolicyRateLimiter>(), app.Services.GetRequiredService<PolicyMetrics>(), logger, shield),
@@ -320,6 +326,8 @@ public sealed partial class EdgeServer : IAsyncDisposable
             AcmeMetrics.Register(metrics.Registry, acme.Manager);
             acme.Manager.Start();
         }
+        var registry = cluster is null ? null
+            : await ClusterRegistry.StartAsync(cluster, state, cluster.Config.Advertise ?? cluster.Config.Listen, options.Time, clusterLogger).ConfigureAwait(false);
         metrics.IsReady = true;
         return server = new EdgeServer(app, admin, tcp, client, listeners, adminListener(), state, fingerprint, tokens, agents, authFailures)
         {
@@ -340,8 +348,20 @@ public sealed partial class EdgeServer : IAsyncDisposable
             Known = known,
             _sockets = sockets,
             _forgetRestored = KnownServicesExpiry.Start(state.Routes, restored, config.Grace.Remember, options.Time, logger),
+            Cluster = cluster,
+            ClusterClaims = claims,
+            ClusterRegistry = registry,
         };
     }
+
+    /// <summary>The connection to the cluster's Redis (docs/cluster.md); null for one edge alone.</summary>
+    internal ClusterConnection? Cluster { get; private init; }
+
+    /// <summary>Hostname and port ownership across the cluster; null for one edge alone.</summary>
+    internal ClusterClaims? ClusterClaims { get; private init; }
+
+    /// <summary>Which edge holds sessions for which service; null for one edge alone.</summary>
+    internal ClusterRegistry? ClusterRegistry { get; private init; }
 
     /// <summary>The routed services as kept in warren.db for the next start (Routing/KnownServices.cs).</summary>
     internal KnownServices Known { get; private init; } = null!;
@@ -412,7 +432,16 @@ public sealed partial class EdgeServer : IAsyncDisposable
         await Known.DisposeAsync().ConfigureAwait(false); // the routes as they were at the stop
         Schemes.Dispose();
         _client.Dispose();
+        ClusterClaims?.Dispose();
+        if (ClusterRegistry is not null)
+        {
+            await ClusterRegistry.DisposeAsync().ConfigureAwait(false); // the other edges drop this one now
+        }
         _tokens.Dispose();
+        if (Cluster is not null)
+        {
+            await Cluster.DisposeAsync().ConfigureAwait(false);
+        }
         _reloading.Dispose();
         _authFailures.Dispose();
     }

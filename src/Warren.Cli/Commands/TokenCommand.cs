@@ -50,7 +50,7 @@ internal static class TokenCommand
             }
             var secret = store.Create(tokenName, allowHosts.Select(HostNames.ToLowerAscii).ToArray(), allowPorts, parse.GetValue(maxSessions), quota, privateServices);
             Console.WriteLine(secret);
-            Console.Error.WriteLine($"Token '{tokenName}' created. This is the only time its secret is shown; only its SHA-256 is stored in {store.DatabasePath}.");
+            Console.Error.WriteLine($"Token '{tokenName}' created. This is the only time its secret is shown; only its SHA-256 is stored in {store.Location}.");
             return 0;
         }));
 
@@ -90,14 +90,16 @@ internal static class TokenCommand
         token.AllowPrivate.Count + token.AllowConnect.Count == 0 ? "-"
             : string.Join(' ', token.AllowPrivate.Select(n => "publish:" + n).Concat(token.AllowConnect.Select(n => "connect:" + n)));
 
-    private static int Run(ParseResult parse, Option<string?> data, Option<string?> config, Func<TokenStore, int> action)
+    private static int Run(ParseResult parse, Option<string?> data, Option<string?> config, Func<ITokenStore, int> action)
     {
         var directory = parse.GetValue(data);
+        EdgeConfig? edge = null;
         if (directory is null && parse.GetValue(config) is { } path)
         {
             try
             {
-                directory = ConfigLoader.LoadEdge(path, ConfigLoader.ProcessEnvironment()).DataDirectory;
+                edge = ConfigLoader.LoadEdge(path, ConfigLoader.ProcessEnvironment());
+                directory = edge.DataDirectory;
             }
             catch (ConfigException ex)
             {
@@ -107,7 +109,9 @@ internal static class TokenCommand
         }
         try
         {
-            return action(new TokenStore(directory ?? "./warren-data"));
+            // With cluster: in edge.yaml the tokens are the cluster's, in Redis (docs/cluster.md, "Tokens").
+            using var store = edge?.Cluster is not null ? TokenStores.Open(edge) : new TokenStore(directory ?? "./warren-data");
+            return action(store);
         }
         catch (Exception ex) when (ex is InvalidOperationException or IOException or UnauthorizedAccessException or Microsoft.Data.Sqlite.SqliteException)
         {

@@ -35,8 +35,18 @@ internal sealed partial class RegistrationHandler(RouteTable routes, EdgePolicie
             await Task.Delay(MinInterval - since, time, cancellationToken).ConfigureAwait(false);
         }
         agent.LastRegistration = time.GetTimestamp();
-        return Handle(agent, services);
+        if (Cluster is not { } cluster || services.Count > MaxServicesPerSession)
+        {
+            return Handle(agent, services);
+        }
+        // In a cluster a name is owned once cluster-wide (docs/cluster.md, "Ownership"): the claims go to Redis first,
+        // then the route table checks this edge's own conflicts as it always does.
+        var claims = await cluster.ClaimAsync(agent.TokenName, Claims(agent.Grant!, services, policies)).ConfigureAwait(false);
+        return Register(agent, claims);
     }
+
+    /// <summary>Cluster ownership (docs/cluster.md); null for one edge alone.</summary>
+    public Cluster.ClusterClaims? Cluster { get; init; }
 
     /// <summary>Registers what may be registered and returns the <c>register_result</c> to send.</summary>
     public ControlMessage Handle(AgentSession agent, IReadOnlyList<ServiceRegistration> services)
@@ -50,7 +60,12 @@ internal sealed partial class RegistrationHandler(RouteTable routes, EdgePolicie
             Log.TooManyServices(logger, agent.ToString(), services.Count, maxServices);
             return new ControlMessage { Type = ControlMessage.RegisterResult, Results = [], Error = error };
         }
-        var results = routes.Register(agent, Claims(agent.Grant!, services, policies));
+        return Register(agent, Claims(agent.Grant!, services, policies));
+    }
+
+    private ControlMessage Register(AgentSession agent, IReadOnlyList<ServiceClaim> claims)
+    {
+        var results = routes.Register(agent, claims);
         var refused = 0;
         foreach (var result in results.Where(r => !r.Ok))
         {

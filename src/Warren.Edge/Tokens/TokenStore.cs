@@ -33,7 +33,7 @@ public sealed record PrivateGrant(IReadOnlyList<string> Publish, IReadOnlyList<s
 /// writes it (<c>warren token create|list|revoke</c>); the running edge re-reads it every few seconds, so a revoke
 /// takes effect on live sessions within seconds.
 /// </summary>
-public sealed class TokenStore : IDisposable
+public sealed class TokenStore : ITokenStore
 {
     /// <summary>Tokens carry a recognisable prefix (as GitHub's do) so leaked ones are easy to spot in logs and scanners.</summary>
     public const string TokenPrefix = "wrn_";
@@ -85,11 +85,20 @@ public sealed class TokenStore : IDisposable
 
     public string DatabasePath { get; }
 
+    public string Location => DatabasePath;
+
+    /// <summary>Never raised: the edge polls the database (<see cref="HasChanged"/>).</summary>
+    public event Action? Updated { add { } remove { } }
+
+    /// <summary>A new secret: the prefix and 256 random bits, base64url.</summary>
+    internal static string NewSecret() =>
+        TokenPrefix + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
     /// <summary>Creates a token and returns its secret: 256 random bits, shown once, never stored.</summary>
     public string Create(string name, IReadOnlyList<string> allowHosts, IReadOnlyList<int> allowPorts, int? maxSessions, QuotaConfig? quota = null, PrivateGrant? privateServices = null)
     {
         privateServices ??= PrivateGrant.None;
-        var secret = TokenPrefix + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        var secret = NewSecret();
         using var connection = Open();
         using var command = connection.CreateCommand();
         command.CommandText = "INSERT INTO tokens (name, sha256, allow_hosts, allow_ports, max_sessions, created_at, quota_daily, quota_monthly, allow_private, allow_connect) VALUES ($name, $hash, $hosts, $ports, $max, $created, $daily, $monthly, $private, $connect)";

@@ -14,13 +14,13 @@ internal sealed class TokenValidator : IDisposable
 {
     public const int MaxTokenLength = 512;
     private (byte[] Hash, TokenGrant Grant)[] _configured;
-    private readonly TokenStore? _store;
+    private readonly ITokenStore? _store;
     private readonly ITimer? _refresh;
     private (byte[] Hash, TokenGrant Grant)[] _tokens;
     private readonly Lock _storeLock = new();
     private bool _disposed;
 
-    public TokenValidator(IEnumerable<EdgeTokenConfig> configured, TokenStore? store = null, TimeProvider? time = null, TimeSpan? refreshInterval = null)
+    public TokenValidator(IEnumerable<EdgeTokenConfig> configured, ITokenStore? store = null, TimeProvider? time = null, TimeSpan? refreshInterval = null)
     {
         _configured = FromConfig(configured);
         _store = store;
@@ -29,6 +29,7 @@ internal sealed class TokenValidator : IDisposable
         {
             var interval = refreshInterval ?? TimeSpan.FromSeconds(2);
             _refresh = (time ?? TimeProvider.System).CreateTimer(static s => ((TokenValidator)s!).Refresh(), this, interval, interval);
+            store.Updated += Refresh; // a revoke on another edge closes its sessions here at once (docs/cluster.md, "Revocation")
         }
     }
 
@@ -38,7 +39,7 @@ internal sealed class TokenValidator : IDisposable
     public int Count => Volatile.Read(ref _tokens).Length;
 
     /// <summary>The token database (the admin API creates and revokes tokens in it); null in tests without one.</summary>
-    public TokenStore? Store => _store;
+    public ITokenStore? Store => _store;
 
     /// <summary>Every valid token's grant (edge.yaml's and the store's), as of the last refresh.</summary>
     public IEnumerable<TokenGrant> Grants => Volatile.Read(ref _tokens).Select(t => t.Grant);
@@ -137,6 +138,10 @@ internal sealed class TokenValidator : IDisposable
     public void Dispose()
     {
         _refresh?.Dispose();
+        if (_store is not null)
+        {
+            _store.Updated -= Refresh;
+        }
         lock (_storeLock)
         {
             _disposed = true;

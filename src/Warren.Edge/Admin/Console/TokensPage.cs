@@ -20,8 +20,7 @@ internal static class TokensPage
     {
         var stored = await console.Database.RunAsync(() =>
         {
-            using var store = new TokenStore(console.DataDirectory);
-            return store.List();
+            return console.Tokens.Store?.List() ?? [];
         }).ConfigureAwait(false);
         var storedNames = stored.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         var html = new StringBuilder("<h1>Tokens</h1>");
@@ -135,11 +134,7 @@ internal static class TokensPage
         {
             secret = await console.Database.RunAsync(() =>
             {
-                string created;
-                using (var store = new TokenStore(console.DataDirectory))
-                {
-                    created = store.Create(name, hosts, ports, maxSessions, quota);
-                }
+                var created = (console.Tokens.Store ?? throw new InvalidOperationException("this edge has no token database")).Create(name, hosts, ports, maxSessions, quota);
                 console.Tokens.Refresh(); // agents may use it now, not at the next poll
                 console.Accounting.RefreshQuotas();
                 return created;
@@ -155,10 +150,7 @@ internal static class TokensPage
 
     public static Task RevokeAsync(EdgeConsole console, string name) => console.Database.RunAsync(() =>
     {
-        using (var store = new TokenStore(console.DataDirectory))
-        {
-            store.Revoke(name);
-        }
+        console.Tokens.Store?.Revoke(name);
         console.Tokens.Refresh(); // its sessions close now (TokenValidator.TokensRevoked)
         console.Accounting.RefreshQuotas();
         return true;
