@@ -3,6 +3,7 @@ using Warren.Cli.Commands;
 using Warren.Cli.Hosting;
 
 SocketCompletions.RunInline();
+using var idleMemory = IdleMemory.Start();
 
 var verbose = new Option<bool>("--verbose", "-v") { Description = "Debug logging", Recursive = true };
 var root = new RootCommand("Warren: one encrypted, multiplexed session publishes all your private services")

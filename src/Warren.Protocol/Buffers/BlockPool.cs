@@ -86,6 +86,22 @@ public sealed class BlockPool : MemoryPool<byte>
         Volatile.Write(ref _lowWater, Volatile.Read(ref _freeCount));
     }
 
+    /// <summary>
+    /// Releases every idle block at once, for when the whole process has gone quiet (<see cref="IdleMemory"/>): the
+    /// next burst rents new ones. Returns how many were released.
+    /// </summary>
+    public int ReleaseIdle()
+    {
+        var released = 0;
+        while (_free.TryDequeue(out _))
+        {
+            Interlocked.Decrement(ref _freeCount);
+            released++;
+        }
+        Volatile.Write(ref _lowWater, Volatile.Read(ref _freeCount));
+        return released;
+    }
+
     private void Return(Block block)
     {
         Interlocked.Decrement(ref _outstanding);

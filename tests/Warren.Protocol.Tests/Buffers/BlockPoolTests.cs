@@ -93,4 +93,27 @@ public sealed class BlockPoolTests
         pool.Trim(); // nothing was rented since: the rest goes too
         Assert.Equal(0, pool.Retained);
     }
+
+    [Fact]
+    public void ReleaseIdle_drops_every_idle_block_and_leaves_rented_ones_with_their_owners()
+    {
+        using var pool = new BlockPool(maxRetained: 100, timeProvider: null);
+        var burst = Enumerable.Range(0, 30).Select(_ => pool.Rent()).ToArray();
+        foreach (var block in burst[..20])
+        {
+            block.Dispose();
+        }
+        Assert.Equal(20, pool.Retained);
+
+        Assert.Equal(20, pool.ReleaseIdle());
+        Assert.Equal(0, pool.Retained);
+        Assert.Equal(10, pool.Outstanding);
+        foreach (var block in burst[20..])
+        {
+            Assert.Equal(BlockPool.BlockSize, block.Memory.Length);
+            block.Dispose();
+        }
+        Assert.Equal(10, pool.Retained); // the pool goes on keeping returns after a release
+        Assert.Equal(0, pool.Outstanding);
+    }
 }
