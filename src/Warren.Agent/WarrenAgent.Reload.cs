@@ -43,7 +43,7 @@ public sealed partial class WarrenAgent
             var current = Config;
             Config = next with
             {
-                Edge = _started.Edge, Token = _started.Token, EdgeFingerprint = _started.EdgeFingerprint, Insecure = _started.Insecure,
+                Edge = _started.Edge, Edges = _started.Edges, Token = _started.Token, EdgeFingerprint = _started.EdgeFingerprint, Insecure = _started.Insecure,
                 Name = _started.Name, Connections = _started.Connections, Admin = _started.Admin, AdminToken = _started.AdminToken,
                 Session = _started.Session,
             };
@@ -99,6 +99,7 @@ public sealed partial class WarrenAgent
 
     private static List<string> RestartRequired(AgentConfig started, AgentConfig next) => ConfigReload.Changed(
         ("edge", started.Edge, next.Edge),
+        ("edges", string.Join(' ', started.Edges), string.Join(' ', next.Edges)),
         ("token", started.Token, next.Token),
         ("edge_fingerprint", started.EdgeFingerprint, next.EdgeFingerprint),
         ("insecure", started.Insecure, next.Insecure),

@@ -8,7 +8,7 @@ using Warren.Protocol.Session;
 namespace Warren.Agent;
 
 /// <summary>
-/// The agent: keeps <see cref="AgentConfig.Connections"/> sessions to the edge and serves every configured
+/// The agent: keeps <see cref="AgentConfig.Connections"/> sessions to the edge (to each of <see cref="AgentConfig.Edges"/>) and serves every configured
 /// service through them. Start with <see cref="Start"/>, stop with <see cref="StopAsync"/> (drains in-flight streams).
 /// </summary>
 public sealed partial class WarrenAgent : IAsyncDisposable
@@ -42,8 +42,15 @@ public sealed partial class WarrenAgent : IAsyncDisposable
         var sessionOptions = options.Session.Clone();
         sessionOptions.KeepAliveInterval = config.Session.KeepaliveInterval;
         sessionOptions.KeepAliveTimeout = config.Session.KeepaliveTimeout;
-        var gate = new LoginGate();
-        _connections = [.. Enumerable.Range(0, config.Connections).Select(i => new EdgeConnection(i, config, new EdgeDialer(config, options.DialTimeout, logger), _dispatcher, _services, sessionOptions, gate, logger))];
+        // connections sessions to each edge (several with edges:, docs/cluster.md, "Agents"), each registering every
+        // service; each edge has its own login gate, since one edge may refuse the token while another accepts it.
+        _connections = [.. config.Targets.SelectMany((target, e) =>
+        {
+            var gate = new LoginGate(prober: e * config.Connections);
+            var toEdge = config with { Edge = target.Edge, EdgeFingerprint = target.EdgeFingerprint };
+            return Enumerable.Range(0, config.Connections).Select(i =>
+                new EdgeConnection(e * config.Connections + i, toEdge, new EdgeDialer(toEdge, options.DialTimeout, logger), _dispatcher, _services, sessionOptions, gate, logger));
+        })];
     }
 
     /// <summary>The configuration in force (services and drain_timeout change on reload; the rest needs a restart).</summary>

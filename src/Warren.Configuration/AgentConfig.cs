@@ -3,8 +3,17 @@ namespace Warren.Configuration;
 /// <summary>agent.yaml: which edge to dial and which private services to publish through it.</summary>
 public sealed record AgentConfig
 {
-    /// <summary>"host:port" of the edge's agent listener (required).</summary>
+    /// <summary>"host:port" of the edge's agent listener (required unless <see cref="Edges"/> is given; then its first edge).</summary>
     public string Edge { get; init; } = "";
+
+    /// <summary>
+    /// YAML key <c>edges</c>: the edges of a cluster (docs/cluster.md, "Agents"); the agent keeps
+    /// <see cref="Connections"/> sessions to each and registers its services on each. Empty: <see cref="Edge"/> alone.
+    /// </summary>
+    public IReadOnlyList<AgentEdgeConfig> Edges { get; init; } = [];
+
+    /// <summary>The edges to dial: <see cref="Edges"/>, or <see cref="Edge"/> with <see cref="EdgeFingerprint"/>.</summary>
+    public IReadOnlyList<AgentEdgeConfig> Targets => Edges.Count > 0 ? Edges : [new AgentEdgeConfig { Edge = Edge, EdgeFingerprint = EdgeFingerprint }];
 
     /// <summary>Required, non-empty.</summary>
     public string Token { get; init; } = "";

@@ -362,10 +362,14 @@ public static class ConfigLoader
     {
         var defaults = new AgentConfig();
         var serviceDefaults = new ServiceConfig();
-        var file = reader.Map(root, "", "edge", "token", "edge_fingerprint", "insecure", "name", "connections", "admin", "admin_token", "services", "session", "drain_timeout");
+        var file = reader.Map(root, "", "edge", "edges", "token", "edge_fingerprint", "insecure", "name", "connections", "admin", "admin_token", "services", "session", "drain_timeout");
         return new AgentConfig
         {
             Edge = file.String("edge", ""),
+            Edges = file.List(
+                "edges",
+                e => new AgentEdgeConfig { Edge = e.String("edge", ""), EdgeFingerprint = e.OptionalString("edge_fingerprint", null) },
+                "edge", "edge_fingerprint"),
             Token = file.String("token", ""),
             EdgeFingerprint = file.OptionalString("edge_fingerprint", null),
             Insecure = file.Bool("insecure", false),

@@ -10,7 +10,15 @@ internal static partial class Validator
 {
     public static AgentConfig Agent(AgentConfig config, Diagnostics d)
     {
-        if (string.IsNullOrWhiteSpace(config.Edge))
+        if (config.Edges.Count > 0)
+        {
+            // A validated config carries its first edge as edge too (for status and logs): not a second edge.
+            if (!string.IsNullOrWhiteSpace(config.Edge) && config.Edge != config.Edges[0].Edge)
+            {
+                d.Report("edges", "give edge (one edge) or edges (the edges of a cluster), not both");
+            }
+        }
+        else if (string.IsNullOrWhiteSpace(config.Edge))
         {
             d.Report("edge", "required: the edge's agent address as host:port, e.g. edge.example.com:7443");
         }
@@ -71,12 +79,61 @@ internal static partial class Validator
         CheckServices(d, config.Services);
         CheckSession(d, config.Session);
         CheckRange(d, "drain_timeout", config.DrainTimeout, TimeSpan.Zero, MaxDrainTimeout);
+        var edges = CheckAgentEdges(d, config.Edges, fingerprint, config.Insecure);
         return config with
         {
+            Edge = edges.Count > 0 ? edges[0].Edge : config.Edge,
+            Edges = edges,
             EdgeFingerprint = fingerprint,
             Admin = string.IsNullOrEmpty(config.Admin) ? null : config.Admin,
             AdminToken = string.IsNullOrEmpty(config.AdminToken) ? null : config.AdminToken,
         };
+    }
+
+    /// <summary>The most edges an agent attaches to (each holds <c>connections</c> sessions).</summary>
+    public const int MaxAgentEdges = 16;
+
+    /// <summary>agent.yaml's <c>edges</c> (docs/cluster.md, "Agents"): each an address, each fingerprint normalised (default the top-level one).</summary>
+    private static List<AgentEdgeConfig> CheckAgentEdges(Diagnostics d, IReadOnlyList<AgentEdgeConfig> edges, string? fingerprint, bool insecure)
+    {
+        if (edges.Count > MaxAgentEdges)
+        {
+            d.Report("edges", $"{edges.Count} edges; an agent attaches to at most {MaxAgentEdges}");
+        }
+        var result = new List<AgentEdgeConfig>(edges.Count);
+        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        for (var i = 0; i < edges.Count; i++)
+        {
+            var path = Diagnostics.Item("edges", i);
+            var edge = edges[i];
+            if (string.IsNullOrWhiteSpace(edge.Edge))
+            {
+                d.Report($"{path}.edge", "required: this edge's agent address as host:port, e.g. edge-b.example.com:7443");
+            }
+            else if (CheckAddress(d, $"{path}.edge", edge.Edge, allowZero: false) && !seen.Add(edge.Edge))
+            {
+                d.Report($"{path}.edge", $"'{edge.Edge}' is listed twice; list each edge once (connections: sets the sessions per edge)");
+            }
+            var own = edge.EdgeFingerprint;
+            if (!string.IsNullOrEmpty(own))
+            {
+                var hex = own.Replace(":", "", StringComparison.Ordinal);
+                if (IsSha256Hex(hex))
+                {
+                    own = hex.ToLowerInvariant();
+                }
+                else
+                {
+                    d.Report($"{path}.edge_fingerprint", $"'{own}' is not a SHA-256 fingerprint; expected 64 hex digits (colons allowed)");
+                }
+                if (insecure)
+                {
+                    d.Report("insecure", "insecure (plain TCP) cannot be combined with edge_fingerprint (TLS); remove one");
+                }
+            }
+            result.Add(edge with { EdgeFingerprint = string.IsNullOrEmpty(own) ? fingerprint : own });
+        }
+        return result;
     }
 
     private static void CheckServices(Diagnostics d, IReadOnlyList<ServiceConfig> services)

@@ -92,6 +92,26 @@ internal sealed class ClusterHarness : IAsyncDisposable
         return agent;
     }
 
+    /// <summary>
+    /// Starts an agent attached to every one of <paramref name="edges"/> (agent.yaml <c>edges:</c>, each pinned to that
+    /// edge's certificate) and waits until each of those edges has its session.
+    /// </summary>
+    public async Task<WarrenAgent> StartAgentOnEdgesAsync(string[] edges, string token, string name, IReadOnlyList<ServiceConfig> services)
+    {
+        var config = ConfigLoader.ValidateAgent(new AgentConfig
+        {
+            Edges = [.. edges.Select(e => new AgentEdgeConfig { Edge = $"127.0.0.1:{_edges[e].AgentsPort}", EdgeFingerprint = _edges[e].AgentCertificateFingerprint })],
+            Token = token,
+            Name = name,
+            Services = services,
+        });
+        var agent = new WarrenAgent(config, _log.Factory);
+        _agents.Add(agent);
+        agent.Start();
+        await Wait.UntilAsync(() => agent.ConnectedSessions == edges.Length, $"agent {name} has a session to each of {string.Join(", ", edges)}");
+        return agent;
+    }
+
     /// <summary>GET <paramref name="path"/> for <paramref name="host"/> through edge <paramref name="edge"/>'s public port.</summary>
     public async Task<HttpResponseMessage> GetAsync(string edge, string host, string path = "/echo")
     {

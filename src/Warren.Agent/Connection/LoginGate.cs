@@ -7,7 +7,9 @@ namespace Warren.Agent.Connection;
 /// out (docs/security.md, "Tokens"). Session 0 is the prober: it always tries (on its own backoff, minutes after a
 /// refusal). The others wait here until a login has succeeded, and wait again after a refusal or a revocation.
 /// </summary>
-internal sealed class LoginGate
+/// <param name="prober">The index of the session that probes (the first session to its edge: with <c>edges:</c> each
+/// edge has its own gate, docs/cluster.md "Agents").</param>
+internal sealed class LoginGate(int prober = 0)
 {
     private readonly Lock _lock = new();
     private TaskCompletionSource _accepted = NewSignal();
@@ -33,10 +35,10 @@ internal sealed class LoginGate
         }
     }
 
-    /// <summary>Returns at once for session 0; the others wait for a login that succeeded.</summary>
+    /// <summary>Returns at once for the prober; the others wait for a login that succeeded.</summary>
     public Task WaitAsync(int index, CancellationToken cancellationToken)
     {
-        if (index == 0)
+        if (index == prober)
         {
             return Task.CompletedTask;
         }
