@@ -291,7 +291,8 @@ public sealed partial class EdgeServer : IAsyncDisposable
         var admin = AdminHost.Build(config, loggerFactory, state, metrics, acme?.Manager, console, out var adminListener, tokens,
             configuredTokens: () => server?.Config.Tokens ?? config.Tokens,
             reload: () => server?.ReloadAsync() ?? Task.FromResult(ReloadResult.Refused("the edge is still starting")), shield, sockets,
-            drainTimeout: () => server?.Config.DrainTimeout ?? config.DrainTimeout);
+            drainTimeout: () => server?.Config.DrainTimeout ?? config.DrainTimeout,
+            cluster: cluster is null ? null : () => server?.ClusterRegistry?.Describe());
 
         var claims = cluster is null ? null : new ClusterClaims(cluster, state.Routes, options.Time, clusterLogger);
         var registrations = new RegistrationHandler(state.Routes, app.Services.GetRequiredService<EdgePolicies>(), config.Limits.MaxServicesPerSession,

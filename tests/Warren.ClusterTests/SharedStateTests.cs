@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http;
 using System.Net.Http.Json;
+using System.Text.Json;
 using StackExchange.Redis;
 using Xunit.Abstractions;
 
@@ -124,6 +125,22 @@ public sealed class SharedStateTests(ITestOutputHelper output) : LoggedTest(outp
         await Wait.UntilAsync(() => cluster["b"].ClusterRegistry!.Edges.TryGetValue("a", out var seen) && seen.Services.Contains("alpha/app"),
             "edge b sees that edge a holds a session for alpha/app");
         Assert.True(cluster["a"].ClusterRegistry!.Edges.ContainsKey("b"));
+
+        // What warren status and the admin API show: every edge, the services each holds, Redis reached.
+        var status = await cluster.Client.GetFromJsonAsync<JsonElement>($"http://127.0.0.1:{cluster["b"].AdminPort}/api/cluster");
+        Assert.Equal("b", status.GetProperty("edge").GetString());
+        Assert.Equal("connected", status.GetProperty("redis").GetString());
+        var listed = status.GetProperty("edges").EnumerateArray().ToDictionary(e => e.GetProperty("name").GetString()!);
+        Assert.Equal(["a", "b"], listed.Keys.Order());
+        Assert.Equal(["alpha/app"], listed["a"].GetProperty("services").EnumerateArray().Select(x => x.GetString()));
+        Assert.True(listed["b"].GetProperty("self").GetBoolean());
+        using (var statusJson = await cluster.Client.GetAsync($"http://127.0.0.1:{cluster["b"].AdminPort}/api/status"))
+        {
+            using var document = JsonDocument.Parse(await statusJson.Content.ReadAsStringAsync());
+            var text = Warren.Cli.Commands.StatusCommand.Render(document.RootElement);
+            Assert.Contains("CLUSTER (this edge: b, Redis connected)", text, StringComparison.Ordinal);
+            Assert.Contains("alpha/app", text, StringComparison.Ordinal);
+        }
 
         await cluster.StopEdgeAsync("a");
         await Wait.UntilAsync(() => !cluster["b"].ClusterRegistry!.Edges.ContainsKey("a"), "edge b no longer lists the stopped edge a");

@@ -116,6 +116,19 @@ internal static class StatusCommand
                 Str(c, "last_error"),
             }));
         }
+        if (root.TryGetProperty("cluster", out var cluster) && cluster.ValueKind == JsonValueKind.Object)
+        {
+            // The edges of the cluster (docs/cluster.md, "Status"), as this edge's registry sees them.
+            text.Append(CultureInfo.InvariantCulture, $"\nCLUSTER (this edge: {Str(cluster, "edge")}, Redis {Str(cluster, "redis")})\n");
+            Table(text, ["EDGE", "ADDRESS", "SESSIONS", "HEARTBEAT", "SERVICES"], cluster.GetProperty("edges").EnumerateArray().Select(e => new[]
+            {
+                Str(e, "name") + (e.TryGetProperty("self", out var self) && self.ValueKind == JsonValueKind.True ? " (this)" : ""),
+                Str(e, "advertise"),
+                Str(e, "sessions"),
+                Time(e, "heartbeat_at"),
+                e.TryGetProperty("services", out var list) && list.ValueKind == JsonValueKind.Array ? string.Join(",", list.EnumerateArray().Select(x => x.GetString())) : "-",
+            }));
+        }
         return text.ToString();
     }
 

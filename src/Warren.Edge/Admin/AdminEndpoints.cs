@@ -12,7 +12,7 @@ namespace Warren.Edge.Admin;
 internal static class AdminEndpoints
 {
     /// <summary>Maps the endpoints; who may call them is decided before, for every path, by Warren.Admin's AdminGate.</summary>
-    public static void Map(WebApplication admin, EdgeState state, EdgeMetrics metrics, CertificateManager? acme = null)
+    public static void Map(WebApplication admin, EdgeState state, EdgeMetrics metrics, CertificateManager? acme = null, Func<Cluster.ClusterStatus?>? cluster = null)
     {
         admin.MapGet("/healthz", () => "ok").WithTags("probes").WithSummary("Liveness: 200 \"ok\" while the process runs (no token)")
             .Produces<string>(StatusCodes.Status200OK, "text/plain");
@@ -64,9 +64,16 @@ internal static class AdminEndpoints
                     last_error = c.LastError,
                     last_error_at = c.LastErrorAt,
                 }),
+                // The edges of the cluster (docs/cluster.md, "Status"); absent (null) without cluster:.
+                cluster = cluster?.Invoke(),
             });
             return Results.Text(body, "application/json");
         }).WithTags("status").WithSummary("Sessions, services and certificates, as `warren status` shows them").Produces(StatusCodes.Status200OK, contentType: "application/json");
+        admin.MapGet("/api/cluster", () => cluster?.Invoke() is { } status
+                ? Results.Json(status)
+                : Results.Json(new AdminError("this edge is not part of a cluster (no cluster: in edge.yaml)"), statusCode: StatusCodes.Status404NotFound))
+            .WithTags("cluster").WithSummary("The edges of the cluster, their sessions, services and heartbeats, and whether this edge reaches Redis (docs/cluster.md)")
+            .Produces<Cluster.ClusterStatus>(StatusCodes.Status200OK).Produces<AdminError>(StatusCodes.Status404NotFound);
     }
 
 

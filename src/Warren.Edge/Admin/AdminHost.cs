@@ -19,7 +19,7 @@ internal static class AdminHost
     /// <summary>Builds the admin app; <paramref name="listener"/> gives its bound port once started.</summary>
     public static WebApplication Build(EdgeConfig config, ILoggerFactory loggerFactory, EdgeState state, EdgeMetrics metrics, CertificateManager? acme,
         EdgeConsole console, out Func<ListenOptions> listener, Warren.Edge.Tokens.TokenValidator tokens, Func<IReadOnlyList<EdgeTokenConfig>> configuredTokens,
-        Func<Task<ReloadResult>> reload, Shield.AbuseShield shield, Hosting.ListenSockets sockets, Func<TimeSpan> drainTimeout)
+        Func<Task<ReloadResult>> reload, Shield.AbuseShield shield, Hosting.ListenSockets sockets, Func<TimeSpan> drainTimeout, Func<Cluster.ClusterStatus?>? cluster = null)
     {
         var endPoint = ListenEndPoint.Parse(config.Listen.Admin);
         if (!IPAddress.IsLoopback(endPoint.Address) && config.AdminToken is null)
@@ -41,7 +41,7 @@ internal static class AdminHost
         builder.WebHost.ConfigureKestrel(k => k.Listen((IPEndPoint)socket.LocalEndPoint!, l => bound = l));
         var admin = builder.Build();
         admin.UseWarrenAdmin();
-        AdminEndpoints.Map(admin, state, metrics, acme);
+        AdminEndpoints.Map(admin, state, metrics, acme, cluster);
         AdminApi.Map(admin, state, metrics, tokens, configuredTokens, reload);
         new ServiceControlApi(state, metrics, TimeProvider.System, loggerFactory.CreateLogger("Warren.Edge.Admin"), drainTimeout).Map(admin);
         BanEndpoints.Map(admin, shield);

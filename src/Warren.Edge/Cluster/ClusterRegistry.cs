@@ -77,6 +77,16 @@ internal sealed partial class ClusterRegistry : IAsyncDisposable
         At = _time.GetUtcNow(),
     };
 
+    /// <summary>
+    /// The cluster as <c>warren status</c> and <c>GET /api/cluster</c> show it (docs/cluster.md, "Status"): this edge,
+    /// whether it reaches Redis, and every live edge with its sessions, services and last heartbeat.
+    /// </summary>
+    public ClusterStatus Describe() => new(
+        _cluster.EdgeName,
+        _cluster.IsConnected ? "connected" : "unreachable",
+        [.. Edges.Values.OrderBy(e => e.Name, StringComparer.Ordinal).Select(e => new ClusterEdgeStatus(
+            e.Name, e.Advertise, e.Sessions, e.Services, e.At, e.Name == _cluster.EdgeName))]);
+
     /// <summary>A service across the cluster: its owning token and its name (two tokens may each have an "app").</summary>
     public static string ServiceKey(string owner, string name) => owner + "/" + name;
 
