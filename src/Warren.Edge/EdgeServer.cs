@@ -329,6 +329,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
         }
         var registry = cluster is null ? null
             : await ClusterRegistry.StartAsync(cluster, state, cluster.Config.Advertise ?? cluster.Config.Listen, options.Time, clusterLogger).ConfigureAwait(false);
+        var clusterBans = cluster is null ? null : await ClusterBans.StartAsync(cluster, shield, clusterLogger).ConfigureAwait(false);
         metrics.IsReady = true;
         return server = new EdgeServer(app, admin, tcp, client, listeners, adminListener(), state, fingerprint, tokens, agents, authFailures)
         {
@@ -352,6 +353,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
             Cluster = cluster,
             ClusterClaims = claims,
             ClusterRegistry = registry,
+            _clusterBans = clusterBans,
         };
     }
 
@@ -360,6 +362,8 @@ public sealed partial class EdgeServer : IAsyncDisposable
 
     /// <summary>Hostname and port ownership across the cluster; null for one edge alone.</summary>
     internal ClusterClaims? ClusterClaims { get; private init; }
+
+    private ClusterBans? _clusterBans;
 
     /// <summary>Which edge holds sessions for which service; null for one edge alone.</summary>
     internal ClusterRegistry? ClusterRegistry { get; private init; }
@@ -434,6 +438,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
         Schemes.Dispose();
         _client.Dispose();
         ClusterClaims?.Dispose();
+        _clusterBans?.Dispose();
         if (ClusterRegistry is not null)
         {
             await ClusterRegistry.DisposeAsync().ConfigureAwait(false); // the other edges drop this one now

@@ -146,6 +146,34 @@ public sealed class SharedStateTests(ITestOutputHelper output) : LoggedTest(outp
         await Wait.UntilAsync(() => !cluster["b"].ClusterRegistry!.Edges.ContainsKey("a"), "edge b no longer lists the stopped edge a");
     }
 
+    [Fact]
+    public async Task A_ban_made_on_one_edge_is_refused_by_every_edge_and_a_lift_on_another_lifts_it_everywhere()
+    {
+        await using var cluster = await ClusterHarness.StartAsync(Log, ReservePort());
+        await cluster.StartEdgeAsync("a");
+        await cluster.StartEdgeAsync("b");
+        await cluster.StartEdgeAsync("c");
+        var scanner = IPAddress.Parse("192.0.2.7");
+
+        using (var ban = await cluster.Client.PostAsJsonAsync($"http://127.0.0.1:{cluster["a"].AdminPort}/api/bans", new { address = "192.0.2.7", duration = "1h", reason = "scanner" }))
+        {
+            Assert.Equal(HttpStatusCode.Created, ban.StatusCode);
+        }
+        await Wait.UntilAsync(() => cluster["b"].Shield.IsBanned(scanner) && cluster["c"].Shield.IsBanned(scanner), "edges b and c refuse the address banned on a");
+        Assert.Contains(cluster["b"].Shield.List(), b => b.Reason == "scanner");
+
+        // An edge that joins later learns the bans in force from Redis.
+        await cluster.StartEdgeAsync("d");
+        Assert.True(cluster["d"].Shield.IsBanned(scanner), "an edge started after the ban refuses the address too");
+
+        using (var lift = await cluster.Client.DeleteAsync($"http://127.0.0.1:{cluster["b"].AdminPort}/api/bans/192.0.2.7"))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, lift.StatusCode);
+        }
+        await Wait.UntilAsync(() => !cluster["a"].Shield.IsBanned(scanner) && !cluster["c"].Shield.IsBanned(scanner) && !cluster["d"].Shield.IsBanned(scanner),
+            "the lift on b reached a, c and d");
+    }
+
     private async Task<ConnectionMultiplexer> ConnectAsync(RedisServer redis)
     {
         var options = ConfigurationOptions.Parse(redis.Configuration);

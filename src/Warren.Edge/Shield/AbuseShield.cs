@@ -164,7 +164,7 @@ internal sealed partial class AbuseShield : IAsyncDisposable
     /// Bans <paramref name="network"/> for <paramref name="duration"/> (a strike threshold, or the admin API); an
     /// existing ban is replaced. Null when <c>max_bans</c> are in force already.
     /// </summary>
-    public BanEntry? Ban(IPNetwork network, TimeSpan duration, string reason, string cause = "admin")
+    public BanEntry? Ban(IPNetwork network, TimeSpan duration, string reason, string cause = "admin", bool fromCluster = false)
     {
         var now = _time.GetUtcNow();
         var ban = new BanEntry(network, now + duration, reason, now);
@@ -189,11 +189,24 @@ internal sealed partial class AbuseShield : IAsyncDisposable
         _store?.Save(ban);
         Metrics?.Banned(cause);
         Log.Banned(_logger, BanKey.Format(network), Seconds(duration), reason);
+        if (!fromCluster)
+        {
+            Banned?.Invoke(ban);
+        }
         return ban;
     }
 
+    /// <summary>
+    /// A ban made on this edge (a strike threshold or the admin API), not one received from the cluster: the cluster
+    /// shares it (Cluster/ClusterBans.cs). Raised on the caller's thread; a handler must not block.
+    /// </summary>
+    public event Action<BanEntry>? Banned;
+
+    /// <summary>A ban lifted on this edge by hand (not by the cluster, not by expiry): the cluster lifts it everywhere.</summary>
+    public event Action<IPNetwork>? Lifted;
+
     /// <summary>Lifts the ban on exactly <paramref name="network"/> (admin API); false when it was not banned.</summary>
-    public bool Lift(IPNetwork network)
+    public bool Lift(IPNetwork network, bool fromCluster = false)
     {
         if (!_bans.TryRemove(network, out var ban))
         {
@@ -201,6 +214,10 @@ internal sealed partial class AbuseShield : IAsyncDisposable
         }
         Removed(network);
         _store?.Delete(network);
+        if (!fromCluster)
+        {
+            Lifted?.Invoke(network);
+        }
         var live = ban.Until > _time.GetUtcNow();
         if (live)
         {
