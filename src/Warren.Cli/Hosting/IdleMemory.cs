@@ -13,17 +13,17 @@ namespace Warren.Cli.Hosting;
 /// to <see cref="BurstBytes"/> and an interval then allocates less than <see cref="IdleBytes"/> (quiet), it releases
 /// once: the block pool drops its idle blocks and a blocking, compacting, decommitting (aggressive) gen2 collection
 /// runs. Then it waits for the next burst. Timers, keepalives and the console's sampler allocate far below
-/// <see cref="IdleBytes"/> (about 50 KB a second with 57 services), so an idle process never collects on its own.
+/// <see cref="IdleBytes"/> (about 50 KB a second, 0.5 MB an interval), so an idle process never collects on its own.
 /// </summary>
 internal sealed partial class IdleMemory : IDisposable
 {
     public static readonly TimeSpan Interval = TimeSpan.FromSeconds(10);
 
-    /// <summary>An interval that allocated less than this is quiet (a few hundred requests' worth).</summary>
-    public const long IdleBytes = 2 * 1024 * 1024;
+    /// <summary>An interval that allocated less than this is quiet (about 300 proxied requests, or 64 new 16 KiB stream blocks).</summary>
+    public const long IdleBytes = 1024 * 1024;
 
     /// <summary>Allocation in busy intervals since the last release that makes going quiet worth a full collection.</summary>
-    public const long BurstBytes = 8 * 1024 * 1024;
+    public const long BurstBytes = 4 * 1024 * 1024;
 
     private readonly Func<long> _allocated;
     private readonly Action _release;
