@@ -59,6 +59,14 @@ public sealed class AuthenticationTests(ITestOutputHelper output) : PolicyTest(o
         Assert.Equal(HttpStatusCode.OK, query.StatusCode);
         using var wrongQuery = await SendAsync(harness, "/echo?api_key=nope");
         Assert.Equal(HttpStatusCode.Unauthorized, wrongQuery.StatusCode);
+        // Among other parameters, and percent-encoded (name and value), the key is found as request.Query would find it.
+        using var among = await SendAsync(harness, "/echo?a=1&api%5Fkey=" + key.Replace("-", "%2D", StringComparison.Ordinal) + "&b");
+        Assert.Equal(HttpStatusCode.OK, among.StatusCode);
+        // Twice is ambiguous, even when both copies are right: refused.
+        using var twice = await SendAsync(harness, $"/echo?api_key={key}&api_key={key}");
+        Assert.Equal(HttpStatusCode.Unauthorized, twice.StatusCode);
+        using var prefix = await SendAsync(harness, "/echo?api_key_x=" + key);
+        Assert.Equal(HttpStatusCode.Unauthorized, prefix.StatusCode);
     }
 
     [Fact]

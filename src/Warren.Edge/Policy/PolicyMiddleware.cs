@@ -25,48 +25,73 @@ internal sealed partial class PolicyMiddleware(
 {
     private static readonly EdgeAnswer DeniedAnswer = new(ErrorKind.PolicyDenied);
 
-    public RequestDelegate Wrap(RequestDelegate next) => context => routes.HasPolicies ? InvokeAsync(context, next) : next(context);
+    public RequestDelegate Wrap(RequestDelegate next) => context => routes.HasPolicies ? Invoke(context, next) : next(context);
 
-    /// <summary>The request's host as routed (InvokeAsync admitted only requests whose Host is one).</summary>
+    /// <summary>The request's host as routed (Invoke admitted only requests whose Host is one).</summary>
     private static string RouteKey(HttpRequest request) =>
         Configuration.HostNames.TryGetRequestKey(request.Headers.Host.ToString(), out var host) ? host : "";
 
-    private async Task InvokeAsync(HttpContext context, RequestDelegate next)
+    /// <summary>
+    /// Not an async method: a request that passes synchronous checks (IP lists, rate limits, API keys) goes on with
+    /// <c>next</c>'s own task, so the policy step adds no state machine to every request of a protected service.
+    /// </summary>
+    private Task Invoke(HttpContext context, RequestDelegate next)
     {
         var request = context.Request;
         // The route key the forwarding middleware uses (HostNames: the Host header as sent, never IDNA-decoded), so the
         // policy found is always that of the service the request reaches. A Host that is no hostname gets its 400 there.
         if (!Configuration.HostNames.TryGetRequestKey(request.Headers.Host.ToString(), out var host))
         {
-            await next(context).ConfigureAwait(false);
-            return;
+            return next(context);
         }
         var service = string.IsNullOrEmpty(host) ? null : routes.MatchHttp(host, request.Path.Value ?? "/");
         context.Features.Set(new ResolvedRoute(service));
         if (service?.Policy is not { } policy)
         {
-            await next(context).ConfigureAwait(false);
-            return;
+            return next(context);
         }
         var client = ClientAddress.Of(context, trusted);
         if (!Admit(context, service, policy, client, out var answer))
         {
-            if (answer is not null)
-            {
-                await context.Response.Body.WriteAsync(answer, context.RequestAborted).ConfigureAwait(false);
-            }
-            return;
+            return answer is null ? Task.CompletedTask : context.Response.Body.WriteAsync(answer, context.RequestAborted).AsTask();
         }
-        if (policy.Authenticates && !await AuthenticateAsync(context, service, policy, client).ConfigureAwait(false))
+        if (policy.Authenticates)
         {
-            return;
+            var authenticated = AuthenticateAsync(context, service, policy, client);
+            if (!authenticated.IsCompletedSuccessfully)
+            {
+                return ForwardWhenAuthenticatedAsync(authenticated, context, next, policy);
+            }
+            if (!authenticated.Result)
+            {
+                return Task.CompletedTask;
+            }
         }
+        return Forward(context, next, policy);
+    }
+
+    private async Task ForwardWhenAuthenticatedAsync(Task<bool> authenticated, HttpContext context, RequestDelegate next, ServicePolicy policy)
+    {
+        if (await authenticated.ConfigureAwait(false))
+        {
+            await Forward(context, next, policy).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The request passed: its policy's body limit, rewrites, timeout and error pages apply to the forwarding.</summary>
+    private Task Forward(HttpContext context, RequestDelegate next, ServicePolicy policy)
+    {
         if (policy.MaxRequestBodySize is { } maxBody && context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodyLimit
             && (bodyLimit.MaxRequestBodySize is null || maxBody < bodyLimit.MaxRequestBodySize))
         {
             bodyLimit.MaxRequestBodySize = maxBody; // lower only: the edge's own limit holds
         }
         context.Features.Set(policy); // TunnelTransformer applies the rewrites from it
+        return policy.Timeout is null && policy.ErrorPages is null ? next(context) : ForwardWithTimeoutAndPagesAsync(context, next, policy);
+    }
+
+    private async Task ForwardWithTimeoutAndPagesAsync(HttpContext context, RequestDelegate next, ServicePolicy policy)
+    {
         if (policy.Timeout is { } timeout)
         {
             await ForwardWithTimeoutAsync(context, next, timeout).ConfigureAwait(false);
