@@ -8,11 +8,14 @@
 #     `perf stat` over a fixed wrk window (load independent of req/s, so a busy machine skews them little);
 #   - at 64 connections: `perf record` call stacks, attributed by bench/profile/classify.py to components (Kestrel,
 #     YARP, HttpClient, the multiplexer, TLS, logging, kernel by syscall, GC and runtime).
+# With --bodies instead: 64 KiB responses at 64 connections through Warren HTTP and the YARP hop, two rounds, with
+# req/s, latency and per request CPU, context switches, sendto, recvfrom and futex (docs/performance.md, "Bodies").
 # Needs perf (linux-perf), wrk and nginx (apt-get installs them). Everything on 127.0.0.1; every process it starts is
-# stopped by pid at exit. Usage: bash bench/profile/profile.sh [--prebuilt DIR] (DIR from bench/run.sh --publish).
+# stopped by pid at exit. Usage: bash bench/profile/profile.sh [--bodies] [--prebuilt DIR] (DIR from bench/run.sh --publish).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd); cd "$ROOT"
-OUT=$ROOT/artifacts/profile; W=$OUT/run; PREBUILT=""
+OUT=$ROOT/artifacts/profile; W=$OUT/run; PREBUILT=""; BODIES=0
+[[ ${1:-} == --bodies ]] && { BODIES=1; shift; }
 [[ ${1:-} == --prebuilt ]] && PREBUILT=${2:-$ROOT/.devicekit}
 P=${WARREN_PROFILE_PORT:-18180}; BACKEND=$P YARP=$((P+2)) HTTP=$((P+10)) AGENTS=$((P+13)) ADMIN=$((P+11)) TCP=$((P+15))
 need() { command -v "$1" >/dev/null || { apt-get install -y -qq "$2" >/dev/null 2>&1 || { echo "needs $1 ($2)" >&2; exit 1; }; }; }
@@ -64,6 +67,24 @@ for url in "http://127.0.0.1:$HTTP/6b" "http://127.0.0.1:$TCP/6b" "http://127.0.
   ok=""; for _ in $(seq 200); do [[ $(curl -s -o /dev/null -w '%{http_code}' -H 'Host: web.bench' "$url") == 200 ]] && { ok=1; break; }; sleep 0.1; done
   [[ -n $ok ]] || { echo "$url never answered" >&2; exit 1; }
 done
+
+if ((BODIES)); then
+  head -c 65536 /dev/urandom > "$W/www/64k"
+  declare -A BASE=([warren]="http://127.0.0.1:$HTTP" [yarp]="http://127.0.0.1:$YARP") WHOSE=([warren]="$EDGE_PID,$AGENT_PID" [yarp]="$YARP_PID")
+  for k in yarp warren; do wrk -t2 -c64 -d5s -H 'Host: web.bench' "${BASE[$k]}/64k" >/dev/null; done # warm-up
+  ev=task-clock,context-switches,syscalls:sys_enter_sendto,syscalls:sys_enter_recvfrom,syscalls:sys_enter_futex
+  for round in 1 2; do for k in yarp warren; do
+    wrk -t2 -c64 -d6s --latency -H 'Host: web.bench' "${BASE[$k]}/64k" > "$W/wrk.out" & WRK=$!; sleep 0.5
+    perf stat -e "$ev" -p "${WHOSE[$k]}" -o "$W/stat.txt" -- sleep 5 >/dev/null 2>&1; wait $WRK
+    reqs=$(grep -oE '[0-9]+ requests in' "$W/wrk.out" | awk '{print $1}'); rps=$(grep 'Requests/sec' "$W/wrk.out" | awk '{print $2}')
+    p50=$(grep -E '^ +50%' "$W/wrk.out" | awk '{print $2}'); p99=$(grep -E '^ +99%' "$W/wrk.out" | awk '{print $2}')
+    awk -v r=$((reqs * 5 / 6)) -v k="$k" -v rps="$rps" -v p50="$p50" -v p99="$p99" '
+      /task-clock/ {gsub(",","",$1); cpu=$1*1000/r} /context-switches/ {gsub(",","",$1); cs=$1/r}
+      /syscalls:sys_enter_/ {gsub(",","",$1); n=$2; sub("syscalls:sys_enter_","",n); v[n]=$1/r}
+      END {printf "%-7s 64 KiB c64: %s req/s, p50 %s, p99 %s; per request: CPU %.0f us, %.2f context switches, %.2f sendto, %.2f recvfrom, %.2f futex\n", k, rps, p50, p99, cpu, cs, v["sendto"], v["recvfrom"], v["futex"]}' "$W/stat.txt"
+  done; done
+  exit 0
+fi
 
 declare -A URL=([warren-http]="http://127.0.0.1:$HTTP/6b" [warren-tcp]="http://127.0.0.1:$TCP/6b" [yarp]="http://127.0.0.1:$YARP/6b")
 declare -A WHO=([warren-http]="$EDGE_PID,$AGENT_PID" [warren-tcp]="$EDGE_PID,$AGENT_PID" [yarp]="$YARP_PID")

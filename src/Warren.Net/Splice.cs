@@ -9,6 +9,12 @@ namespace Warren.Net;
 internal static class Splice
 {
     /// <summary>
+    /// One read's worth: a 64 KiB response is read, framed and sent over the link at once rather than in four rounds
+    /// of read, frame, TLS record and send (docs/performance.md, "Bodies"). Held only between a read and its write.
+    /// </summary>
+    internal const int CopyBufferSize = 64 * 1024;
+
+    /// <summary>
     /// Runs both directions; completes when both have ended or either failed (then both are torn down by the caller).
     /// <paramref name="halfCloseA"/>/<paramref name="halfCloseB"/> close the send side of a and b respectively.
     /// <paramref name="idleTimeout"/> ends the splice when no byte moved either way for that long, calling
@@ -49,14 +55,19 @@ internal static class Splice
     {
         var total = 0L;
         var writing = false;
+        var full = false;
         try
         {
             while (true)
             {
                 // A zero-byte read waits for data without holding a buffer, so an idle WebSocket or TCP
-                // connection costs no buffer memory (YARP's StreamCopier does the same).
-                await from.ReadAsync(Memory<byte>.Empty, cts.Token).ConfigureAwait(false);
-                var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
+                // connection costs no buffer memory (YARP's StreamCopier does the same). After a read that filled the
+                // buffer more is most likely waiting: read again at once, sparing the wait's syscall.
+                if (!full)
+                {
+                    await from.ReadAsync(Memory<byte>.Empty, cts.Token).ConfigureAwait(false);
+                }
+                var buffer = ArrayPool<byte>.Shared.Rent(CopyBufferSize);
                 try
                 {
                     var n = await from.ReadAsync(buffer, cts.Token).ConfigureAwait(false);
@@ -65,6 +76,7 @@ internal static class Splice
                         halfClose();
                         return (total, null);
                     }
+                    full = n == buffer.Length;
                     writing = true;
                     await to.WriteAsync(buffer.AsMemory(0, n), cts.Token).ConfigureAwait(false);
                     writing = false;

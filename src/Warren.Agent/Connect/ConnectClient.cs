@@ -98,11 +98,11 @@ public sealed partial class ConnectClient : IAsyncDisposable
     /// <summary>Dials, starts the session and logs in for the service (docs/protocol.md §10.4).</summary>
     private async Task<(MuxSession Session, Stream Transport)> ConnectAsync(CancellationToken cancellationToken)
     {
-        var (transport, socket) = await _dialer.DialAsync(cancellationToken).ConfigureAwait(false);
+        var (transport, link) = await _dialer.DialAsync(cancellationToken).ConfigureAwait(false);
         MuxSession? session = null;
         try
         {
-            session = await MuxSession.StartAsync(StreamTransport.Create(transport, socket), SessionRole.Client, _sessionOptions, _logger,
+            session = await MuxSession.StartAsync(StreamTransport.Create(transport, link), SessionRole.Client, _sessionOptions, _logger,
                 abortTransport: transport.Dispose, name: $"connect->{_edge.Edge}", cancellationToken: cancellationToken).ConfigureAwait(false);
             session.RefuseIncomingStreams(); // the edge opens nothing toward a connect client
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

@@ -121,11 +121,11 @@ internal sealed partial class EdgeConnection(
     /// </summary>
     private async Task<bool> RunSessionAsync(CancellationToken stopping)
     {
-        var (transport, socket) = await dialer.DialAsync(stopping).ConfigureAwait(false);
+        var (transport, link) = await dialer.DialAsync(stopping).ConfigureAwait(false);
         MuxSession session;
         try
         {
-            session = await MuxSession.StartAsync(StreamTransport.Create(transport, socket), SessionRole.Client, sessionOptions, logger,
+            session = await MuxSession.StartAsync(StreamTransport.Create(transport, link), SessionRole.Client, sessionOptions, logger,
                 abortTransport: transport.Dispose, name: $"agent[{index}]->{config.Edge}", cancellationToken: stopping).ConfigureAwait(false);
         }
         catch

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
+using Warren.Protocol.Transport;
 using Warren.Configuration;
 
 namespace Warren.Agent.Connection;
@@ -16,7 +17,7 @@ internal sealed partial class EdgeDialer(AgentConfig config, TimeSpan timeout, I
     private readonly (string Host, int Port) _edge = ParseEndpoint(config.Edge);
 
     /// <summary>The link's stream (TLS, or plain TCP when insecure) and the socket under it.</summary>
-    public async Task<(Stream Stream, Socket Socket)> DialAsync(CancellationToken stopping)
+    public async Task<(Stream Stream, LinkStream Link)> DialAsync(CancellationToken stopping)
     {
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         limit.CancelAfter(timeout);
@@ -30,18 +31,18 @@ internal sealed partial class EdgeDialer(AgentConfig config, TimeSpan timeout, I
         }
     }
 
-    private async Task<(Stream, Socket)> DialOnceAsync(CancellationToken cancellationToken)
+    private async Task<(Stream, LinkStream)> DialOnceAsync(CancellationToken cancellationToken)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
             await socket.ConnectAsync(_edge.Host, _edge.Port, cancellationToken).ConfigureAwait(false);
             socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
-            var network = new NetworkStream(socket, ownsSocket: true);
+            var network = new LinkStream(socket, ownsSocket: true);
             if (config.Insecure)
             {
                 Log.InsecureLink(logger, config.Edge);
-                return (network, socket);
+                return (network, network);
             }
             var tls = new SslStream(network, leaveInnerStreamOpen: false);
             try
@@ -57,7 +58,7 @@ internal sealed partial class EdgeDialer(AgentConfig config, TimeSpan timeout, I
                 await tls.DisposeAsync().ConfigureAwait(false);
                 throw;
             }
-            return (tls, socket);
+            return (tls, network);
         }
         catch
         {

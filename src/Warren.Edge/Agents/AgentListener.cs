@@ -118,7 +118,7 @@ internal sealed partial class AgentListener : IAsyncDisposable
             }
             client.NoDelay = true;
             client.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
-            var network = new NetworkStream(client, ownsSocket: false);
+            var network = new LinkStream(client, ownsSocket: false);
             Stream stream = network;
             if (_certificate is not null)
             {
@@ -143,7 +143,7 @@ internal sealed partial class AgentListener : IAsyncDisposable
             }
             await using (stream.ConfigureAwait(false))
             {
-                var transport = StreamTransport.Create(stream, client);
+                var transport = StreamTransport.Create(stream, network);
                 await _handler.ServeAsync(transport, remote, abort: client.Dispose, _stopping.Token).ConfigureAwait(false);
             }
         }

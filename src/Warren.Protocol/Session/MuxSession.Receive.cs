@@ -4,6 +4,7 @@ using System.Buffers.Binary;
 using System.Text;
 using Warren.Protocol.Framing;
 using Warren.Protocol.Streams;
+using Warren.Protocol.Transport;
 
 namespace Warren.Protocol.Session;
 
@@ -25,7 +26,10 @@ public sealed partial class MuxSession
     {
         await Task.Yield(); // leave StartAsync's caller at once
         var input = _transport.Input;
+        var hint = _transport as IInputHint;
         var limits = new FrameLimits(ProtocolVersion, Options.MaxFramePayload, Options.MaxOpenMetadata);
+        MuxStream? held = null; // an ended read kept for the next batch's DATA (see MaxHolds)
+        var holds = 0;
         try
         {
             while (true)
@@ -36,6 +40,11 @@ public sealed partial class MuxSession
                     break;
                 }
                 var buffer = result.Buffer;
+                if (held is not null && !StartsWithDataFor(buffer, limits, held))
+                {
+                    held.DispatchRead(); // the burst for it is over, and more input is in hand: the pool runs it
+                    held = null;
+                }
                 if (IsClosed)
                 {
                     // Closing: drain what the peer still sends, unprocessed, so it reads our GOAWAY before the
@@ -48,7 +57,8 @@ public sealed partial class MuxSession
                     continue;
                 }
                 _keepAlive.OnReceived();
-                MuxStream? inline = null;
+                var inline = held;
+                held = null;
                 try
                 {
                     while (FrameReader.TryReadFrame(ref buffer, limits, out var header, out var payload))
@@ -83,8 +93,27 @@ public sealed partial class MuxSession
                 }
                 if (inline is not null)
                 {
-                    CompleteInline(inline);
+                    if (!result.IsCompleted && holds < MaxHolds && inline.CanExtendRead && hint is { MoreInputReady: true })
+                    {
+                        held = inline;
+                        holds++;
+                    }
+                    else if (!result.IsCompleted && hint is { MoreInputReady: true })
+                    {
+                        // More is read ahead already: keep the link drained and let the pool run this continuation
+                        // (on the other cores), rather than fall behind the peer (docs/performance.md, "Bodies").
+                        holds = 0;
+                        inline.DispatchRead();
+                    }
+                    else
+                    {
+                        holds = 0;
+                        CompleteInline(inline);
+                    }
                 }
+                // WINDOW_UPDATEs and other replies this batch queued: written here, not by waking the writer loop
+                // (the continuation above may have written them already, with its own frames).
+                _writer.WriteQueuedInline();
                 if (result.IsCompleted)
                 {
                     OnTransportEnded(buffer.IsEmpty ? "the peer closed the connection" : "the connection ended inside a frame", cleanEnd: buffer.IsEmpty);
@@ -94,17 +123,43 @@ public sealed partial class MuxSession
         }
         catch (ProtocolException ex)
         {
+            held?.DispatchRead();
+            held = null;
             Log.ProtocolViolation(_logger, Name, ex.Code, ex.Message);
             Close(new SessionCloseInfo(ex.Code, ByPeer: false, ex.Message), CloseMode.SendGoAway);
             await DrainAfterViolationAsync(input).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
+            held?.DispatchRead();
+            held = null;
             Close(new SessionCloseInfo(ErrorCode.ConnectionLost, ByPeer: false, "read failed: " + ex.Message), CloseMode.Immediate);
         }
         finally
         {
+            held?.DispatchRead(); // a clean end (canceled, or the transport ended) with a read still held
             await input.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Batches an ended read may be held across before its continuation runs: under TLS each batch is one 16 KiB record, so a read with
+    /// a 64 KiB buffer takes four records' DATA in one go instead of four reads, four copies into the next socket and
+    /// four sends there (docs/performance.md, "Bodies"). Only while the transport says the next batch is already here,
+    /// so a read is never held waiting for the network.
+    /// </summary>
+    private const int MaxHolds = 8;
+
+    /// <summary>Whether the batch's first frame is DATA for <paramref name="stream"/> (so its held read may take it).</summary>
+    private static bool StartsWithDataFor(ReadOnlySequence<byte> buffer, FrameLimits limits, MuxStream stream)
+    {
+        try
+        {
+            return FrameReader.TryReadFrame(ref buffer, limits, out var header, out _) && header.Type == FrameType.Data && header.StreamId == stream.Id;
+        }
+        catch (ProtocolException)
+        {
+            return false; // the loop below meets it again and says why
         }
     }
 
@@ -223,7 +278,7 @@ public sealed partial class MuxSession
         var ended = stream.OnData(payload, fin, out var credit);
         if (credit > 0)
         {
-            _writer.EnqueueControl(new ControlFrame(FrameType.WindowUpdate, stream.Id, credit));
+            _writer.EnqueueControl(new ControlFrame(FrameType.WindowUpdate, stream.Id, credit), wake: false); // written at the batch's end
         }
         return ended ? stream : null;
     }

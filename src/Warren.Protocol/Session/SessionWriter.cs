@@ -70,10 +70,23 @@ internal sealed class SessionWriter
         }
     }
 
-    public void EnqueueControl(in ControlFrame frame)
+    /// <summary>Queues a control frame. With <paramref name="wake"/> false the caller writes it inline soon (<see cref="WriteQueuedInline"/>).</summary>
+    public void EnqueueControl(in ControlFrame frame, bool wake = true)
     {
         _control.Enqueue(frame);
-        Signal();
+        if (wake)
+        {
+            Signal();
+        }
+    }
+
+    /// <summary>Writes whatever is queued on this thread, if anything is and nobody else is writing (the reader loop, after a batch).</summary>
+    public void WriteQueuedInline()
+    {
+        if (!_control.IsEmpty || !_ready.IsEmpty)
+        {
+            TryWriteInline();
+        }
     }
 
     /// <summary>Queues a frame the peer provoked. A peer that makes us queue too many (ping or reset floods) is cut off.</summary>

@@ -523,6 +523,19 @@ public sealed class MuxStream : Stream
                         credit = _window.OnConsumed(taken, _session);
                     }
                 }
+                else if (_receiver.TryExtend(payload) is > 0 and var extended)
+                {
+                    // Same batch, same read, not yet handed back: it takes this frame too (as far as its buffer goes).
+                    if (extended < length)
+                    {
+                        _receiver.Append(payload.Slice(extended));
+                    }
+                    readEnded = true;
+                    if (!fin)
+                    {
+                        credit = _window.OnConsumed(extended, _session);
+                    }
+                }
                 else
                 {
                     _receiver.Append(payload);
@@ -561,7 +574,14 @@ public sealed class MuxStream : Stream
     }
 
     /// <summary>Runs the continuation of the read that <see cref="OnData"/> ended on the thread pool.</summary>
-    internal void DispatchRead() => ThreadPool.UnsafeQueueUserWorkItem(_receiver, preferLocal: false);
+    /// <summary>The read <see cref="OnData"/> ended still has room for more DATA (reader loop only).</summary>
+    internal bool CanExtendRead => _receiver.CanExtend;
+
+    internal void DispatchRead()
+    {
+        _receiver.StopExtending(); // before the pool may start the continuation
+        ThreadPool.UnsafeQueueUserWorkItem(_receiver, preferLocal: false);
+    }
 
     /// <summary>WINDOW_UPDATE arrived (reader loop).</summary>
     internal void OnWindowUpdate(uint increment)

@@ -24,6 +24,9 @@ internal sealed class StreamReceiver(BlockPool pool) : IValueTaskSource<int>, IT
     // last DATA of a batch, else on the thread pool (MuxSession.Receive.cs).
     private ManualResetValueTaskSourceCore<int> _core;
     private Memory<byte> _waitBuffer;
+    // The rest of a filled read's buffer while its continuation has not been started: later DATA of the same batch
+    // goes on filling it (TryExtend), so a reader with a large buffer gets a batch's frames in one read.
+    private Memory<byte> _spare;
     private CancellationTokenRegistration _cancellation;
     private int _result;
     private Exception? _error;
@@ -133,15 +136,41 @@ internal sealed class StreamReceiver(BlockPool pool) : IValueTaskSource<int>, IT
     {
         var n = (int)Math.Min(_waitBuffer.Length, payload.Length);
         payload.Slice(0, n).CopyTo(_waitBuffer.Span);
+        var spare = _waitBuffer[n..];
         EndWait(n, null);
+        _spare = spare;
         return n;
     }
+
+    /// <summary>
+    /// More DATA for a read that <see cref="FillWaiter"/> ended and whose continuation has not been started: copies
+    /// what fits into the rest of its buffer and adds it to the read's count. Returns the bytes taken (0: none fit).
+    /// </summary>
+    public int TryExtend(in ReadOnlySequence<byte> payload)
+    {
+        if (_spare.IsEmpty)
+        {
+            return 0;
+        }
+        var n = (int)Math.Min(_spare.Length, payload.Length);
+        payload.Slice(0, n).CopyTo(_spare.Span);
+        _spare = _spare[n..];
+        _result += n;
+        return n;
+    }
+
+    /// <summary>A read ended by <see cref="FillWaiter"/> can still take more of this batch's DATA.</summary>
+    public bool CanExtend => !_spare.IsEmpty;
+
+    /// <summary>The ended read's continuation is about to start (here or on the pool): its buffer is the reader's again.</summary>
+    public void StopExtending() => _spare = default;
 
     /// <summary>Ends the wait with <paramref name="result"/> bytes or <paramref name="error"/>; call <see cref="Complete"/> after leaving the lock.</summary>
     public void EndWait(int result, Exception? error)
     {
         IsWaiting = false;
         _waitBuffer = default;
+        _spare = default;
         _result = result;
         _error = error;
     }
@@ -152,6 +181,7 @@ internal sealed class StreamReceiver(BlockPool pool) : IValueTaskSource<int>, IT
         // Unregister, not Dispose: this may run inside the registration's own callback, where Dispose would wait for itself.
         _cancellation.Unregister();
         _cancellation = default;
+        _spare = default;
         if (_error is { } error)
         {
             _core.SetException(error);

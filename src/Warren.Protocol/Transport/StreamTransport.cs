@@ -14,12 +14,26 @@ public static class StreamTransport
     /// at a clean close, rather than a reset. <paramref name="socket"/> is the connection under the stream (an
     /// SslStream does not expose it); without it only the TLS close is sent.
     /// </summary>
-    public static IDuplexPipe Create(Stream stream, Socket? socket = null)
+    public static IDuplexPipe Create(Stream stream, Socket? socket = null) => Create(stream, socket, stream as LinkStream);
+
+    /// <summary>
+    /// Wraps <paramref name="stream"/> (the link itself, or the TLS stream over it), as above; each flush of the
+    /// session is one batch of <paramref name="link"/>'s, so the TLS records it makes leave in one send.
+    /// </summary>
+    public static IDuplexPipe Create(Stream stream, LinkStream link)
+    {
+        ArgumentNullException.ThrowIfNull(link);
+        return Create(stream, link.Socket, link);
+    }
+
+    private static DuplexPipe Create(Stream stream, Socket? socket, LinkStream? link)
     {
         ArgumentNullException.ThrowIfNull(stream);
         var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 8 * 1024, leaveOpen: true));
         var writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024, leaveOpen: true));
-        return new DuplexPipe(reader, new ShutdownOnComplete(writer, stream, socket ?? (stream as NetworkStream)?.Socket));
+        // Under TLS the reader gets one record per read; a whole record read ahead means the next read will not wait.
+        Func<bool>? moreInputReady = link is not null && stream is SslStream ? () => link.HasWholeTlsRecord : null;
+        return new DuplexPipe(reader, new ShutdownOnComplete(writer, stream, socket ?? (stream as NetworkStream)?.Socket, link), moreInputReady);
     }
 
     /// <summary>Two connected in-memory transports, for tests and benchmarks.</summary>
@@ -31,22 +45,35 @@ public static class StreamTransport
         return (new DuplexPipe(toClient.Reader, toServer.Writer), new DuplexPipe(toServer.Reader, toClient.Writer));
     }
 
-    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
+    private sealed class DuplexPipe(PipeReader input, PipeWriter output, Func<bool>? moreInputReady = null) : IDuplexPipe, IInputHint
     {
         public PipeReader Input { get; } = input;
         public PipeWriter Output { get; } = output;
+        public bool MoreInputReady => moreInputReady?.Invoke() ?? false;
     }
 
-    /// <summary>A writer that, once completed without error, shuts the stream's sending direction down.</summary>
-    private sealed class ShutdownOnComplete(PipeWriter inner, Stream stream, Socket? socket) : PipeWriter
+    /// <summary>
+    /// A writer that, once completed without error, shuts the stream's sending direction down. Over a
+    /// <see cref="LinkStream"/>, each flush is one batch: the TLS records it makes leave in one send.
+    /// </summary>
+    private sealed class ShutdownOnComplete(PipeWriter inner, Stream stream, Socket? socket, LinkStream? link) : PipeWriter
     {
         public override bool CanGetUnflushedBytes => inner.CanGetUnflushedBytes;
         public override long UnflushedBytes => inner.UnflushedBytes;
         public override void Advance(int bytes) => inner.Advance(bytes);
         public override Memory<byte> GetMemory(int sizeHint = 0) => inner.GetMemory(sizeHint);
         public override Span<byte> GetSpan(int sizeHint = 0) => inner.GetSpan(sizeHint);
-        public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default) => inner.FlushAsync(cancellationToken);
-        public override ValueTask<FlushResult> WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default) => inner.WriteAsync(source, cancellationToken);
+        public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
+        {
+            link?.BeginBatch();
+            return inner.FlushAsync(cancellationToken);
+        }
+
+        public override ValueTask<FlushResult> WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default)
+        {
+            link?.BeginBatch();
+            return inner.WriteAsync(source, cancellationToken);
+        }
         public override void CancelPendingFlush() => inner.CancelPendingFlush();
 
         public override void Complete(Exception? exception = null)
@@ -54,6 +81,13 @@ public static class StreamTransport
             inner.Complete(exception);
             if (exception is null)
             {
+                try
+                {
+                    link?.Flush(); // whatever the last batch gathered goes out before the FIN
+                }
+                catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
+                {
+                }
                 ShutdownSocket();
             }
         }
@@ -67,6 +101,10 @@ public static class StreamTransport
             }
             try
             {
+                if (link is not null)
+                {
+                    await link.FlushAsync().ConfigureAwait(false); // the last batch, before close_notify and the FIN
+                }
                 if (stream is SslStream tls)
                 {
                     await tls.ShutdownAsync().ConfigureAwait(false);

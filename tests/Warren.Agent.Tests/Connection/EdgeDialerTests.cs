@@ -38,11 +38,11 @@ public sealed class EdgeDialerTests : IDisposable
         var pinned = new EdgeDialer(Config(fingerprint: Convert.ToHexStringLower(SHA256.HashData(certificate.RawData))), Wait.DefaultTimeout, NullLogger.Instance);
 
         await Assert.ThrowsAsync<AuthenticationException>(() => wrong.DialAsync(CancellationToken.None));
-        var (stream, socket) = await pinned.DialAsync(CancellationToken.None);
+        var (stream, link) = await pinned.DialAsync(CancellationToken.None);
         await using (stream)
         {
             Assert.IsType<SslStream>(stream);
-            Assert.True(socket.Connected);
+            Assert.True(link.Socket.Connected);
         }
         await server.WaitAsync(Wait.DefaultTimeout);
     }

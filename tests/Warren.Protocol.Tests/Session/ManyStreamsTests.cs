@@ -152,6 +152,7 @@ public sealed class ManyStreamsTests
     [Theory]
     [InlineData(TransportKind.InMemory)]
     [InlineData(TransportKind.Tcp)]
+    [InlineData(TransportKind.Tls)]
     public async Task SmallRoundTrips_ManyStreamsAtOnce_NeverWaitForAnUnrelatedWakeUp(TransportKind transport)
     {
         // Producers write inline and leave frames to whoever holds the writer's gate. A frame queued just as the holder

@@ -54,5 +54,7 @@ internal sealed class SessionPair : IAsyncDisposable
         { TransportKind.InMemory, SessionRole.Server },
         { TransportKind.Tcp, SessionRole.Client },
         { TransportKind.Tcp, SessionRole.Server },
+        { TransportKind.Tls, SessionRole.Client },
+        { TransportKind.Tls, SessionRole.Server },
     };
 }

@@ -1,6 +1,9 @@
 using System.IO.Pipelines;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Warren.Protocol.Transport;
 
 namespace Warren.Protocol.Tests.Support;
@@ -25,12 +28,47 @@ internal static class TestTransport
         await client.ConnectAsync(listener.LocalEndpoint).ConfigureAwait(false);
         var server = await accept.ConfigureAwait(false);
         server.NoDelay = true;
+        if (kind == TransportKind.Tls)
+        {
+            return await WrapTlsAsync(client, server).ConfigureAwait(false);
+        }
         return (Wrap(client), Wrap(server));
 
         static TransportEnd Wrap(Socket socket)
         {
             var stream = new NetworkStream(socket, ownsSocket: true);
             return new TransportEnd(StreamTransport.Create(stream), stream.Dispose, stream);
+        }
+    }
+
+    private static async Task<(TransportEnd Client, TransportEnd Server)> WrapTlsAsync(Socket client, Socket server)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=link.test", key, HashAlgorithmName.SHA256);
+        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddHours(1));
+        // A certificate with its key in a form SslStream on Linux can use for the server side.
+        var serverCertificate = X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pkcs12), null);
+        var clientLink = new LinkStream(client, ownsSocket: true);
+        var serverLink = new LinkStream(server, ownsSocket: true);
+        var pin = certificate.GetCertHashString(HashAlgorithmName.SHA256); // pinned, as the agent pins the edge
+        var clientTls = new SslStream(clientLink, leaveInnerStreamOpen: false,
+            (_, presented, _, _) => presented is not null && presented.GetCertHashString(HashAlgorithmName.SHA256) == pin);
+        var serverTls = new SslStream(serverLink, leaveInnerStreamOpen: false);
+        await Task.WhenAll(
+            clientTls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "link.test" }),
+            serverTls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions { ServerCertificate = serverCertificate })).ConfigureAwait(false);
+        return (new TransportEnd(StreamTransport.Create(clientTls, clientLink), clientTls.Dispose, clientTls),
+            new TransportEnd(StreamTransport.Create(serverTls, serverLink), serverTls.Dispose, new Owners(serverTls, serverCertificate)));
+    }
+
+    private sealed class Owners(params IDisposable[] owned) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var o in owned)
+            {
+                o.Dispose();
+            }
         }
     }
 }

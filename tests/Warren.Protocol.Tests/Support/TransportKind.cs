@@ -7,4 +7,6 @@ public enum TransportKind
     InMemory,
     /// <summary>A real TCP connection on 127.0.0.1, wrapped with <c>StreamTransport.Create</c>.</summary>
     Tcp,
+    /// <summary>TLS over a real TCP connection, through <c>LinkStream</c>: the agent link as edge and agent run it.</summary>
+    Tls,
 }
