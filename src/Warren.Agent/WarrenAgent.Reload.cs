@@ -119,5 +119,8 @@ public sealed partial class WarrenAgent
 
         [LoggerMessage(142, LogLevel.Warning, "Session {Index} could not register the reloaded services ({Message}); its next session will", EventName = "RegisterAgainFailed")]
         public static partial void RegisterAgainFailed(ILogger logger, int index, string message);
+
+        [LoggerMessage(143, LogLevel.Information, "drain_timeout of {Seconds} s reached: ending the TCP streams still open cleanly", EventName = "EndingLongStreams")]
+        public static partial void EndingLongStreams(ILogger logger, double seconds);
     }
 }

@@ -15,6 +15,7 @@ public sealed partial class WarrenAgent : IAsyncDisposable
 {
     private readonly EdgeConnection[] _connections;
     private readonly CancellationTokenSource _stopping = new();
+    private readonly CancellationTokenSource _drainExpired = new();
     private readonly StreamDispatcher _dispatcher;
     private Task _running = Task.CompletedTask;
     private readonly ILoggerFactory _loggerFactory;
@@ -38,7 +39,7 @@ public sealed partial class WarrenAgent : IAsyncDisposable
         _logger = logger;
         _loggerFactory = loggerFactory;
         Metrics = new AgentMetrics(this, _services);
-        _dispatcher = new StreamDispatcher(_services, TimeProvider.System, logger) { Metrics = Metrics };
+        _dispatcher = new StreamDispatcher(_services, TimeProvider.System, logger) { Metrics = Metrics, DrainExpired = _drainExpired.Token };
         var sessionOptions = options.Session.Clone();
         sessionOptions.KeepAliveInterval = config.Session.KeepaliveInterval;
         sessionOptions.KeepAliveTimeout = config.Session.KeepaliveTimeout;
@@ -93,15 +94,35 @@ public sealed partial class WarrenAgent : IAsyncDisposable
 
     private int _disposed;
 
-    /// <summary>Sends GOAWAY on every session and waits up to <paramref name="grace"/> for in-flight streams, then closes.</summary>
-    public async Task StopAsync(TimeSpan grace)
+    /// <summary>
+    /// How long the TCP streams still open at the drain's timeout get to close after the agent ended them cleanly,
+    /// before the session is cut and whatever is left is reset (docs/operations.md, "Restarts and upgrades").
+    /// </summary>
+    internal static readonly TimeSpan LongStreamCloseAllowance = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Sends GOAWAY on every session and waits up to <paramref name="grace"/> (drain_timeout) for in-flight streams;
+    /// then ends the TCP streams still open cleanly (their client gets a FIN, not a reset) and closes the sessions
+    /// once those have closed, or <see cref="LongStreamCloseAllowance"/> later.
+    /// </summary>
+    public Task StopAsync(TimeSpan grace) => StopAsync(grace, LongStreamCloseAllowance);
+
+    private async Task StopAsync(TimeSpan grace, TimeSpan closeAllowance)
     {
         // Not ready first; then stop reconnecting and drain every session (those the edge already asked to drain
-        // too): GOAWAY, in-flight streams finish, the rest is cut at the grace.
+        // too): GOAWAY, in-flight streams finish; at the grace the long-lived TCP streams are ended cleanly
+        // (Services/StreamDispatcher.cs: the backend's input ends, so the edge's client gets a FIN and closes), and
+        // what is still open after the allowance is cut.
         _draining = true;
         var sessions = Sessions.Concat(_connections.SelectMany(c => c.Draining)).Distinct().ToArray();
         await _stopping.CancelAsync().ConfigureAwait(false);
-        await Task.WhenAll(sessions.Select(s => s.DrainAsync(grace))).ConfigureAwait(false);
+        var drains = Task.WhenAll(sessions.Select(s => s.DrainAsync(grace + closeAllowance)));
+        if (await Task.WhenAny(drains, Task.Delay(grace)).ConfigureAwait(false) != drains)
+        {
+            Log.EndingLongStreams(_logger, grace.TotalSeconds);
+            await _drainExpired.CancelAsync().ConfigureAwait(false);
+        }
+        await drains.ConfigureAwait(false);
         await _running.ConfigureAwait(false);
         if (_admin is { } adminServer)
         {
@@ -116,8 +137,9 @@ public sealed partial class WarrenAgent : IAsyncDisposable
         {
             return; // an agent a test stopped is disposed again with its harness
         }
-        await StopAsync(TimeSpan.Zero + TimeSpan.FromMilliseconds(1)).ConfigureAwait(false);
+        await StopAsync(TimeSpan.FromMilliseconds(1), TimeSpan.Zero).ConfigureAwait(false);
         _stopping.Dispose();
+        _drainExpired.Dispose();
         _reloading.Dispose();
         foreach (var connection in _connections)
         {

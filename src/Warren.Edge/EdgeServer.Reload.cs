@@ -158,5 +158,8 @@ public sealed partial class EdgeServer
 
         [LoggerMessage(601, LogLevel.Error, "Configuration reload refused, the running configuration stays: {Error}", EventName = "ReloadRefused")]
         public static partial void ReloadRefused(ILogger logger, string error);
+
+        [LoggerMessage(640, LogLevel.Information, "drain_timeout of {Seconds} s reached: ending the TCP connections and WebSockets still open cleanly", EventName = "EndingLongStreams")]
+        public static partial void EndingLongStreams(ILogger logger, double seconds);
     }
 }

@@ -380,11 +380,21 @@ public sealed partial class EdgeServer : IAsyncDisposable
     public Task Superseded => _handover?.Superseded ?? Never;
 
     /// <summary>
+    /// How long the TCP streams and WebSockets still open at the drain's timeout get to close after the edge ended
+    /// them cleanly, before the sessions are cut and whatever is left is reset (docs/operations.md, "Restarts and upgrades").
+    /// </summary>
+    internal static readonly TimeSpan LongStreamCloseAllowance = TimeSpan.FromSeconds(5);
+
+    /// <summary>
     /// Drains: not ready from the first moment (/readyz answers 503), every listener stops accepting (public, agents,
     /// TCP ports), every agent gets GOAWAY; in-flight requests and streams may finish for up to
-    /// <paramref name="grace"/> (edge.yaml <c>drain_timeout</c>), then whatever is left is closed.
+    /// <paramref name="grace"/> (edge.yaml <c>drain_timeout</c>); then the TCP connections and WebSockets still open
+    /// are ended cleanly, as a service drain ends them (a FIN, never a reset), and whatever is left
+    /// <see cref="LongStreamCloseAllowance"/> later is closed.
     /// </summary>
-    public async Task StopAsync(TimeSpan grace)
+    public Task StopAsync(TimeSpan grace) => StopAsync(grace, LongStreamCloseAllowance);
+
+    private async Task StopAsync(TimeSpan grace, TimeSpan closeAllowance)
     {
         using var timeout = new CancellationTokenSource(grace);
         Metrics?.IsReady = false;
@@ -404,9 +414,20 @@ public sealed partial class EdgeServer : IAsyncDisposable
         }
         _tcp.StopAccepting();
         _agents.StopAccepting();
-        var drains = State.Sessions.Select(s => s.Mux.DrainAsync(grace)).ToArray();
-        await _public.StopAsync(timeout.Token).ConfigureAwait(false);
-        await Task.WhenAll(drains).ConfigureAwait(false);
+        var drains = Task.WhenAll(State.Sessions.Select(s => s.Mux.DrainAsync(grace + closeAllowance)));
+        var publicStopped = _public.StopAsync(timeout.Token);
+        if (await Task.WhenAny(drains, Task.Delay(grace)).ConfigureAwait(false) != drains)
+        {
+            // The long-lived streams (TCP connections, WebSockets) end their client's input, as at a service drain's
+            // timeout (Tcp/TcpServiceHost.cs, Forwarding/DrainCloser.cs): each closes both ways as its backend does.
+            Log.EndingLongStreams(_logger, grace.TotalSeconds);
+            foreach (var entry in State.Routes.AllEntries)
+            {
+                entry.ExpireDrain();
+            }
+        }
+        await publicStopped.ConfigureAwait(false);
+        await drains.ConfigureAwait(false);
         await _agents.DisposeAsync().ConfigureAwait(false);
         await adminStopped.ConfigureAwait(false);
         await _admin.StopAsync(CancellationToken.None).ConfigureAwait(false);
@@ -425,7 +446,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
         {
             await Acme.DisposeAsync().ConfigureAwait(false);
         }
-        await StopAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+        await StopAsync(TimeSpan.FromSeconds(1), TimeSpan.Zero).ConfigureAwait(false);
         await _public.DisposeAsync().ConfigureAwait(false);
         await _admin.DisposeAsync().ConfigureAwait(false);
         if (AccessLog is not null)

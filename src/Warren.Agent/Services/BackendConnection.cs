@@ -19,12 +19,7 @@ internal static class BackendConnection
     /// </summary>
     public static void Reset(Stream target)
     {
-        var socket = target switch
-        {
-            NetworkStream network => network.Socket,
-            TlsStream tls => tls.Socket,
-            _ => null,
-        };
+        var socket = SocketOf(target);
         try
         {
             socket?.LingerState = new LingerOption(true, 0);
@@ -35,6 +30,31 @@ internal static class BackendConnection
         }
         socket?.Dispose();
     }
+
+    /// <summary>
+    /// Ends what <paramref name="target"/> sends towards the edge, as if the backend had finished (shutdown of the
+    /// socket's receive side: the splice reads end-of-stream and passes a FIN on), without touching what goes to the
+    /// backend: the client closes on that FIN, and its close reaches the backend as a FIN too. How a drain's timeout
+    /// closes a long-lived TCP stream cleanly (docs/operations.md, "Restarts and upgrades").
+    /// </summary>
+    public static void EndInput(Stream target)
+    {
+        try
+        {
+            SocketOf(target)?.Shutdown(SocketShutdown.Receive);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Already closed: nothing left to end.
+        }
+    }
+
+    private static Socket? SocketOf(Stream target) => target switch
+    {
+        NetworkStream network => network.Socket,
+        TlsStream tls => tls.Socket,
+        _ => null,
+    };
 
     /// <summary>TLS to an https:// target, keeping its socket reachable for <see cref="Reset"/>.</summary>
     internal sealed class TlsStream(NetworkStream inner) : SslStream(inner, leaveInnerStreamOpen: false)

@@ -21,6 +21,9 @@ internal sealed partial class StreamDispatcher(ServiceSet services, TimeProvider
     /// <summary>Per-service counters (Telemetry/AgentMetrics.cs); null when not measured.</summary>
     public Telemetry.AgentMetrics? Metrics { get; init; }
 
+    /// <summary>Fires at the agent's drain_timeout (WarrenAgent.StopAsync): the TCP streams still open end cleanly.</summary>
+    public CancellationToken DrainExpired { get; init; }
+
     public async Task ServeAsync(MuxStream stream, CancellationToken cancellationToken)
     {
         await using var _ = stream.ConfigureAwait(false);
@@ -93,6 +96,9 @@ internal sealed partial class StreamDispatcher(ServiceSet services, TimeProvider
             await using (target.ConfigureAwait(false))
             {
                 stream.Accept();
+                // At the drain's timeout a TCP stream ends cleanly: the backend's input ends, the edge's client gets a
+                // FIN and closes, and that close reaches the backend (BackendConnection.EndInput).
+                using var drained = request.Kind == StreamKind.Tcp ? DrainExpired.Register(static t => BackendConnection.EndInput((Stream)t!), target) : default;
                 var spliced = await Splice.RunAsync(
                     stream, () => ShutdownSend(target),
                     target, stream.CompleteWrites,

@@ -4,6 +4,9 @@ using System.Net.Http;
 using Yarp.ReverseProxy.Forwarder;
 using Warren.Configuration;
 using Warren.Edge.Agents;
+using Warren.Protocol.Framing;
+using Warren.Protocol.Session;
+using Warren.Protocol.Streams;
 using Warren.Protocol.Tunnel;
 
 namespace Warren.Edge.Routing;
@@ -101,6 +104,37 @@ internal sealed class ServiceEntry(int id, string owner, ServiceRegistration reg
         return session is not null || grace.Timeout <= TimeSpan.Zero
             ? ValueTask.FromResult(session)
             : Grace.WaitAsync(this, grace, TimeProvider.System, cancellationToken);
+    }
+
+    /// <summary>How many sessions one TCP connection's open may try when each goes away under it.</summary>
+    private const int MaxOpenAttempts = 3;
+
+    /// <summary>
+    /// Opens a TCP stream (a client connection on the service's port, or a warren connect stream) on
+    /// <paramref name="session"/>. When that session went away before its agent took the open (a GOAWAY crossed it:
+    /// refused, never processed), the connection goes back to the grace queue and is opened on the next session, as
+    /// a connection that arrived a moment later would be (docs/operations.md, "The grace queue"): nothing of the
+    /// client's was read yet, so nothing is lost or sent twice. Any other failure, or no session within the grace,
+    /// throws the open's exception.
+    /// </summary>
+    public async ValueTask<MuxStream> OpenTcpAsync(AgentSession session, string clientAddress, GraceConfig grace, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await session.OpenAsync(this, StreamKind.Tcp, clientAddress, cancellationToken).ConfigureAwait(false);
+            }
+            catch (MuxException ex) when (attempt < MaxOpenAttempts && !session.IsUsable && (ex.Code == ErrorCode.RefusedStream || ex is SessionClosedException)
+                && !cancellationToken.IsCancellationRequested)
+            {
+                if ((PickSession() ?? await WaitForSessionAsync(grace, cancellationToken).ConfigureAwait(false)) is not { } next)
+                {
+                    throw;
+                }
+                session = next;
+            }
+        }
     }
 
     private ServiceControl? _control;

@@ -73,6 +73,34 @@ public sealed class ServiceEntryTests : IAsyncLifetime
         Assert.Empty(entry.Sessions);
     }
 
+    [Fact]
+    public async Task OpenTcpAsync_opens_on_the_next_session_when_the_first_went_away_and_refused_the_open_unprocessed()
+    {
+        // An agent that goes away (SIGTERM, an edge upgrade) refuses the streams it had not started serving: the open
+        // crossed its GOAWAY. The client's connection must wait for the next session, never be reset for it.
+        var entry = new ServiceEntry(1, "alice", new ServiceRegistration { Name = "db", Port = 5432 });
+        var (leaving, _) = await SessionAsync();
+        leaving.Services = [entry];
+        entry.Add(leaving);
+        var grace = new Warren.Configuration.GraceConfig { Timeout = TimeSpan.FromSeconds(60) };
+
+        var open = entry.OpenTcpAsync(leaving, "127.0.0.1:40000", grace, CancellationToken.None).AsTask();
+        var unprocessed = await _pairs[0].Agent.AcceptStreamAsync().AsTask().WaitAsync(Wait.DefaultTimeout);
+        _pairs[0].Agent.GoAway("test: agent shutting down");
+        unprocessed.Abort(Warren.Protocol.Framing.ErrorCode.RefusedStream);
+        await Wait.UntilAsync(() => !leaving.IsUsable, "the edge's end saw the GOAWAY");
+        var (next, _) = await SessionAsync();
+        next.Services = [entry];
+        entry.Add(next);
+        entry.Grace.Wake();
+        var served = await _pairs[1].Agent.AcceptStreamAsync().AsTask().WaitAsync(Wait.DefaultTimeout);
+        served.Accept();
+
+        await using var stream = await open.WaitAsync(Wait.DefaultTimeout);
+        Assert.Equal(StreamKind.Tcp, StreamOpenRequest.Decode(served.Metadata.Span).Kind);
+        await served.DisposeAsync();
+    }
+
     private async Task<(AgentSession Session, Warren.Protocol.Session.MuxSession Mux)> SessionAsync()
     {
         var pair = await MuxPair.StartAsync(NullLoggerFactory.Instance);

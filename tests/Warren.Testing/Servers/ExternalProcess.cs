@@ -80,6 +80,21 @@ internal sealed class ExternalProcess : IAsyncDisposable
     /// <summary>The process id (the tests end their own processes by pid, never by name).</summary>
     public int Pid => _process.Id;
 
+    /// <summary>Waits up to <paramref name="timeout"/> for the program to end (and its output to be read); its exit code.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new TimeoutException($"{_name} did not end within {timeout.TotalSeconds:0} s; output:\n{Output}");
+        }
+        return _process.ExitCode;
+    }
+
     private void OnLine(string? line)
     {
         if (line is null)

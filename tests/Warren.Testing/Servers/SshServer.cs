@@ -71,11 +71,15 @@ internal sealed class SshServer : IAsyncDisposable
         return ssh;
     }
 
-    /// <summary>ssh's arguments to run <paramref name="command"/> on 127.0.0.1:<paramref name="port"/> with the client key, trusting any host key.</summary>
+    /// <summary>
+    /// ssh's arguments to run <paramref name="command"/> on 127.0.0.1:<paramref name="port"/> with the client key,
+    /// trusting any host key. The host keys it learns go to a file of this server's folder, never to /dev/null: ssh
+    /// writes there, and on a machine where /dev/null was ever replaced by a plain file that file would be shared by all.
+    /// </summary>
     public IEnumerable<string> ClientArguments(int port, string command) =>
     [
         "-F", "/dev/null", "-p", port.ToString(CultureInfo.InvariantCulture), "-i", ClientKey, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=20", $"{Environment.UserName}@127.0.0.1", command,
+        "-o", "StrictHostKeyChecking=no", "-o", $"UserKnownHostsFile={Folder}/known_hosts", "-o", "UpdateHostKeys=no", "-o", "ConnectTimeout=20", $"{Environment.UserName}@127.0.0.1", command,
     ];
 
     public async ValueTask DisposeAsync()
