@@ -19,7 +19,7 @@ public sealed class ConsoleBrowserTests(ITestOutputHelper output) : LoggedTest(o
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
 
     [Fact]
-    public async Task An_operator_logs_in_watches_traffic_finds_inspects_and_replays_a_request_and_revokes_a_token()
+    public async Task An_operator_logs_in_watches_traffic_finds_inspects_and_replays_a_request_revokes_a_token_and_creates_one_with_private_grants()
     {
         Assert.True(File.Exists(Chromium), $"{Chromium} is missing: apt-get install chromium (.ci/run does)");
         var edge = Own(await WarrenHarness.StartAsync(Log, new HarnessOptions
@@ -116,5 +116,22 @@ public sealed class ConsoleBrowserTests(ITestOutputHelper output) : LoggedTest(o
         Assert.Contains("revoked", await page.EvaluateExpressionAsync<string>("document.querySelector(\"tr[data-token='spare']\").textContent"), StringComparison.Ordinal);
         using var store = new TokenStore(edge.DataDirectory);
         Assert.NotNull(Assert.Single(store.List(), t => t.Name == "spare").RevokedAt);
+
+        // Create a token with private grants, as `warren token create --allow-private/--allow-connect` does: a bad
+        // service name is refused with the rule it breaks, then the good one is created and listed with its grants.
+        await page.TypeAsync("input[name=name]", "laptop");
+        await page.TypeAsync("input[name=allow_connect]", "db/1");
+        await Task.WhenAll(page.WaitForNavigationAsync(), page.ClickAsync("#create-token"));
+        Assert.Contains("private services to reach", await page.EvaluateExpressionAsync<string>("document.querySelector('p.error').textContent"), StringComparison.Ordinal);
+        await page.TypeAsync("input[name=name]", "laptop");
+        await page.TypeAsync("input[name=allow_private]", "db");
+        await page.TypeAsync("input[name=allow_connect]", "ssh, db");
+        await Task.WhenAll(page.WaitForNavigationAsync(), page.ClickAsync("#create-token"));
+        Assert.StartsWith(TokenStore.TokenPrefix, await page.EvaluateExpressionAsync<string>("document.querySelector('#new-secret').textContent"), StringComparison.Ordinal);
+        Assert.Contains("publish: db; connect: ssh, db", await page.EvaluateExpressionAsync<string>("document.querySelector(\"tr[data-token='laptop']\").textContent"), StringComparison.Ordinal);
+        var laptop = Assert.Single(store.List(), t => t.Name == "laptop");
+        Assert.Equal(["db"], laptop.AllowPrivate);
+        Assert.Equal(["ssh", "db"], laptop.AllowConnect);
+        Assert.Empty(laptop.AllowHosts);
     }
 }

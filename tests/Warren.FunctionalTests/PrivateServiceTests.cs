@@ -21,7 +21,7 @@ public sealed class PrivateServiceTests(ITestOutputHelper output) : LoggedTest(o
     /// <summary>A harness whose agent (token "tests", allowed to publish private services) publishes <paramref name="services"/>.</summary>
     private static readonly string AdminToken = WarrenHarness.NewToken();
 
-    private async Task<WarrenHarness> StartAsync(Func<WarrenHarness, IReadOnlyList<ServiceConfig>> services, EdgeLimitsConfig? limits = null) =>
+    private async Task<WarrenHarness> StartAsync(Func<WarrenHarness, IReadOnlyList<ServiceConfig>> services, EdgeLimitsConfig? limits = null, GraceConfig? grace = null) =>
         Own(await WarrenHarness.StartAsync(Log, new HarnessOptions
         {
             Services = services,
@@ -31,7 +31,12 @@ public sealed class PrivateServiceTests(ITestOutputHelper output) : LoggedTest(o
                 new EdgeTokenConfig { Name = "laptop", Token = _laptopToken, AllowConnect = ["echo", "sink"] },
                 new EdgeTokenConfig { Name = "stranger", Token = _strangerToken, AllowHosts = ["stranger.test"] },
             ],
-            ConfigureEdge = c => c with { AdminToken = AdminToken, Tokens = [.. c.Tokens.Select(t => t.Name == "tests" ? t with { AllowPrivate = ["echo", "sink"] } : t)] },
+            ConfigureEdge = c => c with
+            {
+                AdminToken = AdminToken,
+                Tokens = [.. c.Tokens.Select(t => t.Name == "tests" ? t with { AllowPrivate = ["echo", "sink"] } : t)],
+                Grace = grace ?? c.Grace,
+            },
         }));
 
     private static ServiceConfig Private(string name, int port) => new() { Name = name, Target = new Uri($"tcp://127.0.0.1:{port}"), Private = true };
@@ -95,6 +100,29 @@ public sealed class PrivateServiceTests(ITestOutputHelper output) : LoggedTest(o
         await Wait.UntilAsync(async () => await harness.MetricAsync("warren_service_tcp_connections_total", "service=\"echo\"") >= 1,
             "the connect stream to be counted as a TCP connection of echo");
         Assert.Equal(0, await harness.MetricAsync("warren_service_errors_total", "service=\"echo\""));
+    }
+
+    [Fact]
+    public async Task A_connect_connection_made_while_the_publishing_agent_restarts_waits_in_the_grace_queue_and_is_served()
+    {
+        // docs/operations.md, "The grace queue": connect streams wait for the agent as public TCP connections do.
+        var harness = await StartAsync(h => [Private("echo", h.TcpEcho.Port)], grace: new GraceConfig { Timeout = TimeSpan.FromSeconds(60) });
+        var client = await ConnectAsync(harness, _laptopToken, "echo");
+        using var timeout = new CancellationTokenSource(TestTimeout);
+        using (var before = await DialAsync(client, timeout.Token))
+        {
+            await EchoAsync(before, "before", timeout.Token);
+        }
+
+        await harness.StopAgentAsync();
+        await Wait.UntilAsync(() => harness.Edge.State.Routes.MatchPrivate("echo") is { Sessions.IsEmpty: true }, "the edge saw the agent leave");
+        using var during = await DialAsync(client, timeout.Token);
+        var echoed = EchoAsync(during, "made while no agent was up", timeout.Token);
+        await harness.StartAgentAsync();
+
+        await echoed; // the echo came back whole
+        Assert.True(await harness.MetricAsync("warren_service_grace_waits_total", "service=\"echo\"", "outcome=\"served\"") > 0,
+            "the connect stream waited in the grace queue and was served");
     }
 
     [Fact]

@@ -1,6 +1,8 @@
 using System.Globalization;
+using System.Net;
 using System.Net.Http;
 using Warren.Agent;
+using Warren.Agent.Connect;
 using Warren.Configuration;
 using Warren.OperationsTests.Harness;
 using Xunit.Abstractions;
@@ -58,11 +60,12 @@ public sealed class RestartUnderMixTests(ITestOutputHelper output) : LoggedTest(
     }
 
     [Fact]
-    public async Task Edge_upgrade_under_the_mix_refuses_no_connection_fails_no_request_closes_long_streams_cleanly_and_loses_no_MQTT_message()
+    public async Task Edge_upgrade_under_the_mix_and_warren_connect_refuses_no_connection_fails_no_request_closes_long_streams_cleanly_and_loses_no_MQTT_message()
     {
         var ports = new List<int>();
         var mix = await StartServersAsync(ports);
         var backends = Own(await WarrenHarness.StartAsync(Log, new HarnessOptions { StartAgent = false }));
+        var laptopToken = WarrenHarness.NewToken();
         var data = TempDirectory();
         var yaml = Path.Combine(data, "edge.yaml");
         await File.WriteAllTextAsync(yaml, string.Create(CultureInfo.InvariantCulture, $"""
@@ -82,12 +85,23 @@ public sealed class RestartUnderMixTests(ITestOutputHelper output) : LoggedTest(
                 token: {backends.Token}
                 allow_hosts: ["*.test"]
                 allow_ports: [{string.Join(", ", ports)}]
+                allow_private: [private-echo]
+              - name: laptop
+                token: {laptopToken}
+                allow_connect: [private-echo]
             """));
         var first = Own(await EdgeProcess.StartAsync(Log, "edge#1", yaml));
-        var agent = Own(new WarrenAgent(first.AgentConfig(backends.Token, mix.Services(backends.BackendUri)), Log.Factory));
+        // Besides the mix: a private TCP echo, reached through a warren connect client whose session moves to the new edge.
+        var privateEcho = new ServiceConfig { Name = "private-echo", Target = new Uri($"tcp://127.0.0.1:{backends.TcpEcho.Port}"), Private = true };
+        var agent = Own(new WarrenAgent(first.AgentConfig(backends.Token, [.. mix.Services(backends.BackendUri), privateEcho]), Log.Factory));
         agent.Start();
         await Wait.UntilAsync(() => agent.IsReady, "the agent is connected to the first edge", TimeSpan.FromSeconds(60));
+        var connect = Own(new ConnectClient(new AgentConfig { Edge = $"127.0.0.1:{first.AgentsPort}", Token = laptopToken, EdgeFingerprint = first.Fingerprint, Name = "laptop" },
+            "private-echo", new IPEndPoint(IPAddress.Loopback, 0), Log.Factory));
+        await connect.StartAsync(CancellationToken.None);
+        await using var connections = TcpLoop.Start(connect.LocalEndPoint!.Port, Log, workers: 1);
         await mix.StartClients(backends.Client, () => first.Request(HttpMethod.Get, "/echo"));
+        await connections.WaitForMoreAsync(5, "warren connect carries connections before the upgrade");
 
         // The upgrade: a new edge on the same configuration takes the sockets over; the old one gets SIGTERM and drains.
         var second = Own(await EdgeProcess.StartAsync(Log, "edge#2", yaml));
@@ -97,6 +111,9 @@ public sealed class RestartUnderMixTests(ITestOutputHelper output) : LoggedTest(
         Assert.Equal(0, await first.Process.WaitForExitAsync(TimeSpan.FromSeconds(60)));
         await Wait.UntilAsync(async () => (await second.StatusAsync()).Sessions.Length > 0, "the agent moved to the second edge", TimeSpan.FromSeconds(60));
         await mix.WaitForProgressAsync("after the upgrade");
+        await connections.WaitForMoreAsync(5, "warren connect carries connections after the upgrade");
+        await connections.DisposeAsync();
         await mix.AssertNothingFailedAsync();
+        Assert.Empty(connections.Failures);
     }
 }

@@ -287,16 +287,31 @@ public sealed partial class ConnectClient : IAsyncDisposable
                 client.LingerState = new LingerOption(true, 0);
                 return;
             }
-            MuxStream stream;
-            try
+            MuxStream? stream = null;
+            for (var attempt = 1; stream is null; attempt++)
             {
-                stream = await session.OpenStreamAsync(new StreamOpenRequest(StreamKind.Connect, _service, Address(client)).Encode(), _stopping.Token).ConfigureAwait(false);
-            }
-            catch (MuxException ex)
-            {
-                Log.StreamRefused(_logger, _service, Explain(ex));
-                client.LingerState = new LingerOption(true, 0);
-                return;
+                try
+                {
+                    stream = await session.OpenStreamAsync(new StreamOpenRequest(StreamKind.Connect, _service, Address(client)).Encode(), _stopping.Token).ConfigureAwait(false);
+                }
+                catch (MuxException ex) when (attempt < 3 && session.IsGoingAway && (ex.Code == ErrorCode.RefusedStream || ex is SessionClosedException))
+                {
+                    // The edge went away (an upgrade, a restart) before it took this open: never processed, so it goes
+                    // on the next session, as a connection accepted a moment later would (nothing was read yet).
+                    if (await WaitForSessionAsync().ConfigureAwait(false) is not { } next)
+                    {
+                        Log.StreamRefused(_logger, _service, Explain(ex));
+                        client.LingerState = new LingerOption(true, 0);
+                        return;
+                    }
+                    session = next;
+                }
+                catch (MuxException ex)
+                {
+                    Log.StreamRefused(_logger, _service, Explain(ex));
+                    client.LingerState = new LingerOption(true, 0);
+                    return;
+                }
             }
             await using var streamScope = stream.ConfigureAwait(false);
             var network = new NetworkStream(client, ownsSocket: false);

@@ -16,7 +16,7 @@ public static class TokenRules
     public static Labels JsonKeys { get; } = new("name", "allow_hosts", "allow_ports", "max_sessions");
 
     /// <summary>The console's token form (docs/console.md, "Tokens").</summary>
-    public static Labels FormFields { get; } = new("name", "hostnames", "ports", "max live sessions");
+    public static Labels FormFields { get; } = new("name", "hostnames", "ports", "max live sessions", "private services to publish", "private services to reach");
 
     /// <summary>Null when a token with this name and grant may be created, else why not.</summary>
     public static string? Problem(string? name, IReadOnlyList<string> hosts, IReadOnlyList<int> ports, int? maxSessions, Labels labels, QuotaConfig? quota = null,

@@ -35,15 +35,16 @@ internal static class TokensPage
         {
             html.Append(CultureInfo.InvariantCulture, $"<p class=\"error\" role=\"alert\">{E(error)}</p>");
         }
-        html.Append("<table class=\"tokens\"><thead><tr><th>Name</th><th>From</th><th>State</th><th>Hosts</th><th>Ports</th><th class=\"num\">Max sessions</th><th>Quota</th><th>Created (UTC)</th><th class=\"num\">Sessions</th><th></th></tr></thead><tbody>");
+        html.Append("<table class=\"tokens\"><thead><tr><th>Name</th><th>From</th><th>State</th><th>Hosts</th><th>Ports</th><th>Private services</th><th class=\"num\">Max sessions</th><th>Quota</th><th>Created (UTC)</th><th class=\"num\">Sessions</th><th></th></tr></thead><tbody>");
         var sessions = console.State.Sessions.GroupBy(s => s.TokenName).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
         foreach (var grant in console.Tokens.Grants.Where(g => !storedNames.Contains(g.Name)).OrderBy(g => g.Name, StringComparer.Ordinal))
         {
-            html.Append(Row(grant.Name, "edge.yaml", true, grant.AllowHosts, grant.AllowPorts, grant.MaxSessions, grant.Quota, null, sessions.GetValueOrDefault(grant.Name), context, revocable: false));
+            html.Append(Row(grant.Name, "edge.yaml", true, grant.AllowHosts, grant.AllowPorts, new PrivateGrant(grant.AllowPrivate, grant.AllowConnect), grant.MaxSessions, grant.Quota, null,
+                sessions.GetValueOrDefault(grant.Name), context, revocable: false));
         }
         foreach (var token in stored)
         {
-            html.Append(Row(token.Name, "store", token.RevokedAt is null, token.AllowHosts, token.AllowPorts, token.MaxSessions, token.Quota, token.CreatedAt,
+            html.Append(Row(token.Name, "store", token.RevokedAt is null, token.AllowHosts, token.AllowPorts, new PrivateGrant(token.AllowPrivate, token.AllowConnect), token.MaxSessions, token.Quota, token.CreatedAt,
                 sessions.GetValueOrDefault(token.Name), context, revocable: token.RevokedAt is null));
         }
         html.Append("</tbody></table>");
@@ -54,6 +55,8 @@ internal static class TokensPage
               <label>Name<input name="name" required maxlength="64" pattern="[A-Za-z0-9._-]+"></label>
               <label>Hostnames it may publish (comma-separated: app.example.com, *.example.com)<input name="hosts"></label>
               <label>TCP ports it may publish (comma-separated)<input name="ports"></label>
+              <label>Private services it may publish (comma-separated names; reached only through warren connect)<input name="allow_private"></label>
+              <label>Private services it may reach with warren connect (comma-separated names)<input name="allow_connect"></label>
               <label>Max live sessions (empty: no limit)<input name="max_sessions" inputmode="numeric"></label>
               <label>Daily quota (e.g. 10GB; empty: none)<input name="quota_daily"></label>
               <label>Monthly quota (e.g. 200GB; empty: none)<input name="quota_monthly"></label>
@@ -64,7 +67,7 @@ internal static class TokensPage
         await WriteAsync(context, "Tokens", html.ToString(), status).ConfigureAwait(false);
     }
 
-    private static string Row(string name, string from, bool active, IReadOnlyList<string> hosts, IReadOnlyList<int> ports, int? maxSessions, QuotaConfig? quota,
+    private static string Row(string name, string from, bool active, IReadOnlyList<string> hosts, IReadOnlyList<int> ports, PrivateGrant privateServices, int? maxSessions, QuotaConfig? quota,
         DateTimeOffset? created, int sessions, HttpContext context, bool revocable)
     {
         var quotaText = quota is null ? "–" : string.Join(", ", new[] { quota.Daily is { } d ? Html.Bytes(d) + "/day" : null, quota.Monthly is { } m ? Html.Bytes(m) + "/month" : null }.OfType<string>());
@@ -73,10 +76,17 @@ internal static class TokensPage
             : "";
         return $"""
             <tr data-token="{E(name)}"><td>{E(name)}</td><td>{from}</td><td>{(active ? "<span class=\"badge ok\">active</span>" : "<span class=\"badge bad\">revoked</span>")}</td>
-            <td class="mono">{E(string.Join(", ", hosts))}</td><td class="mono">{E(string.Join(", ", ports))}</td><td class="num">{(maxSessions?.ToString(CultureInfo.InvariantCulture) ?? "–")}</td>
+            <td class="mono">{E(string.Join(", ", hosts))}</td><td class="mono">{E(string.Join(", ", ports))}</td><td class="mono">{E(PrivateText(privateServices))}</td><td class="num">{(maxSessions?.ToString(CultureInfo.InvariantCulture) ?? "–")}</td>
             <td>{E(quotaText)}</td><td class="mono">{(created is { } c ? Time(c) : "–")}</td><td class="num">{sessions}</td><td>{revoke}</td></tr>
             """;
     }
+
+    /// <summary>"publish: a, b; connect: c", as <c>warren token list</c> shows the private grants; empty when none.</summary>
+    private static string PrivateText(PrivateGrant grant) => string.Join("; ", new[]
+    {
+        grant.Publish.Count > 0 ? "publish: " + string.Join(", ", grant.Publish) : null,
+        grant.Connect.Count > 0 ? "connect: " + string.Join(", ", grant.Connect) : null,
+    }.OfType<string>());
 
     /// <summary>The create form: checked by the same rules as <c>warren token create</c>.</summary>
     public static async Task CreateAsync(HttpContext context, EdgeConsole console)
@@ -119,7 +129,8 @@ internal static class TokensPage
             }
         }
         var quota = daily is null && monthly is null ? null : new QuotaConfig { Daily = daily, Monthly = monthly };
-        var problem = TokenRules.Problem(name, hosts, ports, maxSessions, TokenRules.FormFields, quota);
+        var privateServices = new PrivateGrant(Split(form["allow_private"].ToString()), Split(form["allow_connect"].ToString()));
+        var problem = TokenRules.Problem(name, hosts, ports, maxSessions, TokenRules.FormFields, quota, privateServices);
         if (problem is null && console.Tokens.Grants.Any(g => g.Name == name))
         {
             problem = $"a token named '{name}' exists already";
@@ -134,7 +145,7 @@ internal static class TokensPage
         {
             secret = await console.Database.RunAsync(() =>
             {
-                var created = (console.Tokens.Store ?? throw new InvalidOperationException("this edge has no token database")).Create(name, hosts, ports, maxSessions, quota);
+                var created = (console.Tokens.Store ?? throw new InvalidOperationException("this edge has no token database")).Create(name, hosts, ports, maxSessions, quota, privateServices);
                 console.Tokens.Refresh(); // agents may use it now, not at the next poll
                 console.Accounting.RefreshQuotas();
                 return created;
