@@ -152,6 +152,10 @@ internal sealed partial class AbuseShield : IAsyncDisposable
         {
             Interlocked.Decrement(ref _trackedCount);
         }
+        if (IsBanned(address))
+        {
+            return; // another request's strike banned it a moment ago: one ban, counted once
+        }
         var what = kind == StrikeKind.AuthFailure ? "authentication failures" : "rate or connection limit refusals";
         Ban(network, settings.BanTime, $"{threshold} {what} within {Seconds(settings.Window)}s",
             kind == StrikeKind.AuthFailure ? "auth_failures" : "limit_hits");
@@ -180,14 +184,18 @@ internal sealed partial class AbuseShield : IAsyncDisposable
                 return null;
             }
         }
-        _bans.AddOrUpdate(network, _ => { added = true; return ban; }, (_, _) => { added = false; return ban; });
+        var renewed = false; // replacing an expired ban is a new ban; replacing one in force is not
+        _bans.AddOrUpdate(network, _ => { added = true; return ban; }, (_, old) => { added = false; renewed = old.Until <= now; return ban; });
         if (added)
         {
             _prefixes.Add(network);
             Interlocked.Increment(ref _banCount);
         }
         _store?.Save(ban);
-        Metrics?.Banned(cause);
+        if (added || renewed)
+        {
+            Metrics?.Banned(cause); // warren_shield_bans_total counts bans made, not a ban in force replaced
+        }
         Log.Banned(_logger, BanKey.Format(network), Seconds(duration), reason);
         if (!fromCluster)
         {

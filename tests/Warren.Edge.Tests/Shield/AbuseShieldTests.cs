@@ -33,6 +33,36 @@ public sealed class AbuseShieldTests
     }
 
     [Fact]
+    public async Task A_ban_in_force_banned_again_is_counted_once_and_one_banned_again_after_it_ran_out_twice()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var shield = new AbuseShield(new ShieldConfig { AuthFailures = 1 }, store: null, time, NullLogger.Instance);
+        var registry = Prometheus.Metrics.NewCustomRegistry();
+        shield.Metrics = new ShieldMetrics(registry, () => 0);
+        var network = shield.NetworkOf(Ip("192.0.2.9"));
+
+        shield.Ban(network, TimeSpan.FromMinutes(5), "by hand");
+        shield.Ban(network, TimeSpan.FromMinutes(10), "by hand, longer"); // replaces the ban in force
+        shield.Strike(Ip("192.0.2.9"), StrikeKind.AuthFailure);          // a late strike while banned: nothing
+        Assert.Equal(1, await BansAsync(registry, "admin"));
+        Assert.Equal(0, await BansAsync(registry, "auth_failures"));
+
+        time.Advance(TimeSpan.FromMinutes(11));
+        shield.Strike(Ip("192.0.2.9"), StrikeKind.AuthFailure); // the ban ran out: this one bans again
+        Assert.True(shield.IsBanned(Ip("192.0.2.9")));
+        Assert.Equal(1, await BansAsync(registry, "auth_failures"));
+    }
+
+    private static async Task<double> BansAsync(Prometheus.CollectorRegistry registry, string reason)
+    {
+        using var text = new MemoryStream();
+        await registry.CollectAndExportAsTextAsync(text);
+        var line = System.Text.Encoding.UTF8.GetString(text.ToArray()).Split('\n')
+            .FirstOrDefault(l => l.StartsWith($"warren_shield_bans_total{{reason=\"{reason}\"}}", StringComparison.Ordinal));
+        return line is null ? 0 : double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    [Fact]
     public async Task Ipv4_addresses_are_banned_alone_by_default_and_by_their_prefix_when_configured()
     {
         await using (var alone = Create(new ShieldConfig { AuthFailures = 1 }))
