@@ -40,7 +40,7 @@ public sealed partial class MuxSession
                     break;
                 }
                 var buffer = result.Buffer;
-                if (held is not null && !StartsWithDataFor(buffer, limits, held))
+                if (held is not null && (IsClosed || !StartsWithDataFor(buffer, limits, held)))
                 {
                     held.DispatchRead(); // the burst for it is over, and more input is in hand: the pool runs it
                     held = null;
@@ -123,7 +123,7 @@ public sealed partial class MuxSession
         }
         catch (ProtocolException ex)
         {
-            held?.DispatchRead();
+            held?.DispatchRead(); // now: the drain below may take a while
             held = null;
             Log.ProtocolViolation(_logger, Name, ex.Code, ex.Message);
             Close(new SessionCloseInfo(ex.Code, ByPeer: false, ex.Message), CloseMode.SendGoAway);
@@ -131,8 +131,6 @@ public sealed partial class MuxSession
         }
         catch (Exception ex)
         {
-            held?.DispatchRead();
-            held = null;
             Close(new SessionCloseInfo(ErrorCode.ConnectionLost, ByPeer: false, "read failed: " + ex.Message), CloseMode.Immediate);
         }
         finally
@@ -143,10 +141,10 @@ public sealed partial class MuxSession
     }
 
     /// <summary>
-    /// Batches an ended read may be held across before its continuation runs: under TLS each batch is one 16 KiB record, so a read with
-    /// a 64 KiB buffer takes four records' DATA in one go instead of four reads, four copies into the next socket and
-    /// four sends there (docs/performance.md, "Bodies"). Only while the transport says the next batch is already here,
-    /// so a read is never held waiting for the network.
+    /// Batches an ended read may be held across before its continuation runs: under TLS each batch is one 16 KiB
+    /// record, so a read with a 64 KiB buffer takes four records' DATA in one go instead of four reads, four copies into
+    /// the next socket and four sends there (docs/performance.md, "Bodies"). Only while the transport says the next
+    /// batch is already here, so a read is never held waiting for the network.
     /// </summary>
     private const int MaxHolds = 8;
 
