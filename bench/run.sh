@@ -74,6 +74,9 @@ if ((QUICK)); then
 else
   DUR=10 WARM=2 IDLE_57=60 IDLE_OTHER=10 WS_DUR=30 BULK_MB=1024 AFTER_LOAD=60 SERVICE_COUNTS=(1 14 57 500)
 fi
+# Load a fresh edge and agent take before their hot path runs at full speed (tiered JIT and PGO finishing on 2 busy
+# cores): the first 15-20 s of a fresh process ran at half speed in --quick runs, whatever DUR is.
+SETTLE=20
 LEVELS=(1 10 50 64 100 256 1000)
 SSH_LEVELS=(1 64)
 PG_CLIENTS=(8 1)
@@ -719,7 +722,9 @@ rss_record start "edge:$EDGE_PID" "agent:$AGENT_PID" "${BASELINE_GROUPS[@]}"
 
 # ---------------------------------------------------------------- concurrency and bodies
 log "Warm-up"
-for target in "${TARGETS[@]}"; do run_wrk warm "$target" 64 /6b "$WARM" 0; done
+for target in "${TARGETS[@]}"; do
+  case $target in yarp | warren) run_wrk warm "$target" 64 /6b "$SETTLE" 0 ;; *) run_wrk warm "$target" 64 /6b "$WARM" 0 ;; esac
+done
 ((HAVE_SSH)) && run_wrk warm ssh 64 /6b "$WARM" 0
 log "Concurrency: 6-byte body, ${DUR} s per run"
 for c in "${LEVELS[@]}"; do
@@ -776,7 +781,7 @@ tail -1 "$W/ws.out" | tee -a "$RESULTS" >&2
 
 # ---------------------------------------------------------------- the request log's cost
 # Issue 15: the console's request log (one SQLite row per request, on by default) may cost under 5 % of req/s. It is
-# edge-wide, so each run has a fresh edge and agent, warmed up as long as the run (a fresh process still compiles its
+# edge-wide, so each run has a fresh edge and agent, warmed up for SETTLE seconds (a fresh process still compiles its
 # hot path). Three rounds in the order on-off, off-on, on-off, so drift over the phase falls on both; the report takes
 # each side's median.
 log "Request log: 6 B at c64, request_log on (the default) and off, fresh edge and agent each"
@@ -789,7 +794,7 @@ for mode in on off off on on off; do
   if [[ $mode == on ]]; then start_edge; else start_edge "$W/edge-no-request-log.yaml"; fi
   start_main_agent "agent-rlog-$mode-$round"
   wait_http "http://127.0.0.1:$EDGE_HTTP/6b" web.bench 300
-  run_wrk warm warren 64 /6b "$DUR" 0
+  run_wrk warm warren 64 /6b "$SETTLE" 0
   run_wrk "rlog-$mode" warren 64 /6b "$DUR"
   stop_pid "$AGENT_PID"
   stop_pid "$EDGE_PID"
@@ -821,7 +826,7 @@ launch proxy agent-policy "$WARREN" agent --config "$W/agent-policy.yaml"
 AGENT_PID=$LAST_PID
 wait_http "http://127.0.0.1:$EDGE_HTTP/6b?key=bench-policy-key" web.bench 300
 wait_http "http://127.0.0.1:$EDGE_HTTP/6b?key=bench-policy-key" policy.bench 300
-for host in web policy; do WRK_HOST=$host.bench run_wrk warm warren 64 "/6b?key=bench-policy-key" "$DUR" 0; done
+for host in web policy; do WRK_HOST=$host.bench run_wrk warm warren 64 "/6b?key=bench-policy-key" "$SETTLE" 0; done
 for host in web policy policy web web policy; do
   mode=plain; [[ $host == policy ]] && mode=policy
   WRK_HOST=$host.bench run_wrk "policy-$mode" warren 64 "/6b?key=bench-policy-key" "$DUR"

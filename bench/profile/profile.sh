@@ -10,12 +10,17 @@
 #     YARP, HttpClient, the multiplexer, TLS, logging, kernel by syscall, GC and runtime).
 # With --bodies instead: 64 KiB responses at 64 connections through Warren HTTP and the YARP hop, two rounds, with
 # req/s, latency and per request CPU, context switches, sendto, recvfrom and futex (docs/performance.md, "Bodies").
+# With --policy instead: 6 B at 64 connections to web.bench (no policy) and policy.bench (the bench/run.sh policy: an
+# IP allow list, a per-IP rate limit that never trips, an API key in the query) on the same edge and agent, three
+# alternated rounds: per request CPU from perf stat, and the edge's samples whose first frame of ours is the policy
+# step (docs/performance.md, "Policy").
 # Needs perf (linux-perf), wrk and nginx (apt-get installs them). Everything on 127.0.0.1; every process it starts is
-# stopped by pid at exit. Usage: bash bench/profile/profile.sh [--bodies] [--prebuilt DIR] (DIR from bench/run.sh --publish).
+# stopped by pid at exit. Usage: bash bench/profile/profile.sh [--bodies | --policy] [--prebuilt DIR] (DIR from bench/run.sh --publish).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd); cd "$ROOT"
-OUT=$ROOT/artifacts/profile; W=$OUT/run; PREBUILT=""; BODIES=0
+OUT=$ROOT/artifacts/profile; W=$OUT/run; PREBUILT=""; BODIES=0 POLICY=0
 [[ ${1:-} == --bodies ]] && { BODIES=1; shift; }
+[[ ${1:-} == --policy ]] && { POLICY=1; shift; }
 [[ ${1:-} == --prebuilt ]] && PREBUILT=${2:-$ROOT/.devicekit}
 P=${WARREN_PROFILE_PORT:-18180}; BACKEND=$P YARP=$((P+2)) HTTP=$((P+10)) AGENTS=$((P+13)) ADMIN=$((P+11)) TCP=$((P+15))
 need() { command -v "$1" >/dev/null || { apt-get install -y -qq "$2" >/dev/null 2>&1 || { echo "needs $1 ($2)" >&2; exit 1; }; }; }
@@ -61,6 +66,14 @@ name: bench
 services:
   - { name: web, hostnames: [web.bench], target: "http://127.0.0.1:$BACKEND", max_concurrency: 2048 }
   - { name: tcp, port: $TCP, target: "tcp://127.0.0.1:$BACKEND" }
+  - name: policy
+    hostnames: [policy.bench]
+    target: "http://127.0.0.1:$BACKEND"
+    max_concurrency: 2048
+    policy:
+      ip: {allow: [127.0.0.1/32]}
+      rate_limit: {per_ip: {requests: 1000000, per: 1s}}
+      api_keys: {keys: [bench-policy-key], query: key}
 EOC
 "$BIN/warren/warren" agent --config "$W/agent.yaml" >"$W/agent.log" 2>&1 & AGENT_PID=$!; PIDS+=($!)
 for url in "http://127.0.0.1:$HTTP/6b" "http://127.0.0.1:$TCP/6b" "http://127.0.0.1:$YARP/6b"; do
@@ -83,6 +96,27 @@ if ((BODIES)); then
       /syscalls:sys_enter_/ {gsub(",","",$1); n=$2; sub("syscalls:sys_enter_","",n); v[n]=$1/r}
       END {printf "%-7s 64 KiB c64: %s req/s, p50 %s, p99 %s; per request: CPU %.0f us, %.2f context switches, %.2f sendto, %.2f recvfrom, %.2f futex\n", k, rps, p50, p99, cpu, cs, v["sendto"], v["recvfrom"], v["futex"]}' "$W/stat.txt"
   done; done
+  exit 0
+fi
+
+if ((POLICY)); then
+  url="http://127.0.0.1:$HTTP/6b?key=bench-policy-key"
+  [[ $(curl -s -o /dev/null -w '%{http_code}' -H 'Host: policy.bench' "$url") == 200 ]] || { echo "policy.bench refused the key" >&2; exit 1; }
+  for h in web policy; do wrk -t2 -c64 -d20s -H "Host: $h.bench" "$url" >/dev/null; done # warm-up: JIT tiers settle
+  for round in 1 2 3; do
+    order="web policy"; ((round == 2)) && order="policy web"
+    for h in $order; do
+      wrk -t2 -c64 -d12s -H "Host: $h.bench" "$url" > "$W/wrk.out" & WRK=$!; sleep 1
+      perf stat -e task-clock -p "$EDGE_PID,$AGENT_PID" -o "$W/stat.txt" -- sleep 5 >/dev/null 2>&1
+      perf record -F 999 -g -p "$EDGE_PID" -o "$W/$h.perf" -- sleep 5 >/dev/null 2>&1; wait $WRK
+      reqs=$(grep -oE '[0-9]+ requests in' "$W/wrk.out" | awk '{print $1}'); rps=$(grep 'Requests/sec' "$W/wrk.out" | awk '{print $2}')
+      non=$(grep -oE 'Non-2xx or 3xx responses: [0-9]+' "$W/wrk.out" | awk '{print $NF}' || true); owner=$(perf script -F comm,pid,tid,time,ip,sym,dso -i "$W/$h.perf" 2>/dev/null \
+        | python3 bench/profile/classify.py "$EDGE_PID=edge" | grep -oE 'owner:.*' | grep -oE 'edge policy [0-9.]+%' || echo 'edge policy 0%')
+      awk -v r=$((reqs * 5 / 12)) -v h="$h" -v rps="$rps" -v non="${non:-0}" -v owner="$owner" '
+        /task-clock/ {gsub(",","",$1); cpu=$1*1000/r}
+        END {printf "%-6s 6 B c64: %s req/s, non-2xx %s; edge + agent CPU %.0f us per request; edge samples owned by the policy step: %s\n", h, rps, non, cpu, owner}' "$W/stat.txt"
+    done
+  done
   exit 0
 fi
 
