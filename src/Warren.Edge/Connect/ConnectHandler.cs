@@ -234,7 +234,7 @@ internal sealed partial class ConnectHandler(
         MuxStream backend;
         try
         {
-            backend = await entry.OpenTcpAsync(agent, connect.Remote?.ToString() ?? "", state.Routes.Grace, closing).ConfigureAwait(false);
+            backend = await entry.OpenStreamAsync(agent, StreamKind.Tcp, connect.Remote?.ToString() ?? "", state.Routes.Grace, closing).ConfigureAwait(false);
         }
         catch (MuxException ex)
         {

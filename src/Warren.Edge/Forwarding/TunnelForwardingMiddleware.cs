@@ -100,7 +100,7 @@ internal sealed partial class TunnelForwardingMiddleware(
         // on every byte either way. For upgrades it is limits.idle_timeout, not the service's response timeout.
         var forwarderConfig = IsUpgrade(context) ? service.ForwarderConfig with { ActivityTimeout = limits.IdleTimeout } : service.ForwarderConfig;
         var connection = context.Connection;
-        context.Features.Set(new TunnelRequest(service, session, connection.RemoteIpAddress, connection.RemotePort));
+        context.Features.Set(new TunnelRequest(service, session, routes.Grace, connection.RemoteIpAddress, connection.RemotePort));
         var error = await forwarder.SendAsync(context, service.TunnelDestination, client.For(session), forwarderConfig, transformer).ConfigureAwait(false);
         if (error == ForwarderError.None)
         {

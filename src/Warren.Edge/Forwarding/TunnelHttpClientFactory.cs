@@ -37,7 +37,8 @@ internal static class TunnelHttpClientFactory
 
     /// <summary>
     /// Opens a stream for a new pooled connection, to the service and session the request that asked for it was routed
-    /// to (<see cref="TunnelRequest"/>); another session of the service if that one is going away by now.
+    /// to (<see cref="TunnelRequest"/>); another session of the service if that one is going away by now or goes away
+    /// under the open (ServiceEntry.OpenStreamAsync: nothing of the request was sent yet, so it is never sent twice).
     /// </summary>
     private static async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
     {
@@ -45,16 +46,17 @@ internal static class TunnelHttpClientFactory
         {
             throw new TunnelConnectException(ErrorCode.UnknownService, $"no tunnel target for {context.DnsEndPoint.Host}");
         }
-        var service = target.Service;
-        var session = target.Session.IsUsable ? target.Session
-            : service.PickSession() ?? throw new TunnelConnectException(ErrorCode.NoError, $"no agent session serves {service.Name}");
         try
         {
-            return await session.OpenAsync(service, StreamKind.Http, target.ClientText(), cancellationToken).ConfigureAwait(false);
+            return await target.Service.OpenStreamAsync(target.Session, StreamKind.Http, target.ClientText(), target.Grace, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SessionClosedException ex)
+        {
+            throw new TunnelConnectException(ErrorCode.NoError, $"no agent session serves {target.Service.Name}: {ex.Message}", ex);
         }
         catch (MuxException ex)
         {
-            throw new TunnelConnectException(ex.Code, $"service {service.Name}: {ex.Message}", ex);
+            throw new TunnelConnectException(ex.Code, $"service {target.Service.Name}: {ex.Message}", ex);
         }
     }
 }

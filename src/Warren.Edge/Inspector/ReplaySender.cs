@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net.Http;
+using Warren.Configuration;
 using Warren.Edge.Dashboard;
 using Warren.Edge.Forwarding;
 using Warren.Edge.RequestLog;
@@ -44,6 +45,9 @@ internal static class ReplaySender
         return body.Length > 1 << 20 ? "the body is over 1 MiB" : null;
     }
 
+    /// <summary>A replay is someone at the console waiting: it is sent on a session there is now, or fails at once.</summary>
+    private static readonly GraceConfig NoGrace = new() { Timeout = TimeSpan.Zero };
+
     public static async Task<Capture> SendAsync(EdgeConsole console, ServiceEntry service, Capture original, string method, string path, string headers, string body,
         CancellationToken cancellationToken)
     {
@@ -66,7 +70,7 @@ internal static class ReplaySender
         if (session is not null)
         {
             // The tunnel client's connect callback opens its stream where this says (no address: the console asked).
-            request.Options.Set(TunnelRequest.Key, new TunnelRequest(service, session, null, 0));
+            request.Options.Set(TunnelRequest.Key, new TunnelRequest(service, session, NoGrace, null, 0));
         }
         if (bytes.Length > 0 || method is "POST" or "PUT" or "PATCH")
         {

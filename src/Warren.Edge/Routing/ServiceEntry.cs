@@ -106,24 +106,29 @@ internal sealed class ServiceEntry(int id, string owner, ServiceRegistration reg
             : Grace.WaitAsync(this, grace, TimeProvider.System, cancellationToken);
     }
 
-    /// <summary>How many sessions one TCP connection's open may try when each goes away under it.</summary>
+    /// <summary>How many sessions one connection's open may try when each goes away under it.</summary>
     private const int MaxOpenAttempts = 3;
 
     /// <summary>
-    /// Opens a TCP stream (a client connection on the service's port, or a warren connect stream) on
-    /// <paramref name="session"/>. When that session went away before its agent took the open (a GOAWAY crossed it:
-    /// refused, never processed), the connection goes back to the grace queue and is opened on the next session, as
-    /// a connection that arrived a moment later would be (docs/operations.md, "The grace queue"): nothing of the
-    /// client's was read yet, so nothing is lost or sent twice. Any other failure, or no session within the grace,
-    /// throws the open's exception.
+    /// Opens a stream of <paramref name="kind"/> (a client connection on the service's port, a warren connect stream,
+    /// or a pooled HTTP connection for a request) on <paramref name="session"/>, or on the next usable session when that
+    /// one is going away already. When the session went away before its agent took the open (a GOAWAY crossed it:
+    /// refused, never processed), the open goes back to the grace queue and is made on the next session, as one that
+    /// came a moment later would be (docs/operations.md, "The grace queue"): nothing of the client's was sent yet, so
+    /// nothing is lost or sent twice. Any other failure, or no session within the grace, throws the open's exception
+    /// (<see cref="SessionClosedException"/> when no session was left to try).
     /// </summary>
-    public async ValueTask<MuxStream> OpenTcpAsync(AgentSession session, string clientAddress, GraceConfig grace, CancellationToken cancellationToken)
+    public async ValueTask<MuxStream> OpenStreamAsync(AgentSession session, StreamKind kind, string clientAddress, GraceConfig grace, CancellationToken cancellationToken)
     {
+        if (!session.IsUsable && PickSession() is { } usable)
+        {
+            session = usable; // routed a moment ago to a session that has begun to leave since
+        }
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                return await session.OpenAsync(this, StreamKind.Tcp, clientAddress, cancellationToken).ConfigureAwait(false);
+                return await session.OpenAsync(this, kind, clientAddress, cancellationToken).ConfigureAwait(false);
             }
             catch (MuxException ex) when (attempt < MaxOpenAttempts && !session.IsUsable && (ex.Code == ErrorCode.RefusedStream || ex is SessionClosedException)
                 && !cancellationToken.IsCancellationRequested)

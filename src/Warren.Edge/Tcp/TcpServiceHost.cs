@@ -241,7 +241,7 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
         }
         try
         {
-            var stream = await service.OpenTcpAsync(session, client.RemoteEndPoint?.ToString() ?? "", _routes.Grace, _stopping.Token).ConfigureAwait(false);
+            var stream = await service.OpenStreamAsync(session, StreamKind.Tcp, client.RemoteEndPoint?.ToString() ?? "", _routes.Grace, _stopping.Token).ConfigureAwait(false);
             await using var streamScope = stream.ConfigureAwait(false);
             var network = new NetworkStream(client, ownsSocket: false);
             await using var networkScope = network.ConfigureAwait(false);

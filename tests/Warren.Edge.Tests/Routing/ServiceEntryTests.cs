@@ -74,7 +74,7 @@ public sealed class ServiceEntryTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task OpenTcpAsync_opens_on_the_next_session_when_the_first_went_away_and_refused_the_open_unprocessed()
+    public async Task OpenStreamAsync_opens_on_the_next_session_when_the_first_went_away_and_refused_the_open_unprocessed()
     {
         // An agent that goes away (SIGTERM, an edge upgrade) refuses the streams it had not started serving: the open
         // crossed its GOAWAY. The client's connection must wait for the next session, never be reset for it.
@@ -84,7 +84,7 @@ public sealed class ServiceEntryTests : IAsyncLifetime
         entry.Add(leaving);
         var grace = new Warren.Configuration.GraceConfig { Timeout = TimeSpan.FromSeconds(60) };
 
-        var open = entry.OpenTcpAsync(leaving, "127.0.0.1:40000", grace, CancellationToken.None).AsTask();
+        var open = entry.OpenStreamAsync(leaving, StreamKind.Tcp, "127.0.0.1:40000", grace, CancellationToken.None).AsTask();
         var unprocessed = await _pairs[0].Agent.AcceptStreamAsync().AsTask().WaitAsync(Wait.DefaultTimeout);
         _pairs[0].Agent.GoAway("test: agent shutting down");
         unprocessed.Abort(Warren.Protocol.Framing.ErrorCode.RefusedStream);
@@ -99,6 +99,48 @@ public sealed class ServiceEntryTests : IAsyncLifetime
         await using var stream = await open.WaitAsync(Wait.DefaultTimeout);
         Assert.Equal(StreamKind.Tcp, StreamOpenRequest.Decode(served.Metadata.Span).Kind);
         await served.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task An_http_request_whose_connection_open_crossed_a_goaway_is_sent_once_on_the_next_session()
+    {
+        // The forwarder's HTTP client opens a pooled connection's stream in its connect callback; an agent restarting
+        // refuses it unprocessed. The request must wait for the next session and be answered there, not fail with 502.
+        var entry = new ServiceEntry(1, "alice", new ServiceRegistration { Name = "web", Hostnames = ["app.test"] });
+        var (leaving, _) = await SessionAsync();
+        leaving.Services = [entry];
+        entry.Add(leaving);
+        var grace = new Warren.Configuration.GraceConfig { Timeout = TimeSpan.FromSeconds(60) };
+        using var client = Warren.Edge.Forwarding.TunnelHttpClientFactory.Create(TimeSpan.FromSeconds(60));
+        using var request = new HttpRequestMessage(HttpMethod.Get, entry.TunnelDestination + "hello");
+        request.Options.Set(Warren.Edge.Forwarding.TunnelRequest.Key, new Warren.Edge.Forwarding.TunnelRequest(entry, leaving, grace, null, 0));
+
+        var response = client.SendAsync(request, CancellationToken.None);
+        var unprocessed = await _pairs[0].Agent.AcceptStreamAsync().AsTask().WaitAsync(Wait.DefaultTimeout);
+        _pairs[0].Agent.GoAway("test: agent shutting down");
+        unprocessed.Abort(Warren.Protocol.Framing.ErrorCode.RefusedStream);
+        await Wait.UntilAsync(() => !leaving.IsUsable, "the edge's end saw the GOAWAY");
+        var (next, _) = await SessionAsync();
+        next.Services = [entry];
+        entry.Add(next);
+        entry.Grace.Wake();
+        await using var served = await _pairs[1].Agent.AcceptStreamAsync().AsTask().WaitAsync(Wait.DefaultTimeout);
+        served.Accept();
+        var head = new byte[4096];
+        var read = 0;
+        while (!System.Text.Encoding.ASCII.GetString(head, 0, read).Contains("\r\n\r\n", StringComparison.Ordinal))
+        {
+            var n = await served.ReadAsync(head.AsMemory(read)).AsTask().WaitAsync(Wait.DefaultTimeout);
+            Assert.NotEqual(0, n);
+            read += n;
+        }
+        await served.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"u8.ToArray());
+
+        using var answered = await response.WaitAsync(Wait.DefaultTimeout);
+        Assert.Equal(System.Net.HttpStatusCode.OK, answered.StatusCode);
+        Assert.Equal("ok", await answered.Content.ReadAsStringAsync());
+        Assert.StartsWith("GET /hello HTTP/1.1", System.Text.Encoding.ASCII.GetString(head, 0, read), StringComparison.Ordinal);
+        Assert.Equal(StreamKind.Http, StreamOpenRequest.Decode(served.Metadata.Span).Kind);
     }
 
     private async Task<(AgentSession Session, Warren.Protocol.Session.MuxSession Mux)> SessionAsync()
