@@ -41,4 +41,11 @@ public sealed record ClusterConfig
     /// renewed every third of it. Default 30s; 3s to 10m.
     /// </summary>
     public TimeSpan Lease { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// YAML key <c>sync_interval</c>: how often the edge exchanges its counts (policy rate limits, the abuse shield's
+    /// strikes, token quotas) with Redis and takes in the other edges' (docs/cluster.md, "Shared counts"). It bounds
+    /// how far a limit can be overshot across the cluster. Default 1s; 100ms to 10s.
+    /// </summary>
+    public TimeSpan SyncInterval { get; init; } = TimeSpan.FromSeconds(1);
 }

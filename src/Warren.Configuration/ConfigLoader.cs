@@ -259,7 +259,7 @@ public static class ConfigLoader
         }
 
         var defaults = new ClusterConfig();
-        var cluster = file.Map("cluster", "redis", "name", "secret", "secret_file", "listen", "advertise", "key_prefix", "lease");
+        var cluster = file.Map("cluster", "redis", "name", "secret", "secret_file", "listen", "advertise", "key_prefix", "lease", "sync_interval");
         return new ClusterConfig
         {
             Redis = cluster.String("redis", ""),
@@ -270,6 +270,7 @@ public static class ConfigLoader
             Advertise = cluster.OptionalString("advertise", null),
             KeyPrefix = cluster.String("key_prefix", defaults.KeyPrefix),
             Lease = cluster.Duration("lease", defaults.Lease),
+            SyncInterval = cluster.Duration("sync_interval", defaults.SyncInterval),
         };
     }
 

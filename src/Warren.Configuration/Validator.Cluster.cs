@@ -62,6 +62,7 @@ internal static partial class Validator
         }
 
         CheckRange(d, "cluster.lease", cluster.Lease, TimeSpan.FromSeconds(3), TimeSpan.FromMinutes(10));
+        CheckRange(d, "cluster.sync_interval", cluster.SyncInterval, TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(10));
     }
 
     private static bool TryParseRedis(string configuration, out string error)

@@ -180,6 +180,9 @@ public sealed partial class EdgeServer : IAsyncDisposable
         // In a cluster (docs/cluster.md) the database tokens are the cluster's, in Redis, each edge holding a copy.
         var cluster = config.Cluster is { } clusterConfig ? await ClusterConnection.ConnectAsync(clusterConfig, clusterLogger).ConfigureAwait(false) : null;
         ITokenStore tokenStore = cluster is null ? new TokenStore(config.DataDirectory) : await ClusterTokenStore.StartAsync(cluster, options.Time, clusterLogger).ConfigureAwait(false);
+        // Rate limits, strikes and quotas count locally and exchange their counts in the background (docs/cluster.md, "Shared counts").
+        var counters = cluster is null ? null : new ClusterCounters(cluster, options.Time, clusterLogger);
+        var clusterRates = counters is null ? null : new ClusterRateLimits(counters, state.Routes);
         var tokens = new TokenValidator(config.Tokens, tokenStore);
         if (tokens.Count == 0 && cluster is null)
         {
@@ -237,7 +240,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
         builder.Services.Configure<KeyManagementOptions>(keys => keys.XmlRepository = new PrivateXmlRepository(config.DataDirectory));
         builder.Services.AddSingleton<PolicyServices>();
         builder.Services.AddSingleton(sp => new EdgePolicies(config, sp.GetRequiredService<PolicyServices>()));
-        builder.Services.AddSingleton<PolicyRateLimiter>();
+        builder.Services.AddSingleton(_ => new PolicyRateLimiter(clusterRates));
         builder.Services.AddSingleton(new PolicyMetrics(metrics.Registry));
         builder.Services.AddSingleton(shield); // an instance: the edge disposes it (DisposeAsync), after the listeners
         builder.Services.AddSingleton<PolicyMiddleware>();
@@ -354,6 +357,8 @@ public sealed partial class EdgeServer : IAsyncDisposable
             ClusterClaims = claims,
             ClusterRegistry = registry,
             _clusterBans = clusterBans,
+            ClusterCounters = counters,
+            ClusterRateLimits = clusterRates,
         };
     }
 
@@ -364,6 +369,12 @@ public sealed partial class EdgeServer : IAsyncDisposable
     internal ClusterClaims? ClusterClaims { get; private init; }
 
     private ClusterBans? _clusterBans;
+
+    /// <summary>The loop sharing rate limits, strikes and quotas through Redis; null for one edge alone.</summary>
+    internal ClusterCounters? ClusterCounters { get; private init; }
+
+    /// <summary>The policy rate limits' shared buckets; null for one edge alone.</summary>
+    internal ClusterRateLimits? ClusterRateLimits { get; private init; }
 
     /// <summary>Which edge holds sessions for which service; null for one edge alone.</summary>
     internal ClusterRegistry? ClusterRegistry { get; private init; }
@@ -460,6 +471,10 @@ public sealed partial class EdgeServer : IAsyncDisposable
         _client.Dispose();
         ClusterClaims?.Dispose();
         _clusterBans?.Dispose();
+        if (ClusterCounters is not null)
+        {
+            await ClusterCounters.DisposeAsync().ConfigureAwait(false); // the last counts reach the other edges
+        }
         if (ClusterRegistry is not null)
         {
             await ClusterRegistry.DisposeAsync().ConfigureAwait(false); // the other edges drop this one now

@@ -42,16 +42,23 @@ internal sealed class ClusterHarness : IAsyncDisposable
 
     /// <summary>
     /// Starts edge <paramref name="name"/> of the cluster. <paramref name="frozenClock"/>: its clock never moves, so
-    /// nothing it does on a timer (the token catch-up, lease renewal, heartbeats) happens, only what pub/sub and the
-    /// edge's own events cause.
+    /// nothing it does on a timer (the token catch-up, lease renewal, heartbeats, the counts' sync) happens, only what
+    /// pub/sub and the edge's own events cause. <paramref name="configure"/> changes the rest of its edge.yaml.
     /// </summary>
-    public async Task<EdgeServer> StartEdgeAsync(string name, bool frozenClock = false)
+    public async Task<EdgeServer> StartEdgeAsync(string name, bool frozenClock = false, Func<EdgeConfig, EdgeConfig>? configure = null)
     {
         var folder = Directory.CreateTempSubdirectory("warren-cluster-" + name + "-").FullName;
         _folders.Add(folder);
         var config = WarrenHarness.LoopbackEdgeConfig(folder,
             [WarrenHarness.Grant("alpha", AlphaToken, ["*.test"]), WarrenHarness.Grant("beta", BetaToken, ["*.test"])],
-            c => c with { Cluster = new ClusterConfig { Redis = Redis.Configuration, Name = name, Secret = Secret, Listen = "127.0.0.1:0", Lease = TimeSpan.FromSeconds(6) } });
+            c => (configure ?? (x => x))(c with
+            {
+                Cluster = new ClusterConfig
+                {
+                    Redis = Redis.Configuration, Name = name, Secret = Secret, Listen = "127.0.0.1:0", Lease = TimeSpan.FromSeconds(6),
+                    SyncInterval = TimeSpan.FromMilliseconds(200),
+                },
+            }));
         var edge = await EdgeServer.StartAsync(config, _log.Factory, new EdgeServerOptions { Time = frozenClock ? new FakeTimeProvider(DateTimeOffset.UtcNow) : TimeProvider.System });
         _edges[name] = edge;
         _log.Note($"edge {name} up: http={edge.HttpPort} agents={edge.AgentsPort} admin={edge.AdminPort}");

@@ -27,7 +27,7 @@ internal sealed class EdgePolicies
     public IEnumerable<PolicyLayer> Layers => Volatile.Read(ref _named).Select(n => n.Layer);
 
     private static Named[] Compile(EdgeConfig config, PolicyServices services) =>
-        [.. config.Policies.Select(p => new Named(p, PolicyLayer.Compile($"edge policy '{p.Name}'", p.Policy, services), PolicyValidator.KindOf(p.Policy)))];
+        [.. config.Policies.Select(p => new Named(p, PolicyLayer.Compile($"edge policy '{p.Name}'", "edge." + p.Name, p.Policy, services), PolicyValidator.KindOf(p.Policy)))];
 
     /// <summary>
     /// Hot reload: compiles edge.yaml's new policies (throws, changing nothing, when one does not compile) and returns
@@ -100,7 +100,7 @@ internal sealed class EdgePolicies
         {
             try
             {
-                layers.Add(PolicyLayer.Compile("the service's policy", own, _services));
+                layers.Add(PolicyLayer.Compile("the service's policy", "service", own, _services));
             }
             catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or FormatException)
             {

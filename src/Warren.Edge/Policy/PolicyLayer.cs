@@ -11,7 +11,7 @@ internal sealed class PolicyLayer
 {
     private const string DefaultMaintenancePage = "<!doctype html><title>Down for maintenance</title><h1>Down for maintenance</h1><p>Please come back later.</p>\n";
 
-    private PolicyLayer(string name, PolicyConfig config, PolicyServices services)
+    private PolicyLayer(string name, string key, PolicyConfig config, PolicyServices services)
     {
         Name = name;
         Ip = IpRules.Compile(config.Ip);
@@ -24,8 +24,8 @@ internal sealed class PolicyLayer
         [
             .. (Jwt?.IdentityHeaders.Select(h => h.Header) ?? []).Concat(Oidc?.IdentityHeaders.Select(h => h.Header) ?? []).Concat(ForwardAuth?.CopyHeaders ?? []),
         ];
-        PerIp = RateRule.Compile(config.RateLimit?.PerIp);
-        PerService = RateRule.Compile(config.RateLimit?.PerService);
+        PerIp = RateRule.Compile(config.RateLimit?.PerIp, key, "per_ip");
+        PerService = RateRule.Compile(config.RateLimit?.PerService, key, "per_service");
         RequestHeaders = HeaderRules.Compile(config.RequestHeaders);
         ResponseHeaders = HeaderRules.Compile(config.ResponseHeaders);
         StripPrefix = config.StripPrefix;
@@ -37,7 +37,7 @@ internal sealed class PolicyLayer
         MaxRequestBodySize = config.MaxRequestBodySize;
         Timeout = config.Timeout;
         MaxConnectionsPerIp = config.MaxConnectionsPerIp;
-        ConnectionRate = RateRule.Compile(config.ConnectionRate);
+        ConnectionRate = RateRule.Compile(config.ConnectionRate, key, "connection_rate");
     }
 
     /// <summary>For logs: "edge policy 'office'" or "the service's policy".</summary>
@@ -69,7 +69,9 @@ internal sealed class PolicyLayer
     /// <summary>Whether this layer asks who the client is (any one of its methods lets a request through).</summary>
     public bool Authenticates => Basic is not null || ApiKeys is not null || Jwt is not null || Oidc is not null || ForwardAuth is not null;
 
-    public static PolicyLayer Compile(string name, PolicyConfig config, PolicyServices services) => new(name, config, services);
+    /// <param name="name">For logs.</param>
+    /// <param name="key">The same on every edge: <c>edge.NAME</c> or <c>service</c> (a cluster's shared rate limits, Cluster/ClusterRateLimits.cs).</param>
+    public static PolicyLayer Compile(string name, string key, PolicyConfig config, PolicyServices services) => new(name, key, config, services);
 
     public override string ToString() => Name;
 }
