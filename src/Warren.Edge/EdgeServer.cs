@@ -250,8 +250,18 @@ public sealed partial class EdgeServer : IAsyncDisposable
         builder.Services.AddSingleton(client);
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton<TunnelForwardingMiddleware>();
+        // In a cluster, the HTTP streams other edges forward here are Kestrel connections too (Cluster/PeerHttpTransport.cs).
+        var peerHttp = cluster is null ? null : new PeerHttpTransport();
+        if (peerHttp is not null)
+        {
+            builder.Services.AddSingleton<IConnectionListenerFactory>(peerHttp);
+        }
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
+            if (peerHttp is not null)
+            {
+                kestrel.Listen(new PeerEndPoint(), l => l.Protocols = HttpProtocols.Http1);
+            }
             EdgeListeners.ApplyLimits(kestrel, config.Limits);
             if (config.Listen.Http is { Length: > 0 } http)
             {
@@ -288,7 +298,10 @@ public sealed partial class EdgeServer : IAsyncDisposable
         forward = new HandoverGate(state, logger).Wrap(forward);
         forward = new DrainCloser(state.Routes).Wrap(forward); // a drained service's WebSockets end at its drain timeout // after an upgrade, a request this edge cannot serve goes to the new one
         forward = new ShieldMiddleware(shield, trusted).Wrap(forward); // a banned client is refused before routing
-        app.Run(new RequestTelemetry(metrics, accessLog) { Recorder = console }.Wrap(forward));
+        var pipeline = new RequestTelemetry(metrics, accessLog) { Recorder = console }.Wrap(forward);
+        // Any edge serves any service (docs/cluster.md, "Forwarding"); an edge without cluster: has no such step.
+        var peers = cluster is null ? null : new PeerForwarder(cluster, state.Routes, app.Services.GetRequiredService<IHttpForwarder>(), session, options.Time, clusterLogger);
+        app.Run(peers is null ? pipeline : peers.Wrap(pipeline));
 
         EdgeServer? server = null; // the admin API reaches the edge once it is built (below)
         var admin = AdminHost.Build(config, loggerFactory, state, metrics, acme?.Manager, console, out var adminListener, tokens,
@@ -330,8 +343,13 @@ public sealed partial class EdgeServer : IAsyncDisposable
             AcmeMetrics.Register(metrics.Registry, acme.Manager);
             acme.Manager.Start();
         }
+        var peerListener = cluster is null ? null : PeerListener.Start(cluster, agentCertificate, session, peerHttp!, clusterLogger);
         var registry = cluster is null ? null
-            : await ClusterRegistry.StartAsync(cluster, state, cluster.Config.Advertise ?? cluster.Config.Listen, options.Time, clusterLogger).ConfigureAwait(false);
+            : await ClusterRegistry.StartAsync(cluster, state, peerListener!.Advertise, fingerprint, options.Time, clusterLogger).ConfigureAwait(false);
+        if (registry is not null)
+        {
+            peers!.Attach(registry);
+        }
         var clusterBans = cluster is null ? null : await ClusterBans.StartAsync(cluster, shield, clusterLogger).ConfigureAwait(false);
         metrics.IsReady = true;
         return server = new EdgeServer(app, admin, tcp, client, listeners, adminListener(), state, fingerprint, tokens, agents, authFailures)
@@ -359,6 +377,8 @@ public sealed partial class EdgeServer : IAsyncDisposable
             _clusterBans = clusterBans,
             ClusterCounters = counters,
             ClusterRateLimits = clusterRates,
+            _peerListener = peerListener,
+            Peers = peers,
         };
     }
 
@@ -375,6 +395,18 @@ public sealed partial class EdgeServer : IAsyncDisposable
 
     /// <summary>The policy rate limits' shared buckets; null for one edge alone.</summary>
     internal ClusterRateLimits? ClusterRateLimits { get; private init; }
+
+    /// <summary>The edge-to-edge listener (cluster.listen); null for one edge alone.</summary>
+    private PeerListener? _peerListener;
+
+    /// <summary>Forwarding to the edges that hold a service's sessions; null for one edge alone.</summary>
+    internal PeerForwarder? Peers { get; private init; }
+
+    /// <summary>Sessions other edges hold to this one (tests).</summary>
+    internal int PeerSessionCount => _peerListener?.SessionCount ?? 0;
+
+    /// <summary>The address other edges dial to reach this one's edge-to-edge listener; null for one edge alone.</summary>
+    internal string? PeerAddress => _peerListener?.Advertise;
 
     /// <summary>Which edge holds sessions for which service; null for one edge alone.</summary>
     internal ClusterRegistry? ClusterRegistry { get; private init; }
@@ -423,9 +455,14 @@ public sealed partial class EdgeServer : IAsyncDisposable
                 adminStopped = _admin.StopAsync(adminGrace.Token);
             }
         }
+        if (ClusterRegistry is not null)
+        {
+            await ClusterRegistry.DisposeAsync().ConfigureAwait(false); // the other edges stop forwarding here now
+        }
         _tcp.StopAccepting();
         _agents.StopAccepting();
-        var drains = Task.WhenAll(State.Sessions.Select(s => s.Mux.DrainAsync(grace + closeAllowance)));
+        var drains = Task.WhenAll(State.Sessions.Select(s => s.Mux.DrainAsync(grace + closeAllowance))
+            .Append(_peerListener?.DrainAsync(grace + closeAllowance) ?? Task.CompletedTask));
         var publicStopped = _public.StopAsync(timeout.Token);
         if (await Task.WhenAny(drains, Task.Delay(grace)).ConfigureAwait(false) != drains)
         {
@@ -469,6 +506,14 @@ public sealed partial class EdgeServer : IAsyncDisposable
         await Known.DisposeAsync().ConfigureAwait(false); // the routes as they were at the stop
         Schemes.Dispose();
         _client.Dispose();
+        if (_peerListener is not null)
+        {
+            await _peerListener.DisposeAsync().ConfigureAwait(false);
+        }
+        if (Peers is not null)
+        {
+            await Peers.DisposeAsync().ConfigureAwait(false);
+        }
         ClusterClaims?.Dispose();
         _clusterBans?.Dispose();
         if (ClusterCounters is not null)

@@ -43,9 +43,10 @@ internal sealed class ClusterHarness : IAsyncDisposable
     /// <summary>
     /// Starts edge <paramref name="name"/> of the cluster. <paramref name="frozenClock"/>: its clock never moves, so
     /// nothing it does on a timer (the token catch-up, lease renewal, heartbeats, the counts' sync) happens, only what
-    /// pub/sub and the edge's own events cause. <paramref name="configure"/> changes the rest of its edge.yaml.
+    /// pub/sub and the edge's own events cause. <paramref name="configure"/> changes the rest of its edge.yaml;
+    /// <paramref name="secret"/> is its cluster secret (another one makes it no edge of this cluster).
     /// </summary>
-    public async Task<EdgeServer> StartEdgeAsync(string name, bool frozenClock = false, Func<EdgeConfig, EdgeConfig>? configure = null)
+    public async Task<EdgeServer> StartEdgeAsync(string name, bool frozenClock = false, Func<EdgeConfig, EdgeConfig>? configure = null, string secret = Secret)
     {
         var folder = Directory.CreateTempSubdirectory("warren-cluster-" + name + "-").FullName;
         _folders.Add(folder);
@@ -55,7 +56,7 @@ internal sealed class ClusterHarness : IAsyncDisposable
             {
                 Cluster = new ClusterConfig
                 {
-                    Redis = Redis.Configuration, Name = name, Secret = Secret, Listen = "127.0.0.1:0", Lease = TimeSpan.FromSeconds(6),
+                    Redis = Redis.Configuration, Name = name, Secret = secret, Listen = "127.0.0.1:0", Lease = TimeSpan.FromSeconds(6),
                     SyncInterval = TimeSpan.FromMilliseconds(200),
                 },
             }));

@@ -27,8 +27,9 @@ internal sealed partial class ClusterRegistry : IAsyncDisposable
     private FrozenDictionary<string, EdgeRecord> _edges = FrozenDictionary<string, EdgeRecord>.Empty;
     private volatile bool _disposed;
 
-    private ClusterRegistry(ClusterConnection cluster, EdgeState state, string advertise, TimeProvider time, ILogger logger)
+    private ClusterRegistry(ClusterConnection cluster, EdgeState state, string advertise, string? fingerprint, TimeProvider time, ILogger logger)
     {
+        Fingerprint = fingerprint;
         _cluster = cluster;
         _state = state;
         _logger = logger;
@@ -44,15 +45,18 @@ internal sealed partial class ClusterRegistry : IAsyncDisposable
     /// <summary>The address other edges dial to reach this one (cluster.advertise, or the bound listener).</summary>
     public string Advertise { get; }
 
+    /// <summary>SHA-256 of this edge's link certificate, which other edges pin when they dial it; null on a plain link.</summary>
+    public string? Fingerprint { get; }
+
     /// <summary>Every live edge (this one too) as of the last read: name → what it published.</summary>
     public FrozenDictionary<string, EdgeRecord> Edges => Volatile.Read(ref _edges);
 
     /// <summary>Raised after the registry was read again and changed.</summary>
     public event Action? Changed;
 
-    public static async Task<ClusterRegistry> StartAsync(ClusterConnection cluster, EdgeState state, string advertise, TimeProvider time, ILogger logger)
+    public static async Task<ClusterRegistry> StartAsync(ClusterConnection cluster, EdgeState state, string advertise, string? fingerprint, TimeProvider time, ILogger logger)
     {
-        var registry = new ClusterRegistry(cluster, state, advertise, time, logger);
+        var registry = new ClusterRegistry(cluster, state, advertise, fingerprint, time, logger);
         try
         {
             await cluster.Subscriber.SubscribeAsync(registry._channel, (_, _) => _ = registry.ReadAsync()).ConfigureAwait(false);
@@ -68,14 +72,23 @@ internal sealed partial class ClusterRegistry : IAsyncDisposable
     private void OnRoutesChanged() => _ = BeatAsync();
 
     /// <summary>This edge's record as it is now.</summary>
-    private EdgeRecord Current() => new()
+    private EdgeRecord Current()
     {
-        Name = _cluster.EdgeName,
-        Advertise = Advertise,
-        Sessions = _state.Sessions.Count,
-        Services = [.. _state.Routes.Services.Where(s => !s.Sessions.IsEmpty).Select(s => ServiceKey(s.Owner, s.Name)).Order(StringComparer.Ordinal)],
-        At = _time.GetUtcNow(),
-    };
+        var served = _state.Routes.Services.Where(s => !s.Sessions.IsEmpty).ToList();
+        return new()
+        {
+            Name = _cluster.EdgeName,
+            Advertise = Advertise,
+            Fingerprint = Fingerprint,
+            Sessions = _state.Sessions.Count,
+            Services = [.. served.Select(s => ServiceKey(s.Owner, s.Name)).Order(StringComparer.Ordinal)],
+            // What other edges forward here (docs/cluster.md, "Forwarding"): each hostname with its path prefix, and ports.
+            Http = [.. served.Where(s => s.Kind == Warren.Protocol.Tunnel.StreamKind.Http)
+                .SelectMany(s => s.Registration.Hostnames.Select(h => h + (s.Registration.PathPrefix ?? ""))).Distinct().Order(StringComparer.Ordinal)],
+            Tcp = [.. served.Where(s => s.Registration.Port is not null).Select(s => s.Registration.Port!.Value).Distinct().Order()],
+            At = _time.GetUtcNow(),
+        };
+    }
 
     /// <summary>
     /// The cluster as <c>warren status</c> and <c>GET /api/cluster</c> show it (docs/cluster.md, "Status"): this edge,
@@ -155,7 +168,8 @@ internal sealed partial class ClusterRegistry : IAsyncDisposable
             }
             var previous = Interlocked.Exchange(ref _edges, edges.ToFrozenDictionary(StringComparer.Ordinal));
             if (!previous.Keys.Order(StringComparer.Ordinal).SequenceEqual(edges.Keys.Order(StringComparer.Ordinal))
-                || previous.Any(p => !edges.TryGetValue(p.Key, out var e) || !e.Services.SequenceEqual(p.Value.Services) || e.Advertise != p.Value.Advertise))
+                || previous.Any(p => !edges.TryGetValue(p.Key, out var e) || !e.Services.SequenceEqual(p.Value.Services) || e.Advertise != p.Value.Advertise
+                    || e.Fingerprint != p.Value.Fingerprint || !e.Http.SequenceEqual(p.Value.Http) || !e.Tcp.SequenceEqual(p.Value.Tcp)))
             {
                 Changed?.Invoke();
             }
@@ -192,7 +206,10 @@ internal sealed partial class ClusterRegistry : IAsyncDisposable
         [JsonPropertyName("name")] public string Name { get; init; } = "";
         [JsonPropertyName("advertise")] public string Advertise { get; init; } = "";
         [JsonPropertyName("sessions")] public int Sessions { get; init; }
+        [JsonPropertyName("fingerprint")] public string? Fingerprint { get; init; }
         [JsonPropertyName("services")] public IReadOnlyList<string> Services { get; init; } = [];
+        [JsonPropertyName("http")] public IReadOnlyList<string> Http { get; init; } = [];
+        [JsonPropertyName("tcp")] public IReadOnlyList<int> Tcp { get; init; } = [];
         [JsonPropertyName("at")] public DateTimeOffset At { get; init; }
     }
 

@@ -96,14 +96,18 @@ internal sealed class RouteTable
         // Longest prefix first (sorted when the snapshot is built).
         foreach (var (prefix, entry) in routes)
         {
-            if (prefix.Length == 0 || path.StartsWith(prefix, StringComparison.Ordinal)
-                && (path.Length == prefix.Length || prefix.EndsWith('/') || path[prefix.Length] == '/'))
+            if (PrefixMatches(prefix, path))
             {
                 return entry;
             }
         }
         return null;
     }
+
+    /// <summary>Whether <paramref name="path"/> is under a service's path prefix ("" matches every path; "/api" matches "/api" and "/api/x", not "/apix").</summary>
+    internal static bool PrefixMatches(string prefix, string path) =>
+        prefix.Length == 0 || path.StartsWith(prefix, StringComparison.Ordinal)
+        && (path.Length == prefix.Length || prefix.EndsWith('/') || path[prefix.Length] == '/');
 
     public ServiceEntry? MatchPort(int port) => Volatile.Read(ref _snapshot).Ports.GetValueOrDefault(port);
 

@@ -1,0 +1,236 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using Warren.Configuration;
+using Warren.Edge.Forwarding;
+using Warren.Edge.Routing;
+using Warren.Protocol.Session;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Warren.Edge.Cluster;
+
+/// <summary>
+/// Any edge serves any service (docs/cluster.md, "Forwarding"). The first step of a clustered edge's request path:
+/// a request for a hostname that no session on this edge serves, but another edge's heartbeat says it does, goes to
+/// that edge over a peer stream (<see cref="PeerLink"/>), and that edge runs its own whole pipeline for it (policy,
+/// request log, grace queue, forwarding to its agent) with the client's address. A request that came from another
+/// edge (<see cref="PeerOrigin"/>) is never forwarded again, so a loop A→B→A cannot happen: it is served here or
+/// answered here (503 after the grace queue). Everything else goes on to this edge's own path untouched; an edge
+/// without <c>cluster:</c> has no such step at all.
+/// </summary>
+internal sealed partial class PeerForwarder : IAsyncDisposable
+{
+    /// <summary>The client's "address:port", set by the forwarding edge and read by the holding edge only on a peer stream.</summary>
+    public const string ClientHeader = "X-Warren-Peer-Client";
+
+    private readonly ClusterConnection _cluster;
+    private readonly RouteTable _routes;
+    private readonly IHttpForwarder _forwarder;
+    private readonly SessionOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<string, PeerLink> _links = new(StringComparer.Ordinal);
+    private readonly ForwarderRequestConfig _config;
+    private ClusterRegistry? _registry;
+    private int _cursor;
+
+    public PeerForwarder(ClusterConnection cluster, RouteTable routes, IHttpForwarder forwarder, SessionOptions options, TimeProvider time, ILogger logger)
+    {
+        _cluster = cluster;
+        _routes = routes;
+        _forwarder = forwarder;
+        _options = options;
+        _time = time;
+        _logger = logger;
+        _config = new ForwarderRequestConfig
+        {
+            Version = HttpVersion.Version11,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            // The holding edge times the request (the service's response timeout, limits.idle_timeout for upgrades)
+            // and answers 504 itself; a dead holding edge is found by the peer session's keepalive.
+            ActivityTimeout = ServiceRules.MaxResponseTimeout,
+        };
+    }
+
+    /// <summary>What other edges serve, from the registry.</summary>
+    public PeerRoutes Routes { get; } = new();
+
+    /// <summary>The registry the peers' addresses and fingerprints come from; set once it runs (until then nothing is forwarded).</summary>
+    public void Attach(ClusterRegistry registry)
+    {
+        _registry = registry;
+        registry.Changed += OnRegistryChanged;
+        OnRegistryChanged();
+    }
+
+    private void OnRegistryChanged()
+    {
+        if (_registry is not { } registry)
+        {
+            return;
+        }
+        var edges = registry.Edges;
+        Routes.Update(edges.Values, _cluster.EdgeName);
+        foreach (var (name, link) in _links)
+        {
+            if (!edges.ContainsKey(name) && _links.TryRemove(new KeyValuePair<string, PeerLink>(name, link)))
+            {
+                _ = link.DisposeAsync().AsTask(); // the edge left: its session goes with it
+            }
+        }
+    }
+
+    /// <summary>The session to edge <paramref name="name"/>, dialed on first use.</summary>
+    public PeerLink Link(string name) => _links.GetOrAdd(name, static (n, self) => new PeerLink(n, self._cluster, self._options,
+        () => self._registry?.Edges.GetValueOrDefault(n) is { } e ? (e.Advertise, e.Fingerprint) : null, self._time, self._logger), this);
+
+    public RequestDelegate Wrap(RequestDelegate next) => context =>
+        context.Features.Get<PeerOrigin>() is { } origin ? FromPeer(context, origin, next) : Route(context, next);
+
+    /// <summary>A request another edge forwarded: its client's address and scheme as that edge saw them, then this edge's path.</summary>
+    private static Task FromPeer(HttpContext context, PeerOrigin origin, RequestDelegate next)
+    {
+        var request = context.Request;
+        request.Scheme = origin.Scheme;
+        if (request.Headers.Remove(ClientHeader, out var client) && IPEndPoint.TryParse(client.ToString(), out var address))
+        {
+            context.Connection.RemoteIpAddress = address.Address;
+            context.Connection.RemotePort = address.Port;
+        }
+        return next(context);
+    }
+
+    private Task Route(HttpContext context, RequestDelegate next)
+    {
+        var request = context.Request;
+        if (!HostNames.TryGetRequestKey(request.Headers.Host.ToString(), out var host) || host.Length == 0
+            || (HttpMethods.IsConnect(request.Method) && context.Features.Get<IHttpExtendedConnectFeature>() is not { IsExtendedConnect: true }))
+        {
+            return next(context); // answered by this edge's own path (400, 405)
+        }
+        var path = request.Path.Value ?? "/";
+        var edges = Routes.MatchHttp(host, path);
+        if (edges.Length == 0)
+        {
+            return next(context); // no other edge serves it: this edge's session, grace queue, 503 or 404
+        }
+        var local = _routes.MatchHttp(host, path);
+        if (local is not null && (local.Control is not null || HasUsableSession(local)))
+        {
+            return next(context); // served here (or drained here by its operator)
+        }
+        return ForwardAsync(context, host, edges, local is not null, next);
+    }
+
+    private static bool HasUsableSession(ServiceEntry service)
+    {
+        foreach (var session in service.Sessions)
+        {
+            if (session.IsUsable)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private async Task ForwardAsync(HttpContext context, string host, string[] edges, bool knownHere, RequestDelegate next)
+    {
+        var start = (uint)Interlocked.Increment(ref _cursor);
+        string? failure = null;
+        for (var i = 0; i < edges.Length; i++)
+        {
+            var link = Link(edges[(int)((start + (uint)i) % (uint)edges.Length)]);
+            if (!link.IsAvailable)
+            {
+                failure ??= $"edge {link.Name} is unreachable";
+                continue;
+            }
+            HttpMessageInvoker http;
+            try
+            {
+                http = await link.HttpAsync(context.RequestAborted).ConfigureAwait(false);
+            }
+            catch (PeerUnavailableException ex)
+            {
+                failure = ex.Message;
+                continue;
+            }
+            catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+            {
+                return;
+            }
+            var destination = context.Request.IsHttps ? "http://https.peer/" : "http://http.peer/";
+            var error = await _forwarder.SendAsync(context, destination, http, _config, PeerTransformer.Instance).ConfigureAwait(false);
+            if (error == ForwarderError.None)
+            {
+                Log.Forwarded(_logger, LogText.Bound(host), link.Name);
+                return;
+            }
+            var exception = context.GetForwarderErrorFeature()?.Exception;
+            if (!context.Response.HasStarted && Find<PeerUnavailableException>(exception) is { } unavailable)
+            {
+                // Refused before anything of the request was sent (the peer drains, or its session just ended): the
+                // next edge that holds the service takes it.
+                failure = unavailable.Message;
+                context.Response.Clear();
+                context.Features.Set<IForwarderErrorFeature>(null);
+                continue;
+            }
+            if (ClientAbort.Handle(context, error, host, _logger))
+            {
+                return;
+            }
+            Log.ForwardFailed(_logger, LogText.Bound(host), link.Name, error, context.Response.StatusCode, exception?.Message);
+            return;
+        }
+        if (knownHere)
+        {
+            await next(context).ConfigureAwait(false); // this edge knows the service: its grace queue, then 503
+            return;
+        }
+        // The cluster serves this hostname but no edge that holds it can be reached now: 503, never 404 (nor a loop).
+        Log.NoPeer(_logger, LogText.Bound(host), failure ?? "no edge holds a session");
+        context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+    }
+
+    private static T? Find<T>(Exception? exception) where T : Exception
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is T found)
+            {
+                return found;
+            }
+        }
+        return null;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_registry is { } registry)
+        {
+            registry.Changed -= OnRegistryChanged;
+        }
+        foreach (var link in _links.Values)
+        {
+            await link.DisposeAsync().ConfigureAwait(false);
+        }
+        _links.Clear();
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1780, LogLevel.Debug, "Cluster: request for {Host} forwarded to edge {Peer}", EventName = "ClusterForwarded")]
+        public static partial void Forwarded(ILogger logger, string? host, string peer);
+
+        [LoggerMessage(1781, LogLevel.Warning, "Cluster: request for {Host} forwarded to edge {Peer} failed ({Error}) -> {Status}: {Message}", EventName = "ClusterForwardFailed")]
+        public static partial void ForwardFailed(ILogger logger, string? host, string peer, ForwarderError error, int status, string? message);
+
+        [LoggerMessage(1782, LogLevel.Warning, "Cluster: request for {Host}: no edge holding it could take it ({Reason}) -> 503", EventName = "ClusterNoPeer")]
+        public static partial void NoPeer(ILogger logger, string? host, string reason);
+    }
+}

@@ -1,0 +1,178 @@
+using System.Net;
+using System.Net.Http;
+using System.Net.Sockets;
+using System.Net.WebSockets;
+using System.Text;
+using Xunit.Abstractions;
+
+namespace Warren.ClusterTests;
+
+/// <summary>
+/// Any edge serves any service (docs/cluster.md, "Forwarding"): a request reaching an edge that holds no session for
+/// its service goes over an authenticated edge-to-edge session to an edge that does.
+/// </summary>
+public sealed class ForwardingTests(ITestOutputHelper output) : LoggedTest(output)
+{
+    /// <summary>The test client's source address: not the 127.0.0.1 the edges dial each other from.</summary>
+    private static readonly IPAddress ClientAddress = IPAddress.Parse("127.0.0.2");
+
+    [Fact]
+    public async Task Three_edges_and_two_agents_each_on_one_edge_HTTP_and_WebSocket_services_answer_through_every_edge_with_the_real_client_address()
+    {
+        await using var cluster = await ClusterHarness.StartAsync(Log, ReservePort());
+        string[] edges = ["a", "b", "c"];
+        foreach (var edge in edges)
+        {
+            await cluster.StartEdgeAsync(edge);
+        }
+        // Each agent on one edge only: app.test is held by a, api.test by b; c holds nothing.
+        await cluster.StartAgentAsync("a", cluster.AlphaToken, "alpha", [cluster.Http("app", "app.test")]);
+        await cluster.StartAgentAsync("b", cluster.BetaToken, "beta", [cluster.Http("api", "api.test")]);
+        await Wait.UntilAsync(() => edges.All(e => cluster[e].Peers!.Routes.MatchHttp("app.test", "/").Length + cluster[e].Peers!.Routes.MatchHttp("api.test", "/").Length >= 1
+            && cluster[e].ClusterRegistry!.Edges.Count == 3), "every edge knows which edge holds app.test and api.test");
+
+        using var client = ClientFrom(ClientAddress);
+        foreach (var edge in edges)
+        {
+            foreach (var host in new[] { "app.test", "api.test" })
+            {
+                for (var i = 0; i < 3; i++)
+                {
+                    using var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{cluster[edge].HttpPort}/echo?n={i}");
+                    request.Headers.Host = host;
+                    using var response = await client.SendAsync(request);
+                    var body = await response.Content.ReadAsStringAsync();
+                    Assert.True(response.StatusCode == HttpStatusCode.OK, $"{host} through edge {edge}: {(int)response.StatusCode} {body}");
+                    // The backend sees the client, not the edge that forwarded the request.
+                    Assert.Contains("X-Forwarded-For: 127.0.0.2\n", body, StringComparison.Ordinal);
+                    Assert.Contains("X-Real-IP: 127.0.0.2\n", body, StringComparison.Ordinal);
+                    Assert.Contains($"Host: {host}\n", body, StringComparison.Ordinal);
+                    Assert.DoesNotContain("X-Warren-Peer", body, StringComparison.OrdinalIgnoreCase);
+                }
+            }
+        }
+        // c forwarded to both, a to b and b to a: each edge dialed a session only to the edges it needed.
+        Assert.Equal(2, cluster["a"].PeerSessionCount); // from b and c
+        Assert.Equal(2, cluster["b"].PeerSessionCount); // from a and c
+
+        // A WebSocket through the edge that holds nothing, both ways, then a clean close.
+        using (var socket = new ClientWebSocket())
+        {
+            socket.Options.SetRequestHeader("Host", "app.test");
+            using var timeout = new CancellationTokenSource(TestTimeout);
+            await socket.ConnectAsync(new Uri($"ws://127.0.0.1:{cluster["c"].HttpPort}/ws"), timeout.Token);
+            var buffer = new byte[1024];
+            for (var i = 0; i < 20; i++)
+            {
+                var message = Encoding.UTF8.GetBytes($"message {i} through c");
+                await socket.SendAsync(message, WebSocketMessageType.Text, endOfMessage: true, timeout.Token);
+                var received = await socket.ReceiveAsync(buffer, timeout.Token);
+                Assert.Equal(message, buffer[..received.Count]);
+            }
+            await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", timeout.Token);
+            Assert.Equal(WebSocketCloseStatus.NormalClosure, socket.CloseStatus);
+        }
+
+        // A hostname nobody serves is still this edge's 404 (never forwarded), and a client cannot claim another address.
+        using (var unknown = await cluster.GetAsync("c", "nobody.test"))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        }
+        using (var spoofed = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{cluster["c"].HttpPort}/echo"))
+        {
+            spoofed.Headers.Host = "app.test";
+            spoofed.Headers.TryAddWithoutValidation("X-Warren-Peer-Client", "192.0.2.1:1");
+            using var response = await client.SendAsync(spoofed);
+            var body = await response.Content.ReadAsStringAsync();
+            Assert.Contains("X-Forwarded-For: 127.0.0.2\n", body, StringComparison.Ordinal);
+            Assert.DoesNotContain("192.0.2.1", body, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task An_edge_with_another_cluster_secret_is_refused_and_gets_no_request_through()
+    {
+        await using var cluster = await ClusterHarness.StartAsync(Log, ReservePort());
+        await cluster.StartEdgeAsync("a");
+        // Same Redis, so it reads a's heartbeat and dials it, but it does not hold the cluster's secret.
+        await cluster.StartEdgeAsync("intruder", secret: "not-the-cluster-secret-0123456789abcdef");
+        await cluster.StartAgentAsync("a", cluster.AlphaToken, "alpha", [cluster.Http("app", "app.test")]);
+        await Wait.UntilAsync(() => cluster["intruder"].Peers!.Routes.MatchHttp("app.test", "/").Length == 1, "the intruder reads that a holds app.test");
+
+        // Were the handshake skipped, this request would reach the backend through a.
+        using (var response = await cluster.GetAsync("intruder", "app.test"))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        }
+        await Log.WaitForAsync(TimeSpan.FromSeconds(30), "Cluster: cannot reach edge a", "edge 'a' could not prove the cluster secret");
+        await Log.WaitForAsync(TimeSpan.FromSeconds(30), "Cluster: refused an edge-to-edge connection from");
+        Assert.Equal(0, cluster["a"].PeerSessionCount);
+    }
+
+    [Fact]
+    public async Task A_dialer_that_cannot_prove_the_secret_gets_no_session_and_one_that_can_does()
+    {
+        await using var cluster = await ClusterHarness.StartAsync(Log, ReservePort());
+        var a = await cluster.StartEdgeAsync("a");
+        var fingerprint = Convert.FromHexString(a.AgentCertificateFingerprint!);
+
+        // A dialer that reads the listener's proof and answers with 32 bytes of its own making.
+        await using (var forged = await DialTlsAsync(a.PeerAddress!, fingerprint))
+        {
+            await forged.WriteAsync((byte[])[.. "WPR1"u8, .. new byte[32], 7, .. "mallory"u8]);
+            var hello = new byte[4 + 32 + 1];
+            await forged.ReadExactlyAsync(hello);
+            var rest = new byte[hello[^1] + 32];
+            await forged.ReadExactlyAsync(rest);
+            await forged.WriteAsync(new byte[32]);
+            var answer = new byte[1];
+            using var timeout = new CancellationTokenSource(TestTimeout);
+            Assert.Equal(0, await forged.ReadAtLeastAsync(answer, 1, throwOnEndOfStream: false, timeout.Token)); // closed, never 0x00
+        }
+        await Log.WaitForAsync(TimeSpan.FromSeconds(30), "Cluster: refused an edge-to-edge connection from", "'mallory' could not prove the cluster secret");
+        Assert.Equal(0, a.PeerSessionCount);
+
+        // The same exchange with the secret is accepted: the refusal above is the proof's, not the harness's.
+        await using (var honest = await DialTlsAsync(a.PeerAddress!, fingerprint))
+        {
+            using var timeout = new CancellationTokenSource(TestTimeout);
+            Assert.Equal("a", await Warren.Edge.Cluster.PeerHandshake.DialAsync(honest, ClusterHarness.Secret, "honest", fingerprint, timeout.Token));
+        }
+    }
+
+    /// <summary>TLS to an edge-to-edge listener, its certificate pinned as edges pin it.</summary>
+    private static async Task<System.Net.Security.SslStream> DialTlsAsync(string address, byte[] fingerprint)
+    {
+        var endPoint = IPEndPoint.Parse(address);
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(endPoint);
+        var tls = new System.Net.Security.SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false,
+            (_, certificate, _, _) => certificate is not null && System.Security.Cryptography.SHA256.HashData(certificate.GetRawCertData()).AsSpan().SequenceEqual(fingerprint));
+        await tls.AuthenticateAsClientAsync("edge");
+        return tls;
+    }
+
+    /// <summary>An HTTP client whose connections come from <paramref name="source"/> (any 127.0.0.0/8 address is loopback on Linux).</summary>
+    internal static HttpClient ClientFrom(IPAddress source) => new(new SocketsHttpHandler
+    {
+        UseProxy = false,
+        AllowAutoRedirect = false,
+        UseCookies = false,
+        ConnectCallback = async (context, cancellationToken) =>
+        {
+            var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                socket.Bind(new IPEndPoint(source, 0));
+                await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
+                return new NetworkStream(socket, ownsSocket: true);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        },
+    })
+    { Timeout = TimeSpan.FromSeconds(60) };
+}
