@@ -450,9 +450,13 @@ public sealed partial class MuxSession : IAsyncDisposable, IStreamSession
             }
             _localGoAway = true;
             lastPeerId = Volatile.Read(ref _lastPeerId);
+            // Queued before the lock is let go: the reader refuses every OPEN from here on (OnOpenFrame), and those
+            // refusals must reach the peer after the GOAWAY, so that it knows them for the drain's (never processed)
+            // and opens them again on another session. Queued after, a refusal could overtake it.
+            _writer.EnqueueGoAway(lastPeerId, ErrorCode.NoError, reason, final: false, wake: false);
         }
+        _writer.Signal();
         Log.GoingAway(_logger, Name, reason);
-        _writer.EnqueueGoAway(lastPeerId, ErrorCode.NoError, reason, final: false);
         _goingAway.Cancel();
         CheckDrained();
     }

@@ -99,11 +99,11 @@ internal sealed class SessionWriter
         EnqueueControl(frame with { IsReply = true });
     }
 
-    public void EnqueueGoAway(uint lastPeerId, ErrorCode code, string reason, bool final)
+    public void EnqueueGoAway(uint lastPeerId, ErrorCode code, string reason, bool final, bool wake = true)
     {
         var bytes = Encoding.UTF8.GetBytes(reason);
         Volatile.Write(ref _goAwayReason, bytes.Length > FrameLimits.MaxGoAwayReason ? bytes[..FrameLimits.MaxGoAwayReason] : bytes);
-        EnqueueControl(new ControlFrame(FrameType.GoAway, 0, ((ulong)lastPeerId << 32) | (uint)code, Final: final));
+        EnqueueControl(new ControlFrame(FrameType.GoAway, 0, ((ulong)lastPeerId << 32) | (uint)code, Final: final), wake);
     }
 
     /// <summary>The session closed: stop at once (the transport is being torn down).</summary>

@@ -71,6 +71,50 @@ public sealed class GoAwayTests
     }
 
     [Fact]
+    public async Task GoAway_OpensRefusedMeanwhile_ReachThePeerAfterTheGoAway()
+    {
+        // An OPEN refused because this side is going away is safe to open again elsewhere only if the peer can tell:
+        // its RST must follow the GOAWAY on the wire. The hook holds GoAway() inside its log line (after the session
+        // has started refusing) while an OPEN arrives and is refused; before the fix the GOAWAY was queued only after
+        // that line, so the refusal went out first and an agent's restart reset an ssh login in flight.
+        using var held = new ManualResetEventSlim();
+        var logger = new HoldingLogger("GoingAway", held);
+        await using var peer = await RawPeer.StartAsync(logger: logger);
+        var goingAway = Task.Run(() => peer.Session.GoAway("agent shutting down"));
+        Assert.True(logger.Entered.Wait(TimeSpan.FromSeconds(30)), "GoAway logged");
+
+        await peer.SendAsync(w => FrameWriter.WriteOpen(w, RawPeer.Version, 1, [], fin: false));
+        await Wait.UntilAsync(() => peer.Session.Counters.StreamsRefused == 1, "the OPEN was refused");
+        held.Set();
+        await goingAway.Within();
+
+        var first = await peer.ReadUntilAsync(f => f.Header.Type is FrameType.GoAway or FrameType.Reset, "a GOAWAY or an RST");
+        Assert.Equal(FrameType.GoAway, first.Header.Type);
+        var refusal = await peer.ReadUntilAsync(f => f.Header.Type == FrameType.Reset, "the refusal");
+        Assert.Equal(1u, refusal.Header.StreamId);
+        Assert.Equal(ErrorCode.RefusedStream, refusal.ResetCode);
+    }
+
+    /// <summary>Blocks the thread that logs <paramref name="eventName"/> until <paramref name="release"/> is set.</summary>
+    private sealed class HoldingLogger(string eventName, ManualResetEventSlim release) : Microsoft.Extensions.Logging.ILogger
+    {
+        public ManualResetEventSlim Entered { get; } = new();
+
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (eventId.Name == eventName)
+            {
+                Entered.Set();
+                release.Wait(TimeSpan.FromSeconds(30));
+            }
+        }
+    }
+
+    [Fact]
     public async Task Dispose_CalledTwiceAndConcurrently_IsSafe()
     {
         await using var pair = await SessionPair.StartAsync(TransportKind.InMemory);
