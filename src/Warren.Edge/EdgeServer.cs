@@ -206,6 +206,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
         // The abuse shield refuses banned clients at accept on every listener (docs/policy.md, "Abuse shield"), and
         // failed agent logins count towards a ban.
         var shield = new AbuseShield(config.Shield, new BanStore(config.DataDirectory, logger), options.Time, loggerFactory.CreateLogger<AbuseShield>());
+        var clusterStrikes = counters is null ? null : new ClusterStrikes(counters, shield, options.Time);
         var perIp = new PerIpConnectionLimiter(limitsConfig.MaxConnectionsPerIp, limitsConfig.Ipv6SubnetFactor);
         var authFailures = new AuthFailureLimiter(limitsConfig.MaxAuthFailuresPerIp, limitsConfig.AuthFailureWindow, limitsConfig.Ipv6SubnetFactor, shield);
         var agentGuard = new AgentListenerGuard(limitsConfig.MaxAgentConnectionsPerIp, limitsConfig.Ipv6SubnetFactor, authFailures,
@@ -379,6 +380,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
             ClusterRateLimits = clusterRates,
             _peerListener = peerListener,
             Peers = peers,
+            _clusterStrikes = clusterStrikes,
         };
     }
 
@@ -389,6 +391,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
     internal ClusterClaims? ClusterClaims { get; private init; }
 
     private ClusterBans? _clusterBans;
+    private ClusterStrikes? _clusterStrikes;
 
     /// <summary>The loop sharing rate limits, strikes and quotas through Redis; null for one edge alone.</summary>
     internal ClusterCounters? ClusterCounters { get; private init; }
@@ -516,6 +519,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
         }
         ClusterClaims?.Dispose();
         _clusterBans?.Dispose();
+        _clusterStrikes?.Dispose();
         if (ClusterCounters is not null)
         {
             await ClusterCounters.DisposeAsync().ConfigureAwait(false); // the last counts reach the other edges

@@ -58,6 +58,40 @@ public sealed class SharedCountsTests(ITestOutputHelper output) : LoggedTest(out
         }
     }
 
+    [Fact]
+    public async Task Auth_failures_counted_on_three_edges_add_up_to_a_ban_on_every_edge_and_another_client_is_served()
+    {
+        await using var cluster = await ClusterHarness.StartAsync(Log, ReservePort());
+        foreach (var edge in Edges)
+        {
+            await cluster.StartEdgeAsync(edge, configure: c => TrustLoopback(c) with { Shield = new ShieldConfig { AuthFailures = 6 } });
+        }
+        var key = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData("right-key"u8));
+        var service = cluster.Http("locked", "locked.test") with { Policy = new PolicyConfig { ApiKeys = new ApiKeysConfig { KeysSha256 = [key] } } };
+        await cluster.StartAgentOnEdgesAsync(Edges, cluster.AlphaToken, "alpha", [service]);
+        var guesser = IPAddress.Parse("198.51.100.9");
+
+        // Two failures on each edge: 6 in all, the threshold, while each edge alone counts 2.
+        for (var round = 0; round < 2; round++)
+        {
+            foreach (var edge in Edges)
+            {
+                Assert.False(cluster[edge].Shield.IsBanned(guesser), $"edge {edge} banned the guesser after {round} rounds");
+                using var response = await GetAsync(cluster, edge, "locked.test", "198.51.100.9");
+                Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+            }
+            await WaitForSyncsAsync(cluster);
+        }
+        await Wait.UntilAsync(() => Edges.All(e => cluster[e].Shield.IsBanned(guesser)), "every edge bans the guesser");
+        foreach (var edge in Edges)
+        {
+            using var refused = await GetAsync(cluster, edge, "locked.test", "198.51.100.9");
+            Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+            using var other = await GetAsync(cluster, edge, "locked.test", "198.51.100.10", bearer: "right-key");
+            Assert.Equal(HttpStatusCode.OK, other.StatusCode);
+        }
+    }
+
     /// <summary>Waits until every running edge's sync loop has passed twice since now: each edge wrote its counts and read the others'.</summary>
     private static async Task WaitForSyncsAsync(ClusterHarness cluster, params string[] edges)
     {
@@ -66,11 +100,15 @@ public sealed class SharedCountsTests(ITestOutputHelper output) : LoggedTest(out
         await Wait.UntilAsync(() => edges.All(e => cluster[e].ClusterCounters!.Rounds >= marks[e] + 2), "every edge synced its counts twice");
     }
 
-    private static async Task<HttpResponseMessage> GetAsync(ClusterHarness cluster, string edge, string host, string client, string path = "/echo")
+    private static async Task<HttpResponseMessage> GetAsync(ClusterHarness cluster, string edge, string host, string client, string path = "/echo", string? bearer = null)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{cluster[edge].HttpPort}{path}");
         request.Headers.Host = host;
         request.Headers.Add("X-Forwarded-For", client);
+        if (bearer is not null)
+        {
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", bearer);
+        }
         return await cluster.Client.SendAsync(request);
     }
 }

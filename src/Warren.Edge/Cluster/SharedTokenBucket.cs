@@ -20,6 +20,7 @@ internal sealed class SharedTokenBucket : ReplenishingRateLimiter
     private readonly int _limit;
     private readonly Action<SharedTokenBucket> _firstGrant;
     private long _granted, _debt;
+    private volatile bool _disposed;
 
     /// <param name="firstGrant">
     /// Called once, at the first permit granted: the bucket is shared from then on. Not at construction, because the
@@ -100,20 +101,31 @@ internal sealed class SharedTokenBucket : ReplenishingRateLimiter
 
     private void PayDebt()
     {
+        if (_disposed)
+        {
+            return; // the edge stopped: its limiter went before the sync loop's last round
+        }
         var debt = Interlocked.Exchange(ref _debt, 0);
         if (debt <= 0)
         {
             return;
         }
-        var available = _bucket.GetStatistics()?.CurrentAvailablePermits ?? 0;
-        var take = (int)Math.Min(debt, available);
-        if (take > 0)
+        var take = 0;
+        try
         {
-            using var lease = _bucket.AttemptAcquire(take);
-            if (!lease.IsAcquired)
+            take = (int)Math.Min(debt, _bucket.GetStatistics()?.CurrentAvailablePermits ?? 0);
+            if (take > 0)
             {
-                take = 0; // a request took the tokens meanwhile: owed still
+                using var lease = _bucket.AttemptAcquire(take);
+                if (!lease.IsAcquired)
+                {
+                    take = 0; // a request took the tokens meanwhile: owed still
+                }
             }
+        }
+        catch (ObjectDisposedException)
+        {
+            return; // disposed between the check above and here: the edge is stopping
         }
         if (debt - take > 0)
         {
@@ -125,6 +137,7 @@ internal sealed class SharedTokenBucket : ReplenishingRateLimiter
     {
         if (disposing)
         {
+            _disposed = true;
             _bucket.Dispose();
         }
         base.Dispose(disposing);
@@ -132,6 +145,7 @@ internal sealed class SharedTokenBucket : ReplenishingRateLimiter
 
     protected override async ValueTask DisposeAsyncCore()
     {
+        _disposed = true;
         await _bucket.DisposeAsync().ConfigureAwait(false);
         await base.DisposeAsyncCore().ConfigureAwait(false);
     }

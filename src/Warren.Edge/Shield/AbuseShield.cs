@@ -131,6 +131,37 @@ internal sealed partial class AbuseShield : IAsyncDisposable
             return;
         }
         var network = settings.KeyOf(address);
+        Struck?.Invoke(network, kind);
+        CountStrikes(network, kind, 1, settings, "");
+    }
+
+    /// <summary>
+    /// Strikes the other edges of a cluster counted for <paramref name="network"/> (Cluster/ClusterStrikes.cs): added to
+    /// this edge's count, which bans the network here when the sum reaches the threshold (docs/cluster.md, "Shared counts").
+    /// </summary>
+    public void AddStrikes(IPNetwork network, StrikeKind kind, int count)
+    {
+        var settings = Volatile.Read(ref _settings);
+        var threshold = kind == StrikeKind.AuthFailure ? settings.AuthFailures : settings.LimitHits;
+        if (!settings.Enabled || threshold == 0 || count <= 0 || IsBannedNetwork(network))
+        {
+            return;
+        }
+        CountStrikes(network, kind, count, settings, " across the cluster");
+    }
+
+    /// <summary>
+    /// A strike counted on this edge (not one added from the cluster), for the cluster to share; raised on the caller's
+    /// thread (the request path, after a refusal): a handler must not block.
+    /// </summary>
+    public event Action<IPNetwork, StrikeKind>? Struck;
+
+    /// <summary>The window strikes are counted in (shield.window).</summary>
+    public TimeSpan Window => Volatile.Read(ref _settings).Window;
+
+    private void CountStrikes(IPNetwork network, StrikeKind kind, int count, Settings settings, string where)
+    {
+        var threshold = kind == StrikeKind.AuthFailure ? settings.AuthFailures : settings.LimitHits;
         if (!_strikes.TryGetValue(network, out var strikes))
         {
             if (Volatile.Read(ref _trackedCount) >= MaxTracked)
@@ -144,7 +175,7 @@ internal sealed partial class AbuseShield : IAsyncDisposable
             }
         }
         var now = _time.GetTimestamp();
-        if (!strikes.Add(kind, threshold, settings.Window, now, _time))
+        if (!strikes.Add(kind, count, threshold, settings.Window, now, _time))
         {
             return;
         }
@@ -152,14 +183,17 @@ internal sealed partial class AbuseShield : IAsyncDisposable
         {
             Interlocked.Decrement(ref _trackedCount);
         }
-        if (IsBanned(address))
+        if (IsBannedNetwork(network))
         {
             return; // another request's strike banned it a moment ago: one ban, counted once
         }
         var what = kind == StrikeKind.AuthFailure ? "authentication failures" : "rate or connection limit refusals";
-        Ban(network, settings.BanTime, $"{threshold} {what} within {Seconds(settings.Window)}s",
+        Ban(network, settings.BanTime, $"{threshold} {what} within {Seconds(settings.Window)}s{where}",
             kind == StrikeKind.AuthFailure ? "auth_failures" : "limit_hits");
     }
+
+    /// <summary>Whether a ban in force covers <paramref name="network"/> (its base address).</summary>
+    private bool IsBannedNetwork(IPNetwork network) => IsBanned(network.BaseAddress);
 
     /// <summary>The network a ban of <paramref name="address"/> covers: its /<c>shield.ipv4_prefix</c> or /<c>shield.ipv6_prefix</c>.</summary>
     public IPNetwork NetworkOf(IPAddress address) => Volatile.Read(ref _settings).KeyOf(ClientKey.Normalize(address));
@@ -371,8 +405,8 @@ internal sealed partial class AbuseShield : IAsyncDisposable
         /// <summary>True the first time only: whoever added the entry counts it.</summary>
         public bool Counted() => Interlocked.Exchange(ref _counted, 1) == 0;
 
-        /// <summary>Adds one; true when this one reaches <paramref name="threshold"/> (the caller bans, once).</summary>
-        public bool Add(StrikeKind kind, int threshold, TimeSpan window, long now, TimeProvider time)
+        /// <summary>Adds <paramref name="count"/>; true when these reach <paramref name="threshold"/> (the caller bans, once).</summary>
+        public bool Add(StrikeKind kind, int count, int threshold, TimeSpan window, long now, TimeProvider time)
         {
             lock (_lock)
             {
@@ -380,8 +414,10 @@ internal sealed partial class AbuseShield : IAsyncDisposable
                 {
                     (_windowStart, _auth, _limit) = (now, 0, 0);
                 }
-                var count = kind == StrikeKind.AuthFailure ? ++_auth : ++_limit;
-                return count == threshold;
+                ref var counter = ref kind == StrikeKind.AuthFailure ? ref _auth : ref _limit;
+                var before = counter;
+                counter += count;
+                return before < threshold && counter >= threshold;
             }
         }
 
