@@ -345,6 +345,13 @@ public sealed partial class EdgeServer : IAsyncDisposable
             acme.Manager.Start();
         }
         var peerListener = cluster is null ? null : PeerListener.Start(cluster, agentCertificate, session, peerHttp!, clusterLogger);
+        if (peers is not null)
+        {
+            // TCP services across the cluster: ports other edges hold listen here too (Cluster/PeerTcp.cs).
+            var peerTcp = new PeerTcp(peers, state.Routes, connects, config.Limits.IdleTimeout, clusterLogger);
+            peerListener!.Tcp = peerTcp;
+            tcp.Peers = peerTcp;
+        }
         var registry = cluster is null ? null
             : await ClusterRegistry.StartAsync(cluster, state, peerListener!.Advertise, fingerprint, options.Time, clusterLogger).ConfigureAwait(false);
         if (registry is not null)

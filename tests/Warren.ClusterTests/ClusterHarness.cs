@@ -44,9 +44,11 @@ internal sealed class ClusterHarness : IAsyncDisposable
     /// Starts edge <paramref name="name"/> of the cluster. <paramref name="frozenClock"/>: its clock never moves, so
     /// nothing it does on a timer (the token catch-up, lease renewal, heartbeats, the counts' sync) happens, only what
     /// pub/sub and the edge's own events cause. <paramref name="configure"/> changes the rest of its edge.yaml;
-    /// <paramref name="secret"/> is its cluster secret (another one makes it no edge of this cluster).
+    /// <paramref name="secret"/> is its cluster secret (another one makes it no edge of this cluster); its TCP services
+    /// listen on <paramref name="tcpAddress"/> (127.0.0.1 by default: edges in one process that serve one port need one each).
     /// </summary>
-    public async Task<EdgeServer> StartEdgeAsync(string name, bool frozenClock = false, Func<EdgeConfig, EdgeConfig>? configure = null, string secret = Secret)
+    public async Task<EdgeServer> StartEdgeAsync(string name, bool frozenClock = false, Func<EdgeConfig, EdgeConfig>? configure = null, string secret = Secret,
+        System.Net.IPAddress? tcpAddress = null)
     {
         var folder = Directory.CreateTempSubdirectory("warren-cluster-" + name + "-").FullName;
         _folders.Add(folder);
@@ -60,7 +62,7 @@ internal sealed class ClusterHarness : IAsyncDisposable
                     SyncInterval = TimeSpan.FromMilliseconds(200),
                 },
             }));
-        var edge = await EdgeServer.StartAsync(config, _log.Factory, new EdgeServerOptions { Time = frozenClock ? new FakeTimeProvider(DateTimeOffset.UtcNow) : TimeProvider.System });
+        var edge = await EdgeServer.StartAsync(config, _log.Factory, new EdgeServerOptions { Time = frozenClock ? new FakeTimeProvider(DateTimeOffset.UtcNow) : TimeProvider.System, TcpBindAddress = tcpAddress });
         _edges[name] = edge;
         _log.Note($"edge {name} up: http={edge.HttpPort} agents={edge.AgentsPort} admin={edge.AdminPort}");
         return edge;

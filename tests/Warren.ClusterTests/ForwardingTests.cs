@@ -3,6 +3,7 @@ using System.Net.Http;
 using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text;
+using Warren.Configuration;
 using Xunit.Abstractions;
 
 namespace Warren.ClusterTests;
@@ -17,17 +18,23 @@ public sealed class ForwardingTests(ITestOutputHelper output) : LoggedTest(outpu
     private static readonly IPAddress ClientAddress = IPAddress.Parse("127.0.0.2");
 
     [Fact]
-    public async Task Three_edges_and_two_agents_each_on_one_edge_HTTP_and_WebSocket_services_answer_through_every_edge_with_the_real_client_address()
+    public async Task Three_edges_and_two_agents_each_on_one_edge_HTTP_WebSocket_and_TCP_services_answer_through_every_edge_with_the_real_client_address()
     {
         await using var cluster = await ClusterHarness.StartAsync(Log, ReservePort());
+        await using var echo = new Warren.Demo.TcpEchoService();
         string[] edges = ["a", "b", "c"];
+        // One TCP address per edge: each edge listens on the TCP service's port, wherever its session is.
+        var tcpAddresses = new Dictionary<string, IPAddress> { ["a"] = IPAddress.Parse("127.0.0.11"), ["b"] = IPAddress.Parse("127.0.0.12"), ["c"] = IPAddress.Parse("127.0.0.13") };
+        var tcpPort = ReservePort();
         foreach (var edge in edges)
         {
-            await cluster.StartEdgeAsync(edge);
+            await cluster.StartEdgeAsync(edge, tcpAddress: tcpAddresses[edge],
+                configure: c => c with { Tokens = [.. c.Tokens.Select(t => t.Name == "beta" ? t with { AllowPorts = [tcpPort] } : t)] });
         }
-        // Each agent on one edge only: app.test is held by a, api.test by b; c holds nothing.
+        // Each agent on one edge only: app.test is held by a, api.test and the TCP port by b; c holds nothing.
         await cluster.StartAgentAsync("a", cluster.AlphaToken, "alpha", [cluster.Http("app", "app.test")]);
-        await cluster.StartAgentAsync("b", cluster.BetaToken, "beta", [cluster.Http("api", "api.test")]);
+        await cluster.StartAgentAsync("b", cluster.BetaToken, "beta",
+            [cluster.Http("api", "api.test"), new ServiceConfig { Name = "echo", Port = tcpPort, Target = new Uri($"tcp://127.0.0.1:{echo.Port}") }]);
         await Wait.UntilAsync(() => edges.All(e => cluster[e].Peers!.Routes.MatchHttp("app.test", "/").Length + cluster[e].Peers!.Routes.MatchHttp("api.test", "/").Length >= 1
             && cluster[e].ClusterRegistry!.Edges.Count == 3), "every edge knows which edge holds app.test and api.test");
 
@@ -71,6 +78,25 @@ public sealed class ForwardingTests(ITestOutputHelper output) : LoggedTest(outpu
             }
             await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", timeout.Token);
             Assert.Equal(WebSocketCloseStatus.NormalClosure, socket.CloseStatus);
+        }
+
+        // The TCP service, through every edge: a and c listen on its port because b holds it.
+        await Wait.UntilAsync(() => edges.All(e => cluster[e].TcpPorts.Contains(tcpPort)), "every edge listens on the TCP service's port");
+        foreach (var edge in edges)
+        {
+            using var tcp = new TcpClient();
+            await tcp.ConnectAsync(new IPEndPoint(tcpAddresses[edge], tcpPort));
+            var stream = tcp.GetStream();
+            for (var i = 0; i < 5; i++)
+            {
+                var message = Encoding.ASCII.GetBytes($"line {i} through {edge}\n");
+                await stream.WriteAsync(message);
+                var back = new byte[message.Length];
+                await stream.ReadExactlyAsync(back);
+                Assert.Equal(message, back);
+            }
+            tcp.Client.Shutdown(SocketShutdown.Send);
+            Assert.Equal(0, await stream.ReadAsync(new byte[1])); // a clean end both ways
         }
 
         // A hostname nobody serves is still this edge's 404 (never forwarded), and a client cannot claim another address.

@@ -17,7 +17,8 @@ namespace Warren.Edge.Cluster;
 /// The edge-to-edge listener (cluster.listen; docs/cluster.md, "Forwarding"): TLS with the agent link's certificate,
 /// the peer handshake (<see cref="PeerHandshake"/>: the cluster secret proven, never sent), then a multiplexed session
 /// like an agent's, with the dialing edge as client. Each stream that edge opens is one forwarded client: an HTTP
-/// connection handed to Kestrel (<see cref="PeerHttpTransport"/>). A connection that fails the TLS handshake or the peer handshake, or takes longer
+/// connection handed to Kestrel (<see cref="PeerHttpTransport"/>) or a TCP connection for one of this edge's TCP
+/// services (<see cref="PeerTcp"/>). A connection that fails the TLS handshake or the peer handshake, or takes longer
 /// than <see cref="HandshakeTimeout"/> for both, is logged and dropped; at most <see cref="MaxConnections"/> are open.
 /// </summary>
 internal sealed partial class PeerListener : IAsyncDisposable
@@ -55,6 +56,9 @@ internal sealed partial class PeerListener : IAsyncDisposable
 
     /// <summary>The address other edges dial: cluster.advertise, or the bound listener (its port when 0 was asked).</summary>
     public string Advertise { get; private set; } = "";
+
+    /// <summary>Serves the TCP connections other edges forward here (Cluster/PeerTcp.cs); null: refused.</summary>
+    public PeerTcp? Tcp { get; set; }
 
     /// <summary>Authenticated peer sessions open now (tests, status).</summary>
     public int SessionCount
@@ -238,6 +242,9 @@ internal sealed partial class PeerListener : IAsyncDisposable
                         Log.Backlog(_logger, peer, PeerHttpTransport.Backlog);
                         await connection.DisposeAsync().ConfigureAwait(false);
                     }
+                    break;
+                case StreamKind.Tcp when Tcp is { } tcp && int.TryParse(open.Service, NumberStyles.None, CultureInfo.InvariantCulture, out var port):
+                    _ = tcp.ServeAsync(stream, port, open.ClientAddress, peer, session.Closing);
                     break;
                 default:
                     stream.Abort(ErrorCode.UnknownService);

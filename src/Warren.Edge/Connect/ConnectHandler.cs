@@ -167,16 +167,28 @@ internal sealed partial class ConnectHandler(
             stream.Abort(ErrorCode.Unauthorized);
             return;
         }
-        if (Shield?.IsBanned(address) == true)
-        {
-            Shield.Metrics?.Refused(Warren.Edge.Shield.ShieldRefusal.Tcp);
-            stream.Abort(ErrorCode.Unauthorized);
-            return;
-        }
         if (state.Routes.MatchPrivate(service) is not { } entry)
         {
             Log.NoService(logger, connect.ToString(), service);
             stream.Abort(ErrorCode.UnknownService);
+            return;
+        }
+        await ServeTcpClientAsync(stream, entry, address, connect.Remote?.ToString() ?? "", connect.ToString(), connect.Mux.Closing).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// <paramref name="stream"/> is one TCP client of <paramref name="entry"/> at <paramref name="address"/>: a CONNECT
+    /// stream, or a TCP connection another edge of the cluster forwarded here (Cluster/PeerListener.cs). Checked as a
+    /// client on the service's port is (the abuse shield, drain or maintenance, the TCP caps, the grace queue, the
+    /// policy, the quota), then spliced onto a TCP stream of the agent; every refusal is a reset of <paramref name="stream"/>
+    /// before any ACCEPT (docs/protocol.md §10.4). <paramref name="from"/> names the client's session in the log.
+    /// </summary>
+    internal async Task ServeTcpClientAsync(MuxStream stream, ServiceEntry entry, IPAddress? address, string clientText, string from, CancellationToken closing)
+    {
+        if (Shield?.IsBanned(address) == true)
+        {
+            Shield.Metrics?.Refused(Warren.Edge.Shield.ShieldRefusal.Tcp);
+            stream.Abort(ErrorCode.Unauthorized);
             return;
         }
         if (entry.Control is not null)
@@ -196,7 +208,7 @@ internal sealed partial class ConnectHandler(
         }
         try
         {
-            await SpliceAsync(connect, stream, entry, address).ConfigureAwait(false);
+            await SpliceAsync(stream, entry, address, clientText, from, closing).ConfigureAwait(false);
         }
         finally
         {
@@ -204,16 +216,15 @@ internal sealed partial class ConnectHandler(
         }
     }
 
-    private async Task SpliceAsync(AgentSession connect, MuxStream stream, ServiceEntry entry, IPAddress? address)
+    private async Task SpliceAsync(MuxStream stream, ServiceEntry entry, IPAddress? address, string clientText, string from, CancellationToken closing)
     {
-        var closing = connect.Mux.Closing;
         // No usable session (the agent restarts, or drains): wait in the service's grace queue for one.
         var agent = entry.PickSession() ?? await entry.WaitForSessionAsync(state.Routes.Grace, closing).ConfigureAwait(false);
         using var telemetry = Telemetry?.Begin(entry, agent, address);
         if (agent is null)
         {
             telemetry?.Fail(ErrorKind.NoSession);
-            Log.NoService(logger, connect.ToString(), entry.Name);
+            Log.NoService(logger, from, entry.Name);
             stream.Abort(ErrorCode.RefusedStream);
             return;
         }
@@ -234,14 +245,14 @@ internal sealed partial class ConnectHandler(
         MuxStream backend;
         try
         {
-            backend = await entry.OpenStreamAsync(agent, StreamKind.Tcp, connect.Remote?.ToString() ?? "", state.Routes.Grace, closing).ConfigureAwait(false);
+            backend = await entry.OpenStreamAsync(agent, StreamKind.Tcp, clientText, state.Routes.Grace, closing).ConfigureAwait(false);
         }
         catch (MuxException ex)
         {
             // The agent's answer (dial failed, timed out, overloaded) goes on to the client as the same reset code.
             telemetry?.Fail(TcpTelemetry.Classify(ex));
             stream.Abort(ex is SessionClosedException ? ErrorCode.RefusedStream : ex.Code);
-            Log.StreamFailed(logger, connect.ToString(), entry.Name, ex.Message);
+            Log.StreamFailed(logger, from, entry.Name, ex.Message);
             return;
         }
         await using var backendScope = backend.ConfigureAwait(false);

@@ -69,14 +69,43 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
             // for the agent to come back) and closes only if nobody serves it by then.
             if (_listeners.TryGetValue(port, out var listening))
             {
-                var grace = _routes.Grace.Timeout;
-                var pending = new CancellationTokenSource();
-                listening.PendingClose?.Cancel();
-                listening.PendingClose = pending;
-                _ = CloseAfterGraceAsync(port, listening, service.Name, grace, pending.Token);
+                ScheduleClose(port, listening, service.Name);
             }
             return;
         }
+        Listen(port, service.Name);
+    }
+
+    /// <summary>Cluster (docs/cluster.md, "Forwarding"): clients of ports other edges hold connect here too and go there.</summary>
+    public Cluster.PeerTcp? Peers
+    {
+        get;
+        set
+        {
+            field = value;
+            value?.PortsChanged += OnPeerPortsChanged;
+            OnPeerPortsChanged();
+        }
+    }
+
+    private void OnPeerPortsChanged()
+    {
+        foreach (var port in Peers?.Ports ?? [])
+        {
+            Listen(port, "(cluster)");
+        }
+        foreach (var (port, listening) in _listeners)
+        {
+            if (Peers?.Holds(port) != true && _routes.MatchPort(port) is not { Sessions.IsEmpty: false }
+                && listening.PendingClose is not { IsCancellationRequested: false })
+            {
+                ScheduleClose(port, listening, "(cluster)");
+            }
+        }
+    }
+
+    private void Listen(int port, string name)
+    {
         if (_listeners.TryGetValue(port, out var existing))
         {
             existing.PendingClose?.Cancel(); // back within the grace: the same listener goes on
@@ -93,7 +122,7 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
         }
         catch (IOException ex)
         {
-            Log.BindFailed(_logger, service.Name, port, ex.InnerException?.Message ?? ex.Message);
+            Log.BindFailed(_logger, name, port, ex.InnerException?.Message ?? ex.Message);
             return;
         }
         try
@@ -103,11 +132,19 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
         catch (SocketException ex)
         {
             Sockets.Close(socket);
-            Log.BindFailed(_logger, service.Name, port, ex.Message);
+            Log.BindFailed(_logger, name, port, ex.Message);
             return;
         }
         _listeners[port] = new Listener(socket, AcceptLoopAsync(socket, port));
-        Log.Listening(_logger, service.Name, port);
+        Log.Listening(_logger, name, port);
+    }
+
+    private void ScheduleClose(int port, Listener listening, string service)
+    {
+        var pending = new CancellationTokenSource();
+        listening.PendingClose?.Cancel();
+        listening.PendingClose = pending;
+        _ = CloseAfterGraceAsync(port, listening, service, _routes.Grace.Timeout, pending.Token);
     }
 
     private async Task CloseAfterGraceAsync(int port, Listener listener, string service, TimeSpan grace, CancellationToken cancelled)
@@ -120,7 +157,7 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
         {
             return;
         }
-        if (_routes.MatchPort(port) is { Sessions.IsEmpty: false })
+        if (_routes.MatchPort(port) is { Sessions.IsEmpty: false } || Peers?.Holds(port) == true)
         {
             return;
         }
@@ -177,6 +214,11 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
             return;
         }
         var service = _routes.MatchPort(port);
+        if (Peers is { } peers && peers.Takes(port, service))
+        {
+            await peers.ForwardAsync(client, port, _stopping.Token).ConfigureAwait(false); // another edge holds it
+            return;
+        }
         if (service is null)
         {
             await ServeAdmittedAsync(client, port, null).ConfigureAwait(false);
