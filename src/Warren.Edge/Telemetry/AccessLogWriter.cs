@@ -115,11 +115,22 @@ internal sealed partial class AccessLogWriter : IAsyncDisposable
         _file?.Dispose();
     }
 
+    /// <summary>
+    /// How long the task lets lines gather after the first one wakes it, as the request log does
+    /// (RequestLogWriter.GatherWindow). Woken per line, a lone client's requests cost a thread-pool wake-up each:
+    /// about 10 % of the edge's CPU at one connection, and most of its futex calls (docs/performance.md, "Access log").
+    /// </summary>
+    internal static readonly TimeSpan GatherWindow = TimeSpan.FromMilliseconds(50);
+
     private async Task RunAsync()
     {
         var reader = _queue!.Reader;
         while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
+            if (!reader.Completion.IsCompleted)
+            {
+                await Task.Delay(GatherWindow).ConfigureAwait(false); // a stop completes the queue: what is in it is written at once
+            }
             while (reader.TryRead(out var entry))
             {
                 WriteOne(entry);
