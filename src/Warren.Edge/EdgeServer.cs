@@ -289,6 +289,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
         // Policy (docs/policy.md) sits inside the telemetry wrapper, so refusals are counted and logged per service;
         // the console's quota and inspector step (docs/console.md) comes after policy, right before forwarding.
         var console = new EdgeConsole(config, state, metrics, tokens, client, options.Time, loggerFactory);
+        var clusterQuotas = counters is null ? null : new ClusterQuotas(counters, console.Accounting);
         if (tookOver)
         {
             console.LeaveIdsToPredecessor();
@@ -388,6 +389,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
             _peerListener = peerListener,
             Peers = peers,
             _clusterStrikes = clusterStrikes,
+            ClusterQuotas = clusterQuotas,
         };
     }
 
@@ -399,6 +401,9 @@ public sealed partial class EdgeServer : IAsyncDisposable
 
     private ClusterBans? _clusterBans;
     private ClusterStrikes? _clusterStrikes;
+
+    /// <summary>Token quotas judged with every edge's use; null for one edge alone.</summary>
+    internal ClusterQuotas? ClusterQuotas { get; private init; }
 
     /// <summary>The loop sharing rate limits, strikes and quotas through Redis; null for one edge alone.</summary>
     internal ClusterCounters? ClusterCounters { get; private init; }

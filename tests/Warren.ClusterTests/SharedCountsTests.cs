@@ -92,6 +92,97 @@ public sealed class SharedCountsTests(ITestOutputHelper output) : LoggedTest(out
         }
     }
 
+    [Fact]
+    public async Task A_token_quota_used_through_two_edges_is_refused_by_the_third_when_the_sum_passes_it()
+    {
+        await using var cluster = await ClusterHarness.StartAsync(Log, ReservePort());
+        foreach (var edge in Edges)
+        {
+            await cluster.StartEdgeAsync(edge, configure: c => WithQuota(c, 2_000_000));
+        }
+        await cluster.StartAgentOnEdgesAsync(Edges, cluster.AlphaToken, "alpha", [cluster.Http("files", "files.test")]);
+
+        // 1.2 MB through a, then (once b knows of it) 1.2 MB through b: each edge alone is under the 2 MB quota.
+        using (var first = await GetAsync(cluster, "a", "files.test", "198.51.100.20", "/bytes/1200000"))
+        {
+            Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        }
+        await Wait.UntilAsync(() => Account(cluster, "b").UsedToday >= 1_200_000, "edge b counts what alpha used through edge a");
+        using (var second = await GetAsync(cluster, "b", "files.test", "198.51.100.20", "/bytes/1200000"))
+        {
+            Assert.Equal(HttpStatusCode.OK, second.StatusCode);
+        }
+        Assert.True(Account(cluster, "c").Own.UsedDay == 0, "edge c served nothing itself");
+        await Wait.UntilAsync(() => Edges.All(e => Account(cluster, e).Exceeded is not null), "every edge judges alpha over its quota");
+        foreach (var edge in Edges)
+        {
+            using var refused = await GetAsync(cluster, edge, "files.test", "198.51.100.20", "/bytes/10");
+            Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
+            Assert.Contains("Quota exceeded: token 'alpha'", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task Redis_killed_and_restarted_the_counts_each_edge_made_meanwhile_are_added_once_and_limits_and_quotas_converge()
+    {
+        await using var cluster = await ClusterHarness.StartAsync(Log, ReservePort());
+        string[] edges = ["a", "b"];
+        foreach (var edge in edges)
+        {
+            await cluster.StartEdgeAsync(edge, configure: c => WithQuota(TrustLoopback(c), 100_000_000));
+        }
+        var service = cluster.Http("api", "api.test") with
+        {
+            Policy = new PolicyConfig { RateLimit = new RateLimitConfig { PerIp = new RateConfig { Requests = 10, Per = TimeSpan.FromHours(1) } } },
+        };
+        await cluster.StartAgentOnEdgesAsync(edges, cluster.AlphaToken, "alpha", [service]);
+
+        // 3 requests through each edge while Redis is there: each edge has 10 - 3 - 3 = 4 left.
+        await SendAsync(cluster, edges, 3, HttpStatusCode.OK);
+        await WaitForSyncsAsync(cluster, edges);
+
+        await cluster.Redis.KillAsync();
+        await Wait.UntilAsync(() => edges.All(e => !cluster[e].Cluster!.IsConnected), "both edges saw Redis go");
+        // Each edge limits alone meanwhile: 3 more through each, 12 in all (one edge alone would have stopped at 10).
+        await SendAsync(cluster, edges, 3, HttpStatusCode.OK);
+
+        await cluster.Redis.StartAgainAsync();
+        await Wait.UntilAsync(() => edges.All(e => cluster[e].Cluster!.IsConnected), "both edges reconnected to Redis", TimeSpan.FromSeconds(60));
+        await WaitForSyncsAsync(cluster, edges);
+        // Each edge now owes the other's 3 made meanwhile: 4 - 3 - 3 < 0, so the client is refused everywhere.
+        await SendAsync(cluster, edges, 1, HttpStatusCode.TooManyRequests);
+        using (var other = await GetAsync(cluster, "a", "api.test", "198.51.100.31"))
+        {
+            Assert.Equal(HttpStatusCode.OK, other.StatusCode);
+        }
+
+        // The quota's counts converge exactly: each edge's total is both edges' own use, counted once.
+        await Wait.UntilAsync(() =>
+        {
+            var (a, b) = (Account(cluster, "a"), Account(cluster, "b"));
+            var sum = a.Own.UsedDay + b.Own.UsedDay;
+            return a.Own.UsedDay > 0 && b.Own.UsedDay > 0 && a.UsedToday == sum && b.UsedToday == sum;
+        }, "both edges count alpha's use through both, once");
+    }
+
+    private static EdgeConfig WithQuota(EdgeConfig config, long daily) =>
+        config with { Tokens = [.. config.Tokens.Select(t => t.Name == "alpha" ? t with { Quota = new QuotaConfig { Daily = daily } } : t)] };
+
+    private static Warren.Edge.Accounting.TokenAccount Account(ClusterHarness cluster, string edge) => cluster[edge].Console!.Accounting.AccountOf("alpha");
+
+    /// <summary><paramref name="count"/> requests of client 198.51.100.30 through each of <paramref name="edges"/>, each answered <paramref name="expected"/>.</summary>
+    private static async Task SendAsync(ClusterHarness cluster, string[] edges, int count, HttpStatusCode expected)
+    {
+        foreach (var edge in edges)
+        {
+            for (var i = 0; i < count; i++)
+            {
+                using var response = await GetAsync(cluster, edge, "api.test", "198.51.100.30");
+                Assert.True(response.StatusCode == expected, $"request {i + 1} through edge {edge}: {response.StatusCode}, expected {expected}");
+            }
+        }
+    }
+
     /// <summary>Waits until every running edge's sync loop has passed twice since now: each edge wrote its counts and read the others'.</summary>
     private static async Task WaitForSyncsAsync(ClusterHarness cluster, params string[] edges)
     {

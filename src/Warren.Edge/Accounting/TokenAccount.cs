@@ -13,6 +13,8 @@ internal sealed class TokenAccount(string name)
     private readonly Lock _lock = new();
     private long _day = -1, _month = -1;
     private long _usedDay, _usedMonth;
+    // The other edges' use of the same day and month, in a cluster (Cluster/ClusterQuotas.cs): judged with this edge's own.
+    private long _othersDayOf = -1, _othersMonthOf = -1, _othersDay, _othersMonth;
     private volatile string? _exceeded;
     private bool _warnedDay, _warnedMonth;
 
@@ -36,26 +38,64 @@ internal sealed class TokenAccount(string name)
     /// <summary>Why the token is over its quota (the 429 body), or null while it is not.</summary>
     public string? Exceeded => _exceeded;
 
+    /// <summary>Today's use: this edge's, and in a cluster every edge's as last exchanged.</summary>
     public long UsedToday
     {
         get
         {
             lock (_lock)
             {
-                return _usedDay;
+                return _usedDay + OthersDay;
             }
         }
     }
 
+    /// <summary>This month's use: this edge's, and in a cluster every edge's as last exchanged.</summary>
     public long UsedThisMonth
     {
         get
         {
             lock (_lock)
             {
-                return _usedMonth;
+                return _usedMonth + OthersMonth;
             }
         }
+    }
+
+    /// <summary>This edge's own use of <paramref name="day"/> and <paramref name="month"/> as of its last count (what it writes to the cluster).</summary>
+    public (long Day, long UsedDay, long Month, long UsedMonth) Own
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return (_day, _usedDay, _month, _usedMonth);
+            }
+        }
+    }
+
+    private long OthersDay => _othersDayOf == _day ? _othersDay : 0;
+
+    private long OthersMonth => _othersMonthOf == _month ? _othersMonth : 0;
+
+    /// <summary>
+    /// The other edges' use of <paramref name="day"/> (or <paramref name="month"/>, with <paramref name="isMonth"/>), read
+    /// from the cluster; the quota is judged again at once with it.
+    /// </summary>
+    public IReadOnlyList<string> SetOthers(DateTimeOffset now, long period, bool isMonth, long used)
+    {
+        lock (_lock)
+        {
+            if (isMonth)
+            {
+                (_othersMonthOf, _othersMonth) = (period, used);
+            }
+            else
+            {
+                (_othersDayOf, _othersDay) = (period, used);
+            }
+        }
+        return Add(now, 0);
     }
 
     public static long DayOf(DateTimeOffset time) => time.ToUnixTimeSeconds() / 86_400;
@@ -92,34 +132,36 @@ internal sealed class TokenAccount(string name)
             }
             _usedDay += bytes;
             _usedMonth += bytes;
+            var usedDay = _usedDay + OthersDay;
+            var usedMonth = _usedMonth + OthersMonth;
             var quota = Quota;
             string? exceeded = null;
             if (quota?.Daily is { } daily)
             {
-                if (_usedDay >= daily)
+                if (usedDay >= daily)
                 {
-                    exceeded = Refusal("daily", _usedDay, daily, new DateTimeOffset(now.UtcDateTime.Date, TimeSpan.Zero).AddDays(1));
+                    exceeded = Refusal("daily", usedDay, daily, new DateTimeOffset(now.UtcDateTime.Date, TimeSpan.Zero).AddDays(1));
                 }
-                else if (!_warnedDay && _usedDay >= daily * 8 / 10)
+                else if (!_warnedDay && usedDay >= daily * 8 / 10)
                 {
                     _warnedDay = true;
-                    (warnings ??= []).Add($"token '{Name}' has used {Percent(_usedDay, daily)} of its daily quota ({Format(_usedDay)} of {Format(daily)})");
+                    (warnings ??= []).Add($"token '{Name}' has used {Percent(usedDay, daily)} of its daily quota ({Format(usedDay)} of {Format(daily)})");
                 }
             }
             if (quota?.Monthly is { } monthly)
             {
-                if (_usedMonth >= monthly)
+                if (usedMonth >= monthly)
                 {
-                    exceeded ??= Refusal("monthly", _usedMonth, monthly, new DateTimeOffset(now.Year, now.Month, 1, 0, 0, 0, TimeSpan.Zero).AddMonths(1));
+                    exceeded ??= Refusal("monthly", usedMonth, monthly, new DateTimeOffset(now.Year, now.Month, 1, 0, 0, 0, TimeSpan.Zero).AddMonths(1));
                 }
-                else if (!_warnedMonth && _usedMonth >= monthly * 8 / 10)
+                else if (!_warnedMonth && usedMonth >= monthly * 8 / 10)
                 {
                     _warnedMonth = true;
-                    (warnings ??= []).Add($"token '{Name}' has used {Percent(_usedMonth, monthly)} of its monthly quota ({Format(_usedMonth)} of {Format(monthly)})");
+                    (warnings ??= []).Add($"token '{Name}' has used {Percent(usedMonth, monthly)} of its monthly quota ({Format(usedMonth)} of {Format(monthly)})");
                 }
             }
             _exceeded = exceeded;
-            ResetsAt = exceeded is null ? null : (quota?.Daily is { } d && _usedDay >= d
+            ResetsAt = exceeded is null ? null : (quota?.Daily is { } d && usedDay >= d
                 ? new DateTimeOffset(now.UtcDateTime.Date, TimeSpan.Zero).AddDays(1)
                 : new DateTimeOffset(now.Year, now.Month, 1, 0, 0, 0, TimeSpan.Zero).AddMonths(1));
         }
@@ -140,11 +182,11 @@ internal sealed class TokenAccount(string name)
                 double? ratio = null;
                 if (quota?.Daily is { } daily)
                 {
-                    ratio = (double)_usedDay / daily;
+                    ratio = (double)(_usedDay + OthersDay) / daily;
                 }
                 if (quota?.Monthly is { } monthly)
                 {
-                    ratio = Math.Max(ratio ?? 0, (double)_usedMonth / monthly);
+                    ratio = Math.Max(ratio ?? 0, (double)(_usedMonth + OthersMonth) / monthly);
                 }
                 return ratio;
             }

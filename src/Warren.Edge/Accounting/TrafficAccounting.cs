@@ -105,6 +105,18 @@ internal sealed partial class TrafficAccounting : IDisposable
         }
     }
 
+    /// <summary>
+    /// The other edges' use of <paramref name="account"/>'s token in <paramref name="period"/> (a day, or a month with
+    /// <paramref name="isMonth"/>), read from the cluster (Cluster/ClusterQuotas.cs): the quota is judged with it from now on.
+    /// </summary>
+    public void ApplyOthers(TokenAccount account, long period, bool isMonth, long used, DateTimeOffset now)
+    {
+        foreach (var warning in account.SetOthers(now, period, isMonth, used))
+        {
+            Log.QuotaWarning(_logger, warning);
+        }
+    }
+
     /// <summary>Once a second after the services' counts: a new day or month clears the quotas of idle tokens too.</summary>
     public void Tick(DateTimeOffset now)
     {

@@ -15,12 +15,12 @@ namespace Warren.Edge.Cluster;
 /// </summary>
 internal sealed partial class ClusterCounters : IAsyncDisposable
 {
-    // Writes this edge's field (unless the value is empty), sets the hash's lifetime (from the first write, or from
-    // every write when sliding), and returns the whole hash: one round trip per count, pipelined with the others.
+    // Writes this edge's field (unless the value is empty), gives the hash its lifetime at its first write, and returns
+    // the whole hash: one round trip per count, pipelined with the others.
     private const string SyncScript = """
         if ARGV[2] ~= '' then
           redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-          if ARGV[4] == '1' or redis.call('PTTL', KEYS[1]) < 0 then
+          if redis.call('PTTL', KEYS[1]) < 0 then
             redis.call('PEXPIRE', KEYS[1], ARGV[3])
           end
         end
@@ -54,6 +54,9 @@ internal sealed partial class ClusterCounters : IAsyncDisposable
 
     /// <summary>The Redis key <paramref name="name"/> under the cluster's prefix, as a string for <see cref="SharedCount.Key"/>.</summary>
     public string Key(string name) => _cluster.Config.KeyPrefix + name;
+
+    /// <summary>The clock the windows of the counts are read from.</summary>
+    public DateTimeOffset Now => _time.GetUtcNow();
 
     /// <summary>Adds a source of counts, asked at every round (on the loop's thread; it must not block).</summary>
     public void Add(Func<IEnumerable<SharedCount>> source)
@@ -101,18 +104,19 @@ internal sealed partial class ClusterCounters : IAsyncDisposable
             {
                 var batch = _cluster.Database.CreateBatch();
                 var answers = new Task<RedisResult>[counts.Count];
+                var written = new long[counts.Count];
                 for (var i = 0; i < counts.Count; i++)
                 {
                     var count = counts[i];
-                    var local = count.Local;
+                    var local = written[i] = count.Local;
                     answers[i] = batch.ScriptEvaluateAsync(SyncScript, [count.Key],
-                        [count.Field, local > 0 ? local.ToString(CultureInfo.InvariantCulture) : "", (long)count.Lifetime.TotalMilliseconds, count.SlidingLifetime ? "1" : "0"]);
+                        [count.Field, local > 0 ? local.ToString(CultureInfo.InvariantCulture) : "", (long)count.Lifetime.TotalMilliseconds]);
                 }
                 batch.Execute();
                 for (var i = 0; i < counts.Count; i++)
                 {
                     var result = await answers[i].ConfigureAwait(false);
-                    counts[i].Synced(Entries(result));
+                    counts[i].Synced(Entries(result), written[i]);
                 }
             }
             Interlocked.Increment(ref _rounds);

@@ -22,7 +22,7 @@ internal sealed class ClusterRateLimits
     public ClusterRateLimits(ClusterCounters counters, RouteTable routes)
     {
         (_counters, _routes) = (counters, routes);
-        _register = bucket => _live[bucket.Count.Key] = bucket; // replaces the key's bucket that idled out
+        _register = bucket => _live[bucket.Key] = bucket; // replaces the key's bucket that idled out
         counters.Add(Live);
     }
 
@@ -43,23 +43,27 @@ internal sealed class ClusterRateLimits
         }
         var client = key.Client is null ? "*" : key.Client.ToString();
         var name = _counters.Key($"rate:{service.Owner}/{service.Name}:{key.Rule.Id}:{client}");
-        // A field per bucket made: a bucket made again after idling starts full and counts from zero.
+        // A field per bucket made: a bucket made again after idling counts from zero.
         var field = _counters.EdgeName + ":" + Convert.ToHexStringLower(BitConverter.GetBytes(Random.Shared.NextInt64()));
-        // The hash outlives the bucket by a while, so an edge whose bucket is still in use keeps the others' fields.
-        var lifetime = key.Rule.Options.ReplenishmentPeriod * 2 + TimeSpan.FromMinutes(1);
-        return new SharedTokenBucket(key.Rule.Options, name, field, lifetime, _register);
+        // Windows of the rule's period, and at least ten rounds long, so each edge reads a window many times before it ends.
+        var window = TimeSpan.FromTicks(Math.Max(key.Rule.Options.ReplenishmentPeriod.Ticks, _counters.Interval.Ticks * 10));
+        return new SharedTokenBucket(key.Rule.Options, name, field, window, _register);
     }
 
     /// <summary>The loop's source: every bucket in use, and once more each that went idle (its last count), then forgotten.</summary>
     private IEnumerable<SharedCount> Live()
     {
+        var now = _counters.Now;
         foreach (var (name, bucket) in _live)
         {
-            if (!bucket.Count.IsLive)
+            if (!bucket.IsLive)
             {
                 _live.TryRemove(KeyValuePair.Create(name, bucket));
             }
-            yield return bucket.Count;
+            foreach (var count in bucket.Counts(now))
+            {
+                yield return count;
+            }
         }
     }
 

@@ -71,13 +71,11 @@ internal sealed class ClusterStrikes : IDisposable
     /// <summary>One network's strikes of one kind in one window: this edge's field is what it counted itself.</summary>
     private sealed class StrikeCount(ClusterStrikes owner, IPNetwork network, StrikeKind kind, long window, TimeSpan length)
         : SharedCount(owner._counters.Key(string.Create(CultureInfo.InvariantCulture, $"strikes:{(kind == StrikeKind.AuthFailure ? "auth" : "limit")}:{network}:{window}")),
-            owner._counters.EdgeName, length * 2, slidingLifetime: false, countExisting: true)
+            owner._counters.EdgeName, length * 2)
     {
         private long _count;
 
         public override long Local => Interlocked.Read(ref _count);
-
-        public override bool IsLive => true; // the source drops it when its window ends
 
         public void Increment() => Interlocked.Increment(ref _count);
 

@@ -11,7 +11,7 @@ namespace Warren.Edge.Cluster;
 /// <c>cluster.sync_interval</c>; the subclass applies what the other edges added since.
 /// <para>Only the sync loop calls <see cref="Synced"/>, so what it remembers of the other fields needs no lock.</para>
 /// </summary>
-internal abstract class SharedCount(string key, string field, TimeSpan lifetime, bool slidingLifetime, bool countExisting)
+internal abstract class SharedCount(string key, string field, TimeSpan lifetime)
 {
     private Dictionary<string, long>? _seen;
 
@@ -21,19 +21,14 @@ internal abstract class SharedCount(string key, string field, TimeSpan lifetime,
     /// <summary>This edge's field in the hash.</summary>
     public string Field { get; } = field;
 
-    /// <summary>How long the hash lives in Redis: from its first write, or (sliding) from each write.</summary>
+    /// <summary>How long the hash lives in Redis from its first write (each count is of a window, a day or a month).</summary>
     public TimeSpan Lifetime { get; } = lifetime;
-
-    public bool SlidingLifetime { get; } = slidingLifetime;
 
     /// <summary>This edge's count now, as written to its field (0: nothing written, only read).</summary>
     public abstract long Local { get; }
 
-    /// <summary>
-    /// False once the count has nothing more to tell or learn (idle, or its window ended): the loop writes it one last
-    /// time and forgets it.
-    /// </summary>
-    public abstract bool IsLive { get; }
+    /// <summary>This edge's field as Redis last acknowledged it.</summary>
+    public long Written { get; private set; }
 
     /// <summary>The other edges' fields as last read: their sum.</summary>
     public long Others { get; private set; }
@@ -43,14 +38,17 @@ internal abstract class SharedCount(string key, string field, TimeSpan lifetime,
 
     /// <summary>
     /// The hash as read after this edge's write: applies what each other field added since the last read. A field seen
-    /// for the first time adds its whole value, except at this count's first read when <c>countExisting</c> is false
-    /// (a token bucket starts full: what other edges let through before this edge saw the client is not taken from it).
-    /// A field whose value went down was started again (an edge's count restarted): its new value is all new.
+    /// for the first time adds its whole value (every count is of a window of time, so what is in it is recent). A
+    /// field whose value went down was started again (an edge's count restarted): its new value is all new.
     /// </summary>
-    public void Synced(HashEntry[] entries)
+    /// <param name="entries">The hash's fields.</param>
+    /// <param name="written">The value of <see cref="Local"/> this round wrote.</param>
+    public void Synced(HashEntry[] entries, long written)
     {
+        Written = written;
         var first = _seen is null;
         var seen = _seen ??= new Dictionary<string, long>(StringComparer.Ordinal);
+
         long added = 0, others = 0;
         foreach (var entry in entries)
         {
@@ -64,7 +62,7 @@ internal abstract class SharedCount(string key, string field, TimeSpan lifetime,
             {
                 added += value >= before ? value - before : value;
             }
-            else if (!first || countExisting)
+            else
             {
                 added += value;
             }

@@ -22,20 +22,54 @@ internal sealed class SharedTokenBucket : ReplenishingRateLimiter
     private long _granted, _debt;
     private volatile bool _disposed;
 
+    /// <param name="key">The hash's name without its window (<c>rate:OWNER/SERVICE:RULE:CLIENT</c>).</param>
+    /// <param name="field">This bucket's field: <c>EDGE:ID</c>, new for every bucket made.</param>
+    /// <param name="window">The length of one count's window, aligned to the clock: the same on every edge.</param>
     /// <param name="firstGrant">
     /// Called once, at the first permit granted: the bucket is shared from then on. Not at construction, because the
     /// partitioned limiter may make two buckets for one key at once and keep only one of them.
     /// </param>
-    public SharedTokenBucket(TokenBucketRateLimiterOptions options, string key, string field, TimeSpan lifetime, Action<SharedTokenBucket> firstGrant)
+    public SharedTokenBucket(TokenBucketRateLimiterOptions options, string key, string field, TimeSpan window, Action<SharedTokenBucket> firstGrant)
     {
         _bucket = new TokenBucketRateLimiter(options);
         _limit = options.TokenLimit;
         _firstGrant = firstGrant;
-        Count = new BucketCount(this, key, field, lifetime);
+        (Key, _field, _window) = (key, field, window);
     }
 
-    /// <summary>This bucket's count in the cluster's hash.</summary>
-    public SharedCount Count { get; }
+    private readonly string _field;
+    private readonly TimeSpan _window;
+    private WindowCount? _current;
+
+    /// <summary>The hash's name without its window.</summary>
+    public string Key { get; }
+
+    /// <summary>
+    /// The loop's view of this bucket at <paramref name="now"/>: the count of the current window, and when a window just
+    /// ended, that one's last count first. A window's count starts where the last one written ended, so what this
+    /// bucket granted while Redis was away lands in the first window written after it returns. Only the loop calls it.
+    /// </summary>
+    public IEnumerable<SharedCount> Counts(DateTimeOffset now)
+    {
+        var window = now.ToUnixTimeMilliseconds() / (long)_window.TotalMilliseconds;
+        if (_current is { } current && current.Window == window)
+        {
+            return [current];
+        }
+        if (_current is { } ended)
+        {
+            // The window that ended keeps what Redis last took of it; the rest (the last moments, or everything granted
+            // while Redis was away) goes into the new window, which the other edges read now.
+            ended.End = ended.Start + ended.Written;
+            _current = new WindowCount(this, window, start: ended.End.Value);
+            return [ended, _current];
+        }
+        _current = new WindowCount(this, window, start: 0);
+        return [_current];
+    }
+
+    /// <summary>Whether the loop still exchanges this bucket: in use, or idle for less than 30 s.</summary>
+    public bool IsLive => IdleDuration is not { } idle || idle < TimeSpan.FromSeconds(30);
 
     /// <summary>Permits this bucket granted since it was made (this edge's field).</summary>
     public long Granted => Interlocked.Read(ref _granted);
@@ -151,17 +185,22 @@ internal sealed class SharedTokenBucket : ReplenishingRateLimiter
     }
 
     /// <summary>
-    /// The bucket's field: what it granted. A new bucket (the first request after 10 s idle, a new registration) is a
-    /// new field (<c>edge:incarnation</c>), and it starts full: the other edges' earlier counts are not owed.
+    /// What the bucket granted in one window of the clock: the hash <c>KEY:WINDOW</c>, field <c>EDGE:ID</c>. Everything
+    /// in the window's hash at the bucket's first read counts (what the other edges let through in this window is owed,
+    /// up to one bucket); the hash lives two windows and a minute from its first write.
     /// </summary>
-    private sealed class BucketCount(SharedTokenBucket bucket, string key, string field, TimeSpan lifetime)
-        : SharedCount(key, field, lifetime, slidingLifetime: true, countExisting: false)
+    private sealed class WindowCount(SharedTokenBucket bucket, long window, long start)
+        : SharedCount(bucket.Key + ":" + window.ToString(System.Globalization.CultureInfo.InvariantCulture), bucket._field, bucket._window * 2 + TimeSpan.FromMinutes(1))
     {
-        public override long Local => bucket.Granted;
+        public long Window { get; } = window;
 
-        // The partitioned limiter drops a bucket after 10 s idle (a request then makes a new one); the loop keeps it
-        // longer, so a bucket still in the limiter is never one whose count is no longer shared.
-        public override bool IsLive => bucket.IdleDuration is not { } idle || idle < TimeSpan.FromSeconds(30);
+        /// <summary>The bucket's grant count when the window started.</summary>
+        public long Start { get; } = start;
+
+        /// <summary>The bucket's grant count when the window ended (its last write), or null while it is current.</summary>
+        public long? End { get; set; }
+
+        public override long Local => (End ?? bucket.Granted) - Start;
 
         protected override void Apply(long added, long others)
         {
