@@ -9,6 +9,9 @@
 #   bash bench/run.sh --publish DIR    only publish warren, warren-loadtest and warren-yarphop into DIR/{warren,loadtest,yarphop}
 #   bash bench/run.sh --prebuilt [DIR] run with those published binaries instead of building (DIR defaults to .devicekit)
 #   bash bench/run.sh --plan           print the core layout and every command line the run would start, then exit
+#   bash bench/run.sh --cluster        only the cluster phase (issue 17): req/s through HAProxy (TCP mode) in front of
+#                                      1, 2 and 3 edges sharing a real redis-server, one agent attached to every edge;
+#                                      report in artifacts/bench/cluster.md (with --quick: 3 s runs, not results)
 #
 # On a machine without .NET or a package registry: `bash ../shared/tools/devicekit.sh` and
 # `bash bench/run.sh --publish .devicekit` here, take the project with its .devicekit/ folder there, and run
@@ -38,10 +41,11 @@ set -euo pipefail
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 ARGS=("$@")
-QUICK=0 PLAN=0 PREBUILT="" PUBLISH=""
+QUICK=0 PLAN=0 PREBUILT="" PUBLISH="" CLUSTER=0
 while (($#)); do
   case $1 in
     --quick) QUICK=1 ;;
+    --cluster) CLUSTER=1 ;;
     --plan) PLAN=1 ;;
     --prebuilt) if [[ -n ${2:-} && $2 != --* ]]; then PREBUILT=$2; shift; else PREBUILT=.devicekit; fi ;;
     --publish) [[ -n ${2:-} ]] || { echo "--publish needs a folder" >&2; exit 2; }; PUBLISH=$2; shift ;;
@@ -354,11 +358,18 @@ if ((!PLAN)); then
   command -v nginx >/dev/null || missing+=(nginx-light)
   command -v curl >/dev/null || missing+=(curl)
   command -v haproxy >/dev/null || missing+=(haproxy)
-  { command -v sshd >/dev/null || [[ -x /usr/sbin/sshd ]]; } || missing+=(openssh-server)
-  command -v ssh >/dev/null && command -v ssh-keygen >/dev/null || missing+=(openssh-client)
-  { [[ -n $(find_pg_bin) ]] && command -v pgbench >/dev/null; } || missing+=(postgresql postgresql-client)
+  if ((CLUSTER)); then
+    command -v redis-server >/dev/null || missing+=(redis-server)
+  else
+    { command -v sshd >/dev/null || [[ -x /usr/sbin/sshd ]]; } || missing+=(openssh-server)
+    command -v ssh >/dev/null && command -v ssh-keygen >/dev/null || missing+=(openssh-client)
+    { [[ -n $(find_pg_bin) ]] && command -v pgbench >/dev/null; } || missing+=(postgresql postgresql-client)
+  fi
   ((${#missing[@]})) && apt_install "${missing[@]}"
   for t in wrk nginx curl; do command -v "$t" >/dev/null || { echo "$t is required and could not be installed" >&2; exit 1; }; done
+  if ((CLUSTER)); then
+    for t in haproxy redis-server; do command -v "$t" >/dev/null || { echo "$t is required for --cluster and could not be installed" >&2; exit 1; }; done
+  fi
 fi
 SSHD_BIN=$(command -v sshd || echo /usr/sbin/sshd)
 HAVE_SSH=0 HAVE_PG=0 HAVE_HAPROXY=0
@@ -630,6 +641,136 @@ pg_bench() {
   printf '{"kind":"pgbench","target":"%s","clients":%d,"tps":%s,"latency_ms":%s,"failed":%s,"transactions":%s%s}\n' \
     "$target" "$c" "${tps:-0}" "${lat:-0}" "${failed:-0}" "${tx:-0}" "$M_JSON" | tee -a "$RESULTS" >&2
 }
+
+# ---------------------------------------------------------------- cluster (--cluster only)
+# Issue 17: req/s of 6-byte responses through HAProxy (TCP mode, round robin over connections) in front of 1, 2 and 3
+# edges of one cluster (a real redis-server, no persistence), one agent with a session to every edge. Each edge count
+# gets fresh edges, agent and HAProxy, warmed for SETTLE seconds (DUR with --quick), then one run of DUR seconds at
+# c$CL_CONNS. Edges and the agent run on the proxy cores, HAProxy and wrk on the load cores, nginx and Redis on the
+# backend cores.
+CL_CONNS=64 CL_LB=$((P + 20)) CL_REDIS=$((P + 21))
+cl_port() { echo $((P + 30 + 10 * $1 + $2)); } # EDGE(1-3) KIND(0 http, 1 agents, 2 admin, 3 peers)
+cl_fingerprint() { # LOG: the agent certificate's fingerprint the edge logs at start
+  local f
+  for _ in $(seq 150); do
+    f=$(grep -oE 'SHA-256 [0-9a-fA-F]{64}' "$1" | awk '{print $2}' | tail -1 || true)
+    [[ -n $f ]] && { echo "$f"; return 0; }
+    sleep 0.1
+  done
+  echo "no fingerprint in $1:" >&2
+  cat "$1" >&2
+  return 1
+}
+cluster_phase() {
+  local n i k fp edges_yaml servers pids=() settle=$SETTLE json
+  ((QUICK)) && settle=$DUR
+  export WARREN_CLUSTER_SECRET="bench-cluster-secret-0123456789abcdef"
+  if ((!PLAN)); then
+    for n in "$CL_LB" "$CL_REDIS" $(for i in 1 2 3; do for k in 0 1 2 3; do cl_port "$i" "$k"; done; done); do
+      port_open "$n" && { echo "port $n is in use; pick other ports with WARREN_BENCH_PORT" >&2; exit 1; }
+    done
+  fi
+  launch backend nginx-backend nginx -e "$W/backend-error.log" -c "$W/backend.conf" -g 'daemon off;'
+  mkdir -p "$W/redis"
+  launch backend redis redis-server --port "$CL_REDIS" --bind 127.0.0.1 --save "" --appendonly no --dir "$W/redis" --daemonize no
+  wait_http "http://127.0.0.1:$BACKEND/6b" x 100
+  ((PLAN)) || for _ in $(seq 100); do port_open "$CL_REDIS" && break; sleep 0.1; done
+  ((PLAN)) || : >"$OUT/cluster-results.jsonl"
+  for n in 1 2 3; do
+    log "Cluster: $n edge(s) behind HAProxy, ${DUR} s at c$CL_CONNS"
+    pids=() edges_yaml="" servers=""
+    for i in $(seq "$n"); do
+      mkdir -p "$W/cluster-e$i"
+      # The main edge.yaml's tokens and limits, this edge's listeners, data folder and cluster.
+      { sed -n '/^tokens:/,$p' "$W/edge.yaml"
+        printf 'listen:\n  http: 127.0.0.1:%d\n  https:\n  agents: 127.0.0.1:%d\n  admin: 127.0.0.1:%d\ndata: %s\n' \
+          "$(cl_port "$i" 0)" "$(cl_port "$i" 1)" "$(cl_port "$i" 2)" "$W/cluster-e$i"
+        # shellcheck disable=SC2016 # ${WARREN_CLUSTER_SECRET} is for the edge to expand
+        printf 'cluster:\n  redis: 127.0.0.1:%d\n  name: e%d\n  secret: ${WARREN_CLUSTER_SECRET}\n  listen: 127.0.0.1:%d\n' \
+          "$CL_REDIS" "$i" "$(cl_port "$i" 3)"; } >"$W/cluster-e$i.yaml"
+      launch proxy "cluster-e$i" "$WARREN" edge --config "$W/cluster-e$i.yaml"
+      pids+=("$LAST_PID")
+      fp="(from the edge's log)"
+      ((PLAN)) || fp=$(cl_fingerprint "$W/cluster-e$i.log")
+      edges_yaml+="  - edge: 127.0.0.1:$(cl_port "$i" 1)
+    edge_fingerprint: $fp
+"
+      servers+="  server e$i 127.0.0.1:$(cl_port "$i" 0)
+"
+    done
+    cat >"$W/cluster-agent.yaml" <<EOF
+token: \${WARREN_BENCH_TOKEN}
+name: bench
+connections: 1
+edges:
+$edges_yaml
+services:
+  - name: web
+    hostnames: [web.bench]
+    target: http://127.0.0.1:$BACKEND
+    max_concurrency: 2048
+EOF
+    launch proxy "cluster-agent-$n" "$WARREN" agent --config "$W/cluster-agent.yaml"
+    pids+=("$LAST_PID")
+    cat >"$W/cluster-haproxy.cfg" <<EOF
+global
+  nbthread $((N_LOAD / 2 > 0 ? N_LOAD / 2 : 1))
+  maxconn 4096
+defaults
+  mode tcp
+  balance roundrobin
+  timeout connect 5s
+  timeout client 1h
+  timeout server 1h
+listen edges
+  bind 127.0.0.1:$CL_LB
+$servers
+EOF
+    launch load "cluster-haproxy-$n" haproxy -db -f "$W/cluster-haproxy.cfg"
+    pids+=("$LAST_PID")
+    for i in $(seq "$n"); do wait_http "http://127.0.0.1:$(cl_port "$i" 0)/6b" web.bench 300; done
+    wait_http "http://127.0.0.1:$CL_LB/6b" web.bench 100
+    run load "$W/wrk.out" wrk -t$((CL_CONNS < N_LOAD ? CL_CONNS : N_LOAD)) -c"$CL_CONNS" -d"${settle}s" -H "Host: web.bench" \
+      "http://127.0.0.1:$CL_LB/6b" || true
+    run load "$W/wrk.out" wrk -t$((CL_CONNS < N_LOAD ? CL_CONNS : N_LOAD)) -c"$CL_CONNS" -d"${DUR}s" --latency -s "$W/wrk-report.lua" \
+      -H "Host: web.bench" "http://127.0.0.1:$CL_LB/6b" || true
+    if ((!PLAN)); then
+      json=$(grep '^WRK ' "$W/wrk.out" | sed 's/^WRK //' || true)
+      [[ -n $json ]] || { echo "wrk failed: $(cat "$W/wrk.out")" >&2; json='{"requests":0,"duration_us":1}'; }
+      printf '{"kind":"cluster","edges":%d,"conns":%d,"wrk":%s}\n' "$n" "$CL_CONNS" "$json" | tee -a "$OUT/cluster-results.jsonl" >&2
+    fi
+    ((PLAN)) || for i in "${pids[@]}"; do stop_pid "$i"; done # (--plan starts nothing: its pids are 0)
+  done
+  ((PLAN)) && return 0
+  # The report: req/s per edge count and its ratio to one edge.
+  local note=""
+  ((QUICK)) && note=" (--quick: not results)"
+  {
+    echo "| edges | req/s | ratio to 1 edge | p99 ms | socket errors + non-2xx |"
+    echo "| ---: | ---: | ---: | ---: | ---: |"
+    awk '
+      function field(name,   v) { v = $0; if (!sub(".*\"" name "\":", "", v)) return 0; sub(/[,}].*/, "", v); return v + 0 }
+      {
+        n = field("edges"); rps = field("requests") / (field("duration_us") / 1e6)
+        if (n == 1) base = rps
+        errors = field("err_connect") + field("err_read") + field("err_write") + field("err_status") + field("err_timeout")
+        ratio = ""
+        if (base > 0) ratio = sprintf("%.2f", rps / base)
+        printf "| %d | %.0f | %s | %.2f | %d |\n", n, rps, ratio, field("p99_us") / 1000, errors
+      }' "$OUT/cluster-results.jsonl"
+    # shellcheck disable=SC2016 # backquotes for Markdown
+    printf '\n`%s`. Layout: %s. HAProxy %s in TCP mode (round robin over connections), redis-server %s, c%d, %d s per run%s.\n' \
+      "$COMMAND" "$LAYOUT" "$(haproxy -v 2>/dev/null | grep -oE 'version [0-9.]+' | head -1 | cut -d' ' -f2)" \
+      "$(redis-server --version | grep -oE 'v=[0-9.]+' | cut -c3-)" "$CL_CONNS" "$DUR" "$note"
+  } >"$OUT/cluster.md"
+  cat "$OUT/cluster.md"
+  echo "Report: $OUT/cluster.md" >&2
+}
+if ((CLUSTER)); then
+  ((PLAN)) && { echo "Layout: $LAYOUT"; echo "Processes it starts (role, name, command line):"; }
+  cluster_phase
+  exit 0
+fi
 
 if ((PLAN)); then
   echo "Layout: $LAYOUT"
