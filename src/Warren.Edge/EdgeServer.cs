@@ -290,6 +290,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
         // the console's quota and inspector step (docs/console.md) comes after policy, right before forwarding.
         var console = new EdgeConsole(config, state, metrics, tokens, client, options.Time, loggerFactory);
         var clusterQuotas = counters is null ? null : new ClusterQuotas(counters, console.Accounting);
+        var clusterTraffic = counters is null ? null : new ClusterTraffic(counters, console.Accounting);
         if (tookOver)
         {
             console.LeaveIdsToPredecessor();
@@ -390,6 +391,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
             Peers = peers,
             _clusterStrikes = clusterStrikes,
             ClusterQuotas = clusterQuotas,
+            ClusterTraffic = clusterTraffic,
         };
     }
 
@@ -404,6 +406,9 @@ public sealed partial class EdgeServer : IAsyncDisposable
 
     /// <summary>Token quotas judged with every edge's use; null for one edge alone.</summary>
     internal ClusterQuotas? ClusterQuotas { get; private init; }
+
+    /// <summary>Each service's and token's traffic today summed over the cluster; null for one edge alone.</summary>
+    internal ClusterTraffic? ClusterTraffic { get; private init; }
 
     /// <summary>The loop sharing rate limits, strikes and quotas through Redis; null for one edge alone.</summary>
     internal ClusterCounters? ClusterCounters { get; private init; }

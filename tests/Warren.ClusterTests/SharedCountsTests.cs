@@ -165,6 +165,35 @@ public sealed class SharedCountsTests(ITestOutputHelper output) : LoggedTest(out
         }, "both edges count alpha's use through both, once");
     }
 
+    [Fact]
+    public async Task A_services_requests_and_bytes_today_through_two_edges_are_summed_on_each_edge()
+    {
+        await using var cluster = await ClusterHarness.StartAsync(Log, ReservePort());
+        string[] edges = ["a", "b"];
+        foreach (var edge in edges)
+        {
+            await cluster.StartEdgeAsync(edge);
+        }
+        await cluster.StartAgentOnEdgesAsync(edges, cluster.AlphaToken, "alpha", [cluster.Http("web", "web.test")]);
+        foreach (var (edge, count) in new[] { ("a", 3), ("b", 2) })
+        {
+            for (var i = 0; i < count; i++)
+            {
+                using var response = await GetAsync(cluster, edge, "web.test", "198.51.100.40", "/bytes/1000");
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            }
+        }
+        await Wait.UntilAsync(() =>
+        {
+            var (a, b) = (Today(cluster, "a"), Today(cluster, "b"));
+            return a.Own.Requests == 3 && b.Own.Requests == 2 && a.Total.Requests == 5 && b.Total.Requests == 5
+                && a.Total.Bytes == a.Own.Bytes + b.Own.Bytes && b.Total == a.Total;
+        }, "each edge counts the service's 5 requests and their bytes through both edges, once");
+        Assert.True(Today(cluster, "a").Total.Bytes >= 5_000);
+    }
+
+    private static Warren.Edge.Accounting.DayTraffic Today(ClusterHarness cluster, string edge) => cluster[edge].Console!.Accounting.TodayOf("service", "web");
+
     private static EdgeConfig WithQuota(EdgeConfig config, long daily) =>
         config with { Tokens = [.. config.Tokens.Select(t => t.Name == "alpha" ? t with { Quota = new QuotaConfig { Daily = daily } } : t)] };
 

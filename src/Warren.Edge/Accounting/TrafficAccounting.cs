@@ -22,6 +22,7 @@ internal sealed partial class TrafficAccounting : IDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, TokenAccount> _accounts = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string Scope, string Name), DayTraffic> _today = new();
     private readonly Lock _pendingLock = new();
     private readonly Lock _flushLock = new();
     private Dictionary<(string Scope, string Name, long Hour), (long Requests, long BytesIn, long BytesOut)> _pending = [];
@@ -43,6 +44,11 @@ internal sealed partial class TrafficAccounting : IDisposable
             account.Load(now, day.GetValueOrDefault(name), month.GetValueOrDefault(name));
             _accounts[name] = account;
         }
+        var today = TokenAccount.DayOf(now);
+        foreach (var row in store.Query(today * 24, 24))
+        {
+            TodayOf(row.Scope, row.Name).Add(today, row.Requests, row.BytesIn + row.BytesOut);
+        }
         RefreshQuotas();
         tokens.Changed += RefreshQuotas;
         // The timer only queues the flush: a full queue skips this one, and the next carries its counts.
@@ -56,6 +62,12 @@ internal sealed partial class TrafficAccounting : IDisposable
     public IEnumerable<TokenAccount> Accounts => _accounts.Values;
 
     public TrafficStore Store => _store;
+
+    /// <summary>Each service's and token's requests and bytes today ("service" or "token", its name).</summary>
+    public IEnumerable<KeyValuePair<(string Scope, string Name), DayTraffic>> Today => _today;
+
+    /// <summary>Today's counts of one service or token (<paramref name="scope"/> "service" or "token").</summary>
+    public DayTraffic TodayOf(string scope, string name) => _today.GetOrAdd((scope, name), static _ => new DayTraffic());
 
     /// <summary>The token's account; a token never seen before starts at zero (it has no traffic to load).</summary>
     public TokenAccount AccountOf(string token) => _accounts.GetOrAdd(token, static (name, now) =>
@@ -99,6 +111,9 @@ internal sealed partial class TrafficAccounting : IDisposable
             Accumulate(("token", account.Name, hour), requests, bytesIn, bytesOut);
         }
         account.CountTotals(requests, bytesIn + bytesOut);
+        var day = TokenAccount.DayOf(now);
+        TodayOf("service", service).Add(day, requests, bytesIn + bytesOut);
+        TodayOf("token", account.Name).Add(day, requests, bytesIn + bytesOut);
         foreach (var warning in account.Add(now, bytesIn + bytesOut))
         {
             Log.QuotaWarning(_logger, warning);

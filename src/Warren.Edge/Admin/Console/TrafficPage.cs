@@ -36,6 +36,16 @@ internal static class TrafficPage
                 """);
         }
         html.Append("</tbody></table>");
+        // Today's totals: in a cluster every edge's (docs/cluster.md, "Shared counts"), below this edge's own hours.
+        html.Append("<h2>Today (UTC)</h2><table class=\"today\"><thead><tr><th>Token or service</th><th class=\"num\">Requests</th><th class=\"num\">Bytes</th></tr></thead><tbody>");
+        foreach (var ((scope, name), traffic) in console.Accounting.Today.OrderBy(t => t.Key.Scope, StringComparer.Ordinal).ThenBy(t => t.Key.Name, StringComparer.Ordinal))
+        {
+            var (requests, bytes) = traffic.Total;
+            html.Append(CultureInfo.InvariantCulture, $"""
+                <tr data-today="{E(scope)}:{E(name)}"><td>{E(scope)} {(scope == "service" ? ServiceLink(name) : E(name))}</td><td class="num">{N(requests)}</td><td class="num">{Html.Bytes(bytes)}</td></tr>
+                """);
+        }
+        html.Append("</tbody></table>");
         foreach (var scope in new[] { "token", "service" })
         {
             var groups = rows.Where(r => r.Scope == scope).GroupBy(r => r.Name).OrderBy(g => g.Key, StringComparer.Ordinal).ToArray();
