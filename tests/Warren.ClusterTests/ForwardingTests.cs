@@ -166,6 +166,38 @@ public sealed class ForwardingTests(ITestOutputHelper output) : LoggedTest(outpu
         }
     }
 
+    [Fact]
+    public async Task A_hostname_whose_agent_restarts_on_another_edge_waits_through_an_edge_that_never_held_it_and_is_never_404()
+    {
+        await using var cluster = await ClusterHarness.StartAsync(Log, ReservePort());
+        // A grace long enough for an agent to come back on a loaded machine.
+        Func<Warren.Configuration.EdgeConfig, Warren.Configuration.EdgeConfig> grace = c => c with { Grace = c.Grace with { Timeout = TimeSpan.FromSeconds(15) } };
+        await cluster.StartEdgeAsync("a", configure: grace);
+        await cluster.StartEdgeAsync("c", configure: grace);
+        var agent = await cluster.StartAgentAsync("a", cluster.AlphaToken, "alpha", [cluster.Http("app", "app.test")]);
+        await cluster.WaitUntilServedAsync("c", "app.test");
+
+        // The agent goes away: a still knows app.test (its grace queue), and says so in its heartbeat.
+        await agent.DisposeAsync();
+        await Wait.UntilAsync(() => cluster["c"].Peers!.Routes.MatchHttp("app.test", "/").Length == 0 && cluster["c"].Peers!.Routes.IsKnown("app.test", "/"),
+            "edge c reads that a knows app.test and holds no session for it");
+        var waiting = cluster.GetAsync("c", "app.test");
+        var again = await cluster.StartAgentAsync("a", cluster.AlphaToken, "alpha-again", [cluster.Http("app", "app.test")]);
+        using (var served = await waiting)
+        {
+            Assert.Equal(HttpStatusCode.OK, served.StatusCode); // waited on c for the agent that came back on a
+        }
+
+        // Gone for good: 503 after the grace, never 404.
+        await again.DisposeAsync();
+        await Wait.UntilAsync(() => cluster["c"].Peers!.Routes.MatchHttp("app.test", "/").Length == 0 && cluster["c"].Peers!.Routes.IsKnown("app.test", "/"),
+            "edge c reads that a holds no session for app.test again");
+        using (var unserved = await cluster.GetAsync("c", "app.test"))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, unserved.StatusCode);
+        }
+    }
+
     /// <summary>TLS to an edge-to-edge listener, its certificate pinned as edges pin it.</summary>
     private static async Task<System.Net.Security.SslStream> DialTlsAsync(string address, byte[] fingerprint)
     {

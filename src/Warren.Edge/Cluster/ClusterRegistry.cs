@@ -86,6 +86,9 @@ internal sealed partial class ClusterRegistry : IAsyncDisposable
             Http = [.. served.Where(s => s.Kind == Warren.Protocol.Tunnel.StreamKind.Http)
                 .SelectMany(s => s.Registration.Hostnames.Select(h => h + (s.Registration.PathPrefix ?? ""))).Distinct().Order(StringComparer.Ordinal)],
             Tcp = [.. served.Where(s => s.Registration.Port is not null).Select(s => s.Registration.Port!.Value).Distinct().Order()],
+            // Routes this edge knows without a session now (its agent restarts): the cluster answers 503 for them, never 404.
+            Known = [.. _state.Routes.RoutedServices.Where(s => s.Kind == Warren.Protocol.Tunnel.StreamKind.Http && s.Sessions.IsEmpty)
+                .SelectMany(s => s.Registration.Hostnames.Select(h => h + (s.Registration.PathPrefix ?? ""))).Distinct().Order(StringComparer.Ordinal)],
             At = _time.GetUtcNow(),
         };
     }
@@ -169,7 +172,8 @@ internal sealed partial class ClusterRegistry : IAsyncDisposable
             var previous = Interlocked.Exchange(ref _edges, edges.ToFrozenDictionary(StringComparer.Ordinal));
             if (!previous.Keys.Order(StringComparer.Ordinal).SequenceEqual(edges.Keys.Order(StringComparer.Ordinal))
                 || previous.Any(p => !edges.TryGetValue(p.Key, out var e) || !e.Services.SequenceEqual(p.Value.Services) || e.Advertise != p.Value.Advertise
-                    || e.Fingerprint != p.Value.Fingerprint || !e.Http.SequenceEqual(p.Value.Http) || !e.Tcp.SequenceEqual(p.Value.Tcp)))
+                    || e.Fingerprint != p.Value.Fingerprint || !e.Http.SequenceEqual(p.Value.Http) || !e.Tcp.SequenceEqual(p.Value.Tcp)
+                    || !e.Known.SequenceEqual(p.Value.Known)))
             {
                 Changed?.Invoke();
             }
@@ -210,6 +214,7 @@ internal sealed partial class ClusterRegistry : IAsyncDisposable
         [JsonPropertyName("services")] public IReadOnlyList<string> Services { get; init; } = [];
         [JsonPropertyName("http")] public IReadOnlyList<string> Http { get; init; } = [];
         [JsonPropertyName("tcp")] public IReadOnlyList<int> Tcp { get; init; } = [];
+        [JsonPropertyName("known")] public IReadOnlyList<string> Known { get; init; } = [];
         [JsonPropertyName("at")] public DateTimeOffset At { get; init; }
     }
 

@@ -115,7 +115,9 @@ internal sealed partial class PeerForwarder : IAsyncDisposable
         var edges = Routes.MatchHttp(host, path);
         if (edges.Length == 0)
         {
-            return next(context); // no other edge serves it: this edge's session, grace queue, 503 or 404
+            // No other edge serves it: this edge's session, grace queue, 503 or 404; but a hostname the cluster knows
+            // and nobody serves right now (an agent restarts on another edge) waits for a session anywhere, then 503.
+            return Routes.IsKnown(host, path) && _routes.MatchHttp(host, path) is null ? WaitForHolderAsync(context, host, path, next) : next(context);
         }
         var local = _routes.MatchHttp(host, path);
         if (local is not null && (local.Control is not null || HasUsableSession(local)))
@@ -124,6 +126,58 @@ internal sealed partial class PeerForwarder : IAsyncDisposable
         }
         return ForwardAsync(context, host, edges, local is not null, next);
     }
+
+    /// <summary>
+    /// The cluster's grace queue (docs/operations.md, "The grace queue"): waits up to grace.timeout for an edge, this one
+    /// or another, to hold a session for the route; at most grace.max_waiting requests wait here, the others get 503 at once.
+    /// </summary>
+    private async Task WaitForHolderAsync(HttpContext context, string host, string path, RequestDelegate next)
+    {
+        var grace = _routes.Grace;
+        if (Interlocked.Increment(ref _waiting) > grace.MaxWaiting || grace.Timeout <= TimeSpan.Zero)
+        {
+            Interlocked.Decrement(ref _waiting);
+            Log.NoPeer(_logger, LogText.Bound(host), "no edge holds a session for it now");
+            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            return;
+        }
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+            timeout.CancelAfter(grace.Timeout);
+            while (true)
+            {
+                var updated = Routes.Updated;
+                var edges = Routes.MatchHttp(host, path);
+                if (edges.Length > 0 || _routes.MatchHttp(host, path) is not null)
+                {
+                    await Route(context, next).ConfigureAwait(false); // a session somewhere, or the route here again
+                    return;
+                }
+                try
+                {
+                    // The local route table has no event to wait on here; a registration on this edge changes its
+                    // heartbeat, which rebuilds the peers' view too, so waking on that covers both.
+                    await updated.WaitAsync(timeout.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    if (!context.RequestAborted.IsCancellationRequested)
+                    {
+                        Log.NoPeer(_logger, LogText.Bound(host), $"no edge held a session for it within grace.timeout ({grace.Timeout.TotalSeconds:0.#} s)");
+                        context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                    }
+                    return;
+                }
+            }
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _waiting);
+        }
+    }
+
+    private int _waiting;
 
     private static bool HasUsableSession(ServiceEntry service)
     {

@@ -26,6 +26,9 @@ internal sealed partial class PeerLink : IAsyncDisposable
     private static readonly TimeSpan FirstBackoff = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
 
+    /// <summary>A request that took the session's client just before GOAWAY has this long to start on it (as Forwarding/TunnelHttpClient.cs).</summary>
+    private static readonly TimeSpan RetireDelay = TimeSpan.FromSeconds(1);
+
     private readonly ClusterConnection _cluster;
     private readonly SessionOptions _options;
     private readonly Func<(string Advertise, string? Fingerprint)?> _lookup;
@@ -127,7 +130,9 @@ internal sealed partial class PeerLink : IAsyncDisposable
                 }
                 _current = connected;
             }
-            // Gone or going away: the next stream dials again; the pool's connections close when their streams end.
+            // Gone or going away (the peer drains): the next stream dials again, and the pool is retired a moment
+            // later (requests that took it just before may still start on it), so its idle keep-alive connections
+            // close now instead of holding the peer's drain open until they idle out; busy ones close when done.
             session.GoingAway.Register(() =>
             {
                 lock (_lock)
@@ -137,8 +142,8 @@ internal sealed partial class PeerLink : IAsyncDisposable
                         _current = null;
                     }
                 }
+                _ = Task.Delay(RetireDelay).ContinueWith(_ => connected.Retire(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
             });
-            _ = session.Completion.ContinueWith(_ => connected.Retire(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
             Log.Connected(_logger, Name);
             return connected;
         }

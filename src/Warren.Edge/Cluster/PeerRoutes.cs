@@ -34,6 +34,31 @@ internal sealed class PeerRoutes
         return dot > 0 && hosts.TryGetValue(string.Concat("*", host.AsSpan(dot)), out routes) ? MatchPrefix(routes, path) ?? [] : [];
     }
 
+    /// <summary>
+    /// Whether another edge knows <paramref name="host"/> at <paramref name="path"/> without a session for it now (its
+    /// agent restarts): a request for it waits for a session somewhere, then gets 503, never 404.
+    /// </summary>
+    public bool IsKnown(string host, string path)
+    {
+        var known = Volatile.Read(ref _snapshot).Known;
+        if (known.Count == 0)
+        {
+            return false;
+        }
+        host = HostNames.ToLowerAscii(host);
+        if (known.TryGetValue(host, out var routes) && MatchPrefix(routes, path) is not null)
+        {
+            return true;
+        }
+        var dot = host.IndexOf('.', StringComparison.Ordinal);
+        return dot > 0 && known.TryGetValue(string.Concat("*", host.AsSpan(dot)), out routes) && MatchPrefix(routes, path) is not null;
+    }
+
+    /// <summary>Completes at the next rebuild (a wait for a session somewhere in the cluster).</summary>
+    public Task Updated => Volatile.Read(ref _updated).Task;
+
+    private TaskCompletionSource _updated = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     /// <summary>The edges other than this one that hold a session for TCP port <paramref name="port"/>.</summary>
     public string[] MatchPort(int port) => Volatile.Read(ref _snapshot).Ports.GetValueOrDefault(port) ?? [];
 
@@ -56,22 +81,17 @@ internal sealed class PeerRoutes
     public void Update(IEnumerable<ClusterRegistry.EdgeRecord> edges, string self)
     {
         var hosts = new Dictionary<string, Dictionary<string, List<string>>>(StringComparer.Ordinal);
+        var known = new Dictionary<string, Dictionary<string, List<string>>>(StringComparer.Ordinal);
         var ports = new Dictionary<int, List<string>>();
         foreach (var edge in edges.Where(e => e.Name != self).OrderBy(e => e.Name, StringComparer.Ordinal))
         {
             foreach (var route in edge.Http)
             {
-                var slash = route.IndexOf('/', StringComparison.Ordinal);
-                var (host, prefix) = slash < 0 ? (route, "") : (route[..slash], route[slash..]);
-                if (!hosts.TryGetValue(host, out var prefixes))
-                {
-                    hosts[host] = prefixes = new(StringComparer.Ordinal);
-                }
-                if (!prefixes.TryGetValue(prefix, out var holders))
-                {
-                    prefixes[prefix] = holders = [];
-                }
-                holders.Add(edge.Name);
+                Add(hosts, route, edge.Name);
+            }
+            foreach (var route in edge.Known)
+            {
+                Add(known, route, edge.Name);
             }
             foreach (var port in edge.Tcp)
             {
@@ -82,18 +102,37 @@ internal sealed class PeerRoutes
                 holders.Add(edge.Name);
             }
         }
-        var next = new Snapshot(
-            hosts.ToFrozenDictionary(h => h.Key, h => h.Value.OrderByDescending(p => p.Key.Length).Select(p => (p.Key, p.Value.ToArray())).ToArray(), StringComparer.Ordinal),
-            ports.ToFrozenDictionary(p => p.Key, p => p.Value.ToArray()));
+        var next = new Snapshot(Freeze(hosts), ports.ToFrozenDictionary(p => p.Key, p => p.Value.ToArray()), Freeze(known));
         var previous = Interlocked.Exchange(ref _snapshot, next);
+        Interlocked.Exchange(ref _updated, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
         if (!previous.Ports.Keys.Order().SequenceEqual(next.Ports.Keys.Order()))
         {
             PortsChanged?.Invoke();
         }
     }
 
-    private sealed record Snapshot(FrozenDictionary<string, (string Prefix, string[] Edges)[]> Hosts, FrozenDictionary<int, string[]> Ports)
+    private static void Add(Dictionary<string, Dictionary<string, List<string>>> hosts, string route, string edge)
     {
-        public static readonly Snapshot Empty = new(FrozenDictionary<string, (string, string[])[]>.Empty, FrozenDictionary<int, string[]>.Empty);
+        var slash = route.IndexOf('/', StringComparison.Ordinal);
+        var (host, prefix) = slash < 0 ? (route, "") : (route[..slash], route[slash..]);
+        if (!hosts.TryGetValue(host, out var prefixes))
+        {
+            hosts[host] = prefixes = new(StringComparer.Ordinal);
+        }
+        if (!prefixes.TryGetValue(prefix, out var holders))
+        {
+            prefixes[prefix] = holders = [];
+        }
+        holders.Add(edge);
+    }
+
+    private static FrozenDictionary<string, (string Prefix, string[] Edges)[]> Freeze(Dictionary<string, Dictionary<string, List<string>>> hosts) =>
+        hosts.ToFrozenDictionary(h => h.Key, h => h.Value.OrderByDescending(p => p.Key.Length).Select(p => (p.Key, p.Value.ToArray())).ToArray(), StringComparer.Ordinal);
+
+    private sealed record Snapshot(FrozenDictionary<string, (string Prefix, string[] Edges)[]> Hosts, FrozenDictionary<int, string[]> Ports,
+        FrozenDictionary<string, (string Prefix, string[] Edges)[]> Known)
+    {
+        public static readonly Snapshot Empty = new(FrozenDictionary<string, (string, string[])[]>.Empty, FrozenDictionary<int, string[]>.Empty,
+            FrozenDictionary<string, (string, string[])[]>.Empty);
     }
 }

@@ -30,8 +30,11 @@ internal sealed partial class EdgeProcess : IAsyncDisposable
     /// <summary>SHA-256 of the agent link certificate.</summary>
     public string Fingerprint { get; }
 
-    /// <summary>Writes edge.yaml into <paramref name="dataDirectory"/> and starts the edge; returns once it logged that it is up.</summary>
-    public static async Task<EdgeProcess> StartAsync(TestLog log, string name, string dataDirectory, string token)
+    /// <summary>
+    /// Writes edge.yaml into <paramref name="dataDirectory"/> (with <paramref name="moreYaml"/>, top-level keys, at its
+    /// end) and starts the edge; returns once it logged that it is up.
+    /// </summary>
+    public static async Task<EdgeProcess> StartAsync(TestLog log, string name, string dataDirectory, string token, string moreYaml = "")
     {
         Directory.CreateDirectory(dataDirectory);
         var yaml = new StringBuilder()
@@ -43,7 +46,8 @@ internal sealed partial class EdgeProcess : IAsyncDisposable
             .AppendLine("tokens:")
             .AppendLine("  - name: tests")
             .AppendLine(CultureInfo.InvariantCulture, $"    token: {token}")
-            .AppendLine("    allow_hosts: [\"*.test\"]");
+            .AppendLine("    allow_hosts: [\"*.test\"]")
+            .Append(moreYaml);
         var path = Path.Combine(dataDirectory, "edge.yaml");
         await File.WriteAllTextAsync(path, yaml.ToString());
         return await StartAsync(log, name, path);
