@@ -303,7 +303,8 @@ public sealed partial class EdgeServer : IAsyncDisposable
         forward = new ShieldMiddleware(shield, trusted).Wrap(forward); // a banned client is refused before routing
         var pipeline = new RequestTelemetry(metrics, accessLog) { Recorder = console }.Wrap(forward);
         // Any edge serves any service (docs/cluster.md, "Forwarding"); an edge without cluster: has no such step.
-        var peers = cluster is null ? null : new PeerForwarder(cluster, state.Routes, app.Services.GetRequiredService<IHttpForwarder>(), session, options.Time, clusterLogger);
+        var peers = cluster is null ? null : new PeerForwarder(cluster, state.Routes, app.Services.GetRequiredService<IHttpForwarder>(), session, options.Time,
+            draining: () => !metrics.IsReady, clusterLogger);
         app.Run(peers is null ? pipeline : peers.Wrap(pipeline));
 
         EdgeServer? server = null; // the admin API reaches the edge once it is built (below)

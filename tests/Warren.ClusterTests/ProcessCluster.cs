@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Http;
+using System.Net.Http.Json;
 using System.Text;
 using Warren.Agent;
 using Warren.Configuration;
@@ -50,9 +51,18 @@ internal sealed class ProcessCluster : IAsyncDisposable
             cluster._owned.Insert(0, agent);
             agent.Start();
             await Wait.UntilAsync(() => agent.ConnectedSessions == agentEdges.Length, "the agent has a session to each of its edges");
-            // Every edge serves app.test, through its own session or another edge's.
+            // Every edge knows which edges hold app.test (its registry, as GET /api/cluster shows it) and serves it,
+            // through its own session or another edge's.
             foreach (var name in edges)
             {
+                await Wait.UntilAsync(async () =>
+                {
+                    var status = await cluster.Client.GetFromJsonAsync<System.Text.Json.JsonElement>($"http://127.0.0.1:{cluster.Edges[name].AdminPort}/api/cluster");
+                    var holders = status.GetProperty("edges").EnumerateArray()
+                        .Where(e => e.GetProperty("services").EnumerateArray().Any(s => s.GetString() == "tests/app"))
+                        .Select(e => e.GetProperty("name").GetString()).ToHashSet();
+                    return agentEdges.All(holders.Contains);
+                }, $"edge {name} reads that {string.Join(" and ", agentEdges)} hold app.test");
                 await Wait.UntilAsync(async () => (await cluster.GetAsync(cluster.Edges[name].HttpPort)).StatusCode == HttpStatusCode.OK, $"edge {name} serves {Host}");
             }
             cluster.Haproxy = HaproxyServer.Start(log, reservePort(), edges.ToDictionary(e => e, e => (cluster.Edges[e].HttpPort, cluster.Edges[e].AdminPort)));

@@ -26,6 +26,9 @@ internal sealed partial class ClusterRegistry : IAsyncDisposable
     private readonly TimeProvider _time;
     private FrozenDictionary<string, EdgeRecord> _edges = FrozenDictionary<string, EdgeRecord>.Empty;
     private volatile bool _disposed;
+    private readonly Lock _applying = new();
+    private long _readsStarted;
+    private long _readApplied;
 
     private ClusterRegistry(ClusterConnection cluster, EdgeState state, string advertise, string? fingerprint, TimeProvider time, ILogger logger)
     {
@@ -143,6 +146,9 @@ internal sealed partial class ClusterRegistry : IAsyncDisposable
         {
             return;
         }
+        // Reads overlap (a message from each edge, the timer): only a read that started after the one in force may
+        // replace it, or a slow read of older heartbeats would undo a newer one until the next message.
+        var started = Interlocked.Increment(ref _readsStarted);
         try
         {
             var database = _cluster.Database;
@@ -169,7 +175,16 @@ internal sealed partial class ClusterRegistry : IAsyncDisposable
                     // A record this version cannot read: left out of the view.
                 }
             }
-            var previous = Interlocked.Exchange(ref _edges, edges.ToFrozenDictionary(StringComparer.Ordinal));
+            FrozenDictionary<string, EdgeRecord> previous;
+            lock (_applying)
+            {
+                if (started < _readApplied)
+                {
+                    return; // a later read is in force already
+                }
+                _readApplied = started;
+                previous = Interlocked.Exchange(ref _edges, edges.ToFrozenDictionary(StringComparer.Ordinal));
+            }
             if (!previous.Keys.Order(StringComparer.Ordinal).SequenceEqual(edges.Keys.Order(StringComparer.Ordinal))
                 || previous.Any(p => !edges.TryGetValue(p.Key, out var e) || !e.Services.SequenceEqual(p.Value.Services) || e.Advertise != p.Value.Advertise
                     || e.Fingerprint != p.Value.Fingerprint || !e.Http.SequenceEqual(p.Value.Http) || !e.Tcp.SequenceEqual(p.Value.Tcp)

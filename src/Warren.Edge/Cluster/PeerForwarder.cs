@@ -26,6 +26,9 @@ internal sealed partial class PeerForwarder : IAsyncDisposable
     /// <summary>The client's "address:port", set by the forwarding edge and read by the holding edge only on a peer stream.</summary>
     public const string ClientHeader = "X-Warren-Peer-Client";
 
+    /// <summary>On a 503 from a draining holding edge that has no session for the request any more: the forwarding edge tries the next one.</summary>
+    public const string UnservedHeader = "X-Warren-Peer-Unserved";
+
     private readonly ClusterConnection _cluster;
     private readonly RouteTable _routes;
     private readonly IHttpForwarder _forwarder;
@@ -37,8 +40,11 @@ internal sealed partial class PeerForwarder : IAsyncDisposable
     private ClusterRegistry? _registry;
     private int _cursor;
 
-    public PeerForwarder(ClusterConnection cluster, RouteTable routes, IHttpForwarder forwarder, SessionOptions options, TimeProvider time, ILogger logger)
+    private readonly Func<bool> _draining;
+
+    public PeerForwarder(ClusterConnection cluster, RouteTable routes, IHttpForwarder forwarder, SessionOptions options, TimeProvider time, Func<bool> draining, ILogger logger)
     {
+        _draining = draining;
         _cluster = cluster;
         _routes = routes;
         _forwarder = forwarder;
@@ -90,8 +96,12 @@ internal sealed partial class PeerForwarder : IAsyncDisposable
     public RequestDelegate Wrap(RequestDelegate next) => context =>
         context.Features.Get<PeerOrigin>() is { } origin ? FromPeer(context, origin, next) : Route(context, next);
 
-    /// <summary>A request another edge forwarded: its client's address and scheme as that edge saw them, then this edge's path.</summary>
-    private static Task FromPeer(HttpContext context, PeerOrigin origin, RequestDelegate next)
+    /// <summary>
+    /// A request another edge forwarded: its client's address and scheme as that edge saw them, then this edge's path.
+    /// A draining edge with no usable session for it (its agents got GOAWAY too) answers at once with
+    /// <see cref="UnservedHeader"/>, so the forwarding edge takes it to another edge instead of this one's grace queue.
+    /// </summary>
+    private Task FromPeer(HttpContext context, PeerOrigin origin, RequestDelegate next)
     {
         var request = context.Request;
         request.Scheme = origin.Scheme;
@@ -99,6 +109,13 @@ internal sealed partial class PeerForwarder : IAsyncDisposable
         {
             context.Connection.RemoteIpAddress = address.Address;
             context.Connection.RemotePort = address.Port;
+        }
+        if (_draining() && HostNames.TryGetRequestKey(request.Headers.Host.ToString(), out var host) && host.Length > 0
+            && _routes.MatchHttp(host, request.Path.Value ?? "/") is var local && (local is null || (local.Control is null && !HasUsableSession(local))))
+        {
+            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            context.Response.Headers[UnservedHeader] = "draining";
+            return Task.CompletedTask;
         }
         return next(context);
     }
@@ -219,17 +236,26 @@ internal sealed partial class PeerForwarder : IAsyncDisposable
             }
             var destination = context.Request.IsHttps ? "http://https.peer/" : "http://http.peer/";
             var error = await _forwarder.SendAsync(context, destination, http, _config, PeerTransformer.Instance).ConfigureAwait(false);
+            if (error == ForwarderError.None && context.Items.Remove(UnservedHeader) && !context.Response.HasStarted)
+            {
+                failure = $"edge {link.Name} drains and no longer serves it";
+                context.Response.Clear();
+                continue;
+            }
             if (error == ForwarderError.None)
             {
                 Log.Forwarded(_logger, LogText.Bound(host), link.Name);
                 return;
             }
             var exception = context.GetForwarderErrorFeature()?.Exception;
-            if (!context.Response.HasStarted && Find<PeerUnavailableException>(exception) is { } unavailable)
+            if (!context.Response.HasStarted && (Find<PeerUnavailableException>(exception) is not null
+                || (error == ForwarderError.Request && !context.RequestAborted.IsCancellationRequested && IsReplayable(context.Request))))
             {
-                // Refused before anything of the request was sent (the peer drains, or its session just ended): the
+                // Refused before anything of the request was sent (the peer drains, or its session just ended), or a
+                // request without a body that may be repeated got no response at all (a keep-alive connection the
+                // draining peer closed as it was sent: what a load balancer's retry-on empty-response covers): the
                 // next edge that holds the service takes it.
-                failure = unavailable.Message;
+                failure = exception?.Message ?? error.ToString();
                 context.Response.Clear();
                 context.Features.Set<IForwarderErrorFeature>(null);
                 continue;
@@ -250,6 +276,11 @@ internal sealed partial class PeerForwarder : IAsyncDisposable
         Log.NoPeer(_logger, LogText.Bound(host), failure ?? "no edge holds a session");
         context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
     }
+
+    /// <summary>A request that may be sent again: an idempotent method without a body (RFC 9110 §9.2.2).</summary>
+    private static bool IsReplayable(HttpRequest request) =>
+        (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method) || HttpMethods.IsOptions(request.Method))
+        && request.ContentLength is null or 0 && !request.Headers.ContainsKey("Transfer-Encoding");
 
     private static T? Find<T>(Exception? exception) where T : Exception
     {

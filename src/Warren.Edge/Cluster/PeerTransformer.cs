@@ -24,11 +24,24 @@ internal sealed class PeerTransformer : HttpTransformer
             proxyRequest.RequestUri = new Uri(string.Concat(destinationPrefix.AsSpan().TrimEnd('/'), pathAndQuery), UriKind.Absolute);
         }
         proxyRequest.Headers.Remove(PeerForwarder.ClientHeader);
+        proxyRequest.Headers.Remove(PeerForwarder.UnservedHeader);
         var connection = httpContext.Connection;
         if (connection.RemoteIpAddress is { } address)
         {
             var client = address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
             proxyRequest.Headers.TryAddWithoutValidation(PeerForwarder.ClientHeader, new System.Net.IPEndPoint(client, connection.RemotePort).ToString());
         }
+    }
+
+    public override ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
+    {
+        if (proxyResponse?.Headers.Contains(PeerForwarder.UnservedHeader) == true)
+        {
+            // The holding edge drains and has no session for it any more: nothing of this response reaches the client,
+            // the request goes to the next edge (Cluster/PeerForwarder.cs).
+            httpContext.Items[PeerForwarder.UnservedHeader] = true;
+            return ValueTask.FromResult(false);
+        }
+        return base.TransformResponseAsync(httpContext, proxyResponse, cancellationToken);
     }
 }
