@@ -67,6 +67,14 @@ public sealed class SessionOptions
     public int MaxWriteBatch { get; set; } = 256 * 1024;
 
     /// <summary>
+    /// A producer that writes inline within this long of the previous inline flush leaves its flush to the writer
+    /// loop, which sends it with whatever other streams frame meanwhile (SessionWriter; docs/performance.md, "Link
+    /// writes under load"). One request at a time never comes this close, so it still leaves on its own thread at once.
+    /// Default 100 µs; zero flushes every inline write at once.
+    /// </summary>
+    public TimeSpan CoalesceWithin { get; set; } = TimeSpan.FromMicroseconds(100);
+
+    /// <summary>
     /// Where streams' inbound buffers come from. Default: <see cref="BlockPool.Shared"/>, shared by every session of
     /// the process; tests give a session its own to check that every block comes back.
     /// </summary>
@@ -94,6 +102,10 @@ public sealed class SessionOptions
         Check(AbuseBudget, 1, int.MaxValue, nameof(AbuseBudget));
         Check(MaxWriteBatch, 1024, 64 * 1024 * 1024, nameof(MaxWriteBatch));
         ArgumentOutOfRangeException.ThrowIfNegative(SessionWindowGrowthBudget, nameof(SessionWindowGrowthBudget));
+        if (CoalesceWithin < TimeSpan.Zero || CoalesceWithin > TimeSpan.FromMilliseconds(10))
+        {
+            throw new ArgumentOutOfRangeException(nameof(CoalesceWithin), CoalesceWithin, "CoalesceWithin must be between 0 and 10 ms");
+        }
         foreach (var (value, name) in new[]
         {
             (OpenTimeout, nameof(OpenTimeout)), (HandshakeTimeout, nameof(HandshakeTimeout)),

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
 using System.Text;
@@ -20,8 +21,9 @@ internal readonly record struct ControlFrame(FrameType Type, uint StreamId, ulon
 /// that queued data takes it with <see cref="TryWriteInline"/> and writes on its own thread, sparing the two thread
 /// hops to a writer loop and back; if the gate is taken, whoever holds it writes the new frames too, since every
 /// holder looks at the queues again after letting go. <see cref="RunAsync"/> is the writer loop for the rest: frames
-/// queued by threads that do not write (the reader loop's replies, timers), and flushes a producer could not finish
-/// synchronously, which it hands over with the gate.
+/// queued by threads that do not write (the reader loop's replies, timers), flushes a producer could not finish
+/// synchronously, which it hands over with the gate, and flushes a producer left to it because the link is busy
+/// (<see cref="SessionOptions.CoalesceWithin"/>).
 /// </para>
 /// </summary>
 internal sealed class SessionWriter
@@ -47,11 +49,15 @@ internal sealed class SessionWriter
     private volatile bool _exitWhenIdle;       // stop once both queues are empty
     private volatile bool _finalWritten;
     private byte[] _goAwayReason = [];
+    private bool _unflushed;                   // framed into the output, not flushed yet (gate holder only)
+    private long _lastInlineFlush;             // Stopwatch timestamp of the last flush a producer made inline (gate holder only)
+    private readonly long _coalesceWithin;     // SessionOptions.CoalesceWithin in Stopwatch ticks
 
     public SessionWriter(MuxSession session, PipeWriter output)
     {
         _session = session;
         _output = output;
+        _coalesceWithin = (long)(session.Options.CoalesceWithin.TotalSeconds * Stopwatch.Frequency);
     }
 
     /// <summary>Frames waiting (control frames plus ready streams).</summary>
@@ -141,6 +147,18 @@ internal sealed class SessionWriter
                 {
                     break;
                 }
+                // Under load the producers of many streams write inline one after another, each its own send (and TLS
+                // record) of a few hundred bytes. Close behind the last inline flush, the link is busy: leave this one
+                // to the loop, which sends it with whatever else is framed by the time it runs (a thread hop, paid
+                // once per send rather than per frame). Alone, a producer is never this close and flushes at once.
+                var now = Stopwatch.GetTimestamp();
+                if (now - _lastInlineFlush < _coalesceWithin)
+                {
+                    _unflushed = true;
+                    break;
+                }
+                _lastInlineFlush = now;
+                _unflushed = false;
                 Volatile.Write(ref _flushStarted, _session.TimeProvider.GetTimestamp());
                 var flush = _output.FlushAsync();
                 if (!flush.IsCompletedSuccessfully)
@@ -166,7 +184,7 @@ internal sealed class SessionWriter
             {
                 ReleaseGate();
             }
-            if (handedOff || _exit || _finalWritten || !_control.IsEmpty || !_ready.IsEmpty)
+            if (handedOff || _exit || _finalWritten || _unflushed || !_control.IsEmpty || !_ready.IsEmpty)
             {
                 Signal();
             }
@@ -209,8 +227,9 @@ internal sealed class SessionWriter
                     break;
                 }
                 var written = WriteBatch(out var finalWritten);
-                if (written > 0)
+                if (written > 0 || _unflushed)
                 {
+                    _unflushed = false;
                     Volatile.Write(ref _flushStarted, _session.TimeProvider.GetTimestamp());
                     var result = await _output.FlushAsync().ConfigureAwait(false);
                     Volatile.Write(ref _flushStarted, 0);
