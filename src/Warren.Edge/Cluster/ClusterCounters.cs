@@ -79,7 +79,15 @@ internal sealed partial class ClusterCounters : IAsyncDisposable
             {
                 return;
             }
-            await SyncAsync().ConfigureAwait(false);
+            try
+            {
+                await SyncAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                // Not Redis's doing (SyncAsync handles that): logged, and the loop goes on, or sharing would stop for good.
+                Log.Unexpected(_logger, ex);
+            }
         }
     }
 
@@ -154,6 +162,9 @@ internal sealed partial class ClusterCounters : IAsyncDisposable
 
     private static partial class Log
     {
+        [LoggerMessage(1751, LogLevel.Error, "Cluster: a round of sharing counts failed", EventName = "ClusterCountsUnexpected")]
+        public static partial void Unexpected(ILogger logger, Exception exception);
+
         [LoggerMessage(1750, LogLevel.Warning, "Cluster: counts could not be shared ({Message}); limits and quotas hold with this edge's own counts until the next round", EventName = "ClusterCountsFailed")]
         public static partial void Failed(ILogger logger, string message);
     }

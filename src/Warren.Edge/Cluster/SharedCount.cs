@@ -68,11 +68,12 @@ internal abstract class SharedCount(string key, string field, TimeSpan lifetime)
             }
             seen[field] = value;
         }
+        var changed = others != Others;
         Others = others;
         Reads++;
-        if (added > 0 || first)
+        if (added > 0 || first || changed)
         {
-            Apply(added, others);
+            Apply(added, others); // changed without anything added: a field went away (its hash expired, Redis restarted)
         }
     }
 
