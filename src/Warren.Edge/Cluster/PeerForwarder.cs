@@ -117,6 +117,13 @@ internal sealed partial class PeerForwarder : IAsyncDisposable
             context.Response.Headers[UnservedHeader] = "draining";
             return Task.CompletedTask;
         }
+        // Only this edge may send the bounce: a backend's response carrying the header would make the forwarding edge
+        // send the request again elsewhere.
+        context.Response.OnStarting(static response =>
+        {
+            ((HttpResponse)response).Headers.Remove(UnservedHeader);
+            return Task.CompletedTask;
+        }, context.Response);
         return next(context);
     }
 
