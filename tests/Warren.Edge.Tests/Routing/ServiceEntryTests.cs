@@ -85,14 +85,7 @@ public sealed class ServiceEntryTests : IAsyncLifetime
         var grace = new Warren.Configuration.GraceConfig { Timeout = TimeSpan.FromSeconds(60) };
 
         var open = entry.OpenStreamAsync(leaving, StreamKind.Tcp, "127.0.0.1:40000", grace, CancellationToken.None).AsTask();
-        var unprocessed = await _pairs[0].Agent.AcceptStreamAsync().AsTask().WaitAsync(Wait.DefaultTimeout);
-        _pairs[0].Agent.GoAway("test: agent shutting down");
-        unprocessed.Abort(Warren.Protocol.Framing.ErrorCode.RefusedStream);
-        await Wait.UntilAsync(() => !leaving.IsUsable, "the edge's end saw the GOAWAY");
-        var (next, _) = await SessionAsync();
-        next.Services = [entry];
-        entry.Add(next);
-        entry.Grace.Wake();
+        await RefuseAndReplaceAsync(entry, leaving);
         var served = await _pairs[1].Agent.AcceptStreamAsync().AsTask().WaitAsync(Wait.DefaultTimeout);
         served.Accept();
 
@@ -116,14 +109,7 @@ public sealed class ServiceEntryTests : IAsyncLifetime
         request.Options.Set(Warren.Edge.Forwarding.TunnelRequest.Key, new Warren.Edge.Forwarding.TunnelRequest(entry, leaving, grace, null, 0));
 
         var response = client.SendAsync(request, CancellationToken.None);
-        var unprocessed = await _pairs[0].Agent.AcceptStreamAsync().AsTask().WaitAsync(Wait.DefaultTimeout);
-        _pairs[0].Agent.GoAway("test: agent shutting down");
-        unprocessed.Abort(Warren.Protocol.Framing.ErrorCode.RefusedStream);
-        await Wait.UntilAsync(() => !leaving.IsUsable, "the edge's end saw the GOAWAY");
-        var (next, _) = await SessionAsync();
-        next.Services = [entry];
-        entry.Add(next);
-        entry.Grace.Wake();
+        await RefuseAndReplaceAsync(entry, leaving);
         await using var served = await _pairs[1].Agent.AcceptStreamAsync().AsTask().WaitAsync(Wait.DefaultTimeout);
         served.Accept();
         var head = new byte[4096];
@@ -141,6 +127,22 @@ public sealed class ServiceEntryTests : IAsyncLifetime
         Assert.Equal("ok", await answered.Content.ReadAsStringAsync());
         Assert.StartsWith("GET /hello HTTP/1.1", System.Text.Encoding.ASCII.GetString(head, 0, read), StringComparison.Ordinal);
         Assert.Equal(StreamKind.Http, StreamOpenRequest.Decode(served.Metadata.Span).Kind);
+    }
+
+    /// <summary>
+    /// The agent behind <paramref name="leaving"/> (the first pair) goes away with an open it has not started serving,
+    /// refuses that open, and a next session (the second pair) takes over the service.
+    /// </summary>
+    private async Task RefuseAndReplaceAsync(ServiceEntry entry, AgentSession leaving)
+    {
+        var unprocessed = await _pairs[0].Agent.AcceptStreamAsync().AsTask().WaitAsync(Wait.DefaultTimeout);
+        _pairs[0].Agent.GoAway("test: agent shutting down");
+        unprocessed.Abort(Warren.Protocol.Framing.ErrorCode.RefusedStream);
+        await Wait.UntilAsync(() => !leaving.IsUsable, "the edge's end saw the GOAWAY");
+        var (next, _) = await SessionAsync();
+        next.Services = [entry];
+        entry.Add(next);
+        entry.Grace.Wake();
     }
 
     private async Task<(AgentSession Session, Warren.Protocol.Session.MuxSession Mux)> SessionAsync()
