@@ -9,6 +9,8 @@
 #   bash bench/run.sh --publish DIR    only publish warren, warren-loadtest and warren-yarphop into DIR/{warren,loadtest,yarphop}
 #   bash bench/run.sh --prebuilt [DIR] run with those published binaries instead of building (DIR defaults to .devicekit)
 #   bash bench/run.sh --plan           print the core layout and every command line the run would start, then exit
+#   bash bench/run.sh --policy         only the policy phase (issue 13): the policy step's cost at c64, printed and in
+#                                      artifacts/bench/policy.md (with --quick: 3 s runs, not results)
 #   bash bench/run.sh --cluster        only the cluster phase (issue 17): req/s through HAProxy (TCP mode) in front of
 #                                      1, 2 and 3 edges sharing a real redis-server, one agent attached to every edge;
 #                                      report in artifacts/bench/cluster.md (with --quick: 3 s runs, not results)
@@ -41,11 +43,12 @@ set -euo pipefail
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 ARGS=("$@")
-QUICK=0 PLAN=0 PREBUILT="" PUBLISH="" CLUSTER=0
+QUICK=0 PLAN=0 PREBUILT="" PUBLISH="" CLUSTER=0 POLICY_ONLY=0
 while (($#)); do
   case $1 in
     --quick) QUICK=1 ;;
     --cluster) CLUSTER=1 ;;
+    --policy) POLICY_ONLY=1 ;;
     --plan) PLAN=1 ;;
     --prebuilt) if [[ -n ${2:-} && $2 != --* ]]; then PREBUILT=$2; shift; else PREBUILT=.devicekit; fi ;;
     --publish) [[ -n ${2:-} ]] || { echo "--publish needs a folder" >&2; exit 2; }; PUBLISH=$2; shift ;;
@@ -231,14 +234,15 @@ run() {
   forget "$p"
   return "$rc"
 }
-# wait_http URL HOST TRIES: until it answers 200 (every 0.1 s).
-wait_http() {
+# wait_http URL HOST TRIES: until it answers 200; wait_status URL HOST STATUS TRIES: until it answers STATUS (every 0.1 s).
+wait_http() { wait_status "$1" "$2" 200 "$3"; }
+wait_status() {
   ((PLAN)) && return 0
-  for _ in $(seq "$3"); do
-    [[ "$(curl -s -o /dev/null -w '%{http_code}' -H "Host: $2" "$1" || true)" == 200 ]] && return 0
+  for _ in $(seq "$4"); do
+    [[ "$(curl -s -o /dev/null -w '%{http_code}' -H "Host: $2" "$1" || true)" == "$3" ]] && return 0
     sleep 0.1
   done
-  echo "no 200 from $1 (Host: $2)" >&2
+  echo "no $3 from $1 (Host: $2)" >&2
   return 1
 }
 # pause SECONDS: sleep in a way a TERM sent to this script interrupts at once (bash runs traps only between commands).
@@ -766,6 +770,59 @@ EOF
   cat "$OUT/cluster.md"
   echo "Report: $OUT/cluster.md" >&2
 }
+# ---------------------------------------------------------------- the policy step's cost (run after the others)
+# Issue 13: a request that passes a typical policy stack (an IP allow list, a rate limit that never trips, an API key
+# in the query) may cost under 5 % of req/s against the same service without a policy. One edge and agent publish two
+# services to the same backend, one with the policy and one without, so the two differ in the policy step alone and not
+# in which fresh process ran them. Halfway through, the agent is reloaded (SIGHUP) with the policy moved to the other
+# hostname, so no difference between the two hostnames is measured as the policy's; each half runs
+# plain-policy-policy-plain, so a drift in speed across the phase falls on both alike (the report takes the median of
+# the adjacent pairs' ratios). Both send the key, which the plain service ignores. `--policy` runs this phase alone.
+policy_agent_yaml() { # FILE HOST: web.bench and policy.bench, the policy on HOST's service
+  local h services=""
+  for h in web policy; do
+    services+="  - name: $h
+    hostnames: [$h.bench]
+    target: http://127.0.0.1:$BACKEND
+    max_concurrency: 2048
+"
+    [[ $h == "$2" ]] && services+="    policy:
+      ip: {allow: [127.0.0.1/32]}
+      rate_limit: {per_ip: {requests: 1000000, per: 1s}}
+      api_keys: {keys: [bench-policy-key], query: key}
+"
+  done
+  agent_yaml "$1" "${services%$'\n'}"
+}
+policy_phase() {
+  local guarded host mode
+  log "Policy: 6 B at c64, one service with ip + rate_limit + api_keys and one without on one edge and agent, swapped halfway"
+  start_edge
+  policy_agent_yaml "$W/agent-policy.yaml" policy
+  launch proxy agent-policy "$WARREN" agent --config "$W/agent-policy.yaml"
+  AGENT_PID=$LAST_PID
+  wait_http "http://127.0.0.1:$EDGE_HTTP/6b?key=bench-policy-key" web.bench 300
+  wait_http "http://127.0.0.1:$EDGE_HTTP/6b?key=bench-policy-key" policy.bench 300
+  for host in web policy; do WRK_HOST=$host.bench run_wrk warm warren 64 "/6b?key=bench-policy-key" "$SETTLE" 0; done
+  for guarded in policy web; do
+    if [[ $guarded == web ]]; then
+      policy_agent_yaml "$W/agent-policy.yaml" web
+      ((PLAN)) || kill -HUP "$AGENT_PID"
+      # The reload is in force once web.bench asks for the key and policy.bench no longer does.
+      wait_status "http://127.0.0.1:$EDGE_HTTP/6b" web.bench 401 300
+      wait_http "http://127.0.0.1:$EDGE_HTTP/6b" policy.bench 300
+      for host in web policy; do WRK_HOST=$host.bench run_wrk warm warren 64 "/6b?key=bench-policy-key" "$WARM" 0; done
+    fi
+    for host in web policy policy web; do
+      mode=plain
+      [[ $host == "$guarded" ]] && mode=policy
+      WRK_HOST=$host.bench run_wrk "policy-$mode" warren 64 "/6b?key=bench-policy-key" "$DUR"
+    done
+  done
+  stop_pid "$AGENT_PID"
+  stop_pid "$EDGE_PID"
+}
+
 if ((CLUSTER)); then
   ((PLAN)) && { echo "Layout: $LAYOUT"; echo "Processes it starts (role, name, command line):"; }
   cluster_phase
@@ -795,6 +852,17 @@ if ((PLAN)); then
 fi
 echo "Layout: $LAYOUT" >&2
 printf '{"kind":"layout","cores":%d,"pinned":%s,"text":"%s"}\n' "$CORES" "$PINNED" "$LAYOUT" >>"$RESULTS"
+
+if ((POLICY_ONLY)); then
+  launch backend nginx-backend nginx -e "$W/backend-error.log" -c "$W/backend.conf" -g 'daemon off;'
+  wait_http "http://127.0.0.1:$BACKEND/6b" x 100
+  policy_phase
+  run load "$OUT/report.md" "$LOADTEST" report --results "$RESULTS" --doc-in docs/benchmarks.md --doc "$OUT/benchmarks.md" \
+    --svg "$OUT/policy.svg" --svg-name policy.svg --levels 64 --command "$COMMAND" --setup "" --date "$(date -u '+%Y-%m-%d %H:%M UTC')"
+  sed -n "/^### The policy step's cost/,/^Cost of/p" "$OUT/report.md" | tee "$OUT/policy.md"
+  echo "Report: $OUT/policy.md" >&2
+  exit 0
+fi
 
 # ---------------------------------------------------------------- backends and one-hop baselines
 log "Backends and one-hop baselines"
@@ -942,38 +1010,9 @@ for mode in on off off on on off; do
 done
 
 # ---------------------------------------------------------------- the policy step's cost
-# Issue 13: a request that passes a typical policy stack (an IP allow list, a rate limit that never trips, an API key
-# in the query) may cost under 5 % of req/s against the same service without a policy. One edge and agent publish both
-# (web.bench without a policy, policy.bench with one, same backend), so the two differ in the policy step alone and
-# not in which fresh process ran them; both warmed, then alternated plain-policy, policy-plain, plain-policy. Both send
-# the key, which the plain service ignores.
-log "Policy: 6 B at c64, policy.bench (ip + rate_limit + api_keys) and web.bench (none) on one edge and agent"
 stop_pid "$AGENT_PID"
 stop_pid "$EDGE_PID"
-start_edge
-agent_yaml "$W/agent-policy.yaml" "  - name: web
-    hostnames: [web.bench]
-    target: http://127.0.0.1:$BACKEND
-    max_concurrency: 2048
-  - name: policy
-    hostnames: [policy.bench]
-    target: http://127.0.0.1:$BACKEND
-    max_concurrency: 2048
-    policy:
-      ip: {allow: [127.0.0.1/32]}
-      rate_limit: {per_ip: {requests: 1000000, per: 1s}}
-      api_keys: {keys: [bench-policy-key], query: key}"
-launch proxy agent-policy "$WARREN" agent --config "$W/agent-policy.yaml"
-AGENT_PID=$LAST_PID
-wait_http "http://127.0.0.1:$EDGE_HTTP/6b?key=bench-policy-key" web.bench 300
-wait_http "http://127.0.0.1:$EDGE_HTTP/6b?key=bench-policy-key" policy.bench 300
-for host in web policy; do WRK_HOST=$host.bench run_wrk warm warren 64 "/6b?key=bench-policy-key" "$SETTLE" 0; done
-for host in web policy policy web web policy; do
-  mode=plain; [[ $host == policy ]] && mode=policy
-  WRK_HOST=$host.bench run_wrk "policy-$mode" warren 64 "/6b?key=bench-policy-key" "$DUR"
-done
-stop_pid "$AGENT_PID"
-stop_pid "$EDGE_PID"
+policy_phase
 
 # ---------------------------------------------------------------- report
 log "Report"
