@@ -22,33 +22,26 @@ internal sealed partial class AgentListener : IAsyncDisposable
     /// <summary>A TLS handshake that takes longer is dropped (Kestrel's default for its listeners too).</summary>
     private static readonly TimeSpan TlsHandshakeTimeout = TimeSpan.FromSeconds(10);
 
-    private readonly Socket _socket;
+    private readonly Hosting.AcceptingListener _listener;
     private readonly SslStreamCertificateContext? _certificate;
     private readonly AgentConnectionHandler _handler;
     private readonly AgentListenerGuard _guard;
     private readonly EdgeMetrics? _metrics;
     private readonly ILogger _logger;
-    private readonly int _maxConnections;
-    private readonly CancellationTokenSource _stopping = new();
-    private readonly Lock _lock = new();
-    private readonly HashSet<Socket> _connections = [];
-    private readonly List<Task> _running = [];
-    private Task _acceptLoop = Task.CompletedTask;
 
     private AgentListener(Socket socket, X509Certificate2? certificate, AgentConnectionHandler handler, AgentListenerGuard guard,
         EdgeMetrics? metrics, int maxConnections, ILogger logger)
     {
-        _socket = socket;
+        _listener = new Hosting.AcceptingListener(socket, maxConnections, ServeAsync, (remote, max) => Log.TooManyConnections(logger, remote, max));
         _certificate = certificate is null ? null : SslStreamCertificateContext.Create(certificate, additionalCertificates: null);
         _handler = handler;
         _guard = guard;
         _metrics = metrics;
-        _maxConnections = maxConnections;
         _logger = logger;
     }
 
     /// <summary>The bound port (the configured one, or the one chosen for port 0).</summary>
-    public int Port => ((IPEndPoint)_socket.LocalEndPoint!).Port;
+    public int Port => ((IPEndPoint)_listener.LocalEndPoint).Port;
 
     /// <summary>Binds <paramref name="endPoint"/> and starts accepting. <paramref name="certificate"/> null means a plain TCP link (insecure).</summary>
     public static AgentListener Start(IPEndPoint endPoint, X509Certificate2? certificate, AgentConnectionHandler handler, AgentListenerGuard guard,
@@ -65,40 +58,8 @@ internal sealed partial class AgentListener : IAsyncDisposable
             throw;
         }
         var listener = new AgentListener(socket, certificate, handler, guard, metrics, maxConnections, logger);
-        listener._acceptLoop = listener.AcceptLoopAsync();
+        listener._listener.Start(); // the accept loop (Hosting/AcceptingListener.cs): ServeAsync below per connection
         return listener;
-    }
-
-    private async Task AcceptLoopAsync()
-    {
-        while (true)
-        {
-            Socket client;
-            try
-            {
-                client = await _socket.AcceptAsync(_stopping.Token).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is SocketException or ObjectDisposedException or OperationCanceledException)
-            {
-                if (_stopping.IsCancellationRequested)
-                {
-                    return;
-                }
-                continue; // one failed accept (the client left first) is no reason to stop listening
-            }
-            lock (_lock)
-            {
-                if (_connections.Count >= _maxConnections)
-                {
-                    Log.TooManyConnections(_logger, client.RemoteEndPoint?.ToString(), _maxConnections);
-                    client.Dispose();
-                    continue;
-                }
-                _connections.Add(client);
-                _running.RemoveAll(t => t.IsCompleted);
-                _running.Add(ServeAsync(client));
-            }
-        }
     }
 
     private async Task ServeAsync(Socket client)
@@ -124,7 +85,7 @@ internal sealed partial class AgentListener : IAsyncDisposable
             {
                 var tls = new SslStream(network, leaveInnerStreamOpen: true);
                 stream = tls;
-                using var handshake = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+                using var handshake = CancellationTokenSource.CreateLinkedTokenSource(_listener.Stopping);
                 handshake.CancelAfter(TlsHandshakeTimeout);
                 try
                 {
@@ -144,7 +105,7 @@ internal sealed partial class AgentListener : IAsyncDisposable
             await using (stream.ConfigureAwait(false))
             {
                 var transport = StreamTransport.Create(stream, network);
-                await _handler.ServeAsync(transport, remote, abort: client.Dispose, _stopping.Token).ConfigureAwait(false);
+                await _handler.ServeAsync(transport, remote, abort: client.Dispose, _listener.Stopping).ConfigureAwait(false);
             }
         }
         catch (Exception ex)
@@ -154,41 +115,15 @@ internal sealed partial class AgentListener : IAsyncDisposable
         finally
         {
             _metrics?.ConnectionsOpen.WithLabels("agents").Dec();
-            lock (_lock)
-            {
-                _connections.Remove(client);
-            }
-            client.Dispose();
+            _listener.Release(client);
         }
     }
 
     /// <summary>Stops accepting; connections already open stay (their sessions are drained by the edge).</summary>
-    public void StopAccepting()
-    {
-        if (!_stopping.IsCancellationRequested)
-        {
-            _stopping.Cancel();
-        }
-        _socket.Dispose();
-    }
+    public void StopAccepting() => _listener.StopAccepting();
 
     /// <summary>Stops accepting and cuts every connection still open; waits for their handlers to end.</summary>
-    public async ValueTask DisposeAsync()
-    {
-        StopAccepting();
-        await _acceptLoop.ConfigureAwait(false);
-        Task[] running;
-        lock (_lock)
-        {
-            foreach (var connection in _connections)
-            {
-                connection.Dispose();
-            }
-            running = [.. _running];
-        }
-        await Task.WhenAll(running).ConfigureAwait(false);
-        _stopping.Dispose();
-    }
+    public ValueTask DisposeAsync() => _listener.DisposeAsync();
 
     private static partial class Log
     {

@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
+using Warren.Edge.Hosting;
 using Warren.Protocol.Framing;
 using Warren.Protocol.Session;
 using Warren.Protocol.Streams;
@@ -29,23 +30,19 @@ internal sealed partial class PeerListener : IAsyncDisposable
     /// <summary>Peer connections open at once (each edge dials one session to each other edge).</summary>
     public const int MaxConnections = 64;
 
-    private readonly Socket _socket;
+    private readonly AcceptingListener _listener;
     private readonly SslStreamCertificateContext? _certificate;
     private readonly byte[] _fingerprint;
     private readonly ClusterConnection _cluster;
     private readonly SessionOptions _options;
     private readonly PeerHttpTransport _http;
     private readonly ILogger _logger;
-    private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _lock = new();
-    private readonly HashSet<Socket> _connections = [];
     private readonly HashSet<MuxSession> _sessions = [];
-    private readonly List<Task> _running = [];
-    private Task _acceptLoop = Task.CompletedTask;
 
     private PeerListener(Socket socket, X509Certificate2? certificate, ClusterConnection cluster, SessionOptions options, PeerHttpTransport http, ILogger logger)
     {
-        _socket = socket;
+        _listener = new AcceptingListener(socket, MaxConnections, ServeAsync, (remote, max) => Log.TooMany(logger, remote, max));
         _certificate = certificate is null ? null : SslStreamCertificateContext.Create(certificate, additionalCertificates: null);
         _fingerprint = PeerHandshake.Fingerprint(certificate);
         _cluster = cluster;
@@ -99,40 +96,8 @@ internal sealed partial class PeerListener : IAsyncDisposable
         {
             Log.Plain(logger, listener.Advertise);
         }
-        listener._acceptLoop = listener.AcceptLoopAsync();
+        listener._listener.Start(); // the accept loop (Hosting/AcceptingListener.cs): ServeAsync below per connection
         return listener;
-    }
-
-    private async Task AcceptLoopAsync()
-    {
-        while (true)
-        {
-            Socket client;
-            try
-            {
-                client = await _socket.AcceptAsync(_stopping.Token).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is SocketException or ObjectDisposedException or OperationCanceledException)
-            {
-                if (_stopping.IsCancellationRequested)
-                {
-                    return;
-                }
-                continue;
-            }
-            lock (_lock)
-            {
-                if (_connections.Count >= MaxConnections)
-                {
-                    Log.TooMany(_logger, client.RemoteEndPoint?.ToString(), MaxConnections);
-                    client.Dispose();
-                    continue;
-                }
-                _connections.Add(client);
-                _running.RemoveAll(t => t.IsCompleted);
-                _running.Add(ServeAsync(client));
-            }
-        }
     }
 
     private async Task ServeAsync(Socket client)
@@ -146,7 +111,7 @@ internal sealed partial class PeerListener : IAsyncDisposable
             var network = new LinkStream(client, ownsSocket: false);
             Stream stream = network;
             string peer;
-            using (var handshake = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token))
+            using (var handshake = CancellationTokenSource.CreateLinkedTokenSource(_listener.Stopping))
             {
                 handshake.CancelAfter(HandshakeTimeout);
                 try
@@ -170,7 +135,7 @@ internal sealed partial class PeerListener : IAsyncDisposable
             {
                 var transport = StreamTransport.Create(stream, network);
                 var session = await MuxSession.StartAsync(transport, SessionRole.Server, _options, _logger, abortTransport: client.Dispose,
-                    name: $"edge<-peer {peer}", cancellationToken: _stopping.Token).ConfigureAwait(false);
+                    name: $"edge<-peer {peer}", cancellationToken: _listener.Stopping).ConfigureAwait(false);
                 await using (session.ConfigureAwait(false))
                 {
                     lock (_lock)
@@ -199,17 +164,13 @@ internal sealed partial class PeerListener : IAsyncDisposable
         }
         finally
         {
-            lock (_lock)
-            {
-                _connections.Remove(client);
-            }
-            client.Dispose();
+            _listener.Release(client);
         }
     }
 
     private async Task AcceptStreamsAsync(MuxSession session, string peer, IPEndPoint? peerAddress)
     {
-        var local = (IPEndPoint)_socket.LocalEndPoint!;
+        var local = (IPEndPoint)_listener.LocalEndPoint;
         while (true)
         {
             MuxStream stream;
@@ -257,7 +218,7 @@ internal sealed partial class PeerListener : IAsyncDisposable
     /// <summary>Stops accepting edges; the sessions open get GOAWAY (their streams finish within <paramref name="grace"/>).</summary>
     public Task DrainAsync(TimeSpan grace)
     {
-        StopAccepting();
+        _listener.StopAccepting();
         MuxSession[] sessions;
         lock (_lock)
         {
@@ -266,31 +227,8 @@ internal sealed partial class PeerListener : IAsyncDisposable
         return Task.WhenAll(sessions.Select(s => s.DrainAsync(grace)));
     }
 
-    private void StopAccepting()
-    {
-        if (!_stopping.IsCancellationRequested)
-        {
-            _stopping.Cancel();
-        }
-        _socket.Dispose();
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        StopAccepting();
-        await _acceptLoop.ConfigureAwait(false);
-        Task[] running;
-        lock (_lock)
-        {
-            foreach (var connection in _connections)
-            {
-                connection.Dispose();
-            }
-            running = [.. _running];
-        }
-        await Task.WhenAll(running).ConfigureAwait(false);
-        _stopping.Dispose();
-    }
+    /// <summary>Stops accepting and cuts every connection still open; waits for their handlers to end.</summary>
+    public ValueTask DisposeAsync() => _listener.DisposeAsync();
 
     private static partial class Log
     {
