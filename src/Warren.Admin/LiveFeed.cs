@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
+using Warren.Net.Time;
 
 namespace Warren.Admin;
 
@@ -24,7 +25,7 @@ internal sealed class LiveFeed : IDisposable
     {
         _time = time;
         _sample = sample;
-        _timer = time.CreateTimer(static s => ((LiveFeed)s!).Tick(), this, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+        _timer = time.CreateAligned(static s => ((LiveFeed)s!).Tick(), this, TimeSpan.FromSeconds(1));
     }
 
     public int Clients => Volatile.Read(ref _clients);

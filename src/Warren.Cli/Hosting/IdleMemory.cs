@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Warren.Protocol.Buffers;
+using Warren.Net.Time;
 
 namespace Warren.Cli.Hosting;
 
@@ -39,7 +40,7 @@ internal sealed partial class IdleMemory : IDisposable
     {
         (_allocated, _release) = (allocated, release);
         _last = allocated();
-        _timer = timeProvider?.CreateTimer(static s => ((IdleMemory)s!).Tick(), this, Interval, Interval);
+        _timer = timeProvider?.CreateAligned(static s => ((IdleMemory)s!).Tick(), this, Interval);
     }
 
     /// <summary>Releases done so far.</summary>

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Prometheus;
 using Warren.Edge.Tokens;
+using Warren.Net.Time;
 
 namespace Warren.Edge.Accounting;
 
@@ -53,7 +54,7 @@ internal sealed partial class TrafficAccounting : IDisposable
         tokens.Changed += RefreshQuotas;
         // The timer only queues the flush: a full queue skips this one, and the next carries its counts.
         _database = database;
-        _flush = time.CreateTimer(static s => ((TrafficAccounting)s!).QueueFlush(), this, FlushInterval, FlushInterval);
+        _flush = time.CreateAligned(static s => ((TrafficAccounting)s!).QueueFlush(), this, FlushInterval);
     }
 
     /// <summary>True while some token has a quota: only then does the request path look at accounts.</summary>

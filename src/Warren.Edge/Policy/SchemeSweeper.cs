@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Warren.Edge.Routing;
+using Warren.Net.Time;
 
 namespace Warren.Edge.Policy;
 
@@ -24,7 +25,7 @@ internal sealed partial class SchemeSweeper : IDisposable
     public SchemeSweeper(RouteTable routes, EdgePolicies edge, PolicyServices services, TimeProvider time, ILogger logger)
     {
         (_routes, _edge, _services, _logger) = (routes, edge, services, logger);
-        _timer = time.CreateTimer(static s => ((SchemeSweeper)s!).Sweep(), this, Interval, Interval);
+        _timer = time.CreateAligned(static s => ((SchemeSweeper)s!).Sweep(), this, Interval);
     }
 
     /// <summary>One sweep (the timer's, or a test's); returns how many schemes were removed.</summary>

@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Warren.Configuration;
 using Warren.Edge.Limits;
+using Warren.Net.Time;
 
 namespace Warren.Edge.Shield;
 
@@ -59,7 +60,7 @@ internal sealed partial class AbuseShield : IAsyncDisposable
                 Log.Restored(logger, _banCount);
             }
         }
-        _sweeper = time.CreateTimer(static s => ((AbuseShield)s!).Sweep(), this, SweepInterval, SweepInterval);
+        _sweeper = time.CreateAligned(static s => ((AbuseShield)s!).Sweep(), this, SweepInterval);
     }
 
     /// <summary>Set once by the edge when it has a metrics registry.</summary>

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using Warren.Configuration;
+using Warren.Net.Time;
 
 namespace Warren.Edge.Tokens;
 
@@ -28,7 +29,7 @@ internal sealed class TokenValidator : IDisposable
         if (store is not null)
         {
             var interval = refreshInterval ?? TimeSpan.FromSeconds(2);
-            _refresh = (time ?? TimeProvider.System).CreateTimer(static s => ((TokenValidator)s!).Refresh(), this, interval, interval);
+            _refresh = (time ?? TimeProvider.System).CreateAligned(static s => ((TokenValidator)s!).Refresh(), this, interval);
             store.Updated += Refresh; // a revoke on another edge closes its sessions here at once (docs/cluster.md, "Revocation")
         }
     }
