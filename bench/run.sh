@@ -2,7 +2,7 @@
 # End-to-end benchmark (issues 5 and 11): Warren beside the baselines a user would compare it with, all in one run,
 # so every figure is read as a ratio within that run.
 #
-#   bash bench/run.sh                  full run: about 15 minutes on 2 cores; rewrites docs/benchmarks.md's
+#   bash bench/run.sh                  full run: about 25 minutes on 2 cores; rewrites docs/benchmarks.md's
 #                                      "End-to-end (N cores)" section and docs/benchmarks-concurrency-Ncores.svg
 #   bash bench/run.sh --quick          3-5 minutes: 3 s per wrk run, short idle windows, 256 MB transfers; writes its
 #                                      report to artifacts/bench/benchmarks.md only (quick figures are not results)
@@ -77,9 +77,9 @@ if [[ -n $PUBLISH ]]; then
 fi
 
 if ((QUICK)); then
-  DUR=3 WARM=1 IDLE_57=10 IDLE_OTHER=4 WS_DUR=10 BULK_MB=256 AFTER_LOAD=15 SERVICE_COUNTS=(1 57)
+  DUR=3 WARM=1 IDLE_57=10 IDLE_OTHER=4 IDLE_SETTLE=0 WS_DUR=10 BULK_MB=256 AFTER_LOAD=15 SERVICE_COUNTS=(1 57)
 else
-  DUR=10 WARM=2 IDLE_57=60 IDLE_OTHER=10 WS_DUR=30 BULK_MB=1024 AFTER_LOAD=60 SERVICE_COUNTS=(1 14 57 500)
+  DUR=10 WARM=2 IDLE_57=60 IDLE_OTHER=10 IDLE_SETTLE=420 WS_DUR=30 BULK_MB=1024 AFTER_LOAD=60 SERVICE_COUNTS=(1 14 57 500)
 fi
 # Load a fresh edge and agent take before their hot path runs at full speed (tiered JIT and PGO finishing on 2 busy
 # cores): the first 15-20 s of a fresh process ran at half speed in --quick runs, whatever DUR is.
@@ -511,6 +511,12 @@ services:
 $2
 EOF
 }
+services_yaml() { # N: services s1.bench .. sN.bench, all to the nginx backend
+  local i
+  for i in $(seq "$1"); do
+    printf '  - name: s%d\n    hostnames: [s%d.bench]\n    target: http://127.0.0.1:%d\n' "$i" "$i" "$BACKEND"
+  done
+}
 start_main_agent() { # NAME: the agent of the load runs, as NAME.log
   agent_yaml "$W/agent.yaml" "  - name: web
     hostnames: [web.bench]
@@ -881,14 +887,7 @@ wait_http "http://127.0.0.1:$YARP/6b" web.bench 300
 for N in "${SERVICE_COUNTS[@]}"; do
   log "Services: agent with $N services"
   start_edge
-  services=""
-  for i in $(seq "$N"); do
-    services+="  - name: s$i
-    hostnames: [s$i.bench]
-    target: http://127.0.0.1:$BACKEND
-"
-  done
-  agent_yaml "$W/agent-$N.yaml" "$services"
+  agent_yaml "$W/agent-$N.yaml" "$(services_yaml "$N")"
   wait_http "http://127.0.0.1:$EDGE_ADMIN/healthz" x 100
   run load "$W/routable.out" "$LOADTEST" routable --port "$EDGE_HTTP" --count "$N" --path /6b --timeout 60 \
     --pidfile "$W/agent-$N.pid" --log "$W/agent-$N.log" -- "${PIN_proxy[@]}" "$WARREN" agent --config "$W/agent-$N.yaml"
@@ -1013,6 +1012,31 @@ done
 stop_pid "$AGENT_PID"
 stop_pid "$EDGE_PID"
 policy_phase
+
+# ---------------------------------------------------------------- idle, settled (full runs only)
+# The services phase's idle window starts 3 s after the services are routable, so it measures the tail of the start
+# as much as idleness: for minutes after start the tiered JIT compiles, one by one, the methods that timers call, as
+# they reach their call counts (docs/performance.md, "Idle"). This window is what a box that has sat idle pays: a fresh
+# edge and agent with 57 services, left alone for IDLE_SETTLE seconds (7 min: after the promotions of what 1 s to 10 s
+# timers call, before those of 30 s timers at 15 min), then measured for IDLE_57 seconds.
+if ((IDLE_SETTLE > 0)); then
+  log "Idle, settled: 57 services, left alone ${IDLE_SETTLE} s, then ${IDLE_57} s measured"
+  start_edge
+  agent_yaml "$W/agent-settled.yaml" "$(services_yaml 57)"
+  launch proxy agent-settled "$WARREN" agent --config "$W/agent-settled.yaml"
+  AGENT_PID=$LAST_PID
+  wait_http "http://127.0.0.1:$EDGE_HTTP/6b" s57.bench 300
+  pause "$IDLE_SETTLE"
+  e0=$(cpu_ms "$EDGE_PID") a0=$(cpu_ms "$AGENT_PID")
+  pause "$IDLE_57"
+  e1=$(cpu_ms "$EDGE_PID") a1=$(cpu_ms "$AGENT_PID") re=0 ra=0
+  group_rss re "edge:$EDGE_PID"
+  group_rss ra "agent:$AGENT_PID"
+  ((PLAN)) || printf '{"kind":"idle_settled","n":57,"settled_s":%d,"idle_s":%d,"cpu_edge_ms":%d,"cpu_agent_ms":%d,"rss_edge_kb":%d,"rss_agent_kb":%d}\n' \
+    "$IDLE_SETTLE" "$IDLE_57" $((e1 - e0)) $((a1 - a0)) "$re" "$ra" | tee -a "$RESULTS" >&2
+  stop_pid "$AGENT_PID"
+  stop_pid "$EDGE_PID"
+fi
 
 # ---------------------------------------------------------------- report
 log "Report"

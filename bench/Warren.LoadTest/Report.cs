@@ -285,6 +285,11 @@ internal static class Report
         {
             L($"| {s.Count} | {(s.RoutableMs < 0 ? "not within the timeout" : Inv($"{s.RoutableMs:F0} ms"))} | {s.IdleCpuPercent:F2} ({s.CpuEdgeMs / s.IdleSeconds / 10:F2} + {s.CpuAgentMs / s.IdleSeconds / 10:F2}) | {s.IdleSeconds:F0} s | {Mb(s.RssEdgeKb)} | {Mb(s.RssAgentKb)} | {Mb(s.RssKb)} |");
         }
+        if (r.IdleSettled is { } settled)
+        {
+            L($"");
+            L($"Settled: a fresh edge and agent with {settled.Count} services, left alone {settled.SettledSeconds / 60:F0} min after start, then measured for {settled.IdleSeconds:F0} s: **{settled.IdleCpuPercent:F2} % of a core** ({settled.CpuEdgeMs / settled.IdleSeconds / 10:F2} + {settled.CpuAgentMs / settled.IdleSeconds / 10:F2}), {Mb(settled.RssEdgeKb)} + {Mb(settled.RssAgentKb)} MB. The rows above start 3 s after the services are routable, while the tiered JIT still compiles what the timers call (docs/performance.md, \"Idle\").");
+        }
         var (slope57, slope500, slopeTail) = ServiceSlopes(r);
         L($"");
         L($"Cost per service (edge + agent RSS): {N0(slope57)} KB from 1 to 57 services, {N0(slope500)} KB from 1 to 500, {N0(slopeTail)} KB from 57 to 500");

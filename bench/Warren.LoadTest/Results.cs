@@ -40,8 +40,12 @@ internal sealed record RssSnapshot(string When, double Seconds, IReadOnlyDiction
     public double Kb(string name) => RssKb.GetValueOrDefault(name);
 }
 
+/// <summary>
+/// A services-phase run (one agent publishing <see cref="Count"/> services; idle from 3 s after they were routable),
+/// or the settled idle window (<see cref="SettledSeconds"/> after start: bench/run.sh, "idle, settled").
+/// </summary>
 internal sealed record ServiceRun(int Count, double RoutableMs, double IdleSeconds, double CpuEdgeMs, double CpuAgentMs,
-    double RssEdgeKb, double RssAgentKb)
+    double RssEdgeKb, double RssAgentKb, double SettledSeconds = 3)
 {
     public double IdleCpuPercent => IdleSeconds > 0 ? (CpuEdgeMs + CpuAgentMs) / (IdleSeconds * 1000) * 100 : 0;
     public double RssKb => RssEdgeKb + RssAgentKb;
@@ -55,6 +59,7 @@ internal sealed class BenchResults
     public List<PgBench> PgBenches { get; } = [];
     public List<RssSnapshot> Snapshots { get; } = [];
     public List<ServiceRun> Services { get; } = [];
+    public ServiceRun? IdleSettled { get; private set; }
     public JsonElement? WebSockets { get; private set; }
 
     /// <summary>Cores the run saw (its own count, or WARREN_BENCH_CORES), and whether roles were pinned to cores.</summary>
@@ -100,6 +105,10 @@ internal sealed class BenchResults
                 case "services":
                     results.Services.Add(new ServiceRun((int)N(e, "n"), N(e, "routable_ms"), N(e, "idle_s"), N(e, "cpu_edge_ms"),
                         N(e, "cpu_agent_ms"), N(e, "rss_edge_kb"), N(e, "rss_agent_kb")));
+                    break;
+                case "idle_settled":
+                    results.IdleSettled = new ServiceRun((int)N(e, "n"), -1, N(e, "idle_s"), N(e, "cpu_edge_ms"), N(e, "cpu_agent_ms"),
+                        N(e, "rss_edge_kb"), N(e, "rss_agent_kb"), N(e, "settled_s"));
                     break;
                 case "ws":
                     results.WebSockets = e.Clone();
