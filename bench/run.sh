@@ -805,7 +805,9 @@ policy_phase() {
   log "Policy: 6 B at c64, one service with ip + rate_limit + api_keys and one without on one edge and agent, swapped halfway"
   start_edge
   policy_agent_yaml "$W/agent-policy.yaml" policy
-  launch proxy agent-policy "$WARREN" agent --config "$W/agent-policy.yaml"
+  # env --default-signal=HUP: the agent reloads on SIGHUP even when this script runs with it ignored (nohup), which
+  # the agent would inherit and keep.
+  launch proxy agent-policy env --default-signal=HUP "$WARREN" agent --config "$W/agent-policy.yaml"
   AGENT_PID=$LAST_PID
   wait_http "http://127.0.0.1:$EDGE_HTTP/6b?key=bench-policy-key" web.bench 300
   wait_http "http://127.0.0.1:$EDGE_HTTP/6b?key=bench-policy-key" policy.bench 300

@@ -58,7 +58,7 @@ internal static class AdminSecurity
             antiforgery.FormFieldName = CsrfField;
             antiforgery.SuppressXFrameOptionsHeader = true; // AdminGate sends DENY on every answer
         });
-        return services;
+        return services.WithoutKeyRingPreload(); // the ephemeral provider above never reads the key ring
     }
 
     /// <summary>Puts the gate in front of everything and maps the login, logout and asset endpoints.</summary>

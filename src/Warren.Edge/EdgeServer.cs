@@ -12,6 +12,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Warren.Admin;
 using Warren.Configuration;
 using Warren.Edge.Acme;
 using Warren.Edge.Admin;
@@ -239,7 +240,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
         // OIDC session cookies outlive a restart: the keys that protect them stay in the data directory (0700/0600).
         builder.Services.AddDataProtection().SetApplicationName("warren-edge-policies");
         builder.Services.Configure<KeyManagementOptions>(keys => keys.XmlRepository = new PrivateXmlRepository(config.DataDirectory));
-        builder.Services.AddSingleton<PolicyServices>();
+        builder.Services.AddSingleton(services => ActivatorUtilities.CreateInstance<PolicyServices>(services, new DeferredDataProtectionProvider(services)));
         builder.Services.AddSingleton(sp => new EdgePolicies(config, sp.GetRequiredService<PolicyServices>()));
         builder.Services.AddSingleton(_ => new PolicyRateLimiter(clusterRates));
         builder.Services.AddSingleton(new PolicyMetrics(metrics.Registry));
@@ -273,6 +274,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
                 listeners.ListenHttps(kestrel, sockets.Bind("https", ListenEndPoint.Parse(config.Listen.Https!)), new PublicTlsHandshake(sni, acme?.TlsAlpn01), acmeTlsAlpn: acme?.TlsAlpn01 is not null);
             }
         });
+        builder.Services.WithoutKeyRingPreload(); // the keys are read at the first OIDC login (Policy/DeferredDataProtectionProvider.cs)
         var app = builder.Build();
         metrics.KestrelErrors = app.Services.GetRequiredService<KestrelConnectionErrors>();
         // The authentication services are registered for the policies' JWT layers, and WebApplication then inserts

@@ -164,6 +164,16 @@ public sealed class OidcLoginTests(ITestOutputHelper output) : PolicyTest(output
     }
 
     [Fact]
+    public async Task An_edge_whose_services_have_no_oidc_login_makes_no_session_keys()
+    {
+        // The key ring is loaded at the first login, not at start (EdgeServer: no Data Protection hosted service).
+        var harness = await StartAsync(policy: null);
+        using var response = await SendAsync(harness, "/echo");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.False(Directory.Exists(Path.Combine(harness.DataDirectory, "oidc-keys")));
+    }
+
+    [Fact]
     public async Task A_session_on_a_parent_domain_covers_its_other_hosts_and_survives_an_edge_restart_with_keys_kept_private()
     {
         var provider = Own(await TestOidcProvider.StartAsync(Alice));
