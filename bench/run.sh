@@ -11,6 +11,7 @@
 #   bash bench/run.sh --plan           print the core layout and every command line the run would start, then exit
 #   bash bench/run.sh --policy         only the policy phase (issue 13): the policy step's cost at c64, printed and in
 #                                      artifacts/bench/policy.md (with --quick: 3 s runs, not results)
+#   bash bench/run.sh --idle           only the settled idle window (57 services, 7 min after start, 60 s measured)
 #   bash bench/run.sh --cluster        only the cluster phase (issue 17): req/s through HAProxy (TCP mode) in front of
 #                                      1, 2 and 3 edges sharing a real redis-server, one agent attached to every edge;
 #                                      report in artifacts/bench/cluster.md (with --quick: 3 s runs, not results)
@@ -43,12 +44,13 @@ set -euo pipefail
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 ARGS=("$@")
-QUICK=0 PLAN=0 PREBUILT="" PUBLISH="" CLUSTER=0 POLICY_ONLY=0
+QUICK=0 PLAN=0 PREBUILT="" PUBLISH="" CLUSTER=0 POLICY_ONLY=0 IDLE_ONLY=0
 while (($#)); do
   case $1 in
     --quick) QUICK=1 ;;
     --cluster) CLUSTER=1 ;;
     --policy) POLICY_ONLY=1 ;;
+    --idle) IDLE_ONLY=1 ;;
     --plan) PLAN=1 ;;
     --prebuilt) if [[ -n ${2:-} && $2 != --* ]]; then PREBUILT=$2; shift; else PREBUILT=.devicekit; fi ;;
     --publish) [[ -n ${2:-} ]] || { echo "--publish needs a folder" >&2; exit 2; }; PUBLISH=$2; shift ;;
@@ -511,6 +513,10 @@ services:
 $2
 EOF
 }
+fresh_edge_yaml() { # NAME: edge.yaml with an empty data directory of its own, as $W/edge-NAME.yaml
+  rm -rf "$W/edge-data-$1"
+  sed "s|^data: .*|data: $W/edge-data-$1|" "$W/edge.yaml" >"$W/edge-$1.yaml"
+}
 services_yaml() { # N: services s1.bench .. sN.bench, all to the nginx backend
   local i
   for i in $(seq "$1"); do
@@ -831,6 +837,35 @@ policy_phase() {
   stop_pid "$EDGE_PID"
 }
 
+# ---------------------------------------------------------------- idle, settled (full runs and --idle; defined here, run at the end)
+# The services phase's idle window starts 3 s after the services are routable, so it measures the tail of the start
+# as much as idleness: for minutes after start the tiered JIT compiles, one by one, the methods that timers call, as
+# they reach their call counts (docs/performance.md, "Idle"). This window is what a box that has sat idle pays: a fresh
+# edge and agent with 57 services, left alone for IDLE_SETTLE seconds (7 min: after the promotions of what 1 s to 10 s
+# timers call, before those of 30 s timers at 15 min), then measured for IDLE_57 seconds.
+idle_settled_phase() {
+  local e0 a0 e1 a1 re ra
+  log "Idle, settled: 57 services, left alone ${IDLE_SETTLE} s, then ${IDLE_57} s measured"
+  # A data directory of its own: with the shared one the edge restored the 504 services of the earlier phases, and
+  # the console's sampler visits every known service each second (0.73 % of a core in the run that showed it).
+  fresh_edge_yaml settled
+  start_edge "$W/edge-settled.yaml"
+  agent_yaml "$W/agent-settled.yaml" "$(services_yaml 57)"
+  launch proxy agent-settled "$WARREN" agent --config "$W/agent-settled.yaml"
+  AGENT_PID=$LAST_PID
+  wait_http "http://127.0.0.1:$EDGE_HTTP/6b" s57.bench 300
+  pause "$IDLE_SETTLE"
+  e0=$(cpu_ms "$EDGE_PID") a0=$(cpu_ms "$AGENT_PID")
+  pause "$IDLE_57"
+  e1=$(cpu_ms "$EDGE_PID") a1=$(cpu_ms "$AGENT_PID") re=0 ra=0
+  group_rss re "edge:$EDGE_PID"
+  group_rss ra "agent:$AGENT_PID"
+  ((PLAN)) || printf '{"kind":"idle_settled","n":57,"settled_s":%d,"idle_s":%d,"cpu_edge_ms":%d,"cpu_agent_ms":%d,"rss_edge_kb":%d,"rss_agent_kb":%d}\n' \
+    "$IDLE_SETTLE" "$IDLE_57" $((e1 - e0)) $((a1 - a0)) "$re" "$ra" | tee -a "$RESULTS" >&2
+  stop_pid "$AGENT_PID"
+  stop_pid "$EDGE_PID"
+}
+
 if ((CLUSTER)); then
   ((PLAN)) && { echo "Layout: $LAYOUT"; echo "Processes it starts (role, name, command line):"; }
   cluster_phase
@@ -861,6 +896,13 @@ fi
 echo "Layout: $LAYOUT" >&2
 printf '{"kind":"layout","cores":%d,"pinned":%s,"text":"%s"}\n' "$CORES" "$PINNED" "$LAYOUT" >>"$RESULTS"
 
+if ((IDLE_ONLY)); then
+  launch backend nginx-backend nginx -e "$W/backend-error.log" -c "$W/backend.conf" -g 'daemon off;'
+  wait_http "http://127.0.0.1:$BACKEND/6b" x 100
+  IDLE_SETTLE=420 IDLE_57=60
+  idle_settled_phase
+  exit 0
+fi
 if ((POLICY_ONLY)); then
   launch backend nginx-backend nginx -e "$W/backend-error.log" -c "$W/backend.conf" -g 'daemon off;'
   wait_http "http://127.0.0.1:$BACKEND/6b" x 100
@@ -888,7 +930,9 @@ wait_http "http://127.0.0.1:$YARP/6b" web.bench 300
 # ---------------------------------------------------------------- services, fresh edge and agent for each N
 for N in "${SERVICE_COUNTS[@]}"; do
   log "Services: agent with $N services"
-  start_edge
+  # A data directory of its own: the services an earlier edge routed would be restored (grace.remember) and counted.
+  fresh_edge_yaml "services-$N"
+  start_edge "$W/edge-services-$N.yaml"
   agent_yaml "$W/agent-$N.yaml" "$(services_yaml "$N")"
   wait_http "http://127.0.0.1:$EDGE_ADMIN/healthz" x 100
   run load "$W/routable.out" "$LOADTEST" routable --port "$EDGE_HTTP" --count "$N" --path /6b --timeout 60 \
@@ -1016,29 +1060,7 @@ stop_pid "$EDGE_PID"
 policy_phase
 
 # ---------------------------------------------------------------- idle, settled (full runs only)
-# The services phase's idle window starts 3 s after the services are routable, so it measures the tail of the start
-# as much as idleness: for minutes after start the tiered JIT compiles, one by one, the methods that timers call, as
-# they reach their call counts (docs/performance.md, "Idle"). This window is what a box that has sat idle pays: a fresh
-# edge and agent with 57 services, left alone for IDLE_SETTLE seconds (7 min: after the promotions of what 1 s to 10 s
-# timers call, before those of 30 s timers at 15 min), then measured for IDLE_57 seconds.
-if ((IDLE_SETTLE > 0)); then
-  log "Idle, settled: 57 services, left alone ${IDLE_SETTLE} s, then ${IDLE_57} s measured"
-  start_edge
-  agent_yaml "$W/agent-settled.yaml" "$(services_yaml 57)"
-  launch proxy agent-settled "$WARREN" agent --config "$W/agent-settled.yaml"
-  AGENT_PID=$LAST_PID
-  wait_http "http://127.0.0.1:$EDGE_HTTP/6b" s57.bench 300
-  pause "$IDLE_SETTLE"
-  e0=$(cpu_ms "$EDGE_PID") a0=$(cpu_ms "$AGENT_PID")
-  pause "$IDLE_57"
-  e1=$(cpu_ms "$EDGE_PID") a1=$(cpu_ms "$AGENT_PID") re=0 ra=0
-  group_rss re "edge:$EDGE_PID"
-  group_rss ra "agent:$AGENT_PID"
-  ((PLAN)) || printf '{"kind":"idle_settled","n":57,"settled_s":%d,"idle_s":%d,"cpu_edge_ms":%d,"cpu_agent_ms":%d,"rss_edge_kb":%d,"rss_agent_kb":%d}\n' \
-    "$IDLE_SETTLE" "$IDLE_57" $((e1 - e0)) $((a1 - a0)) "$re" "$ra" | tee -a "$RESULTS" >&2
-  stop_pid "$AGENT_PID"
-  stop_pid "$EDGE_PID"
-fi
+((IDLE_SETTLE > 0)) && idle_settled_phase
 
 # ---------------------------------------------------------------- report
 log "Report"
