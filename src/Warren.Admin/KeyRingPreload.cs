@@ -6,8 +6,9 @@ namespace Warren.Admin;
 /// <summary>
 /// Data Protection registers a hosted service that reads (or creates) the default key ring when the host starts. The
 /// admin listeners protect with an ephemeral provider that never reads it, and the edge's public app needs its keys
-/// only at the first OIDC login (Policy/DeferredDataProtectionProvider.cs); loading it at start cost every edge and
-/// agent the XML stack (about 4 MB of RSS, docs/performance.md "Memory") and a key file it never used.
+/// only at the first OIDC login (Policy/DeferredDataProtectionProvider.cs); loading it at start cost every edge (and
+/// every agent with an admin listener) the XML stack (about 4 MB of RSS, docs/performance.md "Memory") and a key
+/// file it never used.
 /// </summary>
 internal static class KeyRingPreload
 {
