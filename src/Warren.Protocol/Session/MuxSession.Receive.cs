@@ -332,9 +332,11 @@ public sealed partial class MuxSession
         }
         if (stream is null)
         {
-            Interlocked.Increment(ref Counters._streamsRefused);
             Log.StreamRefused(_logger, Name, id, refusal!);
             _writer.EnqueueReply(new ControlFrame(FrameType.Reset, id, (ulong)ErrorCode.RefusedStream));
+            // Counted once the RST is queued: a drain that closes the session from here on still writes it, so whoever
+            // sees the count (a test, the console) can rely on the refusal reaching the peer.
+            Interlocked.Increment(ref Counters._streamsRefused);
             _abuse.Count("refused open");
             return;
         }
