@@ -14,6 +14,10 @@ internal sealed class SeriesRing(int width, int capacity = 120)
     private readonly Lock _lock = new();
     private int _count;
     private int _next;
+    // Seconds that repeated the newest point (Repeat), not written yet: a quiet chart costs the sampler a counter
+    // bump instead of a copy into a cold array. Written out, ending at _repeatedThrough, before anything reads or adds.
+    private int _repeats;
+    private long _repeatedThrough;
 
     public int Capacity { get; } = capacity;
 
@@ -23,10 +27,24 @@ internal sealed class SeriesRing(int width, int capacity = 120)
     {
         lock (_lock)
         {
-            _times[_next] = unixSeconds;
-            sample[..Math.Min(sample.Length, Width)].CopyTo(_values[_next]);
-            _next = (_next + 1) % Capacity;
-            _count = Math.Min(_count + 1, Capacity);
+            WriteRepeats();
+            Append(unixSeconds, sample);
+        }
+    }
+
+    /// <summary>
+    /// A sample equal to the newest one, at <paramref name="unixSeconds"/> (a service with no traffic this second).
+    /// Only counted here; readers see it as a point like any other. Ignored before the first sample.
+    /// </summary>
+    public void Repeat(long unixSeconds)
+    {
+        lock (_lock)
+        {
+            if (_count > 0)
+            {
+                _repeats = Math.Min(_repeats + 1, Capacity);
+                _repeatedThrough = unixSeconds;
+            }
         }
     }
 
@@ -35,7 +53,26 @@ internal sealed class SeriesRing(int width, int capacity = 120)
     {
         lock (_lock)
         {
-            return _count == 0 ? null : (double[])_values[(_next - 1 + Capacity) % Capacity].Clone();
+            return _count == 0 ? null : (double[])_values[Newest].Clone();
+        }
+    }
+
+    private int Newest => (_next - 1 + Capacity) % Capacity;
+
+    private void Append(long unixSeconds, ReadOnlySpan<double> sample)
+    {
+        _times[_next] = unixSeconds;
+        sample[..Math.Min(sample.Length, Width)].CopyTo(_values[_next]);
+        _next = (_next + 1) % Capacity;
+        _count = Math.Min(_count + 1, Capacity);
+    }
+
+    /// <summary>Writes the counted repeats out as points, one second apart, the last at the last repeat's time.</summary>
+    private void WriteRepeats()
+    {
+        for (; _repeats > 0; _repeats--)
+        {
+            Append(_repeatedThrough - _repeats + 1, _values[Newest]);
         }
     }
 
@@ -44,10 +81,11 @@ internal sealed class SeriesRing(int width, int capacity = 120)
     {
         lock (_lock)
         {
+            WriteRepeats();
             json.WriteStartArray();
             if (_count > 0)
             {
-                foreach (var v in _values[(_next - 1 + Capacity) % Capacity])
+                foreach (var v in _values[Newest])
                 {
                     json.WriteNumberValue(Math.Round(v, 3));
                 }
@@ -61,6 +99,7 @@ internal sealed class SeriesRing(int width, int capacity = 120)
     {
         lock (_lock)
         {
+            WriteRepeats();
             json.WriteStartObject();
             json.WriteStartArray("t");
             for (var i = 0; i < _count; i++)

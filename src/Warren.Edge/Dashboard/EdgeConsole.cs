@@ -37,6 +37,7 @@ internal sealed class EdgeConsole : IDisposable
     private readonly ConditionalWeakTable<ServiceEntry, ServiceStats> _stats = new();
     private readonly ConditionalWeakTable<AgentSession, SessionStats> _sessions = new();
     private long _nextId;
+    private int _routesChanged = 1; // the sampler gives services registered since its last look their charts
 
     public EdgeConsole(EdgeConfig config, EdgeState state, EdgeMetrics metrics, TokenValidator tokens, TunnelHttpClient client, TimeProvider time, ILoggerFactory loggerFactory)
     {
@@ -48,6 +49,7 @@ internal sealed class EdgeConsole : IDisposable
         Inspector = new RequestInspector(config.Inspector, time);
         Tokens = tokens;
         Register(metrics.Registry);
+        _state.Routes.Changed += () => Volatile.Write(ref _routesChanged, 1);
         Feed = new LiveFeed(time, Sample);
     }
 
@@ -202,27 +204,28 @@ internal sealed class EdgeConsole : IDisposable
     {
         var now = _time.GetUtcNow();
         Span<double> total = stackalloc double[ServiceStats.Width];
+        Span<double> point = stackalloc double[ServiceStats.Width];
         var p99 = 0.0;
         var p50 = 0.0;
-        foreach (var route in _state.Routes.Services)
+        if (Interlocked.Exchange(ref _routesChanged, 0) != 0)
         {
-            For(route); // a service with no traffic yet still gets its (flat) chart
+            foreach (var route in _state.Routes.Services)
+            {
+                For(route); // a service with no traffic yet still gets its (flat) chart
+            }
         }
         foreach (var stats in Services)
         {
             // Existing, not For: the sampler must not publish a series for a service that has had no traffic yet.
-            var metrics = _metrics.Existing(stats.Entry);
-            var (requests, bytesIn, bytesOut) = stats.Sample(unixSeconds, metrics?.UpgradedOpen.Value ?? 0, metrics?.TcpOpen.Value ?? 0);
+            var metrics = stats.Metrics ??= _metrics.Existing(stats.Entry);
+            var (requests, bytesIn, bytesOut) = stats.Sample(unixSeconds, metrics?.UpgradedOpen.Value ?? 0, metrics?.TcpOpen.Value ?? 0, point);
             Accounting.Add(stats.Entry.Name, stats.Account, requests, bytesIn, bytesOut, now);
-            if (stats.Ring.Latest() is { } point)
+            for (var i = 0; i < point.Length; i++)
             {
-                for (var i = 0; i < point.Length; i++)
-                {
-                    total[i] += point[i];
-                }
-                p50 = Math.Max(p50, point[2]);
-                p99 = Math.Max(p99, point[3]);
+                total[i] += point[i];
             }
+            p50 = Math.Max(p50, point[2]);
+            p99 = Math.Max(p99, point[3]);
         }
         (total[2], total[3]) = (p50, p99); // the slowest service's: percentiles do not add
         EdgeRing.Add(unixSeconds, total);

@@ -2,6 +2,7 @@ using Warren.Admin;
 using Warren.Edge.Accounting;
 using Warren.Edge.Inspector;
 using Warren.Edge.Routing;
+using Warren.Edge.Telemetry;
 
 namespace Warren.Edge.Dashboard;
 
@@ -49,16 +50,39 @@ internal sealed class ServiceStats(ServiceEntry entry, TokenAccount account)
         _latency.Record(micros);
     }
 
-    /// <summary>Closes the current second: a point on the chart, and what it counted for the accounting.</summary>
-    public (long Requests, long BytesIn, long BytesOut) Sample(long unixSeconds, double webSocketsOpen, double tcpOpen)
+    /// <summary>The service's metrics once it has any (they are made on its first request and kept with the entry).</summary>
+    public ServiceMetrics? Metrics { get; set; }
+
+    // The newest point had no traffic, with these open counts: a second with nothing new repeats it.
+    private bool _quiet;
+    private double _quietWebSockets, _quietTcp;
+
+    /// <summary>
+    /// Closes the current second: a point on the chart (also written to <paramref name="point"/>, <see cref="Width"/>
+    /// values), and what it counted for the accounting. A second with no request ended and the same open counts as the
+    /// last quiet one costs a read and a counter: most services are idle most seconds, and the sampler visits all.
+    /// </summary>
+    public (long Requests, long BytesIn, long BytesOut) Sample(long unixSeconds, double webSocketsOpen, double tcpOpen, Span<double> point)
     {
+        // Record counts the request before anything else, so no request means nothing else was recorded either (one
+        // racing with this read is counted next second, whole).
+        if (_quiet && Volatile.Read(ref _requests) == 0 && webSocketsOpen == _quietWebSockets && tcpOpen == _quietTcp)
+        {
+            point.Clear();
+            (point[6], point[7]) = (webSocketsOpen, tcpOpen);
+            Ring.Repeat(unixSeconds);
+            return default;
+        }
         var requests = Interlocked.Exchange(ref _requests, 0);
         var errors = Interlocked.Exchange(ref _errors, 0);
         var bytesIn = Interlocked.Exchange(ref _bytesIn, 0);
         var bytesOut = Interlocked.Exchange(ref _bytesOut, 0);
         var (p50, p99) = _latency.TakePercentiles();
-        Span<double> point = [requests, errors, p50, p99, bytesIn, bytesOut, webSocketsOpen, tcpOpen];
-        Ring.Add(unixSeconds, point);
+        ReadOnlySpan<double> values = [requests, errors, p50, p99, bytesIn, bytesOut, webSocketsOpen, tcpOpen];
+        values.CopyTo(point);
+        Ring.Add(unixSeconds, values);
+        _quiet = (requests | errors | bytesIn | bytesOut) == 0 && p50 == 0 && p99 == 0;
+        (_quietWebSockets, _quietTcp) = (webSocketsOpen, tcpOpen);
         return (requests, bytesIn, bytesOut);
     }
 }
