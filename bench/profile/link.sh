@@ -2,9 +2,10 @@
 # bench/profile/link.sh: what the agent link costs a byte and a round trip (docs/performance.md, "Bulk" and "TCP round
 # trip").
 #
-#   --bulk (default): one 1 GiB download (a sparse file from nginx) direct, through the bare YARP hop and through
-#     Warren, three rounds, once with the TLS agent link and once with a plain one (agent_tls.insecure, tests only):
-#     MB/s, and Warren's edge and agent CPU per GiB from /proc/PID/stat.
+#   --bulk (default): one 1 GiB download (a sparse file from nginx) and one 1 GiB upload (to warren-loadtest's
+#     /discard) direct, through the bare YARP hop and through Warren, three rounds, once with the TLS agent link and
+#     once with a plain one (agent_tls.insecure, tests only): MB/s, and Warren's edge and agent CPU per GiB from
+#     /proc/PID/stat.
 #   --pgbench: `pgbench -S -c8` against a throwaway PostgreSQL direct, through HAProxy (TCP mode) and through a Warren
 #     TCP service, two rounds: tps, CPU per transaction of HAProxy and of Warren's edge and agent, then per-transaction
 #     syscalls, thread wake-ups (futex) and context switches from `perf stat`.
@@ -23,7 +24,7 @@ while (($#)); do
   esac
   shift
 done
-P=${WARREN_PROFILE_PORT:-18380}; BACKEND=$P YARP=$((P+1)) HTTP=$((P+2)) AGENTS=$((P+3)) PG=$((P+4)) HAPROXY=$((P+5)) PG_EDGE=$((P+6))
+P=${WARREN_PROFILE_PORT:-18380}; BACKEND=$P YARP=$((P+1)) HTTP=$((P+2)) AGENTS=$((P+3)) PG=$((P+4)) HAPROXY=$((P+5)) PG_EDGE=$((P+6)) KESTREL=$((P+7))
 need() { command -v "$1" >/dev/null || { apt-get install -y -qq "$2" >/dev/null 2>&1 || { echo "needs $1 ($2)" >&2; exit 1; }; }; }
 need nginx nginx-light; need curl curl; need perf linux-perf
 if [[ $MODE == pgbench ]]; then need haproxy haproxy; need pgbench postgresql-client; [[ -d /usr/lib/postgresql ]] || apt-get install -y -qq postgresql >/dev/null; fi
@@ -31,6 +32,7 @@ rm -rf "$W"; mkdir -p "$W/www" "$W/tmp"
 if [[ -z $PREBUILT ]]; then
   dotnet publish src/Warren.Cli -c Release -o "$OUT/warren" -nologo -v q
   dotnet publish bench/Warren.YarpHop -c Release -o "$OUT/yarphop" -nologo -v q
+  dotnet publish bench/Warren.LoadTest -c Release -o "$OUT/loadtest" -nologo -v q
   BIN=$OUT
 else BIN=$PREBUILT; fi
 WARREN=$BIN/warren/warren
@@ -75,19 +77,28 @@ http { access_log off; sendfile on; keepalive_requests 1000000;
   server { listen 127.0.0.1:$BACKEND; root $W/www; } }
 EOC
   nginx -c "$W/nginx.conf" & PIDS+=($!)
-  "$BIN/yarphop/warren-yarphop" --port "$YARP" --backend "http://127.0.0.1:$BACKEND" >"$W/yarp.log" 2>&1 & PIDS+=($!)
+  "$BIN/loadtest/warren-loadtest" backend --port "$KESTREL" >"$W/kestrel.log" 2>&1 & PIDS+=($!)
+  "$BIN/yarphop/warren-yarphop" --port "$YARP" --backend "http://127.0.0.1:$BACKEND" --routes "up.bench=http://127.0.0.1:$KESTREL" >"$W/yarp.log" 2>&1 & PIDS+=($!)
   dl() { curl -s -o /dev/null -H 'Host: web.bench' -w '%{speed_download}' "http://127.0.0.1:$1/1g" | awk '{printf "%.0f", $1 / 1e6}'; }
+  up() { curl -s -o /dev/null -H 'Host: up.bench' -H 'Expect:' -T "$W/www/1g" -w '%{speed_upload}' "http://127.0.0.1:$1/discard" | awk '{printf "%.0f", $1 / 1e6}'; }
   for link in tls plain; do
     start_warren "  - name: web
     hostnames: [web.bench]
-    target: http://127.0.0.1:$BACKEND" "$([[ $link == plain ]] && echo insecure)"
+    target: http://127.0.0.1:$BACKEND
+  - name: up
+    hostnames: [up.bench]
+    target: http://127.0.0.1:$KESTREL" "$([[ $link == plain ]] && echo insecure)"
     for _ in $(seq 100); do [[ $(curl -s -o /dev/null -w '%{http_code}' -H 'Host: web.bench' "http://127.0.0.1:$HTTP/none") == 404 ]] && break; sleep 0.2; done
     for port in "$BACKEND" "$YARP" "$HTTP"; do dl "$port" >/dev/null; done # warm-up
+    for port in "$KESTREL" "$YARP" "$HTTP"; do up "$port" >/dev/null; done
     for round in 1 2 3; do
-      echo "link $link, round $round: direct $(dl "$BACKEND") MB/s, YARP one-hop $(dl "$YARP") MB/s, Warren $(dl "$HTTP") MB/s"
+      echo "link $link, round $round: download direct $(dl "$BACKEND"), YARP one-hop $(dl "$YARP"), Warren $(dl "$HTTP") MB/s;" \
+        "upload direct $(up "$KESTREL"), YARP one-hop $(up "$YARP"), Warren $(up "$HTTP") MB/s"
     done
     e0=$(cpu "$EP"); a0=$(cpu "$AP"); mbs=$(dl "$HTTP"); e1=$(cpu "$EP"); a1=$(cpu "$AP")
-    echo "link $link: Warren $mbs MB/s; CPU per GiB: edge $(((e1 - e0) * TICK_MS)) ms, agent $(((a1 - a0) * TICK_MS)) ms"
+    echo "link $link, download: Warren $mbs MB/s; CPU per GiB: edge $(((e1 - e0) * TICK_MS)) ms, agent $(((a1 - a0) * TICK_MS)) ms"
+    e0=$(cpu "$EP"); a0=$(cpu "$AP"); mbs=$(up "$HTTP"); e1=$(cpu "$EP"); a1=$(cpu "$AP")
+    echo "link $link, upload: Warren $mbs MB/s; CPU per GiB: edge $(((e1 - e0) * TICK_MS)) ms, agent $(((a1 - a0) * TICK_MS)) ms"
     stop_warren
   done
   exit 0
