@@ -48,15 +48,6 @@ internal sealed class SeriesRing(int width, int capacity = 120)
         }
     }
 
-    /// <summary>The newest sample, or null before the first.</summary>
-    public double[]? Latest()
-    {
-        lock (_lock)
-        {
-            return _count == 0 ? null : (double[])_values[Newest].Clone();
-        }
-    }
-
     private int Newest => (_next - 1 + Capacity) % Capacity;
 
     private void Append(long unixSeconds, ReadOnlySpan<double> sample)
