@@ -221,6 +221,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
 
         var builder = WebHosting.CreateBuilder(inlineScheduling: true);
         builder.WebHost.UseSockets(o => o.CreateBoundListenSocket = sockets.ForKestrel); // bound below, or taken over from the previous edge
+        TransportBlockPools.Use(builder.Services); // uploads received 16 KiB per recvfrom, not 2 KiB
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggerFactory);
         builder.Services.AddSingleton(state);
