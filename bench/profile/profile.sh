@@ -9,7 +9,8 @@
 #   - at 64 connections: `perf record` call stacks, attributed by bench/profile/classify.py to components (Kestrel,
 #     YARP, HttpClient, the multiplexer, TLS, logging, kernel by syscall, GC and runtime).
 # With --bodies instead: 64 KiB responses at 64 connections through Warren HTTP and the YARP hop, two rounds, with
-# req/s, latency and per request CPU, context switches, sendto, recvfrom and futex (docs/performance.md, "Bodies").
+# req/s, latency and per request CPU, context switches, sendto, recvfrom and futex, then `perf record` of each by
+# component (docs/performance.md, "Bodies").
 # With --policy instead: 6 B at 64 connections to web.bench (no policy) and policy.bench (the bench/run.sh policy: an
 # IP allow list, a per-IP rate limit that never trips, an API key in the query) on the same edge and agent, three
 # alternated rounds: per request CPU from perf stat, and the edge's samples whose first frame of ours is the policy
@@ -96,6 +97,13 @@ if ((BODIES)); then
       /syscalls:sys_enter_/ {gsub(",","",$1); n=$2; sub("syscalls:sys_enter_","",n); v[n]=$1/r}
       END {printf "%-7s 64 KiB c64: %s req/s, p50 %s, p99 %s; per request: CPU %.0f us, %.2f context switches, %.2f sendto, %.2f recvfrom, %.2f futex\n", k, rps, p50, p99, cpu, cs, v["sendto"], v["recvfrom"], v["futex"]}' "$W/stat.txt"
   done; done
+  for k in warren yarp; do # where the CPU goes, by component
+    wrk -t2 -c64 -d12s -H 'Host: web.bench' "${BASE[$k]}/64k" >/dev/null & WRK=$!; sleep 1
+    perf record -F 499 -g -p "${WHOSE[$k]}" -o "$W/bodies-$k.perf" -- sleep 10 >/dev/null 2>&1; wait $WRK
+    echo "### $k, 64 KiB, c64 (perf record, 499 Hz, 10 s)"
+    perf script -F comm,pid,tid,time,ip,sym,dso -i "$W/bodies-$k.perf" 2>/dev/null \
+      | python3 bench/profile/classify.py "$EDGE_PID=edge" "$AGENT_PID=agent" "$YARP_PID=yarp"
+  done
   exit 0
 fi
 
