@@ -49,6 +49,28 @@ public sealed partial class SmugglingTests(ITestOutputHelper output) : SecurityT
         await AssertStillServesAsync(edge);
     }
 
+    [Fact]
+    public async Task A_refused_WebSocket_upgrade_reaches_the_client_with_its_whole_chunked_body()
+    {
+        // The edge reads the service's answer to an upgrade itself (Forwarding/Http1Reader.cs): a non-101 answer's
+        // body is decoded from its chunked framing and framed again by Kestrel, never passed through as raw bytes.
+        var edge = await StartEdgeAsync();
+        var transfer = await StartTransferAsync(edge);
+
+        var answer = await RawHttp.ExchangeAsync(edge.HttpPort,
+            $"GET /stream?count=3&intervalMs=0 HTTP/1.1\r\nHost: {GoodHost}\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n" +
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+        Log.Note("edge answered:\n" + answer);
+        Assert.Equal(200, RawHttp.StatusOf(answer));
+        Assert.Single(StatusLine().Matches(answer));
+        Assert.Contains("data: event 1 of 3", answer, StringComparison.Ordinal);
+        Assert.Contains("data: event 3 of 3", answer, StringComparison.Ordinal);
+        Assert.EndsWith("0\r\n\r\n", answer, StringComparison.Ordinal); // the client's chunked body ends properly
+
+        await transfer.CompleteAsync();
+        await AssertStillServesAsync(edge);
+    }
+
     /// <summary>Sends the attack on one connection: one 400, the connection closed, no request for /smuggled anywhere.</summary>
     private async Task AssertRefusedAsync(string attack)
     {

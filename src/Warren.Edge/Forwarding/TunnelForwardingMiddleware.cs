@@ -98,10 +98,13 @@ internal sealed partial class TunnelForwardingMiddleware(
 
         // Kestrel's data rates stop at an upgrade: a WebSocket's only bound is YARP's activity timeout, which restarts
         // on every byte either way. For upgrades it is limits.idle_timeout, not the service's response timeout.
-        var forwarderConfig = IsUpgrade(context) ? service.ForwarderConfig with { ActivityTimeout = limits.IdleTimeout } : service.ForwarderConfig;
+        // An upgrade goes over a stream of its own, without HttpClient's connection (TunnelUpgradeHandler).
+        var upgrade = IsUpgrade(context);
+        var forwarderConfig = upgrade ? service.ForwarderConfig with { ActivityTimeout = limits.IdleTimeout } : service.ForwarderConfig;
         var connection = context.Connection;
         context.Features.Set(new TunnelRequest(service, session, routes.Grace, connection.RemoteIpAddress, connection.RemotePort));
-        var error = await forwarder.SendAsync(context, service.TunnelDestination, client.For(session), forwarderConfig, transformer).ConfigureAwait(false);
+        var invoker = upgrade ? client.Upgrades : client.For(session);
+        var error = await forwarder.SendAsync(context, service.TunnelDestination, invoker, forwarderConfig, transformer).ConfigureAwait(false);
         if (error == ForwarderError.None)
         {
             return;

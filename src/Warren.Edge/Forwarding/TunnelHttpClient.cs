@@ -20,6 +20,12 @@ internal sealed class TunnelHttpClient(TimeSpan openTimeout) : IDisposable
     private static readonly TimeSpan RetireDelay = TimeSpan.FromSeconds(1);
 
     private readonly ConcurrentDictionary<HttpMessageInvoker, byte> _live = new();
+
+    /// <summary>
+    /// The client for upgrade requests (WebSockets), on every session: each has a stream of its own and keeps no pooled
+    /// connection, so there is nothing to retire with a session (<see cref="TunnelUpgradeHandler"/>).
+    /// </summary>
+    public HttpMessageInvoker Upgrades { get; } = new(new TunnelUpgradeHandler(openTimeout), disposeHandler: true);
     private volatile bool _disposed;
 
     /// <summary>The client whose connections are streams on <paramref name="session"/>; made on the session's first request.</summary>
@@ -63,6 +69,7 @@ internal sealed class TunnelHttpClient(TimeSpan openTimeout) : IDisposable
     public void Dispose()
     {
         _disposed = true;
+        Upgrades.Dispose();
         foreach (var invoker in _live.Keys)
         {
             if (_live.TryRemove(invoker, out _))

@@ -40,11 +40,18 @@ internal static class TunnelHttpClientFactory
     /// to (<see cref="TunnelRequest"/>); another session of the service if that one is going away by now or goes away
     /// under the open (ServiceEntry.OpenStreamAsync: nothing of the request was sent yet, so it is never sent twice).
     /// </summary>
-    private static async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    private static ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken) =>
+        OpenAsync(context.InitialRequestMessage, cancellationToken);
+
+    /// <summary>
+    /// Opens the tunnel stream <paramref name="request"/> goes over (its <see cref="TunnelRequest"/>); a failure is a
+    /// <see cref="TunnelConnectException"/> that <see cref="TunnelErrors"/> maps to the client's answer.
+    /// </summary>
+    public static async ValueTask<Stream> OpenAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        if (!context.InitialRequestMessage.Options.TryGetValue(TunnelRequest.Key, out var target))
+        if (!request.Options.TryGetValue(TunnelRequest.Key, out var target))
         {
-            throw new TunnelConnectException(ErrorCode.UnknownService, $"no tunnel target for {context.DnsEndPoint.Host}");
+            throw new TunnelConnectException(ErrorCode.UnknownService, $"no tunnel target for {request.RequestUri?.Host}");
         }
         try
         {
