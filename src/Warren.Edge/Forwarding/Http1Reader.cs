@@ -18,6 +18,7 @@ internal sealed class Http1Reader(Stream stream, int maxHeadBytes)
 {
     private readonly Stream _stream = stream;
     private const int MaxChunkLineBytes = 8 * 1024;
+    private const int MaxInterimResponses = 8;
 
     private byte[]? _buffer = ArrayPool<byte>.Shared.Rent(4096);
     private int _start;
@@ -25,6 +26,7 @@ internal sealed class Http1Reader(Stream stream, int maxHeadBytes)
 
     public async ValueTask<HttpResponseMessage> ReadResponseAsync(CancellationToken cancellationToken)
     {
+        var interim = 0;
         try
         {
             while (true)
@@ -34,7 +36,13 @@ internal sealed class Http1Reader(Stream stream, int maxHeadBytes)
                 _start = headEnd;
                 if ((int)response.StatusCode is >= 100 and < 200 and not 101)
                 {
-                    continue; // an interim answer (100 Continue, 103 Early Hints): skipped, as SocketsHttpHandler does
+                    // An interim answer (100 Continue, 103 Early Hints): skipped, as SocketsHttpHandler does; a few, not
+                    // an endless stream of them.
+                    if (++interim > MaxInterimResponses)
+                    {
+                        throw new HttpRequestException($"the service sent more than {MaxInterimResponses} interim (1xx) answers");
+                    }
+                    continue;
                 }
                 Stream body = response.StatusCode == HttpStatusCode.SwitchingProtocols ? Upgraded()
                     : (int)response.StatusCode is 204 or 304 ? new BodyStream(this, BodyFraming.Empty, 0)

@@ -204,6 +204,8 @@ public sealed class TunnelUpgradeHandlerTests : IAsyncLifetime
     [InlineData("HTTP/1.1 20 OK\r\n\r\n", "status line")]
     [InlineData("HTTP/1.1 200 OK\r\nX-Half", "middle of its response head")]
     [InlineData("", "without answering")]
+    [InlineData("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n" +
+        "HTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 101 Switching Protocols\r\n\r\n", "more than 8 interim")]
     public async Task A_malformed_response_head_is_an_HttpRequestException_that_names_the_fault(string answer, string named)
     {
         using var timeout = new CancellationTokenSource(Timeout);
