@@ -26,11 +26,16 @@ internal sealed class ClientRequestLimiter : IDisposable
     {
         _queueTimeout = queueTimeout;
         var perSubnet = (int)Math.Min(int.MaxValue, (long)perAddress * subnetFactor);
+        // The partitioner runs on every request: the limiters' factories are made once here, so naming a request's
+        // partition allocates nothing (RateLimitPartition.GetConcurrencyLimiter wraps its factory in a new closure
+        // per call: about 180 B per request).
+        Func<(int, ClientKey), RateLimiter> addressLimiter = _ => new ConcurrencyLimiter(Options(perAddress, queueLimit));
+        Func<(int, ClientKey), RateLimiter> subnetLimiter = _ => new ConcurrencyLimiter(Options(perSubnet, queueLimit));
         _perAddress = new PartitionedLimiter<(int Scope, IPAddress Client), (int, ClientKey)>(r =>
-            RateLimitPartition.GetConcurrencyLimiter((r.Scope, ClientKey.Of(r.Client)), _ => Options(perAddress, queueLimit)));
+            new RateLimitPartition<(int, ClientKey)>((r.Scope, ClientKey.Of(r.Client)), addressLimiter));
         _perSubnet = new PartitionedLimiter<(int Scope, IPAddress Client), (int, ClientKey)>(r =>
             ClientKey.SubnetOf(r.Client) is { } subnet
-                ? RateLimitPartition.GetConcurrencyLimiter((r.Scope, subnet), _ => Options(perSubnet, queueLimit))
+                ? new RateLimitPartition<(int, ClientKey)>((r.Scope, subnet), subnetLimiter)
                 : RateLimitPartition.GetNoLimiter((r.Scope, default(ClientKey))));
         _both = PartitionedRateLimiter.CreateChained(_perAddress, _perSubnet);
     }
