@@ -22,6 +22,10 @@ internal sealed class AgentSession(MuxSession mux, string tokenName, string agen
     public EndPoint? Remote { get; } = remote;
     public DateTimeOffset ConnectedAt { get; } = connectedAt;
 
+    /// <summary>"agent#id", as access-log lines name the session (made once, not per line).</summary>
+    public string LogName => _logName ??= AgentName + "#" + Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    private string? _logName;
+
     /// <summary>Services this session registered successfully (replaced as a whole on re-registration).</summary>
     public IReadOnlyList<ServiceEntry> Services { get; set; } = [];
 

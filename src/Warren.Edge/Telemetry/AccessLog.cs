@@ -19,8 +19,8 @@ internal static partial class AccessLog
         return sessions.Length switch
         {
             0 => "-",
-            1 => sessions[0].AgentName + "#" + sessions[0].Id.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            _ => string.Join('+', sessions.Select(s => s.AgentName + "#" + s.Id.ToString(System.Globalization.CultureInfo.InvariantCulture))),
+            1 => sessions[0].LogName,
+            _ => string.Join('+', sessions.Select(s => s.LogName)),
         };
     }
 

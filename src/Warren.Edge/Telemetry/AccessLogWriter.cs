@@ -146,11 +146,11 @@ internal sealed partial class AccessLogWriter : IAsyncDisposable
         // "xn--" labels and throws on malformed ones).
         var host = entry.Tcp ? null : LogText.Bound(entry.Host);
         var path = entry.Tcp ? null : LogText.Bound(entry.Path, 1024);
-        var client = entry.Client is { } address ? (address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address).ToString() : "-";
-        var session = entry.Session is { } one ? one.AgentName + "#" + one.Id.ToString(CultureInfo.InvariantCulture)
-            : entry.Tcp ? "-" : AccessLog.SessionsOf(entry.Sessions);
+        var address = entry.Client is { IsIPv4MappedToIPv6: true } mapped ? mapped.MapToIPv4() : entry.Client;
+        var session = entry.Session is { } one ? one.LogName : entry.Tcp ? "-" : AccessLog.SessionsOf(entry.Sessions);
         if (_file is null && _console is null)
         {
+            var client = address?.ToString() ?? "-";
             if (entry.Tcp)
             {
                 AccessLog.Tcp(_access, entry.Service, entry.StatusOrPort, entry.Result!, entry.DurationMs, entry.BytesIn, entry.BytesOut, client, session);
@@ -167,24 +167,33 @@ internal sealed partial class AccessLogWriter : IAsyncDisposable
         var invariant = CultureInfo.InvariantCulture;
         if (_file is not null)
         {
-            line.Append(entry.Utc.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", invariant)).Append(' ');
+            line.Append(invariant, $"{entry.Utc:yyyy-MM-ddTHH:mm:ss.fffZ} ");
         }
         else
         {
-            line.Append(entry.Utc.ToLocalTime().ToString("HH:mm:ss", invariant)).Append(" info: ").Append(AccessLog.Category)
+            line.Append(invariant, $"{entry.Utc.ToLocalTime():HH:mm:ss}").Append(" info: ").Append(AccessLog.Category)
                 .Append(entry.Tcp ? "[901] " : "[900] ");
         }
         line.Append(entry.Service).Append(' ');
         if (entry.Tcp)
         {
-            line.Append("TCP :").Append(entry.StatusOrPort.ToString(invariant)).Append(' ').Append(entry.Result);
+            line.Append(invariant, $"TCP :{entry.StatusOrPort} {entry.Result}");
         }
         else
         {
-            line.Append(entry.Method).Append(' ').Append(host).Append(path).Append(' ').Append(entry.StatusOrPort.ToString(invariant));
+            line.Append(entry.Method).Append(' ').Append(host).Append(path).Append(' ').Append(invariant, $"{entry.StatusOrPort}");
         }
-        line.Append(' ').Append(entry.DurationMs.ToString("0.###", invariant)).Append("ms in=").Append(entry.BytesIn.ToString(invariant))
-            .Append(" out=").Append(entry.BytesOut.ToString(invariant)).Append(" client=").Append(client).Append(" session=").Append(session);
+        // Formatted straight into the line (no string per number or address).
+        line.Append(invariant, $" {entry.DurationMs:0.###}ms in={entry.BytesIn} out={entry.BytesOut} client=");
+        if (address is null)
+        {
+            line.Append('-');
+        }
+        else
+        {
+            line.Append(invariant, $"{address}");
+        }
+        line.Append(" session=").Append(session);
         try
         {
             if (_file is not null)
