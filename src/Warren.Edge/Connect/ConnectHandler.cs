@@ -56,6 +56,10 @@ internal sealed partial class ConnectHandler(
             await AgentConnectionHandler.RefuseAsync(connect.Mux, channel, refusal, "connect refused", answer.Token).ConfigureAwait(false);
             return;
         }
+        // Only now may the client open streams: what it opened before its login was refused (and counted as abuse).
+        // Before the answer goes out, not after: the client opens its first stream as soon as it reads the answer, and
+        // one that arrived before this call was refused (a user's first connection reset, seen in CI).
+        connect.Mux.AcceptIncomingStreams();
         await channel.SendAsync(new ControlMessage
         {
             Type = ControlMessage.AuthResult,
@@ -67,8 +71,6 @@ internal sealed partial class ConnectHandler(
         Log.Connected(logger, connect.ToString(), connect.TokenName, service);
         try
         {
-            // Only now may the client open streams: what it opened before its login was refused (and counted as abuse).
-            connect.Mux.AcceptIncomingStreams();
             var control = ReadControlAsync(connect, channel);
             var open = new StrongBox<int>(0);
             while (true)
