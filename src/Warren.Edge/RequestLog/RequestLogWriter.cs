@@ -249,7 +249,13 @@ internal sealed partial class RequestLogWriter : IDisposable
         if (!_thread.Join(TimeSpan.FromSeconds(10)))
         {
             _stopping.Cancel();
-            _thread.Join(TimeSpan.FromSeconds(5));
+            if (!_thread.Join(TimeSpan.FromSeconds(5)))
+            {
+                // Still inside SQLite (a retention pass on a slow disk): closing the connection and its statement under
+                // that call would free native memory it is using. Left open instead; the process is on its way out.
+                Log.WriterStuck(_logger);
+                return;
+            }
         }
         _connection.Dispose();
         _stopping.Dispose();
@@ -265,5 +271,8 @@ internal sealed partial class RequestLogWriter : IDisposable
 
         [LoggerMessage(962, LogLevel.Warning, "Request log: retention could not delete old rows: {Message}", EventName = "RequestLogRetentionFailed")]
         public static partial void RetentionFailed(ILogger logger, string message);
+
+        [LoggerMessage(963, LogLevel.Warning, "Request log: the writer did not stop within 15 s; its database is left open", EventName = "RequestLogWriterStuck")]
+        public static partial void WriterStuck(ILogger logger);
     }
 }
