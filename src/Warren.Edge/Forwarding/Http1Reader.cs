@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http;
 using System.Text;
+using Warren.Configuration;
 
 namespace Warren.Edge.Forwarding;
 
@@ -221,15 +222,8 @@ internal sealed class Http1Reader(Stream stream, int maxHeadBytes)
         return Encoding.Latin1.GetString(value);
     }
 
-    private static string Printable(ReadOnlySpan<byte> text) =>
-        string.Create(Math.Min(text.Length, 80), text.Length > 80 ? text[..80].ToArray() : text.ToArray(),
-            static (chars, bytes) =>
-            {
-                for (var i = 0; i < chars.Length; i++)
-                {
-                    chars[i] = bytes[i] is >= 0x20 and < 0x7F ? (char)bytes[i] : '?';
-                }
-            });
+    /// <summary>The service's bytes for an error message (which is logged): Latin-1, escaped and cut by <see cref="LogText"/>.</summary>
+    private static string Printable(ReadOnlySpan<byte> text) => LogText.Bound(Encoding.Latin1.GetString(text[..Math.Min(text.Length, 120)]), 80);
 
     /// <summary>The upgraded stream: the bytes after the 101's head (copied out, usually none), then the tunnel stream.</summary>
     private UpgradedStream Upgraded()
@@ -342,7 +336,7 @@ internal sealed class Http1Reader(Stream stream, int maxHeadBytes)
             size = size.TrimEnd(" \t");
             if (size.IsEmpty || size.Length > 15 || !long.TryParse(size, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var chunk))
             {
-                throw new IOException($"the service's chunked response body has an invalid chunk size '{LogText(line)}'");
+                throw new IOException($"the service's chunked response body has an invalid chunk size '{LogText.Bound(line, 40)}'");
             }
             if (chunk == 0)
             {
@@ -357,8 +351,6 @@ internal sealed class Http1Reader(Stream stream, int maxHeadBytes)
             _afterChunk = true;
             return true;
         }
-
-        private static string LogText(string line) => line.Length > 40 ? line[..40] : line;
 
         public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 
