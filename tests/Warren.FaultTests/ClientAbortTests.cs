@@ -4,6 +4,7 @@ using System.Net.Http;
 using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Security.Cryptography;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 using Warren.Configuration;
 using Warren.FaultTests.Harness;
@@ -14,7 +15,7 @@ namespace Warren.FaultTests;
 
 /// <summary>
 /// RELIABILITY (a) D3: a client that vanishes (socket reset) mid-request. The tunnel stream is reset, the agent
-/// closes its backend connection (the backend sees its request aborted), and the service's concurrency slot
+/// closes its backend connection (the backend sees it cut), and the service's concurrency slot
 /// frees: with max_concurrency 1 the next client is served, not queued behind a ghost until queue_timeout.
 /// </summary>
 [Collection(ClientIsolatedCollection.Name)]
@@ -33,13 +34,18 @@ public sealed class ClientAbortTests(ITestOutputHelper output) : LoggedTest(outp
     {
         using var timeout = new CancellationTokenSource(TestTimeout);
         var requestStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var requestAborted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var backendCut = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var backend = await BackendHttpServer.StartAsync(async context =>
         {
             var abandoned = context.Request.Path == "/abandoned";
-            using var _ = abandoned ? context.RequestAborted.Register(() => requestAborted.TrySetResult()) : default;
             if (abandoned)
             {
+                // The connection's end, not RequestAborted: once the agent resets the connection, Kestrel drops the
+                // handler's writes without failing them, so a fast writer can finish its body and return before the
+                // request's abort is signalled, and a returned request's token never fires. The connection's token
+                // fires whether or not the handler is still running.
+                var connection = context.Features.Get<IConnectionLifetimeFeature>() ?? throw new InvalidOperationException("Kestrel exposes no connection lifetime");
+                connection.ConnectionClosed.Register(() => backendCut.TrySetResult());
                 requestStarted.TrySetResult();
             }
             if (abandoned && !midBody)
@@ -71,7 +77,7 @@ public sealed class ClientAbortTests(ITestOutputHelper output) : LoggedTest(outp
             client.Abort();
         }
 
-        await Wait.WithTimeoutAsync(requestAborted.Task, Wait.DefaultTimeout, "the backend seeing its request aborted");
+        await Wait.WithTimeoutAsync(backendCut.Task, Wait.DefaultTimeout, "the backend seeing its connection cut");
         await AssertSlotFreedAsync(tunnel);
         await ClientDownload.VerifiedAsync(tunnel, tunnel.Client, 2 * 1024 * 1024, timeout.Token, Host);
     }
