@@ -10,9 +10,9 @@ public static class StreamTransport
     /// <summary>
     /// Wraps <paramref name="stream"/>; the caller keeps ownership and disposes it after the session ends. Large
     /// segments let the writer hand the stream few, large writes. Completing the output ends our direction for the
-    /// peer (TLS close_notify, then a TCP FIN), so it reads the session's last frames and then the end, as it would
-    /// at a clean close, rather than a reset. <paramref name="socket"/> is the connection under the stream (an
-    /// SslStream does not expose it); without it only the TLS close is sent.
+    /// peer with a TCP FIN, so it reads the session's last frames and then the end, as it would at a clean close,
+    /// rather than a reset. <paramref name="socket"/> is the connection under the stream (an SslStream does not
+    /// expose it); without it nothing is sent at completion.
     /// </summary>
     public static IDuplexPipe Create(Stream stream, Socket? socket = null) => Create(stream, socket, stream as LinkStream);
 
@@ -33,7 +33,7 @@ public static class StreamTransport
         var writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024, leaveOpen: true));
         // Under TLS the reader gets one record per read; a whole record read ahead means the next read will not wait.
         Func<bool>? moreInputReady = link is not null && stream is SslStream ? () => link.HasWholeTlsRecord : null;
-        return new DuplexPipe(reader, new ShutdownOnComplete(writer, stream, socket ?? (stream as NetworkStream)?.Socket, link), moreInputReady);
+        return new DuplexPipe(reader, new ShutdownOnComplete(writer, socket ?? (stream as NetworkStream)?.Socket, link), moreInputReady);
     }
 
     /// <summary>Two connected in-memory transports, for tests and benchmarks.</summary>
@@ -53,10 +53,19 @@ public static class StreamTransport
     }
 
     /// <summary>
-    /// A writer that, once completed without error, shuts the stream's sending direction down. Over a
+    /// A writer that, once completed without error, shuts the socket's sending direction down. Over a
     /// <see cref="LinkStream"/>, each flush is one batch: the TLS records it makes leave in one send.
+    /// <para>
+    /// No TLS close_notify goes before the FIN. <see cref="SslStream.ShutdownAsync"/> is not serialised with a read in
+    /// progress on another thread: on Linux it runs OpenSSL's SSL_shutdown, which also reads the input, on the SSL object
+    /// the reader is decrypting with, and the read then fails ("application data after close notify"; one shutdown in
+    /// a few hundred against a peer still sending, in a loopback test). Here the reader is always reading at that
+    /// moment (it drains after a GOAWAY), so the session lost its own last frames to the reset that followed. A FIN
+    /// alone ends the peer's TLS reads cleanly, and truncation is not a risk: the session says itself how it ended
+    /// (GOAWAY; docs/protocol.md, "Closing the transport").
+    /// </para>
     /// </summary>
-    private sealed class ShutdownOnComplete(PipeWriter inner, Stream stream, Socket? socket, LinkStream? link) : PipeWriter
+    private sealed class ShutdownOnComplete(PipeWriter inner, Socket? socket, LinkStream? link) : PipeWriter
     {
         public override bool CanGetUnflushedBytes => inner.CanGetUnflushedBytes;
         public override long UnflushedBytes => inner.UnflushedBytes;
@@ -103,14 +112,10 @@ public static class StreamTransport
             {
                 if (link is not null)
                 {
-                    await link.FlushAsync().ConfigureAwait(false); // the last batch, before close_notify and the FIN
-                }
-                if (stream is SslStream tls)
-                {
-                    await tls.ShutdownAsync().ConfigureAwait(false);
+                    await link.FlushAsync().ConfigureAwait(false); // the last batch, before the FIN
                 }
             }
-            catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException or NotSupportedException)
+            catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
             {
                 // The connection is already gone or closing: nothing left to tell the peer.
             }

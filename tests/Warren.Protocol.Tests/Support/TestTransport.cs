@@ -41,16 +41,21 @@ internal static class TestTransport
         }
     }
 
-    private static async Task<(TransportEnd Client, TransportEnd Server)> WrapTlsAsync(Socket client, Socket server)
+    /// <summary>The edge's certificate, made once per test run: a key and a PKCS#12 round trip per connection cost more than the handshake.</summary>
+    private static readonly Lazy<(X509Certificate2 Certificate, string Pin)> s_serverCertificate = new(() =>
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest("CN=link.test", key, HashAlgorithmName.SHA256);
         using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddHours(1));
         // A certificate with its key in a form SslStream on Linux can use for the server side.
-        var serverCertificate = X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pkcs12), null);
+        return (X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pkcs12), null), certificate.GetCertHashString(HashAlgorithmName.SHA256));
+    });
+
+    private static async Task<(TransportEnd Client, TransportEnd Server)> WrapTlsAsync(Socket client, Socket server)
+    {
+        var (serverCertificate, pin) = s_serverCertificate.Value; // pinned, as the agent pins the edge
         var clientLink = new LinkStream(client, ownsSocket: true);
         var serverLink = new LinkStream(server, ownsSocket: true);
-        var pin = certificate.GetCertHashString(HashAlgorithmName.SHA256); // pinned, as the agent pins the edge
         var clientTls = new SslStream(clientLink, leaveInnerStreamOpen: false,
             (_, presented, _, _) => presented is not null && presented.GetCertHashString(HashAlgorithmName.SHA256) == pin);
         var serverTls = new SslStream(serverLink, leaveInnerStreamOpen: false);
@@ -58,17 +63,6 @@ internal static class TestTransport
             clientTls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "link.test" }),
             serverTls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions { ServerCertificate = serverCertificate })).ConfigureAwait(false);
         return (new TransportEnd(StreamTransport.Create(clientTls, clientLink), clientTls.Dispose, clientTls),
-            new TransportEnd(StreamTransport.Create(serverTls, serverLink), serverTls.Dispose, new Owners(serverTls, serverCertificate)));
-    }
-
-    private sealed class Owners(params IDisposable[] owned) : IDisposable
-    {
-        public void Dispose()
-        {
-            foreach (var o in owned)
-            {
-                o.Dispose();
-            }
-        }
+            new TransportEnd(StreamTransport.Create(serverTls, serverLink), serverTls.Dispose, serverTls));
     }
 }
