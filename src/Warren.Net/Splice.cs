@@ -61,7 +61,9 @@ internal static class Splice
             {
                 // A zero-byte read waits for data without holding a buffer, so an idle WebSocket or TCP
                 // connection costs no buffer memory (YARP's StreamCopier does the same). Skipping it after a read that
-                // filled the buffer broke ClientAbortTests (the backend never saw a vanished client's abort): kept.
+                // filled the buffer once seemed to break ClientAbortTests (the backend never saw a vanished client's
+                // abort), but that test had a race of its own, fixed since (its midBody case): the skip is untried
+                // since, not known to be wrong.
                 await from.ReadAsync(Memory<byte>.Empty, cts.Token).ConfigureAwait(false);
                 var buffer = ArrayPool<byte>.Shared.Rent(CopyBufferSize);
                 try
