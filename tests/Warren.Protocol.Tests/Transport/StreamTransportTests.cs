@@ -30,9 +30,9 @@ public sealed class StreamTransportTests
                 await local.Pipe.Output.CompleteAsync();
                 // The local reader goes on through plenty of the peer's data after the end of our output.
                 await drain.WaitForBytesAsync(drain.Received + (256 * 1024));
-                Assert.False(drain.Task.IsCompleted, $"round {round}: the read ended after our output ended: {drain.Task.Exception?.InnerException}");
+                Assert.False(drain.Reading.IsCompleted, $"round {round}: the read ended after our output ended: {drain.Reading.Exception?.InnerException}");
                 // The peer reads our end as the clean end of its input, not an error.
-                await ReadToEndAsync(peer).WaitAsync(TimeSpan.FromSeconds(10));
+                await new Drain(peer).Reading.WaitAsync(TimeSpan.FromSeconds(10));
                 await stop.CancelAsync();
                 await flood;
             }
@@ -62,19 +62,6 @@ public sealed class StreamTransportTests
         }
     }
 
-    private static async Task ReadToEndAsync(TransportEnd end)
-    {
-        while (true)
-        {
-            var result = await end.Pipe.Input.ReadAsync();
-            end.Pipe.Input.AdvanceTo(result.Buffer.End);
-            if (result.IsCompleted)
-            {
-                return;
-            }
-        }
-    }
-
     /// <summary>Reads and discards, as the session's drain does, counting the bytes.</summary>
     private sealed class Drain
     {
@@ -84,11 +71,11 @@ public sealed class StreamTransportTests
         public Drain(TransportEnd end)
         {
             _end = end;
-            Task = RunAsync();
+            Reading = RunAsync();
         }
 
-        /// <summary>Ends only if the read fails or the peer ends: the peer here never does while the test watches.</summary>
-        public Task Task { get; }
+        /// <summary>Ends when the read fails or the peer ends its output.</summary>
+        public Task Reading { get; }
 
         public long Received => Interlocked.Read(ref _received);
 
@@ -108,6 +95,6 @@ public sealed class StreamTransportTests
         }
 
         public Task WaitForBytesAsync(long count) =>
-            Wait.UntilAsync(() => Received >= count || Task.IsCompleted, $"the drain reading {count} bytes", TimeSpan.FromSeconds(10));
+            Wait.UntilAsync(() => Received >= count || Reading.IsCompleted, $"the drain reading {count} bytes", TimeSpan.FromSeconds(10));
     }
 }
