@@ -65,6 +65,22 @@ public sealed class HandshakeTimeoutTests(ITestOutputHelper output) : SecurityTe
         await transfer.CompleteAsync();
         await AssertStillServesAsync(edge);
     }
+
+    [Fact]
+    public async Task Session_that_ends_before_its_login_is_no_login_timeout()
+    {
+        // An agent stopped while it logs in (Ctrl+C at start, a restart) ends its session before the auth message:
+        // the edge used to report every such end as "did not authenticate within 5 s", at once, whatever the limit.
+        var edge = await StartEdgeAsync();
+        var leaving = await ConnectRawAsync(edge);
+        await leaving.DisposeAsync();
+        await Wait.UntilAsync(() => Log.Matching("[SessionClosed]", "edge<-").Count + Log.Matching("[SessionFailed]", "edge<-").Count > 0,
+            "the edge to end the session that left", Wait.DefaultTimeout);
+        await Task.Delay(500);
+
+        Assert.Empty(Log.Matching("[AgentAuthTimeout]"));
+        await AssertStillServesAsync(edge);
+    }
 }
 
 /// <summary>The TLS handshake itself has a limit (Kestrel's, 10 s): a client that connects and sends nothing is dropped.</summary>

@@ -96,10 +96,15 @@ internal sealed partial class AgentConnectionHandler(
         {
             stream = await session.AcceptStreamAsync(timeout.Token).ConfigureAwait(false);
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (!stopping.IsCancellationRequested && !session.Closing.IsCancellationRequested)
         {
             Log.AuthTimeout(logger, remote?.ToString(), AuthTimeout.TotalSeconds);
             session.Abort(ErrorCode.HandshakeTimeout, "no authentication within the time limit");
+            return (null, null);
+        }
+        catch (OperationCanceledException)
+        {
+            // The edge is stopping, or the session already ends (it logs why): no login was late, so no warning.
             return (null, null);
         }
         var open = StreamOpenRequest.Decode(stream.Metadata.Span);
@@ -123,6 +128,10 @@ internal sealed partial class AgentConnectionHandler(
             // clear answer (it used to end as a generic "operation was canceled" protocol error).
             Log.AuthTimeout(logger, remote?.ToString(), AuthTimeout.TotalSeconds);
             session.Abort(ErrorCode.HandshakeTimeout, "no authentication within the time limit");
+            return (null, null);
+        }
+        catch (OperationCanceledException)
+        {
             return (null, null);
         }
         if (hello is not { Type: ControlMessage.Auth })
