@@ -10,8 +10,14 @@ namespace Warren.Demo;
 /// <summary>The demo's parts, started and stopped together (`warren demo`, and the tests that check the demo end to end).</summary>
 public sealed class DemoEnvironment : IAsyncDisposable
 {
-    private DemoEnvironment(SampleHttpService http, TcpEchoService tcp, EdgeServer edge, WarrenAgent agent, int tcpEdgePort)
+    /// <summary>Generous: a first run on a small, busy machine compiles most of the code it runs as it goes.</summary>
+    private static readonly TimeSpan RegistrationTimeout = TimeSpan.FromSeconds(30);
+
+    private readonly DirectoryInfo _dataDirectory;
+
+    private DemoEnvironment(SampleHttpService http, TcpEchoService tcp, EdgeServer edge, WarrenAgent agent, int tcpEdgePort, DirectoryInfo dataDirectory)
     {
+        _dataDirectory = dataDirectory;
         Http = http;
         Tcp = tcp;
         Edge = edge;
@@ -31,18 +37,32 @@ public sealed class DemoEnvironment : IAsyncDisposable
     {
         var http = await SampleHttpService.StartAsync().ConfigureAwait(false);
         var tcp = new TcpEchoService();
+        // A folder of its own per run: a demo started after another (or beside the tests' demo) neither shares its
+        // databases nor brings back the last run's services, whose TCP port the edge would hold for their grace time.
+        var dataDirectory = Directory.CreateTempSubdirectory("warren-demo-");
         if (tcpPort == 0)
         {
             tcpPort = FreePort();
         }
         var token = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
-        var edgeConfig = ConfigLoader.ValidateEdge(new EdgeConfig
+        EdgeServer edge;
+        try
         {
-            Listen = new ListenConfig { Http = $"127.0.0.1:{httpPort}", Https = null, Agents = "127.0.0.1:0", Admin = "127.0.0.1:0", TcpAddress = "127.0.0.1" },
-            DataDirectory = Path.Combine(Path.GetTempPath(), "warren-demo"),
-            Tokens = [new EdgeTokenConfig { Name = "demo", Token = token, AllowHosts = ["*.localhost"], AllowPorts = [tcpPort] }],
-        });
-        var edge = await EdgeServer.StartAsync(edgeConfig, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
+            var edgeConfig = ConfigLoader.ValidateEdge(new EdgeConfig
+            {
+                Listen = new ListenConfig { Http = $"127.0.0.1:{httpPort}", Https = null, Agents = "127.0.0.1:0", Admin = "127.0.0.1:0", TcpAddress = "127.0.0.1" },
+                DataDirectory = dataDirectory.FullName,
+                Tokens = [new EdgeTokenConfig { Name = "demo", Token = token, AllowHosts = ["*.localhost"], AllowPorts = [tcpPort] }],
+            });
+            edge = await EdgeServer.StartAsync(edgeConfig, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await tcp.DisposeAsync().ConfigureAwait(false);
+            await http.DisposeAsync().ConfigureAwait(false);
+            dataDirectory.Delete(recursive: true);
+            throw;
+        }
         var agentConfig = ConfigLoader.ValidateAgent(new AgentConfig
         {
             Edge = $"127.0.0.1:{edge.AgentsPort}",
@@ -57,19 +77,35 @@ public sealed class DemoEnvironment : IAsyncDisposable
         });
         var agent = new WarrenAgent(agentConfig, loggerFactory);
         agent.Start();
-        var demo = new DemoEnvironment(http, tcp, edge, agent, tcpPort);
-        using var ready = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        ready.CancelAfter(TimeSpan.FromSeconds(15));
-        while (!agent.IsReady)
+        var demo = new DemoEnvironment(http, tcp, edge, agent, tcpPort, dataDirectory);
+        try
         {
-            if (ready.IsCancellationRequested)
-            {
-                await demo.DisposeAsync().ConfigureAwait(false);
-                throw new TimeoutException("the demo agent did not register within 15 s");
-            }
-            await Task.Delay(20, CancellationToken.None).ConfigureAwait(false);
+            await WaitUntilRegisteredAsync(agent, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await demo.DisposeAsync().ConfigureAwait(false);
+            throw;
         }
         return demo;
+    }
+
+    /// <summary>
+    /// Waits for the agent's services to be registered. Being stopped (Ctrl+C) while waiting is an
+    /// <see cref="OperationCanceledException"/>, not the timeout: the agent was not late, the user left.
+    /// </summary>
+    private static async Task WaitUntilRegisteredAsync(WarrenAgent agent, CancellationToken cancellationToken)
+    {
+        var started = TimeProvider.System.GetTimestamp();
+        while (!agent.IsReady)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (TimeProvider.System.GetElapsedTime(started) > RegistrationTimeout)
+            {
+                throw new TimeoutException($"the demo agent did not register within {RegistrationTimeout.TotalSeconds:0} s");
+            }
+            await Task.Delay(20, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private static int FreePort()
@@ -109,5 +145,6 @@ public sealed class DemoEnvironment : IAsyncDisposable
         await Edge.DisposeAsync().ConfigureAwait(false);
         await Tcp.DisposeAsync().ConfigureAwait(false);
         await Http.DisposeAsync().ConfigureAwait(false);
+        _dataDirectory.Delete(recursive: true);
     }
 }

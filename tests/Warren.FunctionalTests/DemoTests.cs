@@ -43,4 +43,42 @@ public sealed class DemoTests(ITestOutputHelper output) : LoggedTest(output)
 
         Assert.Equal("ping through the demo\n", Encoding.UTF8.GetString(echoed.ToArray()));
     }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(150)]
+    [InlineData(400)]
+    public async Task Ctrl_C_while_the_demo_starts_stops_it_cleanly_and_leaves_no_folder(int delayAfterStartMs)
+    {
+        // A folder of the test's own as the process's temporary folder: the demo makes its data folder there, so the
+        // test sees when the command has begun to start it, and that it is gone after the stop.
+        var temp = Directory.CreateTempSubdirectory("warren-demo-test-");
+        try
+        {
+            await using var process = WarrenProcess.Start(Log, "demo", ["demo", "--http-port", "0"], new Dictionary<string, string> { ["TMPDIR"] = temp.FullName });
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            while (temp.GetDirectories("warren-demo-*").Length == 0)
+            {
+                Assert.False(process.HasExited, "the demo exited before it started:\n" + process.StandardError);
+                Assert.True(DateTime.UtcNow < deadline, "the demo made no data folder within 30 s");
+                await Task.Delay(5);
+            }
+            await Task.Delay(delayAfterStartMs);
+
+            await process.TerminateAsync();
+            var exitCode = await process.WaitForExitAsync(TimeSpan.FromSeconds(30));
+
+            // Killed by the signal (143) is what happened while System.CommandLine had no handler installed yet; a
+            // stop during the wait for the agent used to be reported as a 15 s registration timeout.
+            Assert.Equal(0, exitCode);
+            Assert.Contains("Stopping the demo...", process.StandardOutput, StringComparison.Ordinal);
+            Assert.DoesNotContain("did not register", process.StandardError, StringComparison.Ordinal);
+            Assert.DoesNotContain("did not authenticate", process.StandardOutput, StringComparison.Ordinal);
+            Assert.Empty(temp.GetDirectories("warren-demo-*"));
+        }
+        finally
+        {
+            temp.Delete(recursive: true);
+        }
+    }
 }

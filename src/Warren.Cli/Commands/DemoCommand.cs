@@ -18,12 +18,21 @@ internal static class DemoCommand
         var command = new Command("demo", "Run an edge, an agent and sample services on loopback") { httpPort, tcpPort, logFormat };
         command.SetAction(async (parse, cancellationToken) =>
         {
+            // System.CommandLine installs its SIGINT/SIGTERM handler only once the action first yields; the start
+            // below can run a second without yielding, and a Ctrl+C in it would kill the process uncleanly.
+            await Task.Yield();
             using var loggerFactory = CliLogging.Create(parse.GetValue(verbose), parse.GetValue(logFormat));
             try
             {
                 await using var demo = await DemoEnvironment.StartAsync(parse.GetValue(httpPort), parse.GetValue(tcpPort), loggerFactory, cancellationToken).ConfigureAwait(false);
                 Console.WriteLine(demo.Banner());
                 await EdgeCommand.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
+                Console.WriteLine("Stopping the demo...");
+                return 0;
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // Ctrl+C before the demo was up: everything started so far is stopped already.
                 Console.WriteLine("Stopping the demo...");
                 return 0;
             }
