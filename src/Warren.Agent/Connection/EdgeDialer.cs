@@ -44,7 +44,7 @@ internal sealed partial class EdgeDialer(AgentConfig config, TimeSpan timeout, I
                 Log.InsecureLink(logger, config.Edge);
                 return (network, network);
             }
-            var tls = new SslStream(network, leaveInnerStreamOpen: false);
+            var tls = network.StartTls(leaveInnerStreamOpen: false);
             try
             {
                 await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions

@@ -83,7 +83,7 @@ internal sealed partial class AgentListener : IAsyncDisposable
             Stream stream = network;
             if (_certificate is not null)
             {
-                var tls = new SslStream(network, leaveInnerStreamOpen: true);
+                var tls = network.StartTls(leaveInnerStreamOpen: true);
                 stream = tls;
                 using var handshake = CancellationTokenSource.CreateLinkedTokenSource(_listener.Stopping);
                 handshake.CancelAfter(TlsHandshakeTimeout);

@@ -185,7 +185,7 @@ internal sealed partial class PeerLink : IAsyncDisposable
             if (peer.Fingerprint is { } pinned)
             {
                 var expected = Convert.FromHexString(pinned);
-                var tls = new SslStream(network, leaveInnerStreamOpen: false);
+                var tls = network.StartTls(leaveInnerStreamOpen: false);
                 stream = tls;
                 await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
                 {

@@ -118,7 +118,7 @@ internal sealed partial class PeerListener : IAsyncDisposable
                 {
                     if (_certificate is not null)
                     {
-                        var tls = new SslStream(network, leaveInnerStreamOpen: true);
+                        var tls = network.StartTls(leaveInnerStreamOpen: true);
                         stream = tls;
                         await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions { ServerCertificateContext = _certificate }, handshake.Token).ConfigureAwait(false);
                     }

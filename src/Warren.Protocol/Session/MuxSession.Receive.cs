@@ -93,7 +93,7 @@ public sealed partial class MuxSession
                 }
                 if (inline is not null)
                 {
-                    if (!result.IsCompleted && holds < MaxHolds && inline.CanExtendRead && hint is { MoreInputReady: true })
+                    if (!result.IsCompleted && holds < MaxHolds && hint is { MoreInputReady: true })
                     {
                         held = inline;
                         holds++;
@@ -143,8 +143,10 @@ public sealed partial class MuxSession
     /// <summary>
     /// Batches an ended read may be held across before its continuation runs: under TLS each batch is one 16 KiB
     /// record, so a read with a 64 KiB buffer takes four records' DATA in one go instead of four reads, four copies into
-    /// the next socket and four sends there (docs/performance.md, "Bodies"). Only while the transport says the next
-    /// batch is already here, so a read is never held waiting for the network.
+    /// the next socket and four sends there (docs/performance.md, "Bodies"). A read whose buffer is full already (the
+    /// 4 KiB one HttpClient reads a response head with) is held too: the DATA behind it is buffered meanwhile, and the
+    /// reader's next read takes all of it at once. Only while the transport says the next batch is already here, so a
+    /// read is never held waiting for the network.
     /// </summary>
     private const int MaxHolds = 8;
 

@@ -574,9 +574,6 @@ public sealed class MuxStream : Stream
     }
 
     /// <summary>Runs the continuation of the read that <see cref="OnData"/> ended on the thread pool.</summary>
-    /// <summary>The read <see cref="OnData"/> ended still has room for more DATA (reader loop only).</summary>
-    internal bool CanExtendRead => _receiver.CanExtend;
-
     internal void DispatchRead()
     {
         _receiver.StopExtending(); // before the pool may start the continuation

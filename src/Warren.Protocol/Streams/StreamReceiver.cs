@@ -159,9 +159,6 @@ internal sealed class StreamReceiver(BlockPool pool) : IValueTaskSource<int>, IT
         return n;
     }
 
-    /// <summary>A read ended by <see cref="FillWaiter"/> can still take more of this batch's DATA.</summary>
-    public bool CanExtend => !_spare.IsEmpty;
-
     /// <summary>The ended read's continuation is about to start (here or on the pool): its buffer is the reader's again.</summary>
     public void StopExtending() => _spare = default;
 

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Net.Security;
 using System.Net.Sockets;
 
 namespace Warren.Protocol.Transport;
@@ -14,6 +15,9 @@ namespace Warren.Protocol.Transport;
 /// <item>Sends a flush's records together. SslStream writes each record of a large write on its own; between
 /// <see cref="BeginBatch"/> and the next flush the records are gathered (up to <see cref="WriteGather"/> bytes) and
 /// leave in one send. Outside a batch (the handshake, the TLS close) every write goes straight out.</item>
+/// <item>Under TLS (<see cref="StartTls"/>), hands the records out one at a time: SslStream takes as much as it is
+/// given, so with several records at once it would hold the next ones itself, where nobody can see that they are
+/// there. Handed out one by one, what is read ahead stays here and <see cref="HasWholeTlsRecord"/> can say so.</item>
 /// </list>
 /// One reader and one writer at a time, as for any stream under SslStream; the two sides share nothing.
 /// </summary>
@@ -30,6 +34,12 @@ public sealed class LinkStream : Stream
     private byte[]? _read;      // rented while it holds unread bytes
     private int _readStart;
     private int _readEnd;
+    // Under TLS: bytes of the record being handed out that are not handed out yet (0: at a record boundary), and the
+    // bytes of a record header handed out so far when a read ended inside one.
+    private bool _tlsRecords;
+    private int _recordLeft;
+    private int _headerHandedOut;
+    private readonly byte[] _header = new byte[TlsHeaderSize];
     private byte[]? _gather;    // rented while a batch holds unsent bytes
     private int _gathered;
     private bool _batching;
@@ -49,18 +59,41 @@ public sealed class LinkStream : Stream
     public override long Length => throw new NotSupportedException();
     public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
+    private const int TlsHeaderSize = 5;
+
     /// <summary>
-    /// Whether the bytes read ahead hold at least one whole TLS record (a 5-byte header, then the length it gives),
-    /// so the TLS stream above can hand out more without waiting on the socket. Reader side only.
+    /// Wraps this stream in the TLS stream the link runs over, before its handshake: from the first byte, what is read
+    /// is TLS records, handed out one at a time (see the class summary).
+    /// </summary>
+    public SslStream StartTls(bool leaveInnerStreamOpen)
+    {
+        _tlsRecords = true;
+        return new SslStream(this, leaveInnerStreamOpen);
+    }
+
+    /// <summary>
+    /// Whether the next read of the TLS stream above can be served without waiting on the socket: the rest of the
+    /// record it has begun, or a whole next record (a 5-byte header, then the length it gives), is read ahead here.
+    /// Reader side only; false unless <see cref="StartTls"/> made this stream hand out records one at a time.
     /// </summary>
     public bool HasWholeTlsRecord
     {
         get
         {
+            if (!_tlsRecords || _headerHandedOut > 0)
+            {
+                return false;
+            }
             var available = _readEnd - _readStart;
-            return available >= 5 && available >= 5 + ((_read![_readStart + 3] << 8) | _read[_readStart + 4]);
+            if (_recordLeft > 0)
+            {
+                return available >= _recordLeft;
+            }
+            return available >= TlsHeaderSize && available >= TlsHeaderSize + RecordLength(_read!.AsSpan(_readStart));
         }
     }
+
+    private static int RecordLength(ReadOnlySpan<byte> header) => (header[3] << 8) | header[4];
 
     /// <summary>Writes until the next flush are gathered and sent together.</summary>
     public void BeginBatch() => _batching = true;
@@ -71,7 +104,7 @@ public sealed class LinkStream : Stream
         {
             return TakeBuffered(buffer.Span);
         }
-        if (buffer.Length >= ReadAhead)
+        if (buffer.Length >= ReadAhead && !_tlsRecords)
         {
             try
             {
@@ -139,6 +172,10 @@ public sealed class LinkStream : Stream
     private int TakeBuffered(Span<byte> destination)
     {
         var n = Math.Min(destination.Length, _readEnd - _readStart);
+        if (_tlsRecords)
+        {
+            n = LimitToRecord(n);
+        }
         _read.AsSpan(_readStart, n).CopyTo(destination);
         _readStart += n;
         if (_readStart == _readEnd)
@@ -146,6 +183,32 @@ public sealed class LinkStream : Stream
             ReturnReadBuffer();
         }
         return n;
+    }
+
+    /// <summary>
+    /// Of <paramref name="count"/> bytes a read could take, how many it takes so that it ends at the end of the record
+    /// being handed out, at the latest. At a record boundary, reads the next record's header first (keeping the part
+    /// of it handed out already, when an earlier read ended inside it).
+    /// </summary>
+    private int LimitToRecord(int count)
+    {
+        if (_recordLeft == 0)
+        {
+            var headerRest = TlsHeaderSize - _headerHandedOut;
+            if (count < headerRest)
+            {
+                // Only part of the header: hand it out and keep it; the record's length is known once the rest is read.
+                _read.AsSpan(_readStart, count).CopyTo(_header.AsSpan(_headerHandedOut));
+                _headerHandedOut += count;
+                return count;
+            }
+            _read.AsSpan(_readStart, headerRest).CopyTo(_header.AsSpan(_headerHandedOut));
+            _recordLeft = TlsHeaderSize + RecordLength(_header) - _headerHandedOut;
+            _headerHandedOut = 0;
+        }
+        count = Math.Min(count, _recordLeft);
+        _recordLeft -= count;
+        return count;
     }
 
     private void ReturnReadBuffer()

@@ -56,11 +56,14 @@ internal static class TestTransport
         var (serverCertificate, pin) = s_serverCertificate.Value; // pinned, as the agent pins the edge
         var clientLink = new LinkStream(client, ownsSocket: true);
         var serverLink = new LinkStream(server, ownsSocket: true);
-        var clientTls = new SslStream(clientLink, leaveInnerStreamOpen: false,
-            (_, presented, _, _) => presented is not null && presented.GetCertHashString(HashAlgorithmName.SHA256) == pin);
-        var serverTls = new SslStream(serverLink, leaveInnerStreamOpen: false);
+        var clientTls = clientLink.StartTls(leaveInnerStreamOpen: false);
+        var serverTls = serverLink.StartTls(leaveInnerStreamOpen: false);
         await Task.WhenAll(
-            clientTls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "link.test" }),
+            clientTls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+            {
+                TargetHost = "link.test",
+                RemoteCertificateValidationCallback = (_, presented, _, _) => presented is not null && presented.GetCertHashString(HashAlgorithmName.SHA256) == pin,
+            }),
             serverTls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions { ServerCertificate = serverCertificate })).ConfigureAwait(false);
         return (new TransportEnd(StreamTransport.Create(clientTls, clientLink), clientTls.Dispose, clientTls),
             new TransportEnd(StreamTransport.Create(serverTls, serverLink), serverTls.Dispose, serverTls));

@@ -81,6 +81,7 @@ public sealed class LinkStreamTests : IAsyncLifetime
     public async Task A_whole_TLS_record_read_ahead_is_reported_and_a_partial_one_is_not()
     {
         var link = new LinkStream(_b, ownsSocket: false);
+        await using var tls = link.StartTls(leaveInnerStreamOpen: true);
         Assert.False(link.HasWholeTlsRecord);
         // A record header (type 23, version 3.3, length 10) with its 10 bytes, then the first 2 bytes of the next
         // record's body: one small send, which loopback delivers as one segment and one receive takes whole.
@@ -102,6 +103,33 @@ public sealed class LinkStreamTests : IAsyncLifetime
         }
         Assert.Equal(partial, rest[..partial.Length]);
         Assert.False(link.HasWholeTlsRecord); // nothing left
+    }
+
+    [Fact]
+    public async Task Under_TLS_one_read_hands_out_one_record_at_most_and_keeps_count_across_a_split_header()
+    {
+        var link = new LinkStream(_b, ownsSocket: false);
+        await using var tls = link.StartTls(leaveInnerStreamOpen: true);
+        byte[] first = [23, 3, 3, 0, 3, 1, 2, 3];
+        byte[] second = [23, 3, 3, 0, 2, 4, 5];
+        byte[] third = [23, 3, 3, 0, 1, 6];
+        _a.Send([.. first, .. second, .. third]);
+        Assert.Equal(0, await link.ReadAsync(Memory<byte>.Empty));
+        var buffer = new byte[100];
+
+        // Three records are read ahead; the read takes the first alone, so the other two stay visible here.
+        Assert.Equal(first.Length, await link.ReadAsync(buffer));
+        Assert.Equal(first, buffer[..first.Length]);
+        Assert.True(link.HasWholeTlsRecord);
+        // A read that ends inside the next header: the rest of that record comes next, and nothing of the third.
+        Assert.Equal(2, await link.ReadAsync(buffer.AsMemory(0, 2)));
+        Assert.False(link.HasWholeTlsRecord); // not known until the header is whole: said conservatively
+        Assert.Equal(second.Length - 2, await link.ReadAsync(buffer.AsMemory(2)));
+        Assert.Equal(second, buffer[..second.Length]);
+        Assert.True(link.HasWholeTlsRecord);
+        Assert.Equal(third.Length, await link.ReadAsync(buffer));
+        Assert.Equal(third, buffer[..third.Length]);
+        Assert.False(link.HasWholeTlsRecord);
     }
 
     [Fact]
