@@ -149,14 +149,37 @@ public sealed class LinkStream : Stream
         {
             return TakeBuffered(buffer);
         }
+        if (!_tlsRecords)
+        {
+            try
+            {
+                return _socket.Receive(buffer, SocketFlags.None);
+            }
+            catch (SocketException ex)
+            {
+                throw ReadFailed(ex);
+            }
+        }
+        // Under TLS through the read-ahead buffer too, so the record count stays right.
+        var read = _read ??= ArrayPool<byte>.Shared.Rent(ReadAhead);
+        int n;
         try
         {
-            return _socket.Receive(buffer, SocketFlags.None);
+            n = _socket.Receive(read.AsSpan(0, ReadAhead), SocketFlags.None);
         }
         catch (SocketException ex)
         {
+            ReturnReadBuffer();
             throw ReadFailed(ex);
         }
+        if (n == 0)
+        {
+            ReturnReadBuffer();
+            return 0;
+        }
+        _readStart = 0;
+        _readEnd = n;
+        return TakeBuffered(buffer);
     }
 
     // As NetworkStream does: callers (SslStream, the session) expect an IOException when the connection fails.

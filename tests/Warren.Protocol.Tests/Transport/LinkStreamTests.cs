@@ -133,6 +133,23 @@ public sealed class LinkStreamTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Under_TLS_a_synchronous_read_hands_out_one_record_at_most_too()
+    {
+        var link = new LinkStream(_b, ownsSocket: false);
+        await using var tls = link.StartTls(leaveInnerStreamOpen: true);
+        byte[] first = [23, 3, 3, 0, 2, 1, 2];
+        byte[] second = [23, 3, 3, 0, 1, 3];
+        _a.Send([.. first, .. second]);
+        var buffer = new byte[100];
+
+        Assert.Equal(first.Length, link.Read(buffer));
+        Assert.Equal(first, buffer[..first.Length]);
+        Assert.True(link.HasWholeTlsRecord);
+        Assert.Equal(second.Length, link.Read(buffer));
+        Assert.Equal(second, buffer[..second.Length]);
+    }
+
+    [Fact]
     public async Task A_failed_connection_surfaces_as_an_IOException_as_from_a_NetworkStream()
     {
         var link = new LinkStream(_a, ownsSocket: false);
