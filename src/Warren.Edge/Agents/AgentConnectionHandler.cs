@@ -96,16 +96,9 @@ internal sealed partial class AgentConnectionHandler(
         {
             stream = await session.AcceptStreamAsync(timeout.Token).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (!stopping.IsCancellationRequested && !session.Closing.IsCancellationRequested)
-        {
-            Log.AuthTimeout(logger, remote?.ToString(), AuthTimeout.TotalSeconds);
-            session.Abort(ErrorCode.HandshakeTimeout, "no authentication within the time limit");
-            return (null, null);
-        }
         catch (OperationCanceledException)
         {
-            // The edge is stopping, or the session already ends (it logs why): no login was late, so no warning.
-            return (null, null);
+            return LoginCancelled();
         }
         var open = StreamOpenRequest.Decode(stream.Metadata.Span);
         if (open.Kind != StreamKind.Control)
@@ -122,17 +115,11 @@ internal sealed partial class AgentConnectionHandler(
         {
             hello = await channel.ReceiveAsync(timeout.Token).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (!stopping.IsCancellationRequested && !session.Closing.IsCancellationRequested)
+        catch (OperationCanceledException)
         {
             // A control stream and then silence is the same stalled login as no stream at all, and gets the same
             // clear answer (it used to end as a generic "operation was canceled" protocol error).
-            Log.AuthTimeout(logger, remote?.ToString(), AuthTimeout.TotalSeconds);
-            session.Abort(ErrorCode.HandshakeTimeout, "no authentication within the time limit");
-            return (null, null);
-        }
-        catch (OperationCanceledException)
-        {
-            return (null, null);
+            return LoginCancelled();
         }
         if (hello is not { Type: ControlMessage.Auth })
         {
@@ -164,6 +151,18 @@ internal sealed partial class AgentConnectionHandler(
         Log.AgentAuthenticated(logger, agent.ToString(), grant.Name);
         failures.Succeeded(remote); // a live session is no longer a login in progress
         return (agent, channel);
+
+        // Only the auth limit's own timer is a late login. When the edge stops or the session already ends (it logs
+        // why), no login was late, so no warning.
+        (AgentSession?, ControlChannel?) LoginCancelled()
+        {
+            if (!stopping.IsCancellationRequested && !session.Closing.IsCancellationRequested)
+            {
+                Log.AuthTimeout(logger, remote?.ToString(), AuthTimeout.TotalSeconds);
+                session.Abort(ErrorCode.HandshakeTimeout, "no authentication within the time limit");
+            }
+            return (null, null);
+        }
     }
 
     /// <summary>How long a refused agent gets to read the answer and hang up before the session is cut.</summary>

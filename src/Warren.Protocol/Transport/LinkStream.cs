@@ -133,14 +133,7 @@ public sealed class LinkStream : Stream
             ReturnReadBuffer();
             throw;
         }
-        if (n == 0)
-        {
-            ReturnReadBuffer();
-            return 0;
-        }
-        _readStart = 0;
-        _readEnd = n;
-        return TakeBuffered(buffer.Span); // 0 for a zero-byte read: data is ready, as a socket's zero-byte read says
+        return TakeReceived(n, buffer.Span); // 0 for a zero-byte read: data is ready, as a socket's zero-byte read says
     }
 
     public override int Read(Span<byte> buffer)
@@ -172,6 +165,17 @@ public sealed class LinkStream : Stream
             ReturnReadBuffer();
             throw ReadFailed(ex);
         }
+        catch
+        {
+            ReturnReadBuffer();
+            throw;
+        }
+        return TakeReceived(n, buffer);
+    }
+
+    /// <summary>After a receive of <paramref name="n"/> bytes into the read-ahead buffer: hands out what the caller takes.</summary>
+    private int TakeReceived(int n, Span<byte> destination)
+    {
         if (n == 0)
         {
             ReturnReadBuffer();
@@ -179,7 +183,7 @@ public sealed class LinkStream : Stream
         }
         _readStart = 0;
         _readEnd = n;
-        return TakeBuffered(buffer);
+        return TakeBuffered(destination);
     }
 
     // As NetworkStream does: callers (SslStream, the session) expect an IOException when the connection fails.
