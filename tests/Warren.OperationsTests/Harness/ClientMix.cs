@@ -138,17 +138,40 @@ internal sealed class ClientMix : IAsyncDisposable
             var missing = Mqtt.Missing(published);
             throw new TimeoutException($"{ex.Message}: {missing.Count} of {published} missing, the first {string.Join(", ", missing.Take(20))}", ex);
         }
-        foreach (var client in Enumerable.Reverse(_clients))
-        {
-            await client.DisposeAsync();
-        }
-        _clients.Clear();
+        await StopClientsAsync();
         _log.Note($"mix: {Requests.Ok} HTTP requests, {Pgbench.Ok} pgbench runs, {SshLogins.Ok} ssh logins, {published} MQTT messages, {Mqtt.CleanCloses} MQTT connections closed cleanly");
         Assert.Empty(Requests.Failures);
         Assert.Empty(Pgbench.Failures);
         Assert.Empty(SshLogins.Failures);
         Assert.Empty(Mqtt.Failures);
         Assert.Empty(Mqtt.Missing(published));
+    }
+
+    /// <summary>
+    /// Stops every client, last started first, even when one fails to stop: a loop left running after a failed test
+    /// went on starting pgbench and ssh against closed ports every few milliseconds, and its thousands of log lines
+    /// pushed the failure out of the CI log's tail.
+    /// </summary>
+    private async Task StopClientsAsync()
+    {
+        List<Exception> errors = [];
+        foreach (var client in Enumerable.Reverse(_clients))
+        {
+            try
+            {
+                await client.DisposeAsync();
+            }
+            catch (Exception ex)
+            {
+                _log.Note($"mix: stopping {client.GetType().Name} failed: {ex.GetType().Name}: {ex.Message}");
+                errors.Add(ex);
+            }
+        }
+        _clients.Clear();
+        if (errors.Count > 0)
+        {
+            throw new AggregateException("stopping the client mix failed", errors);
+        }
     }
 
     private T Add<T>(T client)
@@ -162,10 +185,7 @@ internal sealed class ClientMix : IAsyncDisposable
     {
         try
         {
-            foreach (var client in Enumerable.Reverse(_clients))
-            {
-                await client.DisposeAsync();
-            }
+            await StopClientsAsync();
         }
         finally
         {

@@ -54,6 +54,11 @@ internal sealed class CommandLoop : IAsyncDisposable
             {
                 _failures.Enqueue($"{name} run {n}: {ex.Message}");
             }
+            if (!_failures.IsEmpty)
+            {
+                // The test fails already; no busy loop against a port that refuses (a run then takes milliseconds).
+                await Task.Delay(200, CancellationToken.None);
+            }
         }
     }
 

@@ -157,7 +157,7 @@ internal sealed class MqttLoop : IAsyncDisposable
                     if (client.IsConnected)
                     {
                         _failures.Enqueue($"publisher: message {next} failed on a live connection: {Describe(ex)}");
-                        await client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), CancellationToken.None);
+                        await DisconnectAsync(client, "publisher");
                     }
                     return; // the connection ended before the acknowledgement: the same message again after the reconnect
                 }
@@ -227,7 +227,23 @@ internal sealed class MqttLoop : IAsyncDisposable
         }
         if (client.IsConnected)
         {
+            await DisconnectAsync(client, who);
+        }
+    }
+
+    /// <summary>
+    /// A connection that broke under the disconnect is a failure of the test, reported with the others, not an exception
+    /// out of the loop (one out of the stop left the other clients of the mix running).
+    /// </summary>
+    private async Task DisconnectAsync(IMqttClient client, string who)
+    {
+        try
+        {
             await client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            _failures.Enqueue($"{who}: disconnect failed: {Describe(ex)}");
         }
     }
 
