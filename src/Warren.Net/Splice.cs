@@ -38,9 +38,9 @@ internal static class Splice
         var aToB = CopyAsync(a, b, halfCloseB, activity, cts);
         var bToA = CopyAsync(b, a, halfCloseA, activity, cts);
         await Task.WhenAll(aToB, bToA).ConfigureAwait(false);
-        var failed = aToB.Result.Failed ?? bToA.Result.Failed;
+        var (failed, error) = aToB.Result.Failed is not null ? (aToB.Result.Failed, aToB.Result.Error) : (bToA.Result.Failed, bToA.Result.Error);
         return new SpliceResult(aToB.Result.Bytes, bToA.Result.Bytes,
-            failed is null ? SpliceSide.None : ReferenceEquals(failed, a) ? SpliceSide.A : SpliceSide.B);
+            failed is null ? SpliceSide.None : ReferenceEquals(failed, a) ? SpliceSide.A : SpliceSide.B, error);
     }
 
     /// <summary>
@@ -50,8 +50,8 @@ internal static class Splice
     internal static TimeSpan IdleCheckPeriod(TimeSpan idleTimeout) =>
         TimeSpan.FromTicks(Math.Clamp(idleTimeout.Ticks / 4, TimeSpan.TicksPerSecond, 30 * TimeSpan.TicksPerSecond));
 
-    /// <summary>Copies until <paramref name="from"/> ends; Failed is the stream whose read or write threw first, or null.</summary>
-    private static async Task<(long Bytes, Stream? Failed)> CopyAsync(Stream from, Stream to, Action halfClose, ActivityClock activity, CancellationTokenSource cts)
+    /// <summary>Copies until <paramref name="from"/> ends; Failed is the stream whose read or write threw first (Error what it threw), or null.</summary>
+    private static async Task<(long Bytes, Stream? Failed, Exception? Error)> CopyAsync(Stream from, Stream to, Action halfClose, ActivityClock activity, CancellationTokenSource cts)
     {
         var total = 0L;
         var writing = false;
@@ -72,7 +72,7 @@ internal static class Splice
                     if (n == 0)
                     {
                         halfClose();
-                        return (total, null);
+                        return (total, null, null);
                     }
                     writing = true;
                     await to.WriteAsync(buffer.AsMemory(0, n), cts.Token).ConfigureAwait(false);
@@ -86,15 +86,15 @@ internal static class Splice
                 activity.Touch();
             }
         }
-        catch (Exception) when (!cts.IsCancellationRequested)
+        catch (Exception ex) when (!cts.IsCancellationRequested)
         {
             // One direction failed: stop the other one too.
             try { await cts.CancelAsync().ConfigureAwait(false); } catch (ObjectDisposedException) { }
-            return (total, writing ? to : from);
+            return (total, writing ? to : from, ex);
         }
         catch (Exception)
         {
-            return (total, null);
+            return (total, null, null);
         }
     }
 

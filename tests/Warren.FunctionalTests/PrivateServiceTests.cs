@@ -295,6 +295,16 @@ public sealed class PrivateServiceTests(ITestOutputHelper output) : LoggedTest(o
 
         var seen = await backendSaw.Task.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(reset ? nameof(SocketError.ConnectionReset) : "end of stream", seen);
+        // The edge says which side reset first, even with the access log off; a clean close is no reset.
+        if (reset)
+        {
+            await Wait.UntilAsync(() => Log.Matching("[ConnectSpliceReset]", "connection to sink reset, first by the client's side").Count == 1,
+                "the edge to log the client's reset");
+        }
+        else
+        {
+            Assert.Empty(Log.Matching("[ConnectSpliceReset]"));
+        }
     }
 
     [Fact]

@@ -277,6 +277,10 @@ internal sealed partial class ConnectHandler(
             // A client that reset is its own doing (a client abort); a cut on the agent's side is a reset.
             var byClient = spliced.FailedSide == SpliceSide.A || (spliced.FailedSide == SpliceSide.None && stream.ResetCode is not null);
             telemetry?.Fail(byClient ? ErrorKind.ClientAbort : ErrorKind.Reset);
+            // Said in the log even with the access log off: a connect client only sees a reset, and an upgrade's
+            // reset was once untraceable from the logs (which side, and why).
+            Log.SpliceReset(logger, from, entry.Name, byClient ? "the client's side" : "the agent's side",
+                spliced.Error?.Message ?? $"reset: client {stream.ResetCode?.ToString() ?? "-"}, agent {backend.ResetCode?.ToString() ?? "-"}");
             // A reset on either side reaches the other as a reset (the agent resets its backend connection, the client
             // its local one), never as a clean end of stream (docs/protocol.md §10.3).
             stream.Abort(ErrorCode.Cancel);
@@ -306,5 +310,8 @@ internal sealed partial class ConnectHandler(
 
         [LoggerMessage(236, LogLevel.Information, "Connect session {Session}: connection to {Service} ended: {Message}", EventName = "ConnectStreamFailed")]
         public static partial void StreamFailed(ILogger logger, string session, string service, string message);
+
+        [LoggerMessage(237, LogLevel.Information, "Connect session {Session}: connection to {Service} reset, first by {Side}: {Message}", EventName = "ConnectSpliceReset")]
+        public static partial void SpliceReset(ILogger logger, string session, string service, string side, string message);
     }
 }
