@@ -32,8 +32,20 @@ public sealed class ConsoleDatabaseTests(ITestOutputHelper output) : LoggedTest(
         create.Headers.Authorization = new AuthenticationHeaderValue("Bearer", AdminToken);
         var created = edge.Client.SendAsync(create);
 
-        // Pages keep coming; once the thread is stuck they queue, and past the queue's 32 they are refused at once.
+        // One page at a time until one waits 2 s: the thread is stuck now (on the token's creation, or on the traffic
+        // accounting's flush, which every 10 s writes to the same locked file), and the creation, sent before the first
+        // page, is in its queue by then. Flooding at once could fill the queue (behind a stuck flush, or just slow pages
+        // on a busy machine) before the creation arrived, and the creation was refused with 503 (a CI failure).
         var pages = new List<Task<HttpResponseMessage>>();
+        await Wait.UntilAsync(async () =>
+        {
+            var probe = ConsoleClient.GetWithBearerAsync(edge.Client, $"{admin}/console/traffic", AdminToken);
+            pages.Add(probe);
+            return await Task.WhenAny(probe, Task.Delay(TimeSpan.FromSeconds(2))) != probe;
+        }, "a console page waits on the stuck database thread", TimeSpan.FromSeconds(25));
+        Assert.False(created.IsCompleted, "the token's creation waits on the lock");
+
+        // Pages keep coming; the stuck thread's queue fills, and past its 32 they are refused at once.
         HttpResponseMessage? busy = null;
         await Wait.UntilAsync(async () =>
         {
