@@ -278,9 +278,10 @@ internal sealed partial class ConnectHandler(
             var byClient = spliced.FailedSide == SpliceSide.A || (spliced.FailedSide == SpliceSide.None && stream.ResetCode is not null);
             telemetry?.Fail(byClient ? ErrorKind.ClientAbort : ErrorKind.Reset);
             // Said in the log even with the access log off: a connect client only sees a reset, and an upgrade's
-            // reset was once untraceable from the logs (which side, and why).
+            // reset was once untraceable from the logs (which side, and why). Bounded: a session's close reason is
+            // the peer's text.
             Log.SpliceReset(logger, from, entry.Name, byClient ? "the client's side" : "the agent's side",
-                spliced.Error?.Message ?? $"reset: client {stream.ResetCode?.ToString() ?? "-"}, agent {backend.ResetCode?.ToString() ?? "-"}");
+                spliced.Error is { } error ? LogText.Bound(error.Message, 512) : $"reset: client {stream.ResetCode?.ToString() ?? "-"}, agent {backend.ResetCode?.ToString() ?? "-"}");
             // A reset on either side reaches the other as a reset (the agent resets its backend connection, the client
             // its local one), never as a clean end of stream (docs/protocol.md §10.3).
             stream.Abort(ErrorCode.Cancel);
