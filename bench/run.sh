@@ -2,7 +2,7 @@
 # End-to-end benchmark (issues 5 and 11): Warren beside the baselines a user would compare it with, all in one run,
 # so every figure is read as a ratio within that run.
 #
-#   bash bench/run.sh                  full run: about 25 minutes on 2 cores; rewrites docs/benchmarks.md's
+#   bash bench/run.sh                  full run: about 28 minutes on 2 cores; rewrites docs/benchmarks.md's
 #                                      "End-to-end (N cores)" section and docs/benchmarks-concurrency-Ncores.svg
 #   bash bench/run.sh --quick          3-5 minutes: 3 s per wrk run, short idle windows, 256 MB transfers; writes its
 #                                      report to artifacts/bench/benchmarks.md only (quick figures are not results)
@@ -88,6 +88,11 @@ fi
 SETTLE=20
 LEVELS=(1 10 50 64 100 256 1000)
 SSH_LEVELS=(1 64)
+# The 6 B targets against the YARP hop are read from alternated pairs at these levels (PAIRS each, the order swapped
+# from one pair to the next), not from one run each: this machine's pace drifts by a quarter over tens of minutes,
+# which one Warren run and one YARP run minutes apart cannot tell from a difference between them.
+PAIR_LEVELS=(64 256 1000)
+PAIRS=3
 PG_CLIENTS=(8 1)
 WS_COUNT=2000
 P=${WARREN_BENCH_PORT:-18080}
@@ -984,6 +989,13 @@ log "Concurrency: 6-byte body, ${DUR} s per run"
 for c in "${LEVELS[@]}"; do
   for target in "${TARGETS[@]}"; do run_wrk conc "$target" "$c" /6b "$DUR"; done
   if ((HAVE_SSH)) && [[ " ${SSH_LEVELS[*]} " == *" $c "* ]]; then run_wrk conc ssh "$c" /6b "$DUR"; fi
+done
+log "Alternated pairs: Warren and the YARP one-hop, $PAIRS pairs at each of c${PAIR_LEVELS[*]}, ${DUR} s per run"
+for c in "${PAIR_LEVELS[@]}"; do
+  for i in $(seq "$PAIRS"); do
+    if ((i % 2)); then order=(warren yarp); else order=(yarp warren); fi
+    for target in "${order[@]}"; do run_wrk "pair$i" "$target" "$c" /6b "$DUR"; done
+  done
 done
 log "64 KiB bodies at 64 connections"
 for target in "${TARGETS[@]}"; do run_wrk 64k "$target" 64 /64k "$DUR"; done

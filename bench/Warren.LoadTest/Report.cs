@@ -117,6 +117,7 @@ internal static class Report
         Concurrency(r, levels, targets, L);
         L($"![req/s and p99 against concurrency]({svgName})");
         L($"");
+        AlternatedPairs(r, L);
         Bodies(r, L);
         Tcp(r, L);
         Cost(r, L);
@@ -165,6 +166,34 @@ internal static class Report
             L($"{string.Join("; ", checks)}.");
             L($"");
         }
+    }
+
+    private static void AlternatedPairs(BenchResults r, Action<FormattableString> L)
+    {
+        var levels = r.Wrk.Where(w => w.Phase.StartsWith("pair", StringComparison.Ordinal)).Select(w => w.Conns).Distinct().Order().ToArray();
+        if (levels.Length == 0)
+        {
+            return;
+        }
+        L($"### Alternated pairs: Warren and the YARP one-hop, 6-byte body");
+        L($"");
+        L($"Each pair is one Warren run and one YARP one-hop run back to back, the order swapped from one pair to the next. This machine's");
+        L($"pace drifts over tens of minutes, so a ratio of two runs taken together is the steadier reading; the 6 B targets against the YARP");
+        L($"hop are the median of these ratios (the concurrency table's single pair is shown beside it).");
+        L($"");
+        L($"| connections | pair | **Warren** req/s | YARP one-hop req/s | Warren / YARP | CPU ms per 1,000: **Warren** | YARP one-hop | Warren / YARP |");
+        L($"| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        foreach (var c in levels)
+        {
+            for (var i = 1; r.Find(PairPhase(i), "warren", c) is { } w && r.Find(PairPhase(i), "yarp", c) is { } y; i++)
+            {
+                L($"| {c} | {i} | {N0(w.Rps)}{Errs(w)} | {N0(y.Rps)}{Errs(y)} | {Ratio(w.Rps, y.Rps)} | {N1(w.CpuPer1000)} | {N1(y.CpuPer1000)} | {Ratio(w.CpuPer1000, y.CpuPer1000)} |");
+            }
+            var rps = PairRatios(r, c, x => x.Rps);
+            var cpu = PairRatios(r, c, x => x.CpuPer1000);
+            L($"| {c} | median | | | {(rps.Count > 0 ? N2(Median(rps, x => x)) : "")} | | | {(cpu.Count > 0 ? N2(Median(cpu, x => x)) : "")} |");
+        }
+        L($"");
     }
 
     private static string Errs(WrkRun run) => run.Errors + run.Timeouts > 0 ? Inv($" [{run.Errors + run.Timeouts:F0}]") : "";
@@ -354,12 +383,6 @@ internal static class Report
     }
 
     private static double CpuPerThousand(WrkRun w) => w.Requests > 0 ? w.CpuMs / w.Requests * 1000 : 0;
-
-    private static double Median<T>(IReadOnlyCollection<T> runs, Func<T, double> value)
-    {
-        var sorted = runs.Select(value).Order().ToArray();
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
-    }
 
     /// <summary>A "###" heading; when nothing was measured for it, a line saying so, and false.</summary>
     private static bool Subsection(Action<FormattableString> L, FormattableString title, bool measured, string why)
