@@ -990,7 +990,7 @@ for c in "${LEVELS[@]}"; do
   for target in "${TARGETS[@]}"; do run_wrk conc "$target" "$c" /6b "$DUR"; done
   if ((HAVE_SSH)) && [[ " ${SSH_LEVELS[*]} " == *" $c "* ]]; then run_wrk conc ssh "$c" /6b "$DUR"; fi
 done
-log "Alternated pairs: Warren and the YARP one-hop, $PAIRS pairs at each of c${PAIR_LEVELS[*]}, ${DUR} s per run"
+log "Alternated pairs: Warren and the YARP one-hop, $PAIRS pairs at each of $(csv "${PAIR_LEVELS[@]}") connections, ${DUR} s per run"
 for c in "${PAIR_LEVELS[@]}"; do
   for i in $(seq "$PAIRS"); do
     if ((i % 2)); then order=(warren yarp); else order=(yarp warren); fi
