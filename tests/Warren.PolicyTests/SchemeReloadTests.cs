@@ -40,10 +40,14 @@ public sealed class SchemeReloadTests(ITestOutputHelper output) : PolicyTest(out
             await Wait.UntilAsync(async () => await StatusWith(audience) == HttpStatusCode.OK, $"{audience} is accepted", TimeSpan.FromSeconds(60));
         }
 
+        // One scheme per audience so far. Removal takes two sweeps, and the edge's own sweep (aligned to the clock's
+        // minute) may run once during the test: counted by what is left, the test holds whichever sweeps did the work.
+        static bool IsJwt(string name) => name.StartsWith("warren-jwt-", StringComparison.Ordinal);
+        Assert.Equal(5, (await harness.Edge.Schemes.SchemeNamesAsync()).Count(IsJwt));
         // Unused at one sweep, removed at the next: only aud-4's scheme is left.
         harness.Edge.Schemes.Sweep();
-        Assert.Equal(4, harness.Edge.Schemes.Sweep());
-        Assert.Single(await harness.Edge.Schemes.SchemeNamesAsync(), n => n.StartsWith("warren-jwt-", StringComparison.Ordinal));
+        harness.Edge.Schemes.Sweep();
+        Assert.Single(await harness.Edge.Schemes.SchemeNamesAsync(), IsJwt);
         Assert.Equal(HttpStatusCode.OK, await StatusWith("aud-4"));
         Assert.Equal(HttpStatusCode.Unauthorized, await StatusWith("aud-0"));
     }
