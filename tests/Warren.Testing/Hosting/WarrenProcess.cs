@@ -7,8 +7,10 @@ using Warren.Testing.Logging;
 namespace Warren.Testing.Hosting;
 
 /// <summary>
-/// The real <c>warren</c> CLI in its own process (<c>dotnet warren.dll ...</c>), as built with the tests: nothing is
-/// published. Its stdout and stderr go to the test's log and are kept for assertions.
+/// The real <c>warren</c> CLI in its own process: <c>dotnet warren.dll ...</c> as built with the tests, or, when the
+/// variable <see cref="ExecutableVariable"/> names a file, that executable (.ci/run points it at a trimmed,
+/// self-contained publish: docs/operations.md, "A smaller binary for small hosts"). Its stdout and stderr go to the
+/// test's log and are kept for assertions.
 /// </summary>
 internal sealed class WarrenProcess : IAsyncDisposable
 {
@@ -49,6 +51,19 @@ internal sealed class WarrenProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>The test environment's variable that names a published <c>warren</c> executable to run instead of warren.dll.</summary>
+    public const string ExecutableVariable = "WARREN_TEST_EXECUTABLE";
+
+    /// <summary>The published executable <see cref="ExecutableVariable"/> names; null when unset (warren.dll is run).</summary>
+    public static string? PublishedExecutable()
+    {
+        if (Environment.GetEnvironmentVariable(ExecutableVariable) is not { Length: > 0 } path)
+        {
+            return null;
+        }
+        return File.Exists(path) ? Path.GetFullPath(path) : throw new FileNotFoundException($"{ExecutableVariable} names {path}, which does not exist");
+    }
+
     /// <summary>warren.dll next to the test assembly (the project reference copies it), else the CLI project's own output.</summary>
     public static string FindWarrenDll()
     {
@@ -81,15 +96,19 @@ internal sealed class WarrenProcess : IAsyncDisposable
     /// </summary>
     public static WarrenProcess Start(TestLog log, string name, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment)
     {
+        var published = PublishedExecutable();
         var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
-        var start = new ProcessStartInfo(dotnet)
+        var start = new ProcessStartInfo(published ?? dotnet)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
-        start.ArgumentList.Add(FindWarrenDll());
+        if (published is null)
+        {
+            start.ArgumentList.Add(FindWarrenDll());
+        }
         foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);
@@ -110,7 +129,7 @@ internal sealed class WarrenProcess : IAsyncDisposable
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        log.Note($"started {name} (pid {process.Id}): warren {string.Join(' ', start.ArgumentList.Skip(1))}");
+        log.Note($"started {name} (pid {process.Id}): warren {string.Join(' ', start.ArgumentList.Skip(published is null ? 1 : 0))}");
         return result;
     }
 
