@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net.Sockets;
 using System.Net.WebSockets;
 using Warren.Demo;
@@ -120,16 +121,21 @@ public sealed class IdleTimeoutTests(ITestOutputHelper output) : SecurityTest(ou
 
     /// <summary>
     /// Exchanges a message every 300 ms (well inside the idle timeout) until the quiet connection was closed and at
-    /// least three idle timeouts passed, so the active connection provably outlives several of them.
+    /// least three idle timeouts passed, so the active connection provably outlives several of them. Each exchange's
+    /// start and end go to the test's log: when the active connection is closed too, they tell a client that was not
+    /// scheduled for the idle timeout (a loaded machine) from a connection the edge stopped carrying.
     /// </summary>
-    private static async Task<int> KeepActiveAsync(Task quietClosed, Stopwatch clock, Func<int, Task> exchange)
+    private async Task<int> KeepActiveAsync(Task quietClosed, Stopwatch clock, Func<int, Task> exchange)
     {
         var deadline = TimeSpan.FromSeconds(60);
         var i = 0;
         while (!quietClosed.IsCompleted || clock.Elapsed < 3 * Idle)
         {
             Assert.True(clock.Elapsed < deadline, "the idle connection was never closed");
-            await exchange(i++).WaitAsync(Wait.DefaultTimeout);
+            var started = clock.Elapsed;
+            await exchange(i).WaitAsync(Wait.DefaultTimeout);
+            Log.Note(string.Create(CultureInfo.InvariantCulture, $"exchange {i} on the active connection: {started.TotalSeconds:0.000} s to {clock.Elapsed.TotalSeconds:0.000} s"));
+            i++;
             await Task.Delay(300); // paces the traffic; nothing waits on it
         }
         return i;
