@@ -27,19 +27,18 @@ rm -rf "$out" "$work"
 mkdir -p "$out" "$work"
 
 for rid in "${rids[@]}"; do
-  echo "== warren $version $rid (self-contained, single file)"
-  dotnet publish src/Warren.Cli/Warren.Cli.csproj -c Release -r "$rid" --self-contained \
-    -p:PublishSingleFile=true -p:IncludeNativeLibrariesForSelfExtract=true -p:DebugType=none \
-    -p:Version="$version" -o "$work/$rid" -nologo -v quiet
-  cp "$work/$rid/warren" "$out/warren-$version-$rid"
-  chmod 0755 "$out/warren-$version-$rid"
-  # For small hosts: a quarter less RSS, twice the start time (docs/operations.md, "A smaller binary for small hosts").
-  echo "== warren $version $rid (self-contained, single file, trimmed)"
-  dotnet publish src/Warren.Cli/Warren.Cli.csproj -c Release -r "$rid" --self-contained -p:PublishTrimmed=true \
-    -p:PublishSingleFile=true -p:IncludeNativeLibrariesForSelfExtract=true -p:DebugType=none \
-    -p:Version="$version" -o "$work/$rid-trimmed" -nologo -v quiet
-  cp "$work/$rid-trimmed/warren" "$out/warren-$version-$rid-trimmed"
-  chmod 0755 "$out/warren-$version-$rid-trimmed"
+  # The trimmed one is for small hosts: a quarter less RSS, twice the start time (docs/operations.md, "A smaller
+  # binary for small hosts").
+  for trimmed in false true; do
+    name=warren-$version-$rid
+    [ "$trimmed" = true ] && name+=-trimmed
+    echo "== $name (self-contained, single file$([ "$trimmed" = true ] && echo ", trimmed"))"
+    dotnet publish src/Warren.Cli/Warren.Cli.csproj -c Release -r "$rid" --self-contained -p:PublishTrimmed=$trimmed \
+      -p:PublishSingleFile=true -p:IncludeNativeLibrariesForSelfExtract=true -p:DebugType=none \
+      -p:Version="$version" -o "$work/$name" -nologo -v quiet
+    cp "$work/$name/warren" "$out/$name"
+    chmod 0755 "$out/$name"
+  done
 done
 
 echo "== warren $version (framework-dependent)"
