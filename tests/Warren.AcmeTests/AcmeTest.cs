@@ -66,9 +66,12 @@ public abstract class AcmeTest(ITestOutputHelper output) : LoggedTest(output)
     /// A client that connects every request to the edge's HTTPS port with SNI <paramref name="host"/> and trusts only
     /// Pebble's root: the handshake succeeds only with a certificate Pebble issued for that name.
     /// </summary>
-    internal static HttpClient TrustingClient(WarrenHarness tunnel, Pebble pebble, string host, out Func<X509Certificate2?> presented)
+    internal static HttpClient TrustingClient(WarrenHarness tunnel, Pebble pebble, string host, out Func<X509Certificate2?> presented) =>
+        TrustingClient(tunnel.Edge.HttpsPort ?? throw new InvalidOperationException("no HTTPS listener"), pebble, host, out presented);
+
+    /// <summary>The same, to the HTTPS listener on 127.0.0.1:<paramref name="port"/> (an edge process).</summary>
+    internal static HttpClient TrustingClient(int port, Pebble pebble, string host, out Func<X509Certificate2?> presented)
     {
-        var port = tunnel.Edge.HttpsPort ?? throw new InvalidOperationException("no HTTPS listener");
         X509Certificate2? captured = null;
         presented = () => Volatile.Read(ref captured);
         var trust = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
@@ -90,9 +93,13 @@ public abstract class AcmeTest(ITestOutputHelper output) : LoggedTest(output)
     }
 
     /// <summary>GET https://<paramref name="host"/>/echo through the edge with a Pebble-trusting client; returns the certificate it was served with.</summary>
-    internal async Task<X509Certificate2> GetEchoOverHttpsAsync(WarrenHarness tunnel, Pebble pebble, string host)
+    internal Task<X509Certificate2> GetEchoOverHttpsAsync(WarrenHarness tunnel, Pebble pebble, string host) =>
+        GetEchoOverHttpsAsync(tunnel.Edge.HttpsPort ?? throw new InvalidOperationException("no HTTPS listener"), pebble, host);
+
+    /// <summary>The same, to the HTTPS listener on 127.0.0.1:<paramref name="httpsPort"/> (an edge process).</summary>
+    internal async Task<X509Certificate2> GetEchoOverHttpsAsync(int httpsPort, Pebble pebble, string host)
     {
-        using var client = TrustingClient(tunnel, pebble, host, out var presented);
+        using var client = TrustingClient(httpsPort, pebble, host, out var presented);
         using var response = await client.GetAsync(new Uri($"https://{host}/echo?acme=1")).WaitAsync(TestTimeout);
         var body = await response.Content.ReadAsStringAsync();
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);

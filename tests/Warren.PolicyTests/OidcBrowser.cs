@@ -13,6 +13,12 @@ internal sealed class OidcBrowser : IDisposable
     private readonly HttpClient _client;
 
     public OidcBrowser(WarrenHarness harness)
+        : this(() => harness.HttpPort)
+    {
+    }
+
+    /// <summary>A browser whose .test names go to the edge's HTTP port <paramref name="httpPort"/> gives (an edge process).</summary>
+    public OidcBrowser(Func<int> httpPort)
     {
         Cookies = new CookieContainer();
         _client = new HttpClient(new SocketsHttpHandler
@@ -22,7 +28,7 @@ internal sealed class OidcBrowser : IDisposable
             CookieContainer = Cookies,
             UseProxy = false,
             ConnectCallback = (context, cancellationToken) => TestClients.ConnectAsync(
-                new IPEndPoint(IPAddress.Loopback, context.DnsEndPoint.Host.EndsWith(".test", StringComparison.Ordinal) ? harness.HttpPort : context.DnsEndPoint.Port),
+                new IPEndPoint(IPAddress.Loopback, context.DnsEndPoint.Host.EndsWith(".test", StringComparison.Ordinal) ? httpPort() : context.DnsEndPoint.Port),
                 receiveBufferSize: null, cancellationToken),
         })
         {

@@ -34,23 +34,33 @@ internal sealed partial class EdgeProcess : IAsyncDisposable
     /// Writes edge.yaml into <paramref name="dataDirectory"/> (with <paramref name="moreYaml"/>, top-level keys, at its
     /// end) and starts the edge; returns once it logged that it is up.
     /// </summary>
-    public static async Task<EdgeProcess> StartAsync(TestLog log, string name, string dataDirectory, string token, string moreYaml = "")
+    public static async Task<EdgeProcess> StartAsync(TestLog log, string name, string dataDirectory, string token, string moreYaml = "") =>
+        await StartAsync(log, name, await WriteConfigAsync(dataDirectory, token, moreYaml: moreYaml));
+
+    /// <summary>
+    /// Writes <c>{dataDirectory}/edge.yaml</c> and returns its path: loopback listeners (HTTP and agents on the given
+    /// ports, 0 for any; HTTPS only when given; admin on any), one token named tests for <paramref name="allowHosts"/>,
+    /// and <paramref name="moreYaml"/> (top-level keys) at its end.
+    /// </summary>
+    public static async Task<string> WriteConfigAsync(string dataDirectory, string token, string allowHosts = "*.test",
+        int httpPort = 0, int? httpsPort = null, int agentsPort = 0, string moreYaml = "")
     {
         Directory.CreateDirectory(dataDirectory);
         var yaml = new StringBuilder()
             .AppendLine("listen:")
-            .AppendLine("  http: 127.0.0.1:0")
-            .AppendLine("  agents: 127.0.0.1:0")
+            .AppendLine(CultureInfo.InvariantCulture, $"  http: 127.0.0.1:{httpPort}")
+            .Append(httpsPort is { } https ? string.Create(CultureInfo.InvariantCulture, $"  https: 127.0.0.1:{https}\n") : "")
+            .AppendLine(CultureInfo.InvariantCulture, $"  agents: 127.0.0.1:{agentsPort}")
             .AppendLine("  admin: 127.0.0.1:0")
             .AppendLine(CultureInfo.InvariantCulture, $"data: {dataDirectory}")
             .AppendLine("tokens:")
             .AppendLine("  - name: tests")
             .AppendLine(CultureInfo.InvariantCulture, $"    token: {token}")
-            .AppendLine("    allow_hosts: [\"*.test\"]")
+            .AppendLine(CultureInfo.InvariantCulture, $"    allow_hosts: [\"{allowHosts}\"]")
             .Append(moreYaml);
         var path = Path.Combine(dataDirectory, "edge.yaml");
         await File.WriteAllTextAsync(path, yaml.ToString());
-        return await StartAsync(log, name, path);
+        return path;
     }
 
     /// <summary>Starts <c>warren edge --config <paramref name="configPath"/></c> (loopback listeners on port 0); returns once it logged that it is up.</summary>
