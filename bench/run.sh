@@ -67,8 +67,11 @@ COMMAND="bash bench/run.sh${ARGS[*]:+ ${ARGS[*]}}"
 # shellcheck disable=SC1091
 [[ -f $ROOT/.devicekit/env.sh ]] && source "$ROOT/.devicekit/env.sh"
 
-publish() { # DIR: the three programs the run starts, framework-dependent
-  dotnet publish src/Warren.Cli -c Release -o "$1/warren" -nologo -v q
+publish() { # DIR: the three programs the run starts: warren as released (ReleaseBinary), the other two framework-dependent
+  local rid
+  rid=$(dotnet --info | awk '$1 == "RID:" {print $2; exit}')
+  # The trimmer warns about reflection over Warren's types, which the partial trim keeps (src/Warren.Cli/Warren.Cli.csproj).
+  dotnet publish src/Warren.Cli -c Release -r "$rid" -p:ReleaseBinary=true -o "$1/warren" -nologo -v q -clp:ErrorsOnly
   dotnet publish bench/Warren.LoadTest -c Release -o "$1/loadtest" -nologo -v q
   dotnet publish bench/Warren.YarpHop -c Release -o "$1/yarphop" -nologo -v q
 }

@@ -15,7 +15,7 @@ cd "$ROOT"
 OUT="$ROOT/artifacts/soak"
 mkdir -p "$OUT"
 echo "== Build (Release)" >&2
-dotnet publish src/Warren.Cli -c Release -o "$OUT/warren" -nologo -v q
+dotnet publish src/Warren.Cli -c Release -r "$(dotnet --info | awk '$1 == "RID:" {print $2; exit}')" -p:ReleaseBinary=true -o "$OUT/warren" -nologo -v q -clp:ErrorsOnly
 dotnet build bench/Warren.Soak -c Release -o "$OUT/tool" -nologo -v q
 exec "$OUT/tool/warren-soak" --warren "$OUT/warren/warren" --report "$OUT/report.md" --work /tmp/warren-soak \
   --command "bash bench/soak.sh${*:+ $*}" "$@"

@@ -30,7 +30,7 @@ need nginx nginx-light; need curl curl; need perf linux-perf
 if [[ $MODE == pgbench ]]; then need haproxy haproxy; need pgbench postgresql-client; [[ -d /usr/lib/postgresql ]] || apt-get install -y -qq postgresql >/dev/null; fi
 rm -rf "$W"; mkdir -p "$W/www" "$W/tmp"
 if [[ -z $PREBUILT ]]; then
-  dotnet publish src/Warren.Cli -c Release -o "$OUT/warren" -nologo -v q
+  dotnet publish src/Warren.Cli -c Release -r "$(dotnet --info | awk '$1 == "RID:" {print $2; exit}')" -p:ReleaseBinary=true -o "$OUT/warren" -nologo -v q -clp:ErrorsOnly
   dotnet publish bench/Warren.YarpHop -c Release -o "$OUT/yarphop" -nologo -v q
   dotnet publish bench/Warren.LoadTest -c Release -o "$OUT/loadtest" -nologo -v q
   BIN=$OUT

@@ -8,9 +8,9 @@ namespace Warren.Testing.Hosting;
 
 /// <summary>
 /// The real <c>warren</c> CLI in its own process: <c>dotnet warren.dll ...</c> as built with the tests, or, when the
-/// variable <see cref="ExecutableVariable"/> names a file, that executable (.ci/run points it at a trimmed,
-/// self-contained publish: docs/operations.md, "A smaller binary for small hosts"). Its stdout and stderr go to the
-/// test's log and are kept for assertions.
+/// variable <see cref="ExecutableVariable"/> names a file, that executable (.ci/run points it at the release binary,
+/// trimmed and self-contained: docs/operations.md, "Release artefacts"). Its stdout and stderr go to the test's log
+/// and are kept for assertions.
 /// </summary>
 internal sealed class WarrenProcess : IAsyncDisposable
 {
