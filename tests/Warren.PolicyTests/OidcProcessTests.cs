@@ -52,7 +52,8 @@ public sealed class OidcProcessTests(ITestOutputHelper output) : PolicyTest(outp
         var site = $"http://{WarrenHarness.AppHost}:{httpPort}";
         await provider.RegisterClientAsync(ClientId, ClientSecret, [new Uri(site + "/_warren/oidc/callback")], [new Uri(site + "/_warren/oidc/logout/done")]);
         using var browser = new OidcBrowser(() => httpPort);
-        await WaitForLoginRedirectAsync(browser, site);
+        // The agent's service is routed once a request without a session gets the login's redirect.
+        (await WaitForAsync(browser, site, r => r.StatusCode == HttpStatusCode.Found, "the service answers with the login redirect")).Dispose();
 
         using var form = await browser.FollowAsync(await browser.GetAsync(new Uri(site + "/echo")));
         using (var page = await browser.SignInAsync(form, "alice", "alice-pw"))
@@ -73,12 +74,7 @@ public sealed class OidcProcessTests(ITestOutputHelper output) : PolicyTest(outp
         Assert.Equal(1, provider.Logins);
     }
 
-    /// <summary>Waits until the agent's service is routed: a request without a session gets the login's redirect.</summary>
-    private static async Task WaitForLoginRedirectAsync(OidcBrowser browser, string site)
-    {
-        using var response = await WaitForAsync(browser, site, r => r.StatusCode == HttpStatusCode.Found, "the service answers with the login redirect");
-    }
-
+    /// <summary>GETs /echo until <paramref name="done"/> holds for the answer (the edge may not listen yet); returns that answer.</summary>
     private static async Task<HttpResponseMessage> WaitForAsync(OidcBrowser browser, string site, Func<HttpResponseMessage, bool> done, string what)
     {
         HttpResponseMessage? last = null;
