@@ -47,22 +47,26 @@ public sealed class IdleTimeoutTests(ITestOutputHelper output) : SecurityTest(ou
             return clock.Elapsed;
         });
 
-        var echoes = await KeepActiveAsync(quietClosed, clock, async i =>
+        // The checks run between two exchanges, so the active connection is never left idle while they wait (a
+        // stalled test process must not let it reach the idle timeout too and be counted a second time).
+        var timeouts = 0.0;
+        var echoes = await KeepActiveAsync(clock, async i =>
         {
             var message = BitConverter.GetBytes(i);
             await active.SendAsync(message, WebSocketMessageType.Binary, endOfMessage: true, CancellationToken.None);
             var buffer = new byte[16];
             var result = await active.ReceiveAsync(buffer, CancellationToken.None);
             Assert.Equal(message, buffer[..result.Count]);
-        });
+        }, async () =>
+            // The backend's side went too (the agent's slot freed), and the edge counted a timeout for the service.
+            quietClosed.IsCompleted && agent.InFlight.GetValueOrDefault("ws") == 1
+            && (timeouts = await edge.MetricAsync("warren_service_errors_total", "service=\"ws\"", "kind=\"timeout\"")) >= 1);
 
         var closedAfter = await quietClosed;
         Log.Note($"idle WebSocket closed after {closedAfter.TotalSeconds:0.00} s; the active one echoed {echoes} messages over {clock.Elapsed.TotalSeconds:0.0} s");
         Assert.True(closedAfter >= Idle - TimeSpan.FromMilliseconds(200), $"closed after {closedAfter}, before the idle timeout");
+        Assert.Equal(1, timeouts);
         Assert.Equal(WebSocketState.Open, active.State);
-        // The backend's side went too (the agent's slot freed), and the edge counted a timeout for the service.
-        await Wait.UntilAsync(() => agent.InFlight.GetValueOrDefault("ws") == 1, "the idle WebSocket's backend connection to close", Wait.DefaultTimeout);
-        Assert.Equal(1, await edge.MetricAsync("warren_service_errors_total", "service=\"ws\"", "kind=\"timeout\""));
         await active.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None);
 
         await transfer.CompleteAsync();
@@ -92,23 +96,24 @@ public sealed class IdleTimeoutTests(ITestOutputHelper output) : SecurityTest(ou
         var clock = Stopwatch.StartNew();
         var quietClosed = Task.Run(async () => (await RawHttp.ReadUntilClosedAsync(quietStream, clock, TimeSpan.FromSeconds(30))).Elapsed);
 
-        var echoes = await KeepActiveAsync(quietClosed, clock, async i =>
+        var timeouts = 0.0;
+        var echoes = await KeepActiveAsync(clock, async i =>
         {
             var message = BitConverter.GetBytes(i);
             await activeStream.WriteAsync(message);
             var buffer = new byte[message.Length];
             await activeStream.ReadExactlyAsync(buffer);
             Assert.Equal(message, buffer);
-        });
+        }, async () =>
+            // The idle stream's backend connection closed too, and the edge logged and counted the timeout (when the
+            // connection's telemetry is disposed, just after the close).
+            quietClosed.IsCompleted && agent.InFlight.GetValueOrDefault("echo") == 1 && Log.Matching("[TcpIdleTimeout]", "echo").Count > 0
+            && (timeouts = await edge.MetricAsync("warren_service_errors_total", "service=\"echo\"", "kind=\"timeout\"")) >= 1);
 
         var closedAfter = await quietClosed;
         Log.Note($"idle TCP stream closed after {closedAfter.TotalSeconds:0.00} s; the active one echoed {echoes} messages over {clock.Elapsed.TotalSeconds:0.0} s");
         Assert.True(closedAfter >= Idle - TimeSpan.FromMilliseconds(200), $"closed after {closedAfter}, before the idle timeout");
-        await Wait.UntilAsync(() => agent.InFlight.GetValueOrDefault("echo") == 1, "the idle stream's backend connection to close", Wait.DefaultTimeout);
-        await Log.WaitForAsync(Wait.DefaultTimeout, "[TcpIdleTimeout]", "echo");
-        // The edge counts the timeout when the connection's telemetry is disposed, just after the close.
-        await Wait.UntilAsync(async () => await edge.MetricAsync("warren_service_errors_total", "service=\"echo\"", "kind=\"timeout\"") == 1,
-            "the timeout to be counted", Wait.DefaultTimeout);
+        Assert.Equal(1, timeouts);
         // Still usable after all that.
         await activeStream.WriteAsync("bye"u8.ToArray());
         var bye = new byte[3];
@@ -120,25 +125,27 @@ public sealed class IdleTimeoutTests(ITestOutputHelper output) : SecurityTest(ou
     }
 
     /// <summary>
-    /// Exchanges a message every 300 ms (well inside the idle timeout) until the quiet connection was closed and at
-    /// least three idle timeouts passed, so the active connection provably outlives several of them. Each exchange's
-    /// start and end go to the test's log: when the active connection is closed too, they tell a client that was not
-    /// scheduled for the idle timeout (a loaded machine) from a connection the edge stopped carrying.
+    /// Exchanges a message every 300 ms (well inside the idle timeout) until at least three idle timeouts passed, so
+    /// the active connection provably outlives several of them, and <paramref name="done"/> holds. That runs right
+    /// after an exchange, so whatever it reads, it reads while the active connection has just been used. Each
+    /// exchange's start and end go to the test's log: when the active connection is closed too, they tell a client
+    /// that was not scheduled for the idle timeout (a loaded machine) from a connection the edge stopped carrying.
     /// </summary>
-    private async Task<int> KeepActiveAsync(Task quietClosed, Stopwatch clock, Func<int, Task> exchange)
+    private async Task<int> KeepActiveAsync(Stopwatch clock, Func<int, Task> exchange, Func<Task<bool>> done)
     {
         var deadline = TimeSpan.FromSeconds(60);
-        var i = 0;
-        while (!quietClosed.IsCompleted || clock.Elapsed < 3 * Idle)
+        for (var i = 0; ; i++)
         {
-            Assert.True(clock.Elapsed < deadline, "the idle connection was never closed");
+            Assert.True(clock.Elapsed < deadline, "the idle connection was never closed, or its close never counted");
             var started = clock.Elapsed;
             await exchange(i).WaitAsync(Wait.DefaultTimeout);
             Log.Note(string.Create(CultureInfo.InvariantCulture, $"exchange {i} on the active connection: {started.TotalSeconds:0.000} s to {clock.Elapsed.TotalSeconds:0.000} s"));
-            i++;
+            if (clock.Elapsed >= 3 * Idle && await done())
+            {
+                return i + 1;
+            }
             await Task.Delay(300); // paces the traffic; nothing waits on it
         }
-        return i;
     }
 
     private async Task<ClientWebSocket> ConnectWebSocketAsync(WarrenHarness edge)
