@@ -301,8 +301,8 @@ public sealed partial class EdgeServer : IAsyncDisposable
         var forward = app.Services.GetRequiredService<PolicyMiddleware>().Wrap(console.Wrap(app.Services.GetRequiredService<TunnelForwardingMiddleware>().InvokeAsync));
         // A service known only from before a restart waits for its agent (and its policy) before the policy step.
         forward = new RestoredRouteGate(state.Routes, logger).Wrap(forward);
-        forward = new HandoverGate(state, logger).Wrap(forward);
-        forward = new DrainCloser(state.Routes).Wrap(forward); // a drained service's WebSockets end at its drain timeout // after an upgrade, a request this edge cannot serve goes to the new one
+        forward = new HandoverGate(state, logger).Wrap(forward); // after an upgrade, a request this edge cannot serve goes to the new one
+        forward = new DrainCloser(state.Routes).Wrap(forward); // a drained service's WebSockets end at its drain timeout
         forward = new ShieldMiddleware(shield, trusted).Wrap(forward); // a banned client is refused before routing
         var pipeline = new RequestTelemetry(metrics, accessLog) { Recorder = console }.Wrap(forward);
         // Any edge serves any service (docs/cluster.md, "Forwarding"); an edge without cluster: has no such step.
@@ -474,7 +474,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
             {
                 // Upgraded: the new edge accepts on these very sockets; let go of them without closing them, and stop
                 // accepting at once, the admin listener too (the new edge answers /readyz now, not this draining one).
-                State.HandedOver = true; // before the GOAWAYs below: a request left without a session is refused unprocessed
+                State.Routes.HandOver(); // before the GOAWAYs below: a request left without a session is refused unprocessed
                 _sockets.DetachAll();
                 adminStopped = _admin.StopAsync(adminGrace.Token);
             }

@@ -16,14 +16,8 @@ internal sealed class EdgeState
 
     public long AuthFailures => Interlocked.Read(ref _authFailures);
 
-    private bool _handedOver;
-
     /// <summary>A new edge took the listening sockets over and this one drains (Forwarding/HandoverGate.cs).</summary>
-    public bool HandedOver
-    {
-        get => Volatile.Read(ref _handedOver);
-        set => Volatile.Write(ref _handedOver, value);
-    }
+    public bool HandedOver => Routes.HandedOver;
 
     /// <summary>Raised when an authenticated session joins (metrics follow it to its end through its Completion).</summary>
     public event Action<AgentSession>? SessionAdded;

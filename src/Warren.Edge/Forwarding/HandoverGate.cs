@@ -4,6 +4,8 @@ using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using Warren.Configuration;
+using Warren.Edge.Routing;
+using Warren.Edge.Telemetry;
 
 namespace Warren.Edge.Forwarding;
 
@@ -35,6 +37,22 @@ internal sealed partial class HandoverGate(EdgeState state, ILogger logger)
             return;
         }
         Log.Refused(logger, service.Name);
+        await RefuseUnprocessedAsync(context).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Ends <paramref name="context"/>'s request without any of a response, the way a client sends again on a new
+    /// connection (see the class): for a request this handed-over edge cannot serve, at the gate or later, when the
+    /// service's last session here went away under it. Nothing of the request may have reached a backend.
+    /// </summary>
+    public static async Task RefuseUnprocessedAsync(HttpContext context)
+    {
+        if (context.Features.Get<ServiceEntry>() is not null)
+        {
+            // Routed already (RequestTelemetry.Routed): the access log shows 503, counted as no error of the service.
+            RequestTelemetry.Answered(context, EdgeAnswer.HandedOver);
+            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+        }
         if (context.Features.Get<IHttpResetFeature>() is { } reset)
         {
             reset.Reset(RefusedStream);

@@ -26,6 +26,12 @@ internal sealed partial class RestoredRouteGate(RouteTable routes, ILogger logge
             && await service.WaitForSessionAsync(routes.Grace, context.RequestAborted).ConfigureAwait(false) is null)
         {
             RequestTelemetry.Routed(context, service);
+            if (routes.HandedOver)
+            {
+                // The edge handed its sockets over while the request waited: the agent registers with the new edge.
+                await HandoverGate.RefuseUnprocessedAsync(context).ConfigureAwait(false);
+                return;
+            }
             RequestTelemetry.Answered(context, EdgeAnswer.NoSession);
             Log.NotBack(logger, service.Name);
             context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Warren.Configuration;
 using Warren.Edge.Policy;
 using Warren.Edge.Routing;
+using Warren.Protocol.Framing;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace Warren.Edge.Forwarding;
@@ -76,6 +77,12 @@ internal sealed partial class TunnelForwardingMiddleware(
         // No usable session now: wait in the service's grace queue (Routing/GraceQueue.cs) for one, then 503.
         if ((service.PickSession() ?? await service.WaitForSessionAsync(routes.Grace, context.RequestAborted).ConfigureAwait(false)) is not { } session)
         {
+            if (routes.HandedOver)
+            {
+                // The edge handed its sockets over meanwhile: the agent is on the new edge, never coming back here.
+                await RefuseHandedOverAsync(context, service).ConfigureAwait(false);
+                return;
+            }
             Telemetry.RequestTelemetry.Answered(context, Telemetry.EdgeAnswer.NoSession);
             Log.NoSession(logger, service.Name);
             context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
@@ -115,6 +122,13 @@ internal sealed partial class TunnelForwardingMiddleware(
         }
         var exception = context.GetForwarderErrorFeature()?.Exception;
         var tunnel = TunnelErrors.Find(exception);
+        if (tunnel is { Code: ErrorCode.NoError or ErrorCode.RefusedStream } && routes.HandedOver && !context.Response.HasStarted)
+        {
+            // The session went away under the stream's open (never processed: ServiceEntry.OpenStreamAsync), and no
+            // other comes to this handed-over edge: the client sends the request again to the new one.
+            await RefuseHandedOverAsync(context, service).ConfigureAwait(false);
+            return;
+        }
         if (tunnel is not null && !context.Response.HasStarted)
         {
             context.Response.StatusCode = tunnel.StatusCode;
@@ -123,6 +137,12 @@ internal sealed partial class TunnelForwardingMiddleware(
     }
 
     private const string KestrelRenamedContentLength = "X-Content-Length";
+
+    private Task RefuseHandedOverAsync(HttpContext context, ServiceEntry service)
+    {
+        Log.HandedOverRefused(logger, service.Name);
+        return HandoverGate.RefuseUnprocessedAsync(context);
+    }
 
     private static bool IsWebSocketOverHttp2(HttpContext context) =>
         context.Features.Get<IHttpExtendedConnectFeature>() is { IsExtendedConnect: true, Protocol: var protocol }
@@ -151,6 +171,9 @@ internal sealed partial class TunnelForwardingMiddleware(
 
         [LoggerMessage(307, LogLevel.Information, "Rejected a request with Host '{Host}': not a hostname", EventName = "BadHost")]
         public static partial void BadHost(ILogger logger, string host);
+
+        [LoggerMessage(308, LogLevel.Debug, "Service {Service}: its session here went away under a request after this edge handed its sockets over; refused unprocessed, the client sends it again to the new edge", EventName = "HandoverRefusedLate")]
+        public static partial void HandedOverRefused(ILogger logger, string service);
 
         [LoggerMessage(303, LogLevel.Information, "Refused {Method} for '{Host}': the edge is not a forward proxy", EventName = "ProxyRefused")]
         public static partial void Refused(ILogger logger, string method, string? host);

@@ -16,6 +16,7 @@ namespace Warren.Edge.Routing;
 internal sealed class GraceQueue
 {
     private TaskCompletionSource _sessionAdded = NewSignal();
+    private bool _closed;
     private int _waiting;
     private long _waited, _served, _timedOut, _rejected;
 
@@ -38,8 +39,18 @@ internal sealed class GraceQueue
     public void Wake() => Interlocked.Exchange(ref _sessionAdded, NewSignal()).TrySetResult();
 
     /// <summary>
-    /// Waits for <paramref name="entry"/> to have a usable session; null when the grace passes, the queue is full, or
-    /// <paramref name="cancellationToken"/> fires (the client went away).
+    /// No session will come any more (the edge handed its sockets to a new one, whose agents are there): whoever waits
+    /// gets null now, and so does whoever would wait from now on, instead of a grace spent for nothing.
+    /// </summary>
+    public void Close()
+    {
+        Volatile.Write(ref _closed, true);
+        Wake();
+    }
+
+    /// <summary>
+    /// Waits for <paramref name="entry"/> to have a usable session; null when the grace passes, the queue is full or
+    /// closed, or <paramref name="cancellationToken"/> fires (the client went away).
     /// </summary>
     public async ValueTask<AgentSession?> WaitAsync(ServiceEntry entry, GraceConfig grace, TimeProvider time, CancellationToken cancellationToken)
     {
@@ -61,6 +72,10 @@ internal sealed class GraceQueue
                 {
                     Interlocked.Increment(ref _served);
                     return session;
+                }
+                if (Volatile.Read(ref _closed))
+                {
+                    return null;
                 }
                 var left = grace.Timeout - time.GetElapsedTime(started);
                 if (left <= TimeSpan.Zero)

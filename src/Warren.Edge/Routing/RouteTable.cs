@@ -160,6 +160,10 @@ internal sealed class RouteTable
                     else
                     {
                         entry = new ServiceEntry(++_nextId, session.TokenName, registration);
+                        if (_handedOver)
+                        {
+                            entry.Grace.Close();
+                        }
                     }
                     _services[key] = entry;
                 }
@@ -300,6 +304,30 @@ internal sealed class RouteTable
     public bool HasRestored => Volatile.Read(ref _hasRestored);
 
     private static StreamKind KindOf(ServiceRegistration registration) => registration.Kind == "tcp" ? StreamKind.Tcp : StreamKind.Http;
+
+    private bool _handedOver;
+
+    /// <summary>A new edge took the listening sockets over and this one drains (Hosting/HandoverListener.cs).</summary>
+    public bool HandedOver => Volatile.Read(ref _handedOver);
+
+    /// <summary>
+    /// The edge handed its sockets over: its agents move to the new edge, so a service that has no session here now
+    /// never gets one again. Every grace queue closes (requests waiting in them are refused unprocessed, and go to
+    /// the new edge: Forwarding/HandoverGate.cs), and so does the queue of a service registered from now on.
+    /// </summary>
+    public void HandOver()
+    {
+        ServiceEntry[] entries;
+        lock (_lock)
+        {
+            Volatile.Write(ref _handedOver, true);
+            entries = [.. _services.Values, .. _offline.Values];
+        }
+        foreach (var entry in entries)
+        {
+            entry.Grace.Close();
+        }
+    }
 
     /// <summary>The grace queue's settings (edge.yaml <c>grace</c>); replaced on reload.</summary>
     public GraceConfig Grace { get; set; } = new();

@@ -168,6 +168,9 @@ internal sealed class EdgeAnswer(ErrorKind kind, ClientRejection? rejection = nu
 {
     public static readonly EdgeAnswer NoSession = new(ErrorKind.NoSession);
 
+    /// <summary>Refused unprocessed by an edge that handed its sockets over: the client sends it again to the new edge (no service error).</summary>
+    public static readonly EdgeAnswer HandedOver = new(ErrorKind.None);
+
     /// <summary>429: the client's address had too many requests in progress to the service (no service error).</summary>
     public static readonly EdgeAnswer ClientLimit = new(ErrorKind.None, ClientRejection.PerIpLimit);
 

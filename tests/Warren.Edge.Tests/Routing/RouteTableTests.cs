@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging.Abstractions;
+using Warren.Configuration;
 using Warren.Edge.Agents;
 using Warren.Edge.Routing;
 using Warren.Protocol.Tunnel;
@@ -110,6 +111,31 @@ public sealed class RouteTableTests : IAsyncLifetime
         var other = await SessionAsync("bob");
         Assert.True(Assert.Single(Register(other, Http("site", "app.example.com"))).Ok);
         Assert.Equal("bob", _routes.MatchHttp("app.example.com", "/")!.Owner);
+    }
+
+    [Fact]
+    public async Task After_a_handover_no_grace_queue_holds_a_request_neither_one_waiting_nor_one_of_a_service_registered_later()
+    {
+        // An upgraded edge's agents move to the new edge: a service without a session here never gets one again, so a
+        // request waiting for one is let go at once (and refused unprocessed), not held for the whole grace.
+        var grace = new GraceConfig { Timeout = TimeSpan.FromSeconds(60) };
+        var first = await SessionAsync("alice");
+        Register(first, Http("web", "app.example.com"));
+        _routes.Unregister(first);
+        var offline = _routes.MatchHttp("app.example.com", "/")!;
+        var waiting = offline.WaitForSessionAsync(grace, CancellationToken.None).AsTask();
+        await Wait.UntilAsync(() => offline.Grace.Waiting == 1, "the request waits in the grace queue");
+
+        _routes.HandOver();
+
+        Assert.Null(await waiting.WaitAsync(Wait.DefaultTimeout));
+        Assert.True(_routes.HandedOver);
+        var late = await SessionAsync("bob");
+        Register(late, Http("site", "site.example.com"));
+        late.Mux.GoAway("test: moving to the new edge");
+        var site = _routes.MatchHttp("site.example.com", "/")!;
+        Assert.Null(await site.WaitForSessionAsync(grace, CancellationToken.None).AsTask().WaitAsync(Wait.DefaultTimeout));
+        Assert.Equal(0, site.Grace.Waiting);
     }
 
     [Fact]
