@@ -58,9 +58,9 @@ internal sealed partial class HandoverGate(EdgeState state, ILogger logger)
             reset.Reset(RefusedStream);
             return;
         }
-        if (context.Features.Get<IConnectionSocketFeature>()?.Socket is not { } socket)
+        if (context.RequestAborted.IsCancellationRequested || context.Features.Get<IConnectionSocketFeature>()?.Socket is not { } socket)
         {
-            context.Abort();
+            context.Abort(); // the client left already (or the edge is cutting its connections): nothing to refuse
             return;
         }
         // A FIN and nothing else: the client reads the end of the connection where the response should start, which
@@ -70,8 +70,9 @@ internal sealed partial class HandoverGate(EdgeState state, ILogger logger)
         {
             socket.Shutdown(SocketShutdown.Send);
         }
-        catch (SocketException)
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
         {
+            // The connection ended meanwhile.
         }
         try
         {
