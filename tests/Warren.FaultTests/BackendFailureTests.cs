@@ -187,6 +187,9 @@ public sealed class BackendFailureTests(ITestOutputHelper output) : LoggedTest(o
             Assert.IsType<SocketException>(error?.InnerException);
             // And it is the service's failure, not the client's abort (nor "ok").
             await Log.WaitForAsync(Wait.DefaultTimeout, "[TcpAccess]", "dying TCP", " reset ");
+            // Each side logs which end cut it: the agent its backend, the edge the tunnel (a reset in the field is traced to its end).
+            await Log.WaitForAsync(Wait.DefaultTimeout, "[BackendReset]", "dying");
+            await Log.WaitForAsync(Wait.DefaultTimeout, "[TcpTunnelReset]", "dying");
             Assert.Equal(1, await tunnel.MetricAsync("warren_service_errors_total", "service=\"dying\"", "kind=\"reset\""));
             Assert.Equal(0, await tunnel.MetricAsync("warren_service_client_aborts_total", "service=\"dying\""));
         }

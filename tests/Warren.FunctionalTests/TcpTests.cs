@@ -148,6 +148,9 @@ public sealed class TcpTests(ITestOutputHelper output) : LoggedTest(output)
 
         // A FIN told the backend its client had finished; a database or an upload handler took a cut exchange for a whole one.
         await AssertResetAsync(server, timeout.Token);
+        // Each side logs which end cut the connection: the edge its client, the agent the edge's stream.
+        await Log.WaitForAsync(Wait.DefaultTimeout, "[TcpClientReset]", "db");
+        await Log.WaitForAsync(Wait.DefaultTimeout, "[EdgeReset]", "db");
     }
 
     /// <summary>Reads until the connection ends, and asserts it ended with a reset, not a clean end of stream.</summary>

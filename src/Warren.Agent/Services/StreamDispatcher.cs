@@ -113,6 +113,14 @@ internal sealed partial class StreamDispatcher(ServiceSet services, TimeProvider
                         BackendConnection.Reset(target);
                     }
                     stream.Abort(ErrorCode.Cancel);
+                    if (spliced.FailedSide == SpliceSide.B)
+                    {
+                        Log.BackendReset(logger, service.Config.Name, request.Kind, spliced.Error?.Message);
+                    }
+                    else
+                    {
+                        Log.EdgeReset(logger, service.Config.Name, request.Kind, stream.ResetCode?.ToString() ?? "none", spliced.Error?.Message);
+                    }
                 }
                 metrics?.Served.Inc();
             }
@@ -152,6 +160,12 @@ internal sealed partial class StreamDispatcher(ServiceSet services, TimeProvider
 
         [LoggerMessage(113, LogLevel.Warning, "Service {Service}: could not connect to {Target}: {Error}", EventName = "DialFailed")]
         public static partial void DialFailed(ILogger logger, string service, string target, ErrorCode error);
+
+        [LoggerMessage(115, LogLevel.Information, "Service {Service}: the backend connection of a {Kind} stream failed; the edge's side is reset too: {Message}", EventName = "BackendReset")]
+        public static partial void BackendReset(ILogger logger, string service, StreamKind kind, string? message);
+
+        [LoggerMessage(116, LogLevel.Debug, "Service {Service}: the edge reset a {Kind} stream (code {Code}); the backend connection is reset too: {Message}", EventName = "EdgeReset")]
+        public static partial void EdgeReset(ILogger logger, string service, StreamKind kind, string code, string? message);
 
         [LoggerMessage(114, LogLevel.Debug, "Service {Service}: the edge gave up on a stream while it was {Stage}", EventName = "StreamAbandoned")]
         public static partial void Abandoned(ILogger logger, string service, string stage);

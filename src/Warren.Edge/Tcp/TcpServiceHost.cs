@@ -303,6 +303,14 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
                 // A client that reset is its own doing: a client abort, apart from service errors, as an HTTP
                 // client's (docs/observability.md); a cut on the tunnel's side (backend reset, agent gone) is a reset.
                 telemetry?.Fail(spliced.FailedSide == SpliceSide.A ? ErrorKind.ClientAbort : ErrorKind.Reset);
+                if (spliced.FailedSide == SpliceSide.A)
+                {
+                    Log.ClientReset(_logger, service.Name, port, spliced.Error?.Message);
+                }
+                else
+                {
+                    Log.TunnelReset(_logger, service.Name, port, stream.ResetCode?.ToString() ?? "none", spliced.Error?.Message);
+                }
             }
             telemetry?.Completed(spliced.AToB, spliced.BToA);
             if (idled)
@@ -318,6 +326,7 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
                 // The tunnel stream was cut (agent gone, link lost, backend reset): reset the client's connection
                 // too (linger 0 makes the close an RST), so a cut is never passed off as a clean end of the stream.
                 client.LingerState = new LingerOption(true, 0);
+                Log.TunnelReset(_logger, service.Name, port, stream.ResetCode.Value.ToString(), "after the splice ended");
             }
         }
         catch (Exception ex) when (ex is MuxException or IOException or OperationCanceledException)
@@ -386,6 +395,12 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
 
         [LoggerMessage(406, LogLevel.Debug, "TCP service {Service}: connection refused: {Reason}", EventName = "TcpOverQuota")]
         public static partial void OverQuota(ILogger logger, string service, string reason);
+
+        [LoggerMessage(407, LogLevel.Debug, "TCP service {Service}: the client on port {Port} reset its connection; the tunnel stream is reset too: {Message}", EventName = "TcpClientReset")]
+        public static partial void ClientReset(ILogger logger, string service, int port, string? message);
+
+        [LoggerMessage(408, LogLevel.Information, "TCP service {Service}: the tunnel side of a connection on port {Port} was cut (stream reset code {Code}); the client's connection is reset too: {Message}", EventName = "TcpTunnelReset")]
+        public static partial void TunnelReset(ILogger logger, string service, int port, string code, string? message);
 
         [LoggerMessage(404, LogLevel.Information, "TCP service {Service}: connection ended: {Message}", EventName = "TcpStreamFailed")]
         public static partial void StreamFailed(ILogger logger, string service, string message);
