@@ -285,9 +285,20 @@ internal sealed class WarrenHarness : IAsyncDisposable
     /// <summary>The edge's admin /api/status.</summary>
     public Task<EdgeStatus> StatusAsync() => EdgeStatus.ReadAsync(Edge.AdminPort);
 
-    /// <summary>Waits until the edge's status shows a session serving <paramref name="service"/> (for agents the test cannot ask directly).</summary>
+    /// <summary>
+    /// Waits until the edge's status shows a session serving <paramref name="service"/> (for agents the test cannot ask
+    /// directly), and every TCP service with a session listens: its port opens just after the registration shows in
+    /// the status (Tcp/TcpServiceHost.cs follows the route table), and a client a moment early would be refused.
+    /// </summary>
     public Task WaitUntilServedAsync(string service, TimeSpan? timeout = null) =>
-        Wait.UntilAsync(async () => (await StatusAsync()).Sessions.Any(s => s.Services.Contains(service)), $"the edge's status shows a session serving {service}", timeout);
+        Wait.UntilAsync(async () => (await StatusAsync()).Sessions.Any(s => s.Services.Contains(service)) && TcpServicesListen(),
+            $"the edge's status shows a session serving {service}, and its TCP ports listen", timeout);
+
+    private bool TcpServicesListen()
+    {
+        var listening = Edge.TcpPorts;
+        return Edge.State.Routes.RoutedServices.All(s => s.Sessions.IsEmpty || s.Registration.Port is not { } port || listening.Contains(port));
+    }
 
     public Task WaitUntilNoSessionAsync(TimeSpan? timeout = null) =>
         Wait.UntilAsync(async () => (await StatusAsync()).Sessions.Length == 0, "the edge's status shows no agent session", timeout);
