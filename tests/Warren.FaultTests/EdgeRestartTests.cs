@@ -33,8 +33,8 @@ public sealed class EdgeRestartTests(ITestOutputHelper output) : LoggedTest(outp
             Assert.Equal(agentsPort, tunnel.Edge.AgentsPort);
             Assert.Equal(fingerprint, tunnel.Edge.AgentCertificateFingerprint);
 
-            // The backoff restarts at 1 s (full jitter, doubling) after a working session, so a few attempts at most:
-            // 1 + 2 + 4 + 8 s of waits would already be four failed dials.
+            // The stopping edge sent GOAWAY, so the agent tries again every 0.25–0.5 s (Connection/EdgeRestartPace.cs)
+            // rather than on its backoff; the note below says how soon it was back.
             await tunnel.WaitUntilServedAsync("app", TimeSpan.FromSeconds(20));
             reconnectTimes.Add(restartedAt.Elapsed.TotalSeconds);
             await Wait.UntilAsync(() => agent.IsReady, $"round {round}: the agent is ready again");

@@ -12,7 +12,8 @@ namespace Warren.Agent.Connection;
 
 /// <summary>
 /// One of the agent's sessions to the edge, kept up forever: dial, handshake, authenticate, register, serve
-/// streams; when the session ends, back off (1 s doubling to 60 s, full jitter) and do it again. A refused token is
+/// streams; when the session ends, back off (1 s doubling to 60 s, full jitter) and do it again; after the edge's
+/// GOAWAY, at once and then at a short pace for a while (<see cref="EdgeRestartPace"/>). A refused token is
 /// no passing fault: the wait after a refusal is minutes (2.5-5 min, doubling to 30-60 min), and the agent's other
 /// sessions do not try the token until one login succeeds (<see cref="LoginGate"/>).
 /// </summary>
@@ -24,6 +25,7 @@ internal sealed partial class EdgeConnection(
     private static readonly TimeSpan ControlTimeout = TimeSpan.FromSeconds(10);
     private readonly Backoff _backoff = new(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60));
     private readonly Backoff _refusedBackoff = new(TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(60), equalJitter: true);
+    private readonly EdgeRestartPace _restartPace = new(TimeProvider.System);
     private volatile MuxSession? _session;
     private volatile IReadOnlyList<RegistrationResult> _registrations = [];
 
@@ -75,11 +77,13 @@ internal sealed partial class EdgeConnection(
             catch (TokenRefusedException ex)
             {
                 gate.Refused();
+                _restartPace.EdgeAnswered();
                 refusedWait = _refusedBackoff.Next();
                 Log.TokenRefused(logger, index, config.Edge, ex.Message, refusedWait.Value.TotalMinutes);
             }
             catch (AgentRejectedException ex)
             {
+                _restartPace.EdgeAnswered();
                 Log.Rejected(logger, index, ex.Message);
             }
             catch (Exception ex)
@@ -94,6 +98,8 @@ internal sealed partial class EdgeConnection(
             {
                 // The edge drains the session (it restarts, or a new edge process took over its sockets): the next
                 // session starts now, while the old one finishes its streams, so no request waits for a backoff.
+                // Should the edge not be back yet, the next attempts come at a short pace, not a growing backoff.
+                _restartPace.EdgeWentAway();
                 Reconnects++;
                 continue;
             }
@@ -101,7 +107,7 @@ internal sealed partial class EdgeConnection(
             {
                 _backoff.Reset(); // it was a working session: come back quickly
             }
-            var wait = refusedWait ?? _backoff.Next();
+            var wait = refusedWait ?? _restartPace.Next() ?? _backoff.Next();
             Reconnects++;
             Log.Reconnecting(logger, index, wait.TotalSeconds);
             try
@@ -144,6 +150,7 @@ internal sealed partial class EdgeConnection(
             _session = session;
             _backoff.Reset();
             _refusedBackoff.Reset();
+            _restartPace.EdgeAnswered();
             Log.Connected(logger, index, config.Edge, _registrations.Count(r => r.Ok), _registrations.Count);
             using var stop = stopping.Register(() => session.GoAway("agent shutting down"));
             accepting = AcceptLoopAsync(session);

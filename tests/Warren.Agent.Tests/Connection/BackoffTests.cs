@@ -8,7 +8,7 @@ public sealed class BackoffTests
     [Fact]
     public void Ceiling_doubles_from_the_initial_wait_up_to_the_cap()
     {
-        var backoff = new Backoff(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60), new Fixed(1.0));
+        var backoff = new Backoff(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60), new FixedRandom(1.0));
 
         var waits = Enumerable.Range(0, 9).Select(_ => backoff.Next().TotalSeconds).ToArray();
 
@@ -18,7 +18,7 @@ public sealed class BackoffTests
     [Fact]
     public void Each_wait_is_the_jitter_fraction_of_the_ceiling()
     {
-        var backoff = new Backoff(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60), new Fixed(0.25));
+        var backoff = new Backoff(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60), new FixedRandom(0.25));
 
         Assert.Equal([0.25, 0.5, 1.0], Enumerable.Range(0, 3).Select(_ => backoff.Next().TotalSeconds));
     }
@@ -26,7 +26,7 @@ public sealed class BackoffTests
     [Fact]
     public void Reset_starts_again_from_the_initial_wait()
     {
-        var backoff = new Backoff(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60), new Fixed(1.0));
+        var backoff = new Backoff(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60), new FixedRandom(1.0));
         for (var i = 0; i < 5; i++)
         {
             backoff.Next();
@@ -40,18 +40,12 @@ public sealed class BackoffTests
     [Fact]
     public void Ceiling_stays_at_the_cap_after_many_attempts()
     {
-        var backoff = new Backoff(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60), new Fixed(1.0));
+        var backoff = new Backoff(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60), new FixedRandom(1.0));
         for (var i = 0; i < 1000; i++)
         {
             backoff.Next();
         }
 
         Assert.Equal(60, backoff.Next().TotalSeconds);
-    }
-
-    /// <summary>A source whose every draw is <paramref name="value"/> (the jitter as a fraction of the ceiling).</summary>
-    private sealed class Fixed(double value) : Random
-    {
-        public override double NextDouble() => value;
     }
 }
