@@ -302,8 +302,9 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
                 client.LingerState = new LingerOption(true, 0);
                 // A client that reset is its own doing: a client abort, apart from service errors, as an HTTP
                 // client's (docs/observability.md); a cut on the tunnel's side (backend reset, agent gone) is a reset.
-                telemetry?.Fail(spliced.FailedSide == SpliceSide.A ? ErrorKind.ClientAbort : ErrorKind.Reset);
-                if (spliced.FailedSide == SpliceSide.A)
+                var byClient = spliced.FailedSide == SpliceSide.A;
+                telemetry?.Fail(byClient ? ErrorKind.ClientAbort : ErrorKind.Reset);
+                if (byClient)
                 {
                     Log.ClientReset(_logger, service.Name, port, spliced.Error?.Message);
                 }
@@ -326,7 +327,10 @@ internal sealed partial class TcpServiceHost : IAsyncDisposable
                 // The tunnel stream was cut (agent gone, link lost, backend reset): reset the client's connection
                 // too (linger 0 makes the close an RST), so a cut is never passed off as a clean end of the stream.
                 client.LingerState = new LingerOption(true, 0);
-                Log.TunnelReset(_logger, service.Name, port, stream.ResetCode.Value.ToString(), "after the splice ended");
+                if (!spliced.Failed)
+                {
+                    Log.TunnelReset(_logger, service.Name, port, stream.ResetCode.Value.ToString(), "after the splice ended"); // a failed splice said so above
+                }
             }
         }
         catch (Exception ex) when (ex is MuxException or IOException or OperationCanceledException)
