@@ -48,9 +48,14 @@ public sealed class MaliciousPeerTests(ITestOutputHelper output) : LoggedTest(ou
 
         await using var hostile = await HostileAgent.ConnectAsync(tunnel.Edge.AgentsPort, tunnel.Edge.AgentCertificateFingerprint!, tunnel.Token, timeout.Token);
         await Wait.UntilAsync(async () => (await tunnel.StatusAsync()).Sessions.Length == 2, "the edge lists the hostile agent's session");
-        var outcome = await hostile.FloodAsync(flood, timeout.Token);
+        // The edge's log says when it cut the flood off. A flooder that never reads gets no GOAWAY (it sits behind
+        // the replies the flooder left unread, and the edge resets the link a second after its last write), so the
+        // hostile agent stops when the edge says so, then reads: a buggy agent that does read learns why it was cut off.
+        var cutOff = Log.WaitForAsync(Wait.DefaultTimeout, "[ProtocolViolation]");
+        var outcome = await hostile.FloodAsync(flood, cutOff, timeout.Token);
         Log.Note($"{flood}: {outcome.FramesSent} frames sent; GOAWAY {outcome.GoAwayCode} (last stream {outcome.GoAwayLastStreamId}): {outcome.GoAwayReason}");
 
+        Assert.Contains($"({expected})", await cutOff);
         Assert.Equal(expected, outcome.GoAwayCode);
         var budget = new SessionOptions().AbuseBudget;
         switch (flood)
@@ -138,8 +143,11 @@ public sealed class MaliciousPeerTests(ITestOutputHelper output) : LoggedTest(ou
             }
         }
 
-        /// <summary>Floods until the edge sends GOAWAY or hangs up; returns what the edge answered.</summary>
-        public async Task<Outcome> FloodAsync(Flood flood, CancellationToken cancellationToken)
+        /// <summary>
+        /// Floods until <paramref name="cutOff"/> completes (the edge says it cut this agent off), the edge sends GOAWAY
+        /// or hangs up; returns what the edge answered.
+        /// </summary>
+        public async Task<Outcome> FloodAsync(Flood flood, Task cutOff, CancellationToken cancellationToken)
         {
             var refusals = 0;
             (ErrorCode, uint, string)? goAway = null;
@@ -164,7 +172,7 @@ public sealed class MaliciousPeerTests(ITestOutputHelper output) : LoggedTest(ou
             uint nextId = 3;
             try
             {
-                while (sent < MaxFrames && reader?.IsCompleted != true)
+                while (sent < MaxFrames && reader?.IsCompleted != true && !cutOff.IsCompleted)
                 {
                     using var stalled = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                     stalled.CancelAfter(TimeSpan.FromSeconds(3)); // the edge stopped reading: it has closed the session
