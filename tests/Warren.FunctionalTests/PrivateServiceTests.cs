@@ -126,6 +126,31 @@ public sealed class PrivateServiceTests(ITestOutputHelper output) : LoggedTest(o
     }
 
     [Fact]
+    public async Task A_connect_stream_reaching_an_edge_that_handed_over_is_opened_again_on_the_clients_next_session()
+    {
+        // docs/operations.md, "Upgrading the edge": a stream that reaches the old edge after the handover, before the
+        // client's session there had its GOAWAY, is refused unprocessed with the GOAWAY first, and the client opens it
+        // again on its next session. In an upgrade that session is at the new edge; here it is at this same edge,
+        // still handed over, so each retry is refused the same way until the client gives up and resets.
+        var harness = await StartAsync(h => [Private("echo", h.TcpEcho.Port)]);
+        var client = await ConnectAsync(harness, _laptopToken, "echo");
+        using var timeout = new CancellationTokenSource(TestTimeout);
+        using (var before = await DialAsync(client, timeout.Token))
+        {
+            await EchoAsync(before, "before", timeout.Token);
+        }
+
+        harness.Edge.State.Routes.HandOver();
+        using var after = await DialAsync(client, timeout.Token);
+        await after.SendAsync("after"u8.ToArray(), SocketFlags.None, timeout.Token);
+        var reset = await Assert.ThrowsAsync<SocketException>(async () => await after.ReceiveAsync(new byte[16], SocketFlags.None, timeout.Token));
+
+        Assert.Equal(SocketError.ConnectionReset, reset.SocketErrorCode);
+        Assert.True(Log.Matching("[ConnectHandedOver]").Count >= 2, "the stream was opened again on another session:\n" + string.Join("\n", Log.Matching("Connect")));
+        Assert.Single(Log.Matching("[ConnectStreamRefused]"));
+    }
+
+    [Fact]
     public async Task A_private_service_answers_on_no_public_listener()
     {
         var harness = await StartAsync(h => [Private("echo", h.TcpEcho.Port), h.HttpService("app", WarrenHarness.AppHost)]);

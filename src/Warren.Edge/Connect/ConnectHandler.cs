@@ -169,6 +169,16 @@ internal sealed partial class ConnectHandler(
             stream.Abort(ErrorCode.Unauthorized);
             return;
         }
+        if (state.HandedOver)
+        {
+            // This edge handed its sockets to a new one (an upgrade) and drains; the publishing agents are moving there.
+            // The GOAWAY goes first, so the client takes the refusal for the drain's and opens the stream again on its
+            // next session, at the new edge, instead of resetting its local connection (docs/protocol.md §10.4).
+            connect.Mux.GoAway("this edge handed over to a new one");
+            Log.HandedOver(logger, connect.ToString(), service);
+            stream.Abort(ErrorCode.RefusedStream);
+            return;
+        }
         if (state.Routes.MatchPrivate(service) is not { } entry)
         {
             Log.NoService(logger, connect.ToString(), service);
@@ -305,6 +315,9 @@ internal sealed partial class ConnectHandler(
 
         [LoggerMessage(234, LogLevel.Warning, "Connect session {Session}: stream refused: {Message}", EventName = "ConnectBadStream")]
         public static partial void BadStream(ILogger logger, string session, string message);
+
+        [LoggerMessage(238, LogLevel.Information, "Connect session {Session}: a stream for private service {Service} is refused unprocessed, to be opened again at the new edge this one handed over to", EventName = "ConnectHandedOver")]
+        public static partial void HandedOver(ILogger logger, string session, string service);
 
         [LoggerMessage(235, LogLevel.Warning, "Connect session {Session}: no agent publishes private service {Service} now", EventName = "ConnectNoService")]
         public static partial void NoService(ILogger logger, string session, string service);
