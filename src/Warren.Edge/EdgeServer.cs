@@ -175,14 +175,33 @@ public sealed partial class EdgeServer : IAsyncDisposable
         CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.AuthTimeout, TimeSpan.Zero, nameof(options.AuthTimeout));
+        var undo = new StartupUndo();
+        try
+        {
+            return await BuildAndStartAsync(config, loggerFactory, options, sockets, tookOver, undo, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            // Closing what was built must not close a socket the previous edge still accepts on (an upgrade that
+            // failed to start leaves the old edge serving): detached first, as at a handover.
+            sockets.DetachAll();
+            sockets.CloseUnclaimed();
+            await undo.UndoAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static async Task<EdgeServer> BuildAndStartAsync(EdgeConfig config, ILoggerFactory loggerFactory, EdgeServerOptions options, ListenSockets sockets, bool tookOver,
+        StartupUndo undo, CancellationToken cancellationToken)
+    {
         var state = new EdgeState();
         state.Routes.Grace = config.Grace;
         var clusterLogger = loggerFactory.CreateLogger("Warren.Edge.Cluster");
         // In a cluster (docs/cluster.md) the database tokens are the cluster's, in Redis, each edge holding a copy.
-        var cluster = config.Cluster is { } clusterConfig ? await ClusterConnection.ConnectAsync(clusterConfig, clusterLogger).ConfigureAwait(false) : null;
+        var cluster = config.Cluster is { } clusterConfig ? undo.Own(await ClusterConnection.ConnectAsync(clusterConfig, clusterLogger).ConfigureAwait(false)) : null;
         ITokenStore tokenStore = cluster is null ? new TokenStore(config.DataDirectory) : await ClusterTokenStore.StartAsync(cluster, options.Time, clusterLogger).ConfigureAwait(false);
         // Rate limits, strikes and quotas count locally and exchange their counts in the background (docs/cluster.md, "Shared counts").
-        var counters = cluster is null ? null : new ClusterCounters(cluster, options.Time, clusterLogger);
+        var counters = cluster is null ? null : undo.Own(new ClusterCounters(cluster, options.Time, clusterLogger));
         var clusterRates = counters is null ? null : new ClusterRateLimits(counters, state.Routes);
         var tokens = new TokenValidator(config.Tokens, tokenStore);
         if (tokens.Count == 0 && cluster is null)
@@ -192,6 +211,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
             throw new InvalidOperationException(
                 $"no agent tokens: the edge refuses to accept agents without authentication. Create one with `warren token create --data {config.DataDirectory} --name NAME --allow-host PATTERN`, or add tokens: to edge.yaml");
         }
+        undo.OwnSync(tokens);
         tokens.TokensRevoked += names => state.CloseSessionsOf(names);
         var logger = loggerFactory.CreateLogger("Warren.Edge");
         var agentCertificate = config.AgentTls.Insecure ? null : EdgeCertificates.LoadOrCreateAgentCertificate(config);
@@ -199,25 +219,29 @@ public sealed partial class EdgeServer : IAsyncDisposable
             ? new SniCertificateSelector(config.Certificates, config.Acme is { FallbackCert: { } fallbackCert, FallbackKey: { } fallbackKey } ? EdgeCertificates.LoadContext(fallbackCert, fallbackKey) : null)
             : null;
         var acme = config.Acme is { } acmeConfig && sni is not null ? AcmeServices.Create(config, acmeConfig, sni, state.Routes, options.Time, loggerFactory) : null;
+        if (acme is not null)
+        {
+            undo.Own(acme.Manager);
+        }
         var session = options.Session.Clone();
         session.KeepAliveInterval = config.Session.KeepaliveInterval;
         session.KeepAliveTimeout = config.Session.KeepaliveTimeout;
-        var client = new TunnelHttpClient(session.OpenTimeout);
+        var client = undo.OwnSync(new TunnelHttpClient(session.OpenTimeout));
         var limitsConfig = config.Limits;
         // The abuse shield refuses banned clients at accept on every listener (docs/policy.md, "Abuse shield"), and
         // failed agent logins count towards a ban.
-        var shield = new AbuseShield(config.Shield, new BanStore(config.DataDirectory, logger), options.Time, loggerFactory.CreateLogger<AbuseShield>());
-        var clusterStrikes = counters is null ? null : new ClusterStrikes(counters, shield, options.Time);
+        var shield = undo.Own(new AbuseShield(config.Shield, new BanStore(config.DataDirectory, logger), options.Time, loggerFactory.CreateLogger<AbuseShield>()));
+        var clusterStrikes = counters is null ? null : undo.OwnSync(new ClusterStrikes(counters, shield, options.Time));
         var perIp = new PerIpConnectionLimiter(limitsConfig.MaxConnectionsPerIp, limitsConfig.Ipv6SubnetFactor);
-        var authFailures = new AuthFailureLimiter(limitsConfig.MaxAuthFailuresPerIp, limitsConfig.AuthFailureWindow, limitsConfig.Ipv6SubnetFactor, shield);
+        var authFailures = undo.OwnSync(new AuthFailureLimiter(limitsConfig.MaxAuthFailuresPerIp, limitsConfig.AuthFailureWindow, limitsConfig.Ipv6SubnetFactor, shield));
         var agentGuard = new AgentListenerGuard(limitsConfig.MaxAgentConnectionsPerIp, limitsConfig.Ipv6SubnetFactor, authFailures,
             loggerFactory.CreateLogger<AgentListenerGuard>()) { Shield = shield };
         var metrics = new EdgeMetrics(state, sni, perIp, agentGuard);
         shield.Metrics = new ShieldMetrics(metrics.Registry, () => shield.Count);
         var trusted = TrustedProxies.Parse(config.TrustedProxies);
         var listeners = new EdgeListeners(metrics, perIp, new ShieldConnectionGate(shield, trusted));
-        var accessLog = new AccessLogWriter(config.AccessLog, config.DataDirectory, loggerFactory, metrics.Registry, options.Time,
-            console: options.AccessLogConsole);
+        var accessLog = undo.Own(new AccessLogWriter(config.AccessLog, config.DataDirectory, loggerFactory, metrics.Registry, options.Time,
+            console: options.AccessLogConsole));
 
         var builder = WebHosting.CreateBuilder(inlineScheduling: true);
         builder.WebHost.UseSockets(o => o.CreateBoundListenSocket = sockets.ForKestrel); // bound below, or taken over from the previous edge
@@ -276,7 +300,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
             }
         });
         builder.Services.WithoutKeyRingPreload(); // the keys are read at the first OIDC login (Policy/DeferredDataProtectionProvider.cs)
-        var app = builder.Build();
+        var app = undo.Own(builder.Build());
         metrics.KestrelErrors = app.Services.GetRequiredService<KestrelConnectionErrors>();
         // The authentication services are registered for the policies' JWT layers, and WebApplication then inserts
         // UseAuthentication at the top of the pipeline by itself: a DI scope, a handler provider and an async state
@@ -291,7 +315,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
         }
         // Policy (docs/policy.md) sits inside the telemetry wrapper, so refusals are counted and logged per service;
         // the console's quota and inspector step (docs/console.md) comes after policy, right before forwarding.
-        var console = new EdgeConsole(config, state, metrics, tokens, client, options.Time, loggerFactory);
+        var console = undo.OwnSync(new EdgeConsole(config, state, metrics, tokens, client, options.Time, loggerFactory));
         var clusterQuotas = counters is null ? null : new ClusterQuotas(counters, console.Accounting);
         var clusterTraffic = counters is null ? null : new ClusterTraffic(counters, console.Accounting);
         if (tookOver)
@@ -306,27 +330,27 @@ public sealed partial class EdgeServer : IAsyncDisposable
         forward = new ShieldMiddleware(shield, trusted).Wrap(forward); // a banned client is refused before routing
         var pipeline = new RequestTelemetry(metrics, accessLog) { Recorder = console }.Wrap(forward);
         // Any edge serves any service (docs/cluster.md, "Forwarding"); an edge without cluster: has no such step.
-        var peers = cluster is null ? null : new PeerForwarder(cluster, state.Routes, app.Services.GetRequiredService<IHttpForwarder>(), session, options.Time,
-            draining: () => !metrics.IsReady, clusterLogger);
+        var peers = cluster is null ? null : undo.Own(new PeerForwarder(cluster, state.Routes, app.Services.GetRequiredService<IHttpForwarder>(), session, options.Time,
+            draining: () => !metrics.IsReady, clusterLogger));
         app.Run(peers is null ? pipeline : peers.Wrap(pipeline));
 
         EdgeServer? server = null; // the admin API reaches the edge once it is built (below)
-        var admin = AdminHost.Build(config, loggerFactory, state, metrics, acme?.Manager, console, out var adminListener, tokens,
+        var admin = undo.Own(AdminHost.Build(config, loggerFactory, state, metrics, acme?.Manager, console, out var adminListener, tokens,
             configuredTokens: () => server?.Config.Tokens ?? config.Tokens,
             reload: () => server?.ReloadAsync() ?? Task.FromResult(ReloadResult.Refused("the edge is still starting")), shield, sockets,
             drainTimeout: () => server?.Config.DrainTimeout ?? config.DrainTimeout,
-            cluster: cluster is null ? null : () => server?.ClusterRegistry?.Describe());
+            cluster: cluster is null ? null : () => server?.ClusterRegistry?.Describe()));
 
-        var claims = cluster is null ? null : new ClusterClaims(cluster, state.Routes, options.Time, clusterLogger);
+        var claims = cluster is null ? null : undo.OwnSync(new ClusterClaims(cluster, state.Routes, options.Time, clusterLogger));
         var registrations = new RegistrationHandler(state.Routes, app.Services.GetRequiredService<EdgePolicies>(), config.Limits.MaxServicesPerSession,
             TimeProvider.System, loggerFactory.CreateLogger<RegistrationHandler>()) { Cluster = claims };
-        var tcp = new TcpServiceHost(state.Routes, options.TcpBindAddress ?? IPAddress.Parse(config.Listen.TcpAddress), config.Limits.IdleTimeout, logger) {
+        var tcp = undo.Own(new TcpServiceHost(state.Routes, options.TcpBindAddress ?? IPAddress.Parse(config.Listen.TcpAddress), config.Limits.IdleTimeout, logger) {
             Telemetry = new TcpTelemetry(metrics, accessLog) { Recorder = console },
             Policy = new TcpPolicyGate(app.Services.GetRequiredService<PolicyRateLimiter>(), app.Services.GetRequiredService<PolicyMetrics>(), logger, shield),
             Shield = shield,
             Limits = new TcpConnectionLimits(limitsConfig),
             Sockets = sockets,
-        };
+        });
         // warren connect (docs/operations.md, "Private services"): its streams are the private services' TCP clients.
         var connects = new ConnectHandler(state, tokens, tcp.Limits, config.Limits.IdleTimeout, loggerFactory.CreateLogger<ConnectHandler>())
         {
@@ -334,10 +358,10 @@ public sealed partial class EdgeServer : IAsyncDisposable
         };
         var handler = new AgentConnectionHandler(state, tokens, authFailures, session, client, options, registrations,
             loggerFactory.CreateLogger<AgentConnectionHandler>()) { Connects = connects };
-        var agents = AgentListener.Start(ListenEndPoint.Parse(config.Listen.Agents), agentCertificate, handler, agentGuard, metrics,
-            config.Limits.MaxConnections, loggerFactory.CreateLogger<AgentListener>(), sockets);
+        var agents = undo.Own(AgentListener.Start(ListenEndPoint.Parse(config.Listen.Agents), agentCertificate, handler, agentGuard, metrics,
+            config.Limits.MaxConnections, loggerFactory.CreateLogger<AgentListener>(), sockets));
         // Before any listener accepts: the services known before this start route to their grace queues (503, never 404).
-        var known = new KnownServices(config.DataDirectory, state.Routes, logger);
+        var known = undo.Own(new KnownServices(config.DataDirectory, state.Routes, logger));
         var restored = known.Restore(config.Grace.Remember > TimeSpan.Zero);
         var liveLimits = new LiveLimits(app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<KestrelServerOptions>>().Value.Limits,
             perIp, agentGuard, tcp.Limits, registrations);
@@ -350,7 +374,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
             AcmeMetrics.Register(metrics.Registry, acme.Manager);
             acme.Manager.Start();
         }
-        var peerListener = cluster is null ? null : PeerListener.Start(cluster, agentCertificate, session, peerHttp!, clusterLogger);
+        var peerListener = cluster is null ? null : undo.Own(PeerListener.Start(cluster, agentCertificate, session, peerHttp!, clusterLogger));
         if (peers is not null)
         {
             // TCP services across the cluster: ports other edges hold listen here too (Cluster/PeerTcp.cs).
@@ -359,12 +383,12 @@ public sealed partial class EdgeServer : IAsyncDisposable
             tcp.Peers = peerTcp;
         }
         var registry = cluster is null ? null
-            : await ClusterRegistry.StartAsync(cluster, state, peerListener!.Advertise, fingerprint, options.Time, clusterLogger).ConfigureAwait(false);
+            : undo.Own(await ClusterRegistry.StartAsync(cluster, state, peerListener!.Advertise, fingerprint, options.Time, clusterLogger).ConfigureAwait(false));
         if (registry is not null)
         {
             peers!.Attach(registry);
         }
-        var clusterBans = cluster is null ? null : await ClusterBans.StartAsync(cluster, shield, clusterLogger).ConfigureAwait(false);
+        var clusterBans = cluster is null ? null : undo.OwnSync(await ClusterBans.StartAsync(cluster, shield, clusterLogger).ConfigureAwait(false));
         metrics.IsReady = true;
         return server = new EdgeServer(app, admin, tcp, client, listeners, adminListener(), state, fingerprint, tokens, agents, authFailures)
         {
