@@ -37,6 +37,30 @@ public sealed class StartFailureTests(ITestOutputHelper output) : LoggedTest(out
         Assert.True(Accepts(agentsPort));
     }
 
+    [Fact]
+    public async Task An_upgrade_whose_new_edge_fails_to_start_leaves_the_old_edge_accepting_on_its_sockets()
+    {
+        // docs/operations.md, "Upgrading the edge": the new edge takes the running one's listening sockets over before
+        // it starts. If its start fails, taking down what it had built must not close those sockets under the old edge.
+        var data = TempDirectory();
+        var config = WarrenHarness.LoopbackEdgeConfig(data, [WarrenHarness.Grant("tests", WarrenHarness.NewToken(), ["app.test"])]);
+        await using var old = await EdgeServer.StartAsync(config, Log.Factory, new EdgeServerOptions { Upgrades = true });
+        var httpPort = old.HttpPort!.Value;
+        using var stopped = new CancellationTokenSource();
+        await stopped.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => EdgeServer.StartAsync(config, Log.Factory, new EdgeServerOptions { Upgrades = true }, stopped.Token));
+        Assert.Contains(Log.Lines, l => l.Contains("took over", StringComparison.Ordinal)); // the sockets were the old edge's
+
+        Assert.True(Accepts(old.AgentsPort), "the old edge's agent listener stopped accepting");
+        for (var i = 0; i < 3; i++)
+        {
+            using var http = new HttpClient();
+            using var answer = await http.SendAsync(new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{httpPort}/") { Headers = { Host = "unknown.test" } });
+            Assert.Equal(HttpStatusCode.NotFound, answer.StatusCode); // the old edge answers: no such service
+        }
+    }
+
     private static bool Accepts(int port)
     {
         using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
