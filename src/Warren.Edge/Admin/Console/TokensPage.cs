@@ -16,9 +16,10 @@ namespace Warren.Edge.Admin.Console;
 /// </summary>
 internal static class TokensPage
 {
-    public static async Task RenderAsync(HttpContext context, EdgeConsole console, string? secret = null, string? createdName = null, string? error = null, int status = StatusCodes.Status200OK)
+    public static async Task RenderAsync(HttpContext context, EdgeConsole console, string? secret = null, string? createdName = null, string? error = null, int status = StatusCodes.Status200OK,
+        IReadOnlyList<StoredToken>? stored = null)
     {
-        var stored = await console.Database.RunAsync(() =>
+        stored ??= await console.Database.RunAsync(() =>
         {
             return console.Tokens.Store?.List() ?? [];
         }).ConfigureAwait(false);
@@ -141,14 +142,19 @@ internal static class TokensPage
             return;
         }
         string secret;
+        IReadOnlyList<StoredToken> stored;
         try
         {
-            secret = await console.Database.RunAsync(() =>
+            // The list the page shows is read in the same piece of work: the secret is shown this once, so the page
+            // that carries it must not wait for a second place in a queue that may be full by then (a 503 there
+            // would lose a token that was created).
+            (secret, stored) = await console.Database.RunAsync(() =>
             {
-                var created = (console.Tokens.Store ?? throw new InvalidOperationException("this edge has no token database")).Create(name, hosts, ports, maxSessions, quota, privateServices);
+                var store = console.Tokens.Store ?? throw new InvalidOperationException("this edge has no token database");
+                var created = store.Create(name, hosts, ports, maxSessions, quota, privateServices);
                 console.Tokens.Refresh(); // agents may use it now, not at the next poll
                 console.Accounting.RefreshQuotas();
-                return created;
+                return (created, store.List());
             }).ConfigureAwait(false);
         }
         catch (InvalidOperationException ex)
@@ -156,7 +162,7 @@ internal static class TokensPage
             await RenderAsync(context, console, error: ex.Message, status: StatusCodes.Status409Conflict).ConfigureAwait(false);
             return;
         }
-        await RenderAsync(context, console, secret, name).ConfigureAwait(false);
+        await RenderAsync(context, console, secret, name, stored: stored).ConfigureAwait(false);
     }
 
     public static Task RevokeAsync(EdgeConsole console, string name) => console.Database.RunAsync(() =>
