@@ -6,7 +6,10 @@
 #                                      "End-to-end (N cores)" section and docs/benchmarks-concurrency-Ncores.svg
 #   bash bench/run.sh --quick          3-5 minutes: 3 s per wrk run, short idle windows, 256 MB transfers; writes its
 #                                      report to artifacts/bench/benchmarks.md only (quick figures are not results)
-#   bash bench/run.sh --publish DIR    only publish warren, warren-loadtest and warren-yarphop into DIR/{warren,loadtest,yarphop}
+#   bash bench/run.sh --publish DIR    only publish warren, warren-agent, warren-loadtest and warren-yarphop into
+#                                      DIR/{warren,warren-agent,loadtest,yarphop}
+#   bash bench/run.sh --agent warren   run the agents as `warren agent` (the JIT-compiled all-in-one binary) instead of
+#                                      warren-agent (the agent's own Native AOT binary, the default)
 #   bash bench/run.sh --prebuilt [DIR] run with those published binaries instead of building (DIR defaults to .devicekit)
 #   bash bench/run.sh --plan           print the core layout and every command line the run would start, then exit
 #   bash bench/run.sh --policy         only the policy phase (issue 13): the policy step's cost at c64, printed and in
@@ -35,7 +38,7 @@
 #                          (its own config, host key and user key in the scratch folder; no system sshd touched)
 #   HAProxy :+6            TCP mode, to PostgreSQL: the L4 one-hop
 #   warren edge :+10       HTTP, :+11 admin, :+363 agents (TLS, generated certificate); TCP service pg on :+8
-#   warren agent           one session, pins the edge fingerprint; web.bench -> backend, ws.bench -> Kestrel,
+#   warren-agent           one session, pins the edge fingerprint; web.bench -> backend, ws.bench -> Kestrel,
 #                          pg -> PostgreSQL
 # With 8 or more cores, backends, load generators and the proxy under test run on separate cores (taskset): a
 # quarter for backends, a quarter for load (wrk and pgbench threads scale to it), the rest for the proxy (nginx
@@ -44,7 +47,7 @@ set -euo pipefail
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 ARGS=("$@")
-QUICK=0 PLAN=0 PREBUILT="" PUBLISH="" CLUSTER=0 POLICY_ONLY=0 IDLE_ONLY=0
+QUICK=0 PLAN=0 PREBUILT="" PUBLISH="" CLUSTER=0 POLICY_ONLY=0 IDLE_ONLY=0 AGENT_BINARY=warren-agent
 while (($#)); do
   case $1 in
     --quick) QUICK=1 ;;
@@ -54,6 +57,8 @@ while (($#)); do
     --plan) PLAN=1 ;;
     --prebuilt) if [[ -n ${2:-} && $2 != --* ]]; then PREBUILT=$2; shift; else PREBUILT=.devicekit; fi ;;
     --publish) [[ -n ${2:-} ]] || { echo "--publish needs a folder" >&2; exit 2; }; PUBLISH=$2; shift ;;
+    --agent) [[ ${2:-} == warren || ${2:-} == warren-agent ]] || { echo "--agent takes warren or warren-agent" >&2; exit 2; }
+      AGENT_BINARY=$2; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -67,11 +72,13 @@ COMMAND="bash bench/run.sh${ARGS[*]:+ ${ARGS[*]}}"
 # shellcheck disable=SC1091
 [[ -f $ROOT/.devicekit/env.sh ]] && source "$ROOT/.devicekit/env.sh"
 
-publish() { # DIR: the three programs the run starts: warren as released (ReleaseBinary), the other two framework-dependent
+publish() { # DIR: the four programs the run starts: warren and warren-agent as released, the other two framework-dependent
   local rid
   rid=$(dotnet --info | awk '$1 == "RID:" {print $2; exit}')
   # The trimmer warns about reflection over Warren's types, which the partial trim keeps (src/Warren.Cli/Warren.Cli.csproj).
   dotnet publish src/Warren.Cli -c Release -r "$rid" -p:ReleaseBinary=true -o "$1/warren" -nologo -v q -clp:ErrorsOnly
+  # Native AOT: needs clang on this machine (the publish's link step), not on the one the run goes to.
+  dotnet publish src/Warren.AgentCli -c Release -r "$rid" -o "$1/warren-agent" -nologo -v q -clp:ErrorsOnly
   dotnet publish bench/Warren.LoadTest -c Release -o "$1/loadtest" -nologo -v q
   dotnet publish bench/Warren.YarpHop -c Release -o "$1/yarphop" -nologo -v q
 }
@@ -403,10 +410,13 @@ if ((!PLAN)); then
   fi
 fi
 WARREN="${PREBUILT:-$OUT}/warren/warren"
+# The agent every phase starts: warren-agent, the agent's own binary, as an agent host would run it; `warren agent`
+# with --agent warren.
+if [[ $AGENT_BINARY == warren ]]; then AGENT=("$WARREN" agent); else AGENT=("${PREBUILT:-$OUT}/warren-agent/warren-agent"); fi
 LOADTEST="${PREBUILT:-$OUT}/loadtest/warren-loadtest"
 YARPHOP="${PREBUILT:-$OUT}/yarphop/warren-yarphop"
 if ((!PLAN)); then
-  for b in "$WARREN" "$LOADTEST" "$YARPHOP"; do [[ -x $b ]] || { echo "missing $b (publish it with --publish DIR)" >&2; exit 1; }; done
+  for b in "$WARREN" "${AGENT[0]}" "$LOADTEST" "$YARPHOP"; do [[ -x $b ]] || { echo "missing $b (publish it with --publish DIR)" >&2; exit 1; }; done
   for p in "${ALL_PORTS[@]}"; do
     port_open "$p" && { echo "port $p is in use (another benchmark?); pick other ports with WARREN_BENCH_PORT" >&2; exit 1; }
   done
@@ -544,7 +554,7 @@ start_main_agent() { # NAME: the agent of the load runs, as NAME.log
     port: $PG_EDGE
     target: tcp://127.0.0.1:$PG_PORT
     max_concurrency: 64"
-  launch proxy "$1" "$WARREN" agent --config "$W/agent.yaml"
+  launch proxy "$1" "${AGENT[@]}" --config "$W/agent.yaml"
   AGENT_PID=$LAST_PID
 }
 # as_postgres CMD...: PostgreSQL refuses to run as root.
@@ -734,7 +744,7 @@ services:
     target: http://127.0.0.1:$BACKEND
     max_concurrency: 2048
 EOF
-    launch proxy "cluster-agent-$n" "$WARREN" agent --config "$W/cluster-agent.yaml"
+    launch proxy "cluster-agent-$n" "${AGENT[@]}" --config "$W/cluster-agent.yaml"
     pids+=("$LAST_PID")
     cat >"$W/cluster-haproxy.cfg" <<EOF
 global
@@ -821,7 +831,7 @@ policy_phase() {
   policy_agent_yaml "$W/agent-policy.yaml" policy
   # env --default-signal=HUP: the agent reloads on SIGHUP even when this script runs with it ignored (nohup), which
   # the agent would inherit and keep.
-  launch proxy agent-policy env --default-signal=HUP "$WARREN" agent --config "$W/agent-policy.yaml"
+  launch proxy agent-policy env --default-signal=HUP "${AGENT[@]}" --config "$W/agent-policy.yaml"
   AGENT_PID=$LAST_PID
   wait_http "http://127.0.0.1:$EDGE_HTTP/6b?key=bench-policy-key" web.bench 300
   wait_http "http://127.0.0.1:$EDGE_HTTP/6b?key=bench-policy-key" policy.bench 300
@@ -859,7 +869,7 @@ idle_settled_phase() {
   fresh_edge_yaml settled
   start_edge "$W/edge-settled.yaml"
   agent_yaml "$W/agent-settled.yaml" "$(services_yaml 57)"
-  launch proxy agent-settled "$WARREN" agent --config "$W/agent-settled.yaml"
+  launch proxy agent-settled "${AGENT[@]}" --config "$W/agent-settled.yaml"
   AGENT_PID=$LAST_PID
   wait_http "http://127.0.0.1:$EDGE_HTTP/6b" s57.bench 300
   pause "$IDLE_SETTLE"
@@ -897,7 +907,7 @@ if ((PLAN)); then
   run_wrk conc warren 1000 /6b "$DUR"
   bulk upload yarp
   pg_bench haproxy 8 "$DUR"
-  pinned load "$LOADTEST" routable --port "$EDGE_HTTP" --count 57 -- "${PIN_proxy[@]}" "$WARREN" agent --config "$W/agent-57.yaml"
+  pinned load "$LOADTEST" routable --port "$EDGE_HTTP" --count 57 -- "${PIN_proxy[@]}" "${AGENT[@]}" --config "$W/agent-57.yaml"
   show load "(runs)"
   exit 0
 fi
@@ -944,7 +954,7 @@ for N in "${SERVICE_COUNTS[@]}"; do
   agent_yaml "$W/agent-$N.yaml" "$(services_yaml "$N")"
   wait_http "http://127.0.0.1:$EDGE_ADMIN/healthz" x 100
   run load "$W/routable.out" "$LOADTEST" routable --port "$EDGE_HTTP" --count "$N" --path /6b --timeout 60 \
-    --pidfile "$W/agent-$N.pid" --log "$W/agent-$N.log" -- "${PIN_proxy[@]}" "$WARREN" agent --config "$W/agent-$N.yaml"
+    --pidfile "$W/agent-$N.pid" --log "$W/agent-$N.log" -- "${PIN_proxy[@]}" "${AGENT[@]}" --config "$W/agent-$N.yaml"
   ms=$(tail -1 "$W/routable.out")
   AGENT_PID=$(cat "$W/agent-$N.pid")
   PIDS+=("$AGENT_PID")
@@ -1083,7 +1093,7 @@ SETUP="Backends: nginx serving static files, Kestrel for WebSockets and uploads,
 upstream); YARP one-hop (\`bench/Warren.YarpHop\`: \`IHttpForwarder\` with YARP's default client, transformer and request
 config, default ASP.NET settings (server GC), no logging); \`ssh -R\` (OpenSSH $(ssh -V 2>&1 | grep -oE 'OpenSSH_[0-9.p]+' | head -1 | cut -c9- || echo '?')
 client, default ciphers, one connection to a throwaway sshd on loopback); HAProxy $(haproxy -v 2>/dev/null | grep -oE 'version [0-9.]+' | head -1 | cut -d' ' -f2 || echo '?')
-in TCP mode for pgbench. Warren: \`warren edge\` and \`warren agent\` as separate Release processes, TLS agent link with the
+in TCP mode for pgbench. Warren: \`warren edge\` and \`${AGENT[*]##*/}\` as separate Release processes, TLS agent link with the
 pinned generated certificate, one session, \`max_concurrency\` 2048 (4096 for WebSockets, 64 for the TCP service).
 wrk sends \`Host: web.bench\` to every target. Raw results: \`artifacts/bench/results.jsonl\`."
 SVG_NAME="benchmarks-concurrency-${CORES}cores.svg"

@@ -2,6 +2,8 @@
 # Builds Warren's release artefacts into artifacts/release/ (docs/operations.md, "Installing"):
 #   warren-VERSION-linux-x64, warren-VERSION-linux-arm64   self-contained single-file binaries (no .NET needed)
 #   warren-VERSION-linux-x64-small, ...-linux-arm64-small       the same without precompiled code: for small hosts
+#   warren-agent-VERSION-linux-x64, ...-linux-arm64         the agent alone, Native AOT (src/Warren.AgentCli): about
+#                                                           22 MB of RSS; built only for the architecture this runs on
 #   warren-VERSION-framework-dependent.tar.gz               for hosts with the ASP.NET Core 10 runtime
 #   warren-VERSION-systemd.tar.gz                           the systemd units and example configs
 #   warren.VERSION.nupkg                                    the .NET tool package (dotnet tool install -g warren)
@@ -40,6 +42,18 @@ for rid in "${rids[@]}"; do
     cp "$work/$name/warren" "$out/$name"
     chmod 0755 "$out/$name"
   done
+  # The agent's own binary. Native AOT links against the target's system libraries, so it is built on a machine of
+  # that architecture (a release of both runs this script on an x64 and on an arm64 machine).
+  name=warren-agent-$version-$rid
+  case "$rid:$(uname -m)" in
+    linux-x64:x86_64 | linux-arm64:aarch64)
+      echo "== $name (Native AOT, the agent alone)"
+      dotnet publish src/Warren.AgentCli/Warren.AgentCli.csproj -c Release -r "$rid" -p:Version="$version" \
+        -o "$work/$name" -nologo -v quiet
+      cp "$work/$name/warren-agent" "$out/$name"
+      chmod 0755 "$out/$name" ;;
+    *) echo "== $name skipped: Native AOT builds it on a $rid machine, and this one is $(uname -m)" ;;
+  esac
 done
 
 echo "== warren $version (framework-dependent)"

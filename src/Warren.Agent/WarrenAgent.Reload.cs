@@ -98,16 +98,16 @@ public sealed partial class WarrenAgent
     }
 
     private static List<string> RestartRequired(AgentConfig started, AgentConfig next) => ConfigReload.Changed(
-        ("edge", started.Edge, next.Edge),
-        ("edges", string.Join(' ', started.Edges), string.Join(' ', next.Edges)),
-        ("token", started.Token, next.Token),
-        ("edge_fingerprint", started.EdgeFingerprint, next.EdgeFingerprint),
-        ("insecure", started.Insecure, next.Insecure),
-        ("name", started.Name, next.Name),
-        ("connections", started.Connections, next.Connections),
-        ("admin", started.Admin, next.Admin),
-        ("admin_token", started.AdminToken, next.AdminToken),
-        ("session", started.Session, next.Session));
+        ConfigReload.Key("edge", started.Edge, next.Edge),
+        ConfigReload.Key("edges", string.Join(' ', started.Edges), string.Join(' ', next.Edges)),
+        ConfigReload.Key("token", started.Token, next.Token),
+        ConfigReload.Key("edge_fingerprint", started.EdgeFingerprint, next.EdgeFingerprint),
+        ConfigReload.Key("insecure", started.Insecure, next.Insecure),
+        ConfigReload.Key("name", started.Name, next.Name),
+        ConfigReload.Key("connections", started.Connections, next.Connections),
+        ConfigReload.Key("admin", started.Admin, next.Admin),
+        ConfigReload.Key("admin_token", started.AdminToken, next.AdminToken),
+        ConfigReload.Key("session", started.Session, next.Session));
 
     private static partial class Log
     {

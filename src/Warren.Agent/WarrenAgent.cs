@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Microsoft.Extensions.Logging;
 using Warren.Agent.Connection;
 using Warren.Agent.Services;
@@ -82,10 +83,28 @@ public sealed partial class WarrenAgent : IAsyncDisposable
     /// <summary>Streams in flight per service (for status and metrics).</summary>
     public IReadOnlyDictionary<string, int> InFlight => _dispatcher.Services.ToDictionary(p => p.Key, p => p.Value.InFlight);
 
+    /// <summary>
+    /// Whether this build has the admin listener. The `warren-agent` binary (src/Warren.AgentCli, Native AOT) turns
+    /// the switch off so that the compiler leaves ASP.NET Core out: it is what keeps that binary at about 22 MB of RSS
+    /// instead of 32 (docs/performance.md, "The agent alone, compiled ahead of time").
+    /// </summary>
+    [FeatureSwitchDefinition(AdminListenerSwitch)]
+    public static bool AdminListenerSupported { get; } = !AppContext.TryGetSwitch(AdminListenerSwitch, out var on) || on;
+
+    private const string AdminListenerSwitch = "Warren.Agent.AdminListener";
+
+    /// <summary>Starts the admin listener when configured, then the sessions.</summary>
+    /// <exception cref="ConfigException"><see cref="AgentConfig.Admin"/> is set and this build has no admin listener.</exception>
     public void Start()
     {
         if (Config.Admin is { Length: > 0 } admin)
         {
+            if (!AdminListenerSupported)
+            {
+                throw new ConfigException([new ConfigError(null, null, "admin",
+                    "this agent binary (warren-agent) is built without the admin listener; remove admin, or run `warren agent` " +
+                    "for /metrics, /healthz, /readyz, /api/status and the console")]);
+            }
             // Started before the sessions so /readyz answers "not ready" from the first moment; a bind failure stops Start.
             _admin = AgentAdminServer.StartAsync(admin, Config.AdminToken, this, Metrics, _loggerFactory).GetAwaiter().GetResult();
         }

@@ -137,19 +137,19 @@ public sealed partial class EdgeServer
     }
 
     private static List<string> RestartRequired(EdgeConfig started, EdgeConfig next) => ConfigReload.Changed(
-        ("listen.http", started.Listen.Http, next.Listen.Http),
-        ("listen.https", started.Listen.Https, next.Listen.Https),
-        ("listen.agents", started.Listen.Agents, next.Listen.Agents),
-        ("listen.admin", started.Listen.Admin, next.Listen.Admin),
-        ("data", started.DataDirectory, next.DataDirectory),
-        ("agent_tls", started.AgentTls, next.AgentTls),
-        ("session", started.Session, next.Session),
-        ("acme", started.Acme, next.Acme),
-        ("admin_token", started.AdminToken, next.AdminToken),
-        ("trusted_proxies", started.TrustedProxies, next.TrustedProxies),
-        ("access_log", started.AccessLog, next.AccessLog));
+        ConfigReload.Key("listen.http", started.Listen.Http, next.Listen.Http),
+        ConfigReload.Key("listen.https", started.Listen.Https, next.Listen.Https),
+        ConfigReload.Key("listen.agents", started.Listen.Agents, next.Listen.Agents),
+        ConfigReload.Key("listen.admin", started.Listen.Admin, next.Listen.Admin),
+        ConfigReload.Key("data", started.DataDirectory, next.DataDirectory),
+        ConfigReload.Key("agent_tls", started.AgentTls, next.AgentTls),
+        ConfigReload.Key("session", started.Session, next.Session),
+        ConfigReload.Key("acme", started.Acme, next.Acme),
+        ConfigReload.Key("admin_token", started.AdminToken, next.AdminToken),
+        ConfigReload.Key("trusted_proxies", started.TrustedProxies, next.TrustedProxies),
+        ConfigReload.Key("access_log", started.AccessLog, next.AccessLog));
 
-    private static bool Same(object? a, object? b) => ConfigReload.Same(a, b);
+    private static bool Same<T>(T a, T b) => ConfigReload.Same(a, b);
 
     private static partial class Log
     {

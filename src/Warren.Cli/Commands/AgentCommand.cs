@@ -6,10 +6,16 @@ using Warren.Configuration;
 
 namespace Warren.Cli.Commands;
 
-/// <summary><c>warren agent</c>: publish the services in agent.yaml through the edge.</summary>
+/// <summary>
+/// <c>warren agent</c>: publish the services in agent.yaml through the edge. The same command is the whole of the
+/// <c>warren-agent</c> binary (src/Warren.AgentCli), which compiles this file in.
+/// </summary>
 internal static class AgentCommand
 {
-    public static Command Create(Option<bool> verbose)
+    public static Command Create(Option<bool> verbose) => Configure(new Command("agent", "Run an agent next to private services"), verbose);
+
+    /// <summary>Gives <paramref name="command"/> the agent's options and action.</summary>
+    public static Command Configure(Command command, Option<bool> verbose)
     {
         var config = new Option<string?>("--config", "-c") { Description = "Path to agent.yaml" };
         var edge = new Option<string?>("--edge") { Description = "Edge agent listener host:port (overrides edge)" };
@@ -19,11 +25,18 @@ internal static class AgentCommand
         var insecure = new Option<bool>("--insecure") { Description = "Plain TCP to the edge, for local tests only" };
         var admin = new Option<string?>("--admin") { Description = "Local admin address for /metrics, /healthz, /readyz, /api/status (overrides admin)" };
         var logFormat = CliLogging.FormatOption();
-        var command = new Command("agent", "Run an agent next to private services") { config, edge, token, fingerprint, name, insecure, admin, logFormat };
+        foreach (var option in new Option[] { config, edge, token, fingerprint, name, insecure, admin, logFormat })
+        {
+            // warren-agent has no admin listener: no --admin flag either (an admin: key is refused at start).
+            if (option != admin || WarrenAgent.AdminListenerSupported)
+            {
+                command.Options.Add(option);
+            }
+        }
         command.SetAction(async (parse, cancellationToken) =>
         {
             var overrides = LinkOverrides(parse, edge, token, fingerprint, name, insecure);
-            EdgeCommand.AddOverride(overrides, "admin", parse.GetValue(admin));
+            CommandHost.AddOverride(overrides, "admin", parse.GetValue(admin));
             AgentConfig agentConfig;
             var path = parse.GetValue(config);
             var environment = ConfigLoader.ProcessEnvironment();
@@ -42,13 +55,23 @@ internal static class AgentCommand
             {
                 ReloadSource = path is null ? null : () => ConfigLoader.LoadAgent(path, environment, overrides),
             });
-            agent.Start();
+            try
+            {
+                agent.Start();
+            }
+            catch (ConfigException ex)
+            {
+                // A setting this build cannot serve (the admin listener in warren-agent): refused before any session starts.
+                await agent.DisposeAsync().ConfigureAwait(false);
+                await Console.Error.WriteLineAsync(ex.Message).ConfigureAwait(false);
+                return 2;
+            }
             logger.LogInformation("Agent {Name} started: {Count} services, {Connections} session(s) to {Edge}",
                 agentConfig.Name, agentConfig.Services.Count, agentConfig.Connections, agentConfig.Edge);
             ServiceManager.Ready();
             using (ReloadSignal.Register(() => agent.ReloadAsync()))
             {
-                await EdgeCommand.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
+                await CommandHost.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
             }
             ServiceManager.Stopping();
             var drain = agent.Config.DrainTimeout;
@@ -64,10 +87,10 @@ internal static class AgentCommand
         Option<string?> name, Option<bool> insecure)
     {
         var overrides = new Dictionary<string, string>();
-        EdgeCommand.AddOverride(overrides, "edge", parse.GetValue(edge));
-        EdgeCommand.AddOverride(overrides, "token", parse.GetValue(token));
-        EdgeCommand.AddOverride(overrides, "edge_fingerprint", parse.GetValue(fingerprint));
-        EdgeCommand.AddOverride(overrides, "name", parse.GetValue(name));
+        CommandHost.AddOverride(overrides, "edge", parse.GetValue(edge));
+        CommandHost.AddOverride(overrides, "token", parse.GetValue(token));
+        CommandHost.AddOverride(overrides, "edge_fingerprint", parse.GetValue(fingerprint));
+        CommandHost.AddOverride(overrides, "name", parse.GetValue(name));
         if (parse.GetValue(insecure))
         {
             overrides["insecure"] = "true";

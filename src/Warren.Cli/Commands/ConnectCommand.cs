@@ -67,7 +67,7 @@ internal static class ConnectCommand
                 try
                 {
                     await client.StartAsync(cancellationToken).ConfigureAwait(false);
-                    await Task.WhenAny(client.Completion, EdgeCommand.WaitForShutdownAsync(cancellationToken)).ConfigureAwait(false);
+                    await Task.WhenAny(client.Completion, CommandHost.WaitForShutdownAsync(cancellationToken)).ConfigureAwait(false);
                     await (client.Completion.IsCompleted ? client.Completion : Task.CompletedTask).ConfigureAwait(false);
                 }
                 catch (ConnectRefusedException ex)

@@ -26,7 +26,7 @@ internal static class DemoCommand
             {
                 await using var demo = await DemoEnvironment.StartAsync(parse.GetValue(httpPort), parse.GetValue(tcpPort), loggerFactory, cancellationToken).ConfigureAwait(false);
                 Console.WriteLine(demo.Banner());
-                await EdgeCommand.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
+                await CommandHost.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
                 Console.WriteLine("Stopping the demo...");
                 return 0;
             }

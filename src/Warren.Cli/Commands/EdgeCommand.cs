@@ -22,10 +22,10 @@ internal static class EdgeCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             var overrides = new Dictionary<string, string>();
-            AddOverride(overrides, "listen.http", parse.GetValue(http));
-            AddOverride(overrides, "listen.agents", parse.GetValue(agents));
-            AddOverride(overrides, "listen.admin", parse.GetValue(admin));
-            AddOverride(overrides, "data", parse.GetValue(data));
+            CommandHost.AddOverride(overrides, "listen.http", parse.GetValue(http));
+            CommandHost.AddOverride(overrides, "listen.agents", parse.GetValue(agents));
+            CommandHost.AddOverride(overrides, "listen.admin", parse.GetValue(admin));
+            CommandHost.AddOverride(overrides, "data", parse.GetValue(data));
             if (parse.GetValue(insecure))
             {
                 overrides["agent_tls.insecure"] = "true";
@@ -75,7 +75,7 @@ internal static class EdgeCommand
                 using (UpgradeSignal.Register(logger))
                 {
                     // SIGTERM, or a new edge took the listening sockets over (an upgrade): drain either way.
-                    await Task.WhenAny(WaitForShutdownAsync(cancellationToken), edge.Superseded).ConfigureAwait(false);
+                    await Task.WhenAny(CommandHost.WaitForShutdownAsync(cancellationToken), edge.Superseded).ConfigureAwait(false);
                 }
                 ServiceManager.Stopping();
                 var drain = edge.Config.DrainTimeout;
@@ -88,23 +88,4 @@ internal static class EdgeCommand
     }
 
     private static string PortOrOff(int? port) => port?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "off";
-
-    internal static void AddOverride(Dictionary<string, string> overrides, string key, string? value)
-    {
-        if (!string.IsNullOrEmpty(value))
-        {
-            overrides[key] = value;
-        }
-    }
-
-    internal static async Task WaitForShutdownAsync(CancellationToken cancellationToken)
-    {
-        try
-        {
-            await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-        }
-    }
 }

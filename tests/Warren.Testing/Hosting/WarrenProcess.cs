@@ -9,7 +9,8 @@ namespace Warren.Testing.Hosting;
 /// <summary>
 /// The real <c>warren</c> CLI in its own process: <c>dotnet warren.dll ...</c> as built with the tests, or, when the
 /// variable <see cref="ExecutableVariable"/> names a file, that executable (.ci/run points it at the release binary,
-/// trimmed and self-contained: docs/operations.md, "Release artefacts"). Its stdout and stderr go to the test's log
+/// trimmed and self-contained: docs/operations.md, "Release artefacts"). <see cref="StartAgentBinary"/> does the same
+/// for <c>warren-agent</c>. Its stdout and stderr go to the test's log
 /// and are kept for assertions.
 /// </summary>
 internal sealed class WarrenProcess : IAsyncDisposable
@@ -54,21 +55,34 @@ internal sealed class WarrenProcess : IAsyncDisposable
     /// <summary>The test environment's variable that names a published <c>warren</c> executable to run instead of warren.dll.</summary>
     public const string ExecutableVariable = "WARREN_TEST_EXECUTABLE";
 
-    /// <summary>The published executable <see cref="ExecutableVariable"/> names; null when unset (warren.dll is run).</summary>
-    public static string? PublishedExecutable()
+    /// <summary>
+    /// The variable that names a published <c>warren-agent</c> (src/Warren.AgentCli, Native AOT: .ci/run publishes it)
+    /// to run instead of warren-agent.dll.
+    /// </summary>
+    public const string AgentExecutableVariable = "WARREN_TEST_AGENT_EXECUTABLE";
+
+    /// <summary>A program the tests start: its name, its build output (name.dll in src/Project) and the variable that names a published one.</summary>
+    private sealed record Program(string Name, string Project, string Variable);
+
+    private static readonly Program Warren = new("warren", "Warren.Cli", ExecutableVariable);
+    private static readonly Program AgentBinary = new("warren-agent", "Warren.AgentCli", AgentExecutableVariable);
+
+    /// <summary>The published executable the program's variable names; null when unset (its .dll is run).</summary>
+    private static string? PublishedExecutable(Program program)
     {
-        if (Environment.GetEnvironmentVariable(ExecutableVariable) is not { Length: > 0 } path)
+        if (Environment.GetEnvironmentVariable(program.Variable) is not { Length: > 0 } path)
         {
             return null;
         }
-        return File.Exists(path) ? Path.GetFullPath(path) : throw new FileNotFoundException($"{ExecutableVariable} names {path}, which does not exist");
+        return File.Exists(path) ? Path.GetFullPath(path) : throw new FileNotFoundException($"{program.Variable} names {path}, which does not exist");
     }
 
-    /// <summary>warren.dll next to the test assembly (the project reference copies it), else the CLI project's own output.</summary>
-    public static string FindWarrenDll()
+    /// <summary>name.dll next to the test assembly (a project reference copies it), else the program's project's own output.</summary>
+    private static string FindDll(Program program)
     {
-        var here = Path.Combine(AppContext.BaseDirectory, "warren.dll");
-        if (File.Exists(here) && File.Exists(Path.Combine(AppContext.BaseDirectory, "warren.runtimeconfig.json")))
+        var dll = program.Name + ".dll";
+        var here = Path.Combine(AppContext.BaseDirectory, dll);
+        if (File.Exists(here) && File.Exists(Path.Combine(AppContext.BaseDirectory, program.Name + ".runtimeconfig.json")))
         {
             return here;
         }
@@ -77,7 +91,7 @@ internal sealed class WarrenProcess : IAsyncDisposable
         {
             if (File.Exists(Path.Combine(dir.FullName, "Warren.slnx")))
             {
-                var built = Path.Combine(dir.FullName, "src", "Warren.Cli", "bin", configuration, "net10.0", "warren.dll");
+                var built = Path.Combine(dir.FullName, "src", program.Project, "bin", configuration, "net10.0", dll);
                 if (File.Exists(built))
                 {
                     return built;
@@ -85,7 +99,7 @@ internal sealed class WarrenProcess : IAsyncDisposable
                 break;
             }
         }
-        throw new FileNotFoundException($"warren.dll was not found next to the tests ({AppContext.BaseDirectory}) nor in src/Warren.Cli/bin/{configuration}/net10.0; build the solution first");
+        throw new FileNotFoundException($"{dll} was not found next to the tests ({AppContext.BaseDirectory}) nor in src/{program.Project}/bin/{configuration}/net10.0; build the solution first");
     }
 
     public static WarrenProcess Start(TestLog log, string name, params string[] arguments) => Start(log, name, arguments, environment: null);
@@ -94,9 +108,19 @@ internal sealed class WarrenProcess : IAsyncDisposable
     /// Starts <c>warren <paramref name="arguments"/></c> with no WARREN_* variables inherited from the test environment,
     /// only those in <paramref name="environment"/>.
     /// </summary>
-    public static WarrenProcess Start(TestLog log, string name, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment)
+    public static WarrenProcess Start(TestLog log, string name, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment) =>
+        Start(Warren, log, name, arguments, environment);
+
+    /// <summary>Starts <c>warren-agent <paramref name="arguments"/></c>, the agent's own binary, as <see cref="Start(TestLog, string, IEnumerable{string}, IReadOnlyDictionary{string, string}?)"/> starts warren.</summary>
+    public static WarrenProcess StartAgentBinary(TestLog log, string name, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null) =>
+        Start(AgentBinary, log, name, arguments, environment);
+
+    /// <summary>Whether <see cref="StartAgentBinary"/> runs the published (Native AOT) binary, not warren-agent.dll.</summary>
+    public static bool AgentBinaryIsPublished => PublishedExecutable(AgentBinary) is not null;
+
+    private static WarrenProcess Start(Program program, TestLog log, string name, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment)
     {
-        var published = PublishedExecutable();
+        var published = PublishedExecutable(program);
         var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
         var start = new ProcessStartInfo(published ?? dotnet)
         {
@@ -107,7 +131,7 @@ internal sealed class WarrenProcess : IAsyncDisposable
         };
         if (published is null)
         {
-            start.ArgumentList.Add(FindWarrenDll());
+            start.ArgumentList.Add(FindDll(program));
         }
         foreach (var argument in arguments)
         {
@@ -129,7 +153,7 @@ internal sealed class WarrenProcess : IAsyncDisposable
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        log.Note($"started {name} (pid {process.Id}): warren {string.Join(' ', start.ArgumentList.Skip(published is null ? 1 : 0))}");
+        log.Note($"started {name} (pid {process.Id}): {program.Name} {string.Join(' ', start.ArgumentList.Skip(published is null ? 1 : 0))}");
         return result;
     }
 
