@@ -108,8 +108,18 @@ internal sealed class WarrenProcess : IAsyncDisposable
     /// Starts <c>warren <paramref name="arguments"/></c> with no WARREN_* variables inherited from the test environment,
     /// only those in <paramref name="environment"/>.
     /// </summary>
-    public static WarrenProcess Start(TestLog log, string name, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment) =>
-        Start(Warren, log, name, arguments, environment);
+    /// <remarks>
+    /// Where <see cref="AgentExecutableVariable"/> names a published warren-agent, <c>warren agent ARGS</c> runs as
+    /// <c>warren-agent ARGS</c>: .ci/run runs the tests that start agent processes (restarts, kills, drains, failover,
+    /// real clients under a restart) once more that way, against the native agent.
+    /// </remarks>
+    public static WarrenProcess Start(TestLog log, string name, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment)
+    {
+        var list = arguments.ToList();
+        return list is ["agent", ..] && PublishedExecutable(AgentBinary) is not null
+            ? Start(AgentBinary, log, name, list.Skip(1), environment)
+            : Start(Warren, log, name, list, environment);
+    }
 
     /// <summary>Starts <c>warren-agent <paramref name="arguments"/></c>, the agent's own binary, as <see cref="Start(TestLog, string, IEnumerable{string}, IReadOnlyDictionary{string, string}?)"/> starts warren.</summary>
     public static WarrenProcess StartAgentBinary(TestLog log, string name, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null) =>
