@@ -63,10 +63,13 @@ internal sealed partial class EdgeProcess : IAsyncDisposable
         return path;
     }
 
-    /// <summary>Starts <c>warren edge --config <paramref name="configPath"/></c> (loopback listeners on port 0); returns once it logged that it is up.</summary>
-    public static async Task<EdgeProcess> StartAsync(TestLog log, string name, string configPath)
+    /// <summary>
+    /// Starts <c>warren edge --config <paramref name="configPath"/></c> (loopback listeners on port 0), with
+    /// <paramref name="environment"/>'s variables; returns once it logged that it is up.
+    /// </summary>
+    public static async Task<EdgeProcess> StartAsync(TestLog log, string name, string configPath, IReadOnlyDictionary<string, string>? environment = null)
     {
-        var process = WarrenProcess.Start(log, name, "edge", "--config", configPath);
+        var process = WarrenProcess.Start(log, name, ["edge", "--config", configPath], environment);
         try
         {
             await Wait.UntilAsync(() => process.HasExited || UpLine().IsMatch(process.StandardOutput), $"{name} logged that it is up", TimeSpan.FromSeconds(60));
