@@ -25,13 +25,14 @@ internal static class AgentCommand
         var insecure = new Option<bool>("--insecure") { Description = "Plain TCP to the edge, for local tests only" };
         var admin = new Option<string?>("--admin") { Description = "Local admin address for /metrics, /healthz, /readyz, /api/status (overrides admin)" };
         var logFormat = CliLogging.FormatOption();
-        foreach (var option in new Option[] { config, edge, token, fingerprint, name, insecure, admin, logFormat })
+        foreach (var option in new Option[] { config, edge, token, fingerprint, name, insecure, logFormat })
         {
-            // warren-agent has no admin listener: no --admin flag either (an admin: key is refused at start).
-            if (option != admin || WarrenAgent.AdminListenerSupported)
-            {
-                command.Options.Add(option);
-            }
+            command.Options.Add(option);
+        }
+        // warren-agent has no admin listener: no --admin flag either (an admin: key is refused at start).
+        if (WarrenAgent.AdminListenerSupported)
+        {
+            command.Options.Add(admin);
         }
         command.SetAction(async (parse, cancellationToken) =>
         {
