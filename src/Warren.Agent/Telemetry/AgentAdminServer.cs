@@ -52,38 +52,23 @@ internal sealed class AgentAdminServer : IAsyncDisposable
             context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
             await metrics.Registry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
         });
-        app.MapGet("/api/status", () => Results.Text(JsonSerializer.Serialize(new
-        {
-            role = "agent",
-            agent = agent.Config.Name,
-            edge = agent.Config.Edge,
-            ready = agent.IsReady,
-            reconnects = agent.Reconnects,
-            sessions = agent.SessionsByIndex.Where(p => p.Session is not null).Select(p => new
-            {
-                id = p.Index,
-                agent = agent.Config.Name,
-                remote = agent.Config.Edge,
-                rtt_ms = p.Session!.SmoothedRtt.TotalMilliseconds,
-                streams = p.Session.StreamCount,
-                services = agent.Config.Services.Select(s => s.Name),
-            }),
-            services = agent.Config.Services.Select(s => new
-            {
-                name = s.Name,
-                kind = s.IsTcp ? "tcp" : "http",
-                hostnames = s.Hostnames,
-                port = s.Port,
-                target = s.Target.ToString(),
-                in_flight = agent.InFlight.GetValueOrDefault(s.Name),
-                sessions = agent.ConnectedSessions,
-            }),
-        }), "application/json"));
+        app.MapGet("/api/status", () => Results.Text(JsonSerializer.Serialize(new AgentStatusView(
+            Role: "agent",
+            Agent: agent.Config.Name,
+            Edge: agent.Config.Edge,
+            Ready: agent.IsReady,
+            Reconnects: agent.Reconnects,
+            Sessions: agent.SessionsByIndex.Where(p => p.Session is not null).Select(p => new AgentSessionView(
+                p.Index, agent.Config.Name, agent.Config.Edge, p.Session!.SmoothedRtt.TotalMilliseconds, p.Session.StreamCount,
+                agent.Config.Services.Select(s => s.Name))),
+            Services: agent.Config.Services.Select(s => new AgentServiceView(
+                s.Name, s.IsTcp ? "tcp" : "http", s.Hostnames, s.Port, s.Target.ToString(), agent.InFlight.GetValueOrDefault(s.Name), agent.ConnectedSessions))),
+            AgentStatusJson.Default.AgentStatusView), "application/json"));
         // Hot reload (docs/operations.md, "Reload"): what `warren reload --admin` calls; 422 when refused.
         app.MapPost("/api/reload", async () =>
         {
             var result = await agent.ReloadAsync().ConfigureAwait(false);
-            return Results.Json(result, statusCode: result.Ok ? StatusCodes.Status200OK : StatusCodes.Status422UnprocessableEntity);
+            return Results.Json(result, AgentStatusJson.Default.ReloadResult, statusCode: result.Ok ? StatusCodes.Status200OK : StatusCodes.Status422UnprocessableEntity);
         });
         await app.StartAsync().ConfigureAwait(false);
         return new AgentAdminServer(app, listener!, console);

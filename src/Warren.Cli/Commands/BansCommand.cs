@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Net;
 using System.Net.Http;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace Warren.Cli.Commands;
 
@@ -27,7 +28,7 @@ internal static class BansCommand
         var reason = new Option<string?>("--reason") { Description = "Why, shown in the list and the log" };
         var ban = new Command("ban", "Ban a client address by hand") { address, duration, reason };
         ban.SetAction((parse, ct) => SendAsync(HttpMethod.Post, Admin(parse), Token(parse), "/api/bans",
-            JsonSerializer.Serialize(new { address = parse.GetValue(address), duration = parse.GetValue(duration), reason = parse.GetValue(reason) }),
+            new JsonObject { ["address"] = parse.GetValue(address), ["duration"] = parse.GetValue(duration), ["reason"] = parse.GetValue(reason) }.ToJsonString(),
             $"banned {parse.GetValue(address)}", Console.Out, Console.Error, ct));
 
         var liftAddress = new Argument<string>("address") { Description = "A client IP address (every ban covering it is lifted) or a banned CIDR range" };

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Net.Http;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Warren.Configuration;
 
 namespace Warren.Cli.Commands;
@@ -36,7 +37,7 @@ internal static class ReloadCommand
         ReloadResult? result = null;
         try
         {
-            result = JsonSerializer.Deserialize<ReloadResult>(body);
+            result = JsonSerializer.Deserialize(body, ReloadResultJson.Default.ReloadResult);
         }
         catch (JsonException)
         {
@@ -55,3 +56,7 @@ internal static class ReloadCommand
         return 0;
     }
 }
+
+/// <summary>The admin API's reload answer, read through source-generated code (no reflection).</summary>
+[JsonSerializable(typeof(ReloadResult))]
+internal sealed partial class ReloadResultJson : JsonSerializerContext;

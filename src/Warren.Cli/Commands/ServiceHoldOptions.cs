@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace Warren.Cli.Commands;
 
@@ -38,7 +39,7 @@ internal sealed class ServiceHoldOptions
     /// <summary>The request's body: only what was given (the edge fills in the defaults).</summary>
     public string Body(ParseResult parse)
     {
-        var body = new Dictionary<string, object>();
+        var body = new JsonObject();
         if (parse.GetValue(Message) is { } message)
         {
             body["message"] = message;
@@ -51,7 +52,7 @@ internal sealed class ServiceHoldOptions
         {
             body["drain_timeout"] = closeAfter;
         }
-        return JsonSerializer.Serialize(body);
+        return body.ToJsonString();
     }
 
     /// <summary>One line: <c>service app (token ci): draining, 3 open</c>.</summary>

@@ -5,6 +5,7 @@ using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization.Metadata;
 
 namespace Warren.Edge.Acme;
 
@@ -18,7 +19,6 @@ internal sealed class AcmeClient : IDisposable
 {
     private const int MaxBadNonceRetries = 5;
     private const string JoseJson = "application/jose+json";
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     private readonly HttpClient _http;
     private readonly Uri _directoryUrl;
@@ -64,7 +64,7 @@ internal sealed class AcmeClient : IDisposable
             return cached;
         }
         using var response = await SendAsync(new HttpRequestMessage(HttpMethod.Get, _directoryUrl), cancellationToken).ConfigureAwait(false);
-        var directory = await ReadAsync<AcmeDirectory>(response, cancellationToken).ConfigureAwait(false);
+        var directory = await ReadAsync(response, AcmeJson.Default.AcmeDirectory, cancellationToken).ConfigureAwait(false);
         if (directory.NewNonce is null || directory.NewAccount is null || directory.NewOrder is null)
         {
             throw new AcmeException($"{_directoryUrl} is not an ACME directory (newNonce, newAccount and newOrder are required, RFC 8555 §7.1.1)");
@@ -118,25 +118,25 @@ internal sealed class AcmeClient : IDisposable
             payload["replaces"] = replaces; // RFC 9773 §5: tells the CA which certificate this one renews
         }
         using var response = await PostAsync(directory.NewOrder!, payload, useKid: true, cancellationToken).ConfigureAwait(false);
-        var order = await ReadAsync<AcmeOrder>(response, cancellationToken).ConfigureAwait(false);
+        var order = await ReadAsync(response, AcmeJson.Default.AcmeOrder, cancellationToken).ConfigureAwait(false);
         return order with { Url = response.Headers.Location ?? throw new AcmeException("the CA created the order but sent no Location (RFC 8555 §7.4)") };
     }
 
     public async Task<AcmeOrder> GetOrderAsync(Uri url, CancellationToken cancellationToken)
     {
-        var (order, _) = await PostAsGetAsync<AcmeOrder>(url, cancellationToken).ConfigureAwait(false);
+        var (order, _) = await PostAsGetAsync(url, AcmeJson.Default.AcmeOrder, cancellationToken).ConfigureAwait(false);
         return order with { Url = url };
     }
 
     /// <summary>The order and the CA's Retry-After, for polling (RFC 8555 §7.4).</summary>
     public async Task<(AcmeOrder Order, TimeSpan? RetryAfter)> PollOrderAsync(Uri url, CancellationToken cancellationToken)
     {
-        var (order, retryAfter) = await PostAsGetAsync<AcmeOrder>(url, cancellationToken).ConfigureAwait(false);
+        var (order, retryAfter) = await PostAsGetAsync(url, AcmeJson.Default.AcmeOrder, cancellationToken).ConfigureAwait(false);
         return (order with { Url = url }, retryAfter);
     }
 
     public async Task<(AcmeAuthorization Authorization, TimeSpan? RetryAfter)> GetAuthorizationAsync(Uri url, CancellationToken cancellationToken) =>
-        await PostAsGetAsync<AcmeAuthorization>(url, cancellationToken).ConfigureAwait(false);
+        await PostAsGetAsync(url, AcmeJson.Default.AcmeAuthorization, cancellationToken).ConfigureAwait(false);
 
     /// <summary>Tells the CA the challenge is ready to be checked (RFC 8555 §7.5.1: an empty JSON object).</summary>
     public async Task RespondAsync(Uri challengeUrl, CancellationToken cancellationToken)
@@ -149,7 +149,7 @@ internal sealed class AcmeClient : IDisposable
     {
         var payload = new JsonObject { ["csr"] = JwsSigner.Base64Url(csr) };
         using var response = await PostAsync(order.Finalize!, payload, useKid: true, cancellationToken).ConfigureAwait(false);
-        return await ReadAsync<AcmeOrder>(response, cancellationToken).ConfigureAwait(false) with { Url = order.Url };
+        return await ReadAsync(response, AcmeJson.Default.AcmeOrder, cancellationToken).ConfigureAwait(false) with { Url = order.Url };
     }
 
     /// <summary>The certificate chain as PEM, leaf first (RFC 8555 §7.4.2).</summary>
@@ -169,14 +169,14 @@ internal sealed class AcmeClient : IDisposable
         }
         var url = new Uri(directory.RenewalInfo.AbsoluteUri.TrimEnd('/') + "/" + certId);
         using var response = await SendAsync(new HttpRequestMessage(HttpMethod.Get, url), cancellationToken).ConfigureAwait(false);
-        var info = await ReadAsync<RenewalInfo>(response, cancellationToken).ConfigureAwait(false);
+        var info = await ReadAsync(response, AcmeJson.Default.RenewalInfo, cancellationToken).ConfigureAwait(false);
         return info with { RetryAfter = RetryAfter(response) };
     }
 
-    private async Task<(T Value, TimeSpan? RetryAfter)> PostAsGetAsync<T>(Uri url, CancellationToken cancellationToken)
+    private async Task<(T Value, TimeSpan? RetryAfter)> PostAsGetAsync<T>(Uri url, JsonTypeInfo<T> type, CancellationToken cancellationToken)
     {
         using var response = await PostAsync(url, null, useKid: true, cancellationToken).ConfigureAwait(false);
-        return (await ReadAsync<T>(response, cancellationToken).ConfigureAwait(false), RetryAfter(response));
+        return (await ReadAsync(response, type, cancellationToken).ConfigureAwait(false), RetryAfter(response));
     }
 
     private async Task<HttpResponseMessage> PostAsync(Uri url, JsonNode? payload, bool useKid, CancellationToken cancellationToken, string? accept = null)
@@ -243,7 +243,7 @@ internal sealed class AcmeClient : IDisposable
             try
             {
                 var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-                problem = text.Length > 0 && text.Length < 65536 ? JsonSerializer.Deserialize<AcmeProblem>(text, Json) : null;
+                problem = text.Length > 0 && text.Length < 65536 ? JsonSerializer.Deserialize(text, AcmeJson.Default.AcmeProblem) : null;
             }
             catch (JsonException)
             {
@@ -272,11 +272,11 @@ internal sealed class AcmeClient : IDisposable
         }
     }
 
-    private static async Task<T> ReadAsync<T>(HttpResponseMessage response, CancellationToken cancellationToken)
+    private static async Task<T> ReadAsync<T>(HttpResponseMessage response, JsonTypeInfo<T> type, CancellationToken cancellationToken)
     {
         try
         {
-            return await response.Content.ReadFromJsonAsync<T>(Json, cancellationToken).ConfigureAwait(false)
+            return await response.Content.ReadFromJsonAsync(type, cancellationToken).ConfigureAwait(false)
                 ?? throw new AcmeException($"the CA answered {response.RequestMessage?.RequestUri?.AbsolutePath} with an empty body");
         }
         catch (JsonException ex)

@@ -55,7 +55,7 @@ internal sealed class CertificateStore
     public void SaveAccountUrl(Uri url, string? email)
     {
         EnsureRoot();
-        WriteAtomically(AccountPath, JsonSerializer.Serialize(new { url = url.AbsoluteUri, email }), PrivateFiles.WorldReadable);
+        WriteAtomically(AccountPath, JsonSerializer.Serialize(new AccountFile(url.AbsoluteUri, email), AcmeJson.Default.AccountFile), PrivateFiles.WorldReadable);
     }
 
     public void ForgetAccount()

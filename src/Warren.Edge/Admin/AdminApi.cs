@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -26,7 +27,7 @@ internal static class AdminApi
     public static void Map(WebApplication admin, EdgeState state, EdgeMetrics metrics, TokenValidator tokens, Func<IReadOnlyList<EdgeTokenConfig>> configuredTokens,
         Func<Task<ReloadResult>> reload)
     {
-        admin.MapGet("/api/sessions", () => Results.Json(state.Sessions.OrderBy(s => s.Id).Select(Describe)))
+        admin.MapGet("/api/sessions", () => Results.Json(state.Sessions.OrderBy(s => s.Id).Select(Describe), AdminJson.Default.IEnumerableSessionView))
             .WithTags("sessions").WithSummary("Agent sessions: id, agent, token, remote, connected_at, rtt_ms, streams, services").Produces(StatusCodes.Status200OK, contentType: Json);
         admin.MapDelete("/api/sessions/{id:long}", (long id) =>
         {
@@ -40,41 +41,17 @@ internal static class AdminApi
         }).WithTags("sessions").WithSummary("Close a session now (its agent connects again after its backoff)")
             .Produces(StatusCodes.Status204NoContent).Produces<AdminError>(StatusCodes.Status404NotFound);
         admin.MapGet("/api/services", () => Results.Json(state.Routes.AllEntries.OrderBy(s => s.Name, StringComparer.Ordinal)
-            .ThenBy(s => s.Owner, StringComparer.Ordinal).Select(s => ServiceControlApi.Describe(s, metrics))))
+            .ThenBy(s => s.Owner, StringComparer.Ordinal).Select(s => ServiceControlApi.Describe(s, metrics)), AdminJson.Default.IEnumerableServiceView))
             .WithTags("services").WithSummary("Services the edge knows (registered now or offline), with their drain or maintenance state and what is open on them")
             .Produces(StatusCodes.Status200OK, contentType: Json);
         admin.MapGet("/api/tokens", async () =>
         {
             var stored = tokens.Store is { } store ? await Task.Run(store.List).ConfigureAwait(false) : Array.Empty<StoredToken>();
-            return Results.Json(configuredTokens().Select(t => new
-            {
-                name = t.Name,
-                source = "edge.yaml",
-                state = "active",
-                allow_hosts = t.AllowHosts,
-                allow_ports = t.AllowPorts,
-                allow_private = t.AllowPrivate,
-                allow_connect = t.AllowConnect,
-                max_sessions = (int?)null,
-                quota_daily = t.Quota?.Daily,
-                quota_monthly = t.Quota?.Monthly,
-                created_at = (DateTimeOffset?)null,
-                revoked_at = (DateTimeOffset?)null,
-            }).Concat(stored.Select(t => new
-            {
-                name = t.Name,
-                source = "database",
-                state = t.RevokedAt is null ? "active" : "revoked",
-                allow_hosts = t.AllowHosts,
-                allow_ports = t.AllowPorts,
-                allow_private = t.AllowPrivate,
-                allow_connect = t.AllowConnect,
-                max_sessions = t.MaxSessions,
-                quota_daily = t.Quota?.Daily,
-                quota_monthly = t.Quota?.Monthly,
-                created_at = (DateTimeOffset?)t.CreatedAt,
-                revoked_at = t.RevokedAt,
-            })));
+            return Results.Json(configuredTokens().Select(t => new TokenView(t.Name, "edge.yaml", "active", t.AllowHosts, t.AllowPorts, t.AllowPrivate,
+                t.AllowConnect, MaxSessions: null, t.Quota?.Daily, t.Quota?.Monthly, CreatedAt: null, RevokedAt: null))
+                .Concat(stored.Select(t => new TokenView(t.Name, "database", t.RevokedAt is null ? "active" : "revoked", t.AllowHosts, t.AllowPorts,
+                    t.AllowPrivate, t.AllowConnect, t.MaxSessions, t.Quota?.Daily, t.Quota?.Monthly, t.CreatedAt, t.RevokedAt))),
+                AdminJson.Default.IEnumerableTokenView);
         }).WithTags("tokens").WithSummary("Agent tokens from edge.yaml and the token database (never a secret)").Produces(StatusCodes.Status200OK, contentType: Json);
         admin.MapPost("/api/tokens", async (HttpContext context) =>
         {
@@ -82,7 +59,7 @@ internal static class AdminApi
             {
                 return Error(StatusCodes.Status409Conflict, "this edge has no token database");
             }
-            var request = await ReadAsync<TokenCreateRequest>(context).ConfigureAwait(false);
+            var request = await ReadAsync(context, AdminJson.Default.TokenCreateRequest).ConfigureAwait(false);
             if (request.Error is { } bad)
             {
                 return bad;
@@ -116,7 +93,7 @@ internal static class AdminApi
                 return Error(StatusCodes.Status409Conflict, ex.Message);
             }
             await Task.Run(tokens.Refresh).ConfigureAwait(false); // usable at once (and its quota counted), not at the next poll of the database
-            return Results.Json(new { name = body.Name, token = secret }, statusCode: StatusCodes.Status201Created);
+            return Results.Json(new TokenCreated(body.Name!, secret), AdminJson.Default.TokenCreated, statusCode: StatusCodes.Status201Created);
         }).WithTags("tokens").WithSummary("Create a database token; 201 with its secret, shown this once")
             .Accepts<TokenCreateRequest>(Json).Produces(StatusCodes.Status201Created, contentType: Json)
             .Produces<AdminError>(StatusCodes.Status400BadRequest).Produces<AdminError>(StatusCodes.Status409Conflict).Produces<AdminError>(StatusCodes.Status413PayloadTooLarge);
@@ -138,27 +115,18 @@ internal static class AdminApi
         admin.MapPost("/api/reload", async () =>
         {
             var result = await reload().ConfigureAwait(false);
-            return Results.Json(result, statusCode: result.Ok ? StatusCodes.Status200OK : StatusCodes.Status422UnprocessableEntity);
+            return Results.Json(result, AdminJson.Default.ReloadResult, statusCode: result.Ok ? StatusCodes.Status200OK : StatusCodes.Status422UnprocessableEntity);
         }).WithTags("reload").WithSummary("Read edge.yaml again and apply what changed; 422 when the new file is refused (the running configuration stays)")
             .Produces<ReloadResult>(StatusCodes.Status200OK).Produces<ReloadResult>(StatusCodes.Status422UnprocessableEntity);
     }
 
     /// <summary>One session as /api/sessions and /api/status show it.</summary>
-    public static object Describe(AgentSession s) => new
-    {
-        id = s.Id,
-        agent = s.AgentName,
-        token = s.TokenName,
-        remote = s.Remote?.ToString(),
-        connected_at = s.ConnectedAt,
-        rtt_ms = s.Mux.SmoothedRtt.TotalMilliseconds,
-        streams = s.Mux.StreamCount,
-        services = s.Services.Select(x => x.Name),
-    };
+    public static SessionView Describe(AgentSession s) => new(s.Id, s.AgentName, s.TokenName, s.Remote?.ToString(), s.ConnectedAt,
+        s.Mux.SmoothedRtt.TotalMilliseconds, s.Mux.StreamCount, s.Services.Select(x => x.Name));
 
     internal static IResult Error(int status, string message) => AdminError.Result(status, message);
 
-    internal static async Task<(T? Value, IResult? Error)> ReadAsync<T>(HttpContext context) where T : class
+    internal static async Task<(T? Value, IResult? Error)> ReadAsync<T>(HttpContext context, JsonTypeInfo<T> type) where T : class
     {
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
         {
@@ -166,7 +134,7 @@ internal static class AdminApi
         }
         try
         {
-            var value = await JsonSerializer.DeserializeAsync<T>(context.Request.Body, cancellationToken: context.RequestAborted).ConfigureAwait(false);
+            var value = await JsonSerializer.DeserializeAsync(context.Request.Body, type, context.RequestAborted).ConfigureAwait(false);
             return value is null ? (null, Error(StatusCodes.Status400BadRequest, "the body must be a JSON object")) : (value, null);
         }
         catch (JsonException ex)

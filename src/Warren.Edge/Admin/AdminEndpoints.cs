@@ -27,51 +27,28 @@ internal static class AdminEndpoints
         }).WithTags("metrics").WithSummary("Prometheus text exposition (docs/observability.md)").Produces<string>(StatusCodes.Status200OK, "text/plain");
         admin.MapGet("/api/status", () =>
         {
-            var body = JsonSerializer.Serialize(new
-            {
-                role = "edge",
-                ready = metrics.IsReady,
-                auth_failures = state.AuthFailures,
-                sessions = state.Sessions.OrderBy(s => s.Id).Select(AdminApi.Describe),
-                services = state.Routes.Services.OrderBy(s => s.Name, StringComparer.Ordinal).Select(s =>
+            var body = JsonSerializer.Serialize(new EdgeStatusView(
+                Role: "edge",
+                Ready: metrics.IsReady,
+                AuthFailures: state.AuthFailures,
+                Sessions: state.Sessions.OrderBy(s => s.Id).Select(AdminApi.Describe),
+                Services: state.Routes.Services.OrderBy(s => s.Name, StringComparer.Ordinal).Select(s =>
                 {
                     var m = metrics.For(s);
                     var (requestRate, errorRate) = m.Rates();
-                    return new
-                    {
-                        name = s.Name,
-                        owner = s.Owner,
-                        kind = s.Registration.Kind,
-                        hostnames = s.Registration.Hostnames,
-                        port = s.Registration.Port,
-                        sessions = s.Sessions.Length,
-                        requests = m.RequestCount,
-                        errors = m.ErrorCount,
-                        request_rate = Math.Round(requestRate, 3),
-                        error_rate = Math.Round(errorRate, 3),
-                    };
+                    return new ServiceStatusView(s.Name, s.Owner, s.Registration.Kind, s.Registration.Hostnames, s.Registration.Port, s.Sessions.Length,
+                        m.RequestCount, m.ErrorCount, Math.Round(requestRate, 3), Math.Round(errorRate, 3));
                 }),
                 // Automatic certificates (docs/https.md "Debugging a failed order"); absent without acme:.
-                certificates = acme?.Snapshot().Select(c => new
-                {
-                    name = c.Name,
-                    source = c.Source,
-                    state = c.State,
-                    not_after = c.NotAfter,
-                    renew_at = c.RenewAt,
-                    next_attempt = c.NextAttempt,
-                    failures = c.Failures,
-                    last_error = c.LastError,
-                    last_error_at = c.LastErrorAt,
-                }),
+                Certificates: acme?.Snapshot().Select(c => new CertificateView(c.Name, c.Source, c.State, c.NotAfter, c.RenewAt, c.NextAttempt,
+                    c.Failures, c.LastError, c.LastErrorAt)),
                 // The edges of the cluster (docs/cluster.md, "Status"); absent (null) without cluster:.
-                cluster = cluster?.Invoke(),
-            });
+                Cluster: cluster?.Invoke()), AdminJson.Default.EdgeStatusView);
             return Results.Text(body, "application/json");
         }).WithTags("status").WithSummary("Sessions, services and certificates, as `warren status` shows them").Produces(StatusCodes.Status200OK, contentType: "application/json");
         admin.MapGet("/api/cluster", () => cluster?.Invoke() is { } status
-                ? Results.Json(status)
-                : Results.Json(new AdminError("this edge is not part of a cluster (no cluster: in edge.yaml)"), statusCode: StatusCodes.Status404NotFound))
+                ? Results.Json(status, AdminJson.Default.ClusterStatus)
+                : AdminError.Result(StatusCodes.Status404NotFound, "this edge is not part of a cluster (no cluster: in edge.yaml)"))
             .WithTags("cluster").WithSummary("The edges of the cluster, their sessions, services and heartbeats, and whether this edge reaches Redis (docs/cluster.md)")
             .Produces<Cluster.ClusterStatus>(StatusCodes.Status200OK).Produces<AdminError>(StatusCodes.Status404NotFound);
     }

@@ -17,7 +17,15 @@ internal static class AdminOpenApi
     public const string DocumentPath = "/openapi/v1.json";
     private const string Scheme = "admin_token";
 
-    public static void Add(IServiceCollection services) => services.AddOpenApi(DocumentName, options =>
+    public static void Add(IServiceCollection services)
+    {
+        // The generator describes bodies through the app's JSON options; with reflection off (a trimmed or
+        // ahead-of-time compiled edge) those only know the types source-generated in AdminJson.
+        services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, AdminJson.Default));
+        services.AddOpenApi(DocumentName, ConfigureDocument);
+    }
+
+    private static void ConfigureDocument(OpenApiOptions options)
     {
         options.OpenApiVersion = OpenApiSpecVersion.OpenApi3_1;
         options.ShouldInclude = description => IsApi(description.RelativePath);
@@ -48,7 +56,7 @@ internal static class AdminOpenApi
             }
             return Task.CompletedTask;
         });
-    });
+    }
 
     public static void Map(WebApplication admin) => admin.MapOpenApi(DocumentPath);
 

@@ -20,11 +20,11 @@ internal static class BanEndpoints
 
     public static void Map(WebApplication admin, AbuseShield shield)
     {
-        admin.MapGet("/api/bans", () => Results.Json(shield.List().Select(b => Describe(b, shield.Now))))
+        admin.MapGet("/api/bans", () => Results.Json(shield.List().Select(b => Describe(b, shield.Now)), AdminJson.Default.IEnumerableBanView))
             .WithTags("bans").WithSummary("The abuse shield's bans in force").Produces(StatusCodes.Status200OK, contentType: "application/json");
         admin.MapPost("/api/bans", async (HttpContext context) =>
         {
-            var request = await AdminApi.ReadAsync<BanRequest>(context).ConfigureAwait(false);
+            var request = await AdminApi.ReadAsync(context, AdminJson.Default.BanRequest).ConfigureAwait(false);
             if (request.Error is { } bad)
             {
                 return bad;
@@ -44,7 +44,7 @@ internal static class BanEndpoints
             {
                 return AdminApi.Error(StatusCodes.Status409Conflict, "shield.max_bans bans are in force already: lift some or raise max_bans");
             }
-            return Results.Json(Describe(ban, shield.Now), statusCode: StatusCodes.Status201Created);
+            return Results.Json(Describe(ban, shield.Now), AdminJson.Default.BanView, statusCode: StatusCodes.Status201Created);
         }).WithTags("bans").WithSummary("Ban an address (its /N per shield.ipv4_prefix, shield.ipv6_prefix) or a CIDR by hand (duration default 1h)").Accepts<BanRequest>("application/json")
             .Produces(StatusCodes.Status201Created, contentType: "application/json").Produces<AdminError>(StatusCodes.Status400BadRequest)
             .Produces<AdminError>(StatusCodes.Status409Conflict);
@@ -89,14 +89,8 @@ internal static class BanEndpoints
         return true;
     }
 
-    private static object Describe(BanEntry ban, DateTimeOffset now) => new
-    {
-        address = BanKey.Format(ban.Network),
-        reason = ban.Reason,
-        banned_at = ban.BannedAt,
-        until = ban.Until,
-        remaining_seconds = Math.Max(0, (long)Math.Ceiling((ban.Until - now).TotalSeconds)),
-    };
+    private static BanView Describe(BanEntry ban, DateTimeOffset now) =>
+        new(BanKey.Format(ban.Network), ban.Reason, ban.BannedAt, ban.Until, Math.Max(0, (long)Math.Ceiling((ban.Until - now).TotalSeconds)));
 
     internal sealed record BanRequest
     {

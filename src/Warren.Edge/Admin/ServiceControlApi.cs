@@ -38,7 +38,7 @@ internal sealed partial class ServiceControlApi(EdgeState state, EdgeMetrics met
             entry.Control = control;
             Log.Draining(logger, entry.Name, entry.Owner);
             _ = WatchDrainAsync(entry, control, stopping);
-            return Results.Json(Describe(entry, metrics), statusCode: StatusCodes.Status202Accepted);
+            return Results.Json(Describe(entry, metrics), AdminJson.Default.ServiceView, statusCode: StatusCodes.Status202Accepted);
         }).WithSummary("Drain: no new requests or TCP connections, the open ones finish, then the service is drained")
             .Describe(StatusCodes.Status202Accepted, withBody: true);
         admin.MapDelete("/api/services/{name}/drain", (string name, string? owner) =>
@@ -53,7 +53,7 @@ internal sealed partial class ServiceControlApi(EdgeState state, EdgeMetrics met
             }
             entry!.Control = new ServiceControl(ServiceState.Maintenance, time.GetUtcNow(), body!.RetryAfter, body.Message);
             Log.MaintenanceOn(logger, entry.Name, entry.Owner);
-            return Results.Json(Describe(entry, metrics));
+            return Results.Json(Describe(entry, metrics), AdminJson.Default.ServiceView);
         }).WithSummary("Maintenance on: new requests get a 503 page with Retry-After, new TCP connections are refused")
             .Describe(StatusCodes.Status200OK, withBody: true);
         admin.MapDelete("/api/services/{name}/maintenance", (string name, string? owner) =>
@@ -62,26 +62,13 @@ internal sealed partial class ServiceControlApi(EdgeState state, EdgeMetrics met
     }
 
     /// <summary>One service as /api/services shows it, with its operator state and what is open on it now.</summary>
-    public static object Describe(ServiceEntry s, EdgeMetrics metrics)
+    public static ServiceView Describe(ServiceEntry s, EdgeMetrics metrics)
     {
         var control = s.Control;
-        return new
-        {
-            name = s.Name,
-            owner = s.Owner,
-            kind = s.Registration.Kind,
-            hostnames = s.Registration.Hostnames,
-            path_prefix = s.Registration.PathPrefix,
-            port = s.Registration.Port,
-            @private = s.Registration.Private == true, // reached only with warren connect (docs/operations.md, "Private services")
-            sessions = s.Sessions.Select(x => x.Id),
-            grace_waiting = s.Grace.Waiting,
-            state = StateName(control?.State ?? ServiceState.Active),
-            since = control?.Since,
-            retry_after = control is null ? (long?)null : (long)control.RetryAfter.TotalSeconds,
-            message = control?.Message,
-            in_flight = InFlight(s, metrics),
-        };
+        return new ServiceView(s.Name, s.Owner, s.Registration.Kind, s.Registration.Hostnames, s.Registration.PathPrefix, s.Registration.Port,
+            Private: s.Registration.Private == true, // reached only with warren connect (docs/operations.md, "Private services")
+            s.Sessions.Select(x => x.Id), s.Grace.Waiting, StateName(control?.State ?? ServiceState.Active), control?.Since,
+            control is null ? null : (long)control.RetryAfter.TotalSeconds, control?.Message, InFlight(s, metrics));
     }
 
     public static string StateName(ServiceState state) => state switch
@@ -108,7 +95,7 @@ internal sealed partial class ServiceControlApi(EdgeState state, EdgeMetrics met
             return Error(StatusCodes.Status409Conflict, $"service '{LogText.Bound(name, 80)}' is {notSo} (state: {StateName(entry.Control?.State ?? ServiceState.Active)})");
         }
         log(entry);
-        return Results.Json(Describe(entry, metrics));
+        return Results.Json(Describe(entry, metrics), AdminJson.Default.ServiceView);
     }
 
     /// <summary>
@@ -171,7 +158,7 @@ internal sealed partial class ServiceControlApi(EdgeState state, EdgeMetrics met
         var body = new HoldRequest();
         if (context.Request.ContentLength is > 0 || context.Request.Headers.TransferEncoding.Count > 0)
         {
-            var read = await AdminApi.ReadAsync<HoldRequest>(context).ConfigureAwait(false);
+            var read = await AdminApi.ReadAsync(context, AdminJson.Default.HoldRequest).ConfigureAwait(false);
             if (read.Error is not null)
             {
                 return (null, null, read.Error);

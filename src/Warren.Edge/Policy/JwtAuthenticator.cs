@@ -28,7 +28,7 @@ internal sealed class JwtAuthenticator
     {
         _required = [.. config.RequiredClaims.Select(p => (p.Key, p.Value))];
         IdentityHeaders = [.. config.IdentityHeaders.Select(p => (p.Key, p.Value))];
-        var key = JsonSerializer.Serialize(new object?[] { config.Issuer, config.Audiences, config.MetadataUrl, config.JwksUrl });
+        var key = SchemeKey.Of(config.Issuer, config.Audiences, config.MetadataUrl, config.JwksUrl);
         _scheme = services.AcquireScheme(services.JwtSchemes, key, static (_, state) =>
         {
             var (config, services) = state;

@@ -50,11 +50,9 @@ internal sealed partial class OidcAuthenticator
         _callback = new PathString(config.CallbackPath);
         _logout = new PathString(config.LogoutPath);
         _signedOut = new PathString(config.LogoutPath + "/done");
-        var key = JsonSerializer.Serialize(new object?[]
-        {
+        var key = SchemeKey.Of(
             config.Issuer, config.MetadataUrl, config.ClientId, config.Scopes, config.CallbackPath, config.LogoutPath,
-            config.CookieDomain, config.SessionLifetime.Ticks, config.GroupsClaim, config.IdentityHeaders.Values.Order(StringComparer.Ordinal),
-        });
+            config.CookieDomain, config.SessionLifetime.Ticks, config.GroupsClaim, config.IdentityHeaders.Values.Order(StringComparer.Ordinal));
         var id = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)))[..16];
         _cookieScheme = SessionScheme(id);
         _oidcScheme = LoginScheme(id);

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Microsoft.Data.Sqlite;
 using Warren.Edge.Hosting;
 using Warren.Configuration;
@@ -104,14 +105,14 @@ public sealed class TokenStore : ITokenStore
         command.CommandText = "INSERT INTO tokens (name, sha256, allow_hosts, allow_ports, max_sessions, created_at, quota_daily, quota_monthly, allow_private, allow_connect) VALUES ($name, $hash, $hosts, $ports, $max, $created, $daily, $monthly, $private, $connect)";
         command.Parameters.AddWithValue("$name", name);
         command.Parameters.AddWithValue("$hash", SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
-        command.Parameters.AddWithValue("$hosts", JsonSerializer.Serialize(allowHosts));
-        command.Parameters.AddWithValue("$ports", JsonSerializer.Serialize(allowPorts));
+        command.Parameters.AddWithValue("$hosts", JsonSerializer.Serialize(allowHosts, TokenColumnsJson.Default.IReadOnlyListString));
+        command.Parameters.AddWithValue("$ports", JsonSerializer.Serialize(allowPorts, TokenColumnsJson.Default.IReadOnlyListInt32));
         command.Parameters.AddWithValue("$max", (object?)maxSessions ?? DBNull.Value);
         command.Parameters.AddWithValue("$created", DateTimeOffset.UtcNow.ToString("O"));
         command.Parameters.AddWithValue("$daily", (object?)quota?.Daily ?? DBNull.Value);
         command.Parameters.AddWithValue("$monthly", (object?)quota?.Monthly ?? DBNull.Value);
-        command.Parameters.AddWithValue("$private", JsonSerializer.Serialize(privateServices.Publish));
-        command.Parameters.AddWithValue("$connect", JsonSerializer.Serialize(privateServices.Connect));
+        command.Parameters.AddWithValue("$private", JsonSerializer.Serialize(privateServices.Publish, TokenColumnsJson.Default.IReadOnlyListString));
+        command.Parameters.AddWithValue("$connect", JsonSerializer.Serialize(privateServices.Connect, TokenColumnsJson.Default.IReadOnlyListString));
         try
         {
             command.ExecuteNonQuery();
@@ -163,8 +164,8 @@ public sealed class TokenStore : ITokenStore
         {
             tokens.Add(new StoredToken(
                 reader.GetString(0),
-                JsonSerializer.Deserialize<string[]>(reader.GetString(2)) ?? [],
-                JsonSerializer.Deserialize<int[]>(reader.GetString(3)) ?? [],
+                JsonSerializer.Deserialize(reader.GetString(2), TokenColumnsJson.Default.StringArray) ?? [],
+                JsonSerializer.Deserialize(reader.GetString(3), TokenColumnsJson.Default.Int32Array) ?? [],
                 reader.IsDBNull(4) ? null : reader.GetInt32(4),
                 DateTimeOffset.Parse(reader.GetString(5), System.Globalization.CultureInfo.InvariantCulture),
                 reader.IsDBNull(6) ? null : DateTimeOffset.Parse(reader.GetString(6), System.Globalization.CultureInfo.InvariantCulture))
@@ -172,8 +173,8 @@ public sealed class TokenStore : ITokenStore
                 Hash = (byte[])reader.GetValue(1),
                 Quota = reader.IsDBNull(7) && reader.IsDBNull(8) ? null
                     : new QuotaConfig { Daily = reader.IsDBNull(7) ? null : reader.GetInt64(7), Monthly = reader.IsDBNull(8) ? null : reader.GetInt64(8) },
-                AllowPrivate = reader.IsDBNull(9) ? [] : JsonSerializer.Deserialize<string[]>(reader.GetString(9)) ?? [],
-                AllowConnect = reader.IsDBNull(10) ? [] : JsonSerializer.Deserialize<string[]>(reader.GetString(10)) ?? [],
+                AllowPrivate = reader.IsDBNull(9) ? [] : JsonSerializer.Deserialize(reader.GetString(9), TokenColumnsJson.Default.StringArray) ?? [],
+                AllowConnect = reader.IsDBNull(10) ? [] : JsonSerializer.Deserialize(reader.GetString(10), TokenColumnsJson.Default.StringArray) ?? [],
             });
         }
         return tokens;
@@ -188,3 +189,10 @@ public sealed class TokenStore : ITokenStore
         return connection;
     }
 }
+
+/// <summary>The token table's list columns (allowed hosts, ports and private services) as JSON arrays, source-generated.</summary>
+[JsonSerializable(typeof(IReadOnlyList<string>))]
+[JsonSerializable(typeof(IReadOnlyList<int>))]
+[JsonSerializable(typeof(string[]))]
+[JsonSerializable(typeof(int[]))]
+internal sealed partial class TokenColumnsJson : JsonSerializerContext;

@@ -60,11 +60,11 @@ internal static class ConsoleEndpoints
             var search = RequestSearch.Parse(k => query[k].ToString(), out var error);
             if (error is not null)
             {
-                return Results.BadRequest(new { error });
+                return AdminError.Result(StatusCodes.Status400BadRequest, error);
             }
             return console.Log is { } log
-                ? Results.Json(await console.Database.RunAsync(() => search.Run(log.DatabasePath)).ConfigureAwait(false), JsonOptions)
-                : Results.Json(new { error = "the request log is off (request_log.enabled: false)" }, statusCode: StatusCodes.Status404NotFound);
+                ? Results.Json(await console.Database.RunAsync(() => search.Run(log.DatabasePath)).ConfigureAwait(false), ConsoleJson.Default.IReadOnlyListLoggedRequest)
+                : AdminError.Result(StatusCodes.Status404NotFound, "the request log is off (request_log.enabled: false)");
         });
         app.MapGet("/console/inspector/{id:long}", (HttpContext context, long id) =>
             FindCapture(console, id) is { } capture ? InspectorPage.RenderAsync(context, capture, console.Inspector.MaxBody)
@@ -101,8 +101,6 @@ internal static class ConsoleEndpoints
             return Results.Redirect("/console/tokens");
         });
     }
-
-    private static readonly JsonSerializerOptions JsonOptions = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     private static Routing.ServiceEntry? Service(EdgeConsole console, string name) =>
         console.State.Routes.Services.FirstOrDefault(s => s.Name == name);

@@ -65,7 +65,7 @@ internal static class TrafficPage
                     points.Select(p => (double)p.BytesIn).ToArray(),
                     points.Select(p => (double)p.BytesOut).ToArray(),
                     points.Select(p => (double)p.Requests).ToArray(),
-                });
+                }, ConsoleJson.Default.DoubleArrayArray);
                 html.Append(CultureInfo.InvariantCulture, $"""
                     <div class="card" data-traffic="{E(scope)}:{E(group.Key)}"><h3>{(scope == "service" ? ServiceLink(group.Key) : E(group.Key))}</h3>
                     <div class="stats"><div><span>In</span><span>{Html.Bytes(points.Sum(p => p.BytesIn))}</span></div><div><span>Out</span><span>{Html.Bytes(points.Sum(p => p.BytesOut))}</span></div>
