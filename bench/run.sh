@@ -10,6 +10,9 @@
 #                                      DIR/{warren,warren-agent,loadtest,yarphop}
 #   bash bench/run.sh --agent warren   run the agents as `warren agent` (the JIT-compiled all-in-one binary) instead of
 #                                      warren-agent (the agent's own Native AOT binary, the default)
+#   bash bench/run.sh --edge aot       run the edges as `warren` published with Native AOT (src/Warren.Cli with
+#                                      PublishAot: not the release binary yet; docs/performance.md, "The edge compiled
+#                                      ahead of time") instead of the release binary (--edge release, the default)
 #   bash bench/run.sh --prebuilt [DIR] run with those published binaries instead of building (DIR defaults to .devicekit)
 #   bash bench/run.sh --plan           print the core layout and every command line the run would start, then exit
 #   bash bench/run.sh --policy         only the policy phase (issue 13): the policy step's cost at c64, printed and in
@@ -47,7 +50,7 @@ set -euo pipefail
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 ARGS=("$@")
-QUICK=0 PLAN=0 PREBUILT="" PUBLISH="" CLUSTER=0 POLICY_ONLY=0 IDLE_ONLY=0 AGENT_BINARY=warren-agent
+QUICK=0 PLAN=0 PREBUILT="" PUBLISH="" CLUSTER=0 POLICY_ONLY=0 IDLE_ONLY=0 AGENT_BINARY=warren-agent EDGE_BINARY=release
 while (($#)); do
   case $1 in
     --quick) QUICK=1 ;;
@@ -59,6 +62,8 @@ while (($#)); do
     --publish) [[ -n ${2:-} ]] || { echo "--publish needs a folder" >&2; exit 2; }; PUBLISH=$2; shift ;;
     --agent) [[ ${2:-} == warren || ${2:-} == warren-agent ]] || { echo "--agent takes warren or warren-agent" >&2; exit 2; }
       AGENT_BINARY=$2; shift ;;
+    --edge) [[ ${2:-} == release || ${2:-} == aot ]] || { echo "--edge takes release or aot" >&2; exit 2; }
+      EDGE_BINARY=$2; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -79,6 +84,10 @@ publish() { # DIR: the four programs the run starts: warren and warren-agent as 
   dotnet publish src/Warren.Cli -c Release -r "$rid" -p:ReleaseBinary=true -o "$1/warren" -nologo -v q -clp:ErrorsOnly
   # Native AOT: needs clang on this machine (the publish's link step), not on the one the run goes to.
   dotnet publish src/Warren.AgentCli -c Release -r "$rid" -o "$1/warren-agent" -nologo -v q -clp:ErrorsOnly
+  # With --edge aot: warren compiled ahead of time as well (clang, lld and libsqlite3-dev on this machine).
+  if [[ $EDGE_BINARY == aot ]]; then
+    dotnet publish src/Warren.Cli -c Release -r "$rid" -p:PublishAot=true -o "$1/warren-aot" -nologo -v q -clp:ErrorsOnly
+  fi
   dotnet publish bench/Warren.LoadTest -c Release -o "$1/loadtest" -nologo -v q
   dotnet publish bench/Warren.YarpHop -c Release -o "$1/yarphop" -nologo -v q
 }
@@ -410,6 +419,7 @@ if ((!PLAN)); then
   fi
 fi
 WARREN="${PREBUILT:-$OUT}/warren/warren"
+[[ $EDGE_BINARY == aot ]] && WARREN="${PREBUILT:-$OUT}/warren-aot/warren"
 # The agent every phase starts: warren-agent, the agent's own binary, as an agent host would run it; `warren agent`
 # with --agent warren.
 if [[ $AGENT_BINARY == warren ]]; then AGENT=("$WARREN" agent); else AGENT=("${PREBUILT:-$OUT}/warren-agent/warren-agent"); fi
@@ -1089,11 +1099,13 @@ policy_phase
 
 # ---------------------------------------------------------------- report
 log "Report"
+EDGE_NOTE=""
+[[ $EDGE_BINARY == aot ]] && EDGE_NOTE=" (compiled with Native AOT: \`--edge aot\`)"
 SETUP="Backends: nginx serving static files, Kestrel for WebSockets and uploads, PostgreSQL for pgbench. Baselines: nginx one-hop reverse proxy (keepalive
 upstream); YARP one-hop (\`bench/Warren.YarpHop\`: \`IHttpForwarder\` with YARP's default client, transformer and request
 config, default ASP.NET settings (server GC), no logging); \`ssh -R\` (OpenSSH $(ssh -V 2>&1 | grep -oE 'OpenSSH_[0-9.p]+' | head -1 | cut -c9- || echo '?')
 client, default ciphers, one connection to a throwaway sshd on loopback); HAProxy $(haproxy -v 2>/dev/null | grep -oE 'version [0-9.]+' | head -1 | cut -d' ' -f2 || echo '?')
-in TCP mode for pgbench. Warren: \`warren edge\` and \`${AGENT[*]##*/}\` as separate Release processes, TLS agent link with the
+in TCP mode for pgbench. Warren: \`warren edge\`$EDGE_NOTE and \`${AGENT[*]##*/}\` as separate Release processes, TLS agent link with the
 pinned generated certificate, one session, \`max_concurrency\` 2048 (4096 for WebSockets, 64 for the TCP service).
 wrk sends \`Host: web.bench\` to every target. Raw results: \`artifacts/bench/results.jsonl\`."
 SVG_NAME="benchmarks-concurrency-${CORES}cores.svg"
