@@ -40,8 +40,7 @@ internal static class AdminEndpoints
                         m.RequestCount, m.ErrorCount, Math.Round(requestRate, 3), Math.Round(errorRate, 3));
                 }),
                 // Automatic certificates (docs/https.md "Debugging a failed order"); absent without acme:.
-                Certificates: acme?.Snapshot().Select(c => new CertificateView(c.Name, c.Source, c.State, c.NotAfter, c.RenewAt, c.NextAttempt,
-                    c.Failures, c.LastError, c.LastErrorAt)),
+                Certificates: acme?.Snapshot(),
                 // The edges of the cluster (docs/cluster.md, "Status"); absent (null) without cluster:.
                 Cluster: cluster?.Invoke()), AdminJson.Default.EdgeStatusView);
             return Results.Text(body, "application/json");

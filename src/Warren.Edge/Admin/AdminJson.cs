@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using Warren.Configuration;
+using Warren.Edge.Acme;
 using Warren.Edge.Cluster;
 
 namespace Warren.Edge.Admin;
@@ -70,7 +71,7 @@ internal sealed record EdgeStatusView(
     [property: JsonPropertyName("auth_failures")] long AuthFailures,
     [property: JsonPropertyName("sessions")] IEnumerable<SessionView> Sessions,
     [property: JsonPropertyName("services")] IEnumerable<ServiceStatusView> Services,
-    [property: JsonPropertyName("certificates")] IEnumerable<CertificateView>? Certificates,
+    [property: JsonPropertyName("certificates")] IEnumerable<CertificateStatus>? Certificates,
     [property: JsonPropertyName("cluster")] ClusterStatus? Cluster);
 
 /// <summary>One service's traffic in /api/status.</summary>
@@ -85,18 +86,6 @@ internal sealed record ServiceStatusView(
     [property: JsonPropertyName("errors")] long Errors,
     [property: JsonPropertyName("request_rate")] double RequestRate,
     [property: JsonPropertyName("error_rate")] double ErrorRate);
-
-/// <summary>One automatic certificate in /api/status (docs/https.md, "Debugging a failed order").</summary>
-internal sealed record CertificateView(
-    [property: JsonPropertyName("name")] string Name,
-    [property: JsonPropertyName("source")] string Source,
-    [property: JsonPropertyName("state")] string State,
-    [property: JsonPropertyName("not_after")] DateTimeOffset? NotAfter,
-    [property: JsonPropertyName("renew_at")] DateTimeOffset? RenewAt,
-    [property: JsonPropertyName("next_attempt")] DateTimeOffset? NextAttempt,
-    [property: JsonPropertyName("failures")] int Failures,
-    [property: JsonPropertyName("last_error")] string? LastError,
-    [property: JsonPropertyName("last_error_at")] DateTimeOffset? LastErrorAt);
 
 [JsonSerializable(typeof(IEnumerable<SessionView>))]
 [JsonSerializable(typeof(IEnumerable<ServiceView>))]
