@@ -1,5 +1,5 @@
-using System.Collections.Concurrent;
 using Microsoft.AspNetCore.Http;
+using Warren.Net.Collections;
 
 namespace Warren.Edge.Acme;
 
@@ -12,7 +12,8 @@ internal sealed class Http01Responder : IChallengeSolver
 {
     public const string PathPrefix = "/.well-known/acme-challenge/";
 
-    private readonly ConcurrentDictionary<string, string> _byToken = new(StringComparer.Ordinal);
+    // Asked on every request to the HTTP listener, and almost always empty.
+    private readonly RarelyWrittenDictionary<string, string> _byToken = new(StringComparer.Ordinal);
 
     public string Type => "http-01";
 
@@ -20,13 +21,13 @@ internal sealed class Http01Responder : IChallengeSolver
 
     public Task PresentAsync(string domain, string token, string keyAuthorization, CancellationToken cancellationToken)
     {
-        _byToken[token] = keyAuthorization;
+        _byToken.Set(token, keyAuthorization);
         return Task.CompletedTask;
     }
 
     public Task CleanupAsync(string domain, string token, string keyAuthorization, CancellationToken cancellationToken)
     {
-        _byToken.TryRemove(token, out _);
+        _byToken.Remove(token);
         return Task.CompletedTask;
     }
 

@@ -1,9 +1,9 @@
-using System.Collections.Concurrent;
 using System.Formats.Asn1;
 using System.Net.Security;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using Warren.Net.Collections;
 
 namespace Warren.Edge.Acme;
 
@@ -21,7 +21,8 @@ internal sealed class TlsAlpn01Responder : IChallengeSolver
     /// <summary>id-pe-acmeIdentifier (RFC 8737 §6.1).</summary>
     public const string AcmeIdentifierOid = "1.3.6.1.5.5.7.1.31";
 
-    private readonly ConcurrentDictionary<string, SslStreamCertificateContext> _byDomain = new(StringComparer.OrdinalIgnoreCase);
+    // Asked in every TLS handshake on the HTTPS listener, and almost always empty.
+    private readonly RarelyWrittenDictionary<string, SslStreamCertificateContext> _byDomain = new(StringComparer.OrdinalIgnoreCase);
 
     public string Type => "tls-alpn-01";
 
@@ -30,17 +31,17 @@ internal sealed class TlsAlpn01Responder : IChallengeSolver
 
     public bool CanSolve(string domain, bool wildcard) => !wildcard;
 
-    public SslStreamCertificateContext? Find(string? domain) => domain is null ? null : _byDomain.GetValueOrDefault(domain);
+    public SslStreamCertificateContext? Find(string? domain) => domain is not null && _byDomain.TryGetValue(domain, out var context) ? context : null;
 
     public Task PresentAsync(string domain, string token, string keyAuthorization, CancellationToken cancellationToken)
     {
-        _byDomain[domain] = SslStreamCertificateContext.Create(CreateCertificate(domain, keyAuthorization), additionalCertificates: null, offline: true);
+        _byDomain.Set(domain, SslStreamCertificateContext.Create(CreateCertificate(domain, keyAuthorization), additionalCertificates: null, offline: true));
         return Task.CompletedTask;
     }
 
     public Task CleanupAsync(string domain, string token, string keyAuthorization, CancellationToken cancellationToken)
     {
-        _byDomain.TryRemove(domain, out _);
+        _byDomain.Remove(domain);
         return Task.CompletedTask;
     }
 

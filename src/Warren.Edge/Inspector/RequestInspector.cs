@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Collections.Frozen;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -6,6 +5,7 @@ using Warren.Configuration;
 using Warren.Edge.Dashboard;
 using Warren.Edge.Policy;
 using Warren.Edge.Routing;
+using Warren.Net.Collections;
 
 namespace Warren.Edge.Inspector;
 
@@ -25,25 +25,35 @@ internal sealed class RequestInspector(InspectorConfig config, TimeProvider time
     private static readonly string[] SensitiveHeaders = ["Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie", "X-Api-Key", "X-Auth-Token"];
 
     private readonly FrozenSet<string> _shown = config.ShowHeaders.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
-    private readonly ConcurrentDictionary<string, bool> _enabled = new(config.Services.Select(s => KeyValuePair.Create(s, true)), StringComparer.Ordinal);
+    private readonly RarelyWrittenDictionary<string, bool> _enabled = Enabled(config.Services);
 
-    /// <summary>True while some service is inspected: only then does the request path look.</summary>
+    /// <summary>True while some service is inspected: only then does the request path look (read per request).</summary>
     public bool Any => !_enabled.IsEmpty;
 
     public int MaxBody => (int)config.MaxBody;
 
     public bool IsEnabled(string service) => _enabled.ContainsKey(service);
 
+    private static RarelyWrittenDictionary<string, bool> Enabled(IEnumerable<string> services)
+    {
+        var enabled = new RarelyWrittenDictionary<string, bool>(StringComparer.Ordinal);
+        foreach (var service in services)
+        {
+            enabled.Set(service, true);
+        }
+        return enabled;
+    }
+
     /// <summary>Turns inspection of a service on or off (the console's toggle); captures already kept stay until replaced.</summary>
     public void Set(ServiceStats? stats, string service, bool on)
     {
         if (on)
         {
-            _enabled[service] = true;
+            _enabled.Set(service, true);
         }
         else
         {
-            _enabled.TryRemove(service, out _);
+            _enabled.Remove(service);
         }
         if (stats is not null)
         {
