@@ -40,10 +40,10 @@ public sealed class DemoEnvironment : IAsyncDisposable
         // A folder of its own per run: a demo started after another (or beside the tests' demo) neither shares its
         // databases nor brings back the last run's services, whose TCP port the edge would hold for their grace time.
         var dataDirectory = Directory.CreateTempSubdirectory("warren-demo-");
-        if (tcpPort == 0)
-        {
-            tcpPort = FreePort();
-        }
+        // A free port for the echo service, held until the edge has bound its own listeners to ports of the kernel's
+        // choosing: released before, it can be handed straight back to one of them (seen: the agents listener got it,
+        // and the echo service could not listen).
+        using var reservation = tcpPort == 0 ? ReservePort(out tcpPort) : null;
         var token = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
         EdgeServer edge;
         try
@@ -55,6 +55,8 @@ public sealed class DemoEnvironment : IAsyncDisposable
                 Tokens = [new EdgeTokenConfig { Name = "demo", Token = token, AllowHosts = ["*.localhost"], AllowPorts = [tcpPort] }],
             });
             edge = await EdgeServer.StartAsync(edgeConfig, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
+            // Free for the edge's TCP service, which listens once the agent registers the echo service.
+            reservation?.Dispose();
         }
         catch
         {
@@ -108,11 +110,12 @@ public sealed class DemoEnvironment : IAsyncDisposable
         }
     }
 
-    private static int FreePort()
+    private static System.Net.Sockets.TcpListener ReservePort(out int port)
     {
-        using var probe = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
+        var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        return listener;
     }
 
     public string Banner()
