@@ -35,7 +35,8 @@ for t in wrk nginx curl; do command -v "$t" >/dev/null || { echo "needs $t" >&2;
 for b in "$BIN/yarphop/warren-yarphop" "$BIN/warren-agent/warren-agent"; do [[ -x $b ]] || { echo "missing $b (bash bench/run.sh --publish ${BIN#"$ROOT"/})" >&2; exit 1; }; done
 
 W=$ROOT/artifacts/profile/edges
-P=${WARREN_EDGES_PORT:-18480} BACKEND=${WARREN_EDGES_PORT:-18480} YARP=$((P + 2))
+P=${WARREN_EDGES_PORT:-18480}
+BACKEND=$P YARP=$((P + 2))
 export WARREN_BENCH_TOKEN="bench-token-0123456789abcdef"
 rm -rf "$W"; mkdir -p "$W/www" "$W/tmp"; chmod 755 "$W" "$W/www"
 printf 'hello\n' >"$W/www/6b"; chmod 644 "$W/www/6b"
