@@ -105,8 +105,9 @@ internal sealed class EdgeConsole : IDisposable
     private async Task InvokeAsync(HttpContext context, RequestDelegate next)
     {
         var request = context.Request;
-        var service = context.Features.Get<ResolvedRoute>()?.Service;
-        if (service is null && !string.IsNullOrEmpty(request.Host.Host))
+        var state = EdgeRequest.Find(context);
+        var service = state?.ResolvedService;
+        if (service is null && state is not { RouteResolved: true } && !string.IsNullOrEmpty(request.Host.Host))
         {
             service = _state.Routes.MatchHttp(request.Host.Host, request.Path.Value ?? "/");
         }
@@ -140,16 +141,17 @@ internal sealed class EdgeConsole : IDisposable
     public string? RefuseTcp(ServiceEntry service) => Accounting.AnyQuota ? For(service).Account.Exceeded : null;
 
     /// <summary>An HTTP request ended (called by RequestTelemetry with what it measured).</summary>
-    public void Http(HttpContext context, ServiceEntry? entry, int status, TimeSpan elapsed, long bytesIn, long bytesOut, ErrorKind kind, bool upgraded)
+    public void Http(HttpContext context, EdgeRequest state, int status, TimeSpan elapsed, long bytesIn, long bytesOut, ErrorKind kind, bool upgraded)
     {
-        var error = kind == ErrorKind.None ? "" : ReferenceEquals(context.Features.Get<EdgeAnswer>(), QuotaAnswer) ? "quota_exceeded" : EdgeMetrics.Label(kind);
+        var entry = state.Service;
+        var error = kind == ErrorKind.None ? "" : ReferenceEquals(state.Answer, QuotaAnswer) ? "quota_exceeded" : EdgeMetrics.Label(kind);
         var micros = elapsed.Ticks / (TimeSpan.TicksPerMillisecond / 1000);
         Capture? capture = null;
         if (entry is not null)
         {
             var stats = For(entry);
             stats.Record(micros, bytesIn, bytesOut, kind != ErrorKind.None);
-            if (stats.Captures is not null && context.Features.Get<Capture>() is { } c)
+            if (stats.Captures is not null && state.Capture is { } c)
             {
                 capture = c;
                 Inspector.Complete(context, c, status, elapsed.TotalMilliseconds, bytesIn, bytesOut, error);

@@ -4,7 +4,6 @@ using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using Warren.Configuration;
-using Warren.Edge.Routing;
 using Warren.Edge.Telemetry;
 
 namespace Warren.Edge.Forwarding;
@@ -47,7 +46,7 @@ internal sealed partial class HandoverGate(EdgeState state, ILogger logger)
     /// </summary>
     public static async Task RefuseUnprocessedAsync(HttpContext context)
     {
-        if (context.Features.Get<ServiceEntry>() is not null)
+        if (EdgeRequest.Find(context)?.Service is not null)
         {
             // Routed already (RequestTelemetry.Routed): the access log shows 503, counted as no error of the service.
             RequestTelemetry.Answered(context, EdgeAnswer.HandedOver);

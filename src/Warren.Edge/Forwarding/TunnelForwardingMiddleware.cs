@@ -4,7 +4,6 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using Warren.Configuration;
-using Warren.Edge.Policy;
 using Warren.Edge.Routing;
 using Warren.Protocol.Framing;
 using Yarp.ReverseProxy.Forwarder;
@@ -60,7 +59,8 @@ internal sealed partial class TunnelForwardingMiddleware(
             return;
         }
         // The route is resolved once per request: the policy step may have done it already.
-        var service = context.Features.Get<ResolvedRoute>() is { } resolved ? resolved.Service
+        var state = EdgeRequest.Of(context);
+        var service = state.RouteResolved ? state.ResolvedService
             : string.IsNullOrEmpty(host) ? null : routes.MatchHttp(host, request.Path.Value ?? "/");
         if (service is null)
         {
@@ -68,7 +68,7 @@ internal sealed partial class TunnelForwardingMiddleware(
             context.Response.StatusCode = StatusCodes.Status404NotFound;
             return;
         }
-        Telemetry.RequestTelemetry.Routed(context, service);
+        Telemetry.RequestTelemetry.Routed(context, state, service);
         if (service.Control is { } control)
         {
             await ServiceControlAnswer.WriteAsync(context, control).ConfigureAwait(false); // drained or in maintenance: 503 page
@@ -106,10 +106,10 @@ internal sealed partial class TunnelForwardingMiddleware(
         // Kestrel's data rates stop at an upgrade: a WebSocket's only bound is YARP's activity timeout, which restarts
         // on every byte either way. For upgrades it is limits.idle_timeout, not the service's response timeout.
         // An upgrade goes over a stream of its own, without HttpClient's connection (TunnelUpgradeHandler).
-        var upgrade = IsUpgrade(context);
+        var upgrade = state.Telemetry is null ? IsUpgrade(context) : state.Upgradable;
         var forwarderConfig = upgrade ? service.ForwarderConfig with { ActivityTimeout = limits.IdleTimeout } : service.ForwarderConfig;
         var connection = context.Connection;
-        context.Features.Set(new TunnelRequest(service, session, routes.Grace, connection.RemoteIpAddress, connection.RemotePort));
+        state.Tunnel = new TunnelRequest(service, session, routes.Grace, connection.RemoteIpAddress, connection.RemotePort);
         var invoker = upgrade ? client.Upgrades : client.For(session);
         var error = await forwarder.SendAsync(context, service.TunnelDestination, invoker, forwarderConfig, transformer).ConfigureAwait(false);
         if (error == ForwarderError.None)

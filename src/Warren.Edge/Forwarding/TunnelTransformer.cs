@@ -1,6 +1,5 @@
 using System.Net.Http;
 using Microsoft.AspNetCore.Http;
-using Warren.Edge.Policy;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace Warren.Edge.Forwarding;
@@ -50,14 +49,17 @@ internal sealed class TunnelTransformer(TrustedProxies trusted) : HttpTransforme
                 }
             }
         }
-        if (httpContext.Features.Get<TunnelRequest>() is { } tunnel)
+        if (EdgeRequest.Find(httpContext) is { } state)
         {
-            proxyRequest.Options.Set(TunnelRequest.Key, tunnel);
-        }
-        // The service's policy rewrites (path prefixes, request headers; docs/policy.md), set by PolicyMiddleware.
-        if (httpContext.Features.Get<ServicePolicy>() is { TransformsRequest: true } policy)
-        {
-            policy.TransformRequest(httpContext, proxyRequest, destinationPrefix);
+            if (state.Tunnel is { } tunnel)
+            {
+                proxyRequest.Options.Set(TunnelRequest.Key, tunnel);
+            }
+            // The service's policy rewrites (path prefixes, request headers; docs/policy.md), set by PolicyMiddleware.
+            if (state.Policy is { TransformsRequest: true } policy)
+            {
+                policy.TransformRequest(httpContext, proxyRequest, destinationPrefix);
+            }
         }
     }
 
@@ -87,7 +89,7 @@ internal sealed class TunnelTransformer(TrustedProxies trusted) : HttpTransforme
     public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
     {
         var copy = await Default.TransformResponseAsync(httpContext, proxyResponse, cancellationToken).ConfigureAwait(false);
-        if (httpContext.Features.Get<ServicePolicy>() is { TransformsResponse: true } policy)
+        if (EdgeRequest.Find(httpContext)?.Policy is { TransformsResponse: true } policy)
         {
             policy.TransformResponse(httpContext);
         }

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Warren.Configuration;
 using Warren.Edge.Dashboard;
+using Warren.Edge.Forwarding;
 using Warren.Edge.Policy;
 using Warren.Edge.Routing;
 using Warren.Net.Collections;
@@ -82,7 +83,8 @@ internal sealed class RequestInspector(InspectorConfig config, TimeProvider time
     public Capture Begin(HttpContext context, ServiceStats stats, long id)
     {
         var request = context.Request;
-        var policy = context.Features.Get<ServicePolicy>() ?? stats.Entry.Policy;
+        var state = EdgeRequest.Of(context);
+        var policy = state.Policy ?? stats.Entry.Policy;
         var capture = new Capture(id, time.GetUtcNow(), stats.Entry.Name, "http", MaxBody)
         {
             Method = request.Method,
@@ -93,7 +95,7 @@ internal sealed class RequestInspector(InspectorConfig config, TimeProvider time
             RequestHeaders = Headers(request.Headers, policy),
         };
         stats.Captures!.Add(capture);
-        context.Features.Set(capture);
+        state.Capture = capture;
         request.Body = new CaptureStream(request.Body, capture.RequestBody.Append, null);
         context.Response.Body = new CaptureStream(context.Response.Body, null, capture.ResponseBody.Append);
         if (context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true } upgrade)
@@ -111,7 +113,7 @@ internal sealed class RequestInspector(InspectorConfig config, TimeProvider time
     public void Complete(HttpContext context, Capture capture, int status, double durationMs, long bytesIn, long bytesOut, string error)
     {
         capture.Status = status;
-        capture.ResponseHeaders = Headers(context.Response.Headers, context.Features.Get<ServicePolicy>());
+        capture.ResponseHeaders = Headers(context.Response.Headers, EdgeRequest.Find(context)?.Policy);
         (capture.DurationMs, capture.BytesIn, capture.BytesOut, capture.Error) = (durationMs, bytesIn, bytesOut, error);
     }
 

@@ -13,7 +13,7 @@ namespace Warren.Edge.Policy;
 
 /// <summary>
 /// The public request path's policy step, before forwarding (docs/policy.md). While no routed service has a policy it
-/// is one volatile read; otherwise it resolves the route once (<see cref="ResolvedRoute"/>), and a service without a
+/// is one volatile read; otherwise it resolves the route once (<see cref="EdgeRequest.Resolve"/>), and a service without a
 /// policy goes straight on. For a service with one, every layer must pass, in this order: IP lists (403), HTTPS
 /// redirect (308), maintenance (503), CORS preflight (204), rate limits (429 + Retry-After), authentication (401 +
 /// WWW-Authenticate). Then the body-size limit, the request rewrites (TunnelTransformer), the timeout (504) and the
@@ -45,7 +45,8 @@ internal sealed partial class PolicyMiddleware(
             return next(context);
         }
         var service = string.IsNullOrEmpty(host) ? null : routes.MatchHttp(host, request.Path.Value ?? "/");
-        context.Features.Set(new ResolvedRoute(service));
+        var state = EdgeRequest.Of(context);
+        state.Resolve(service);
         if (service?.Policy is not { } policy)
         {
             return next(context);
@@ -86,7 +87,7 @@ internal sealed partial class PolicyMiddleware(
         {
             bodyLimit.MaxRequestBodySize = maxBody; // lower only: the edge's own limit holds
         }
-        context.Features.Set(policy); // TunnelTransformer applies the rewrites from it
+        EdgeRequest.Of(context).Policy = policy; // TunnelTransformer applies the rewrites from it
         return policy.Timeout is null && policy.ErrorPages is null ? next(context) : ForwardWithTimeoutAndPagesAsync(context, next, policy);
     }
 

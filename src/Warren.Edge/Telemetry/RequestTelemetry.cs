@@ -10,8 +10,8 @@ namespace Warren.Edge.Telemetry;
 
 /// <summary>
 /// Wraps the public request path: a few counter and histogram updates on the service's cached children, and one
-/// access-log line per request. The forwarding middleware names the service it routed to as a request feature
-/// (<see cref="ServiceEntry"/>); without one the request was answered by the edge itself (404, 405, 400).
+/// access-log line per request. The forwarding middleware names the service it routed to in the request's
+/// <see cref="EdgeRequest"/>; without one the request was answered by the edge itself (404, 405, 400).
 /// </summary>
 internal sealed class RequestTelemetry(EdgeMetrics metrics, AccessLogWriter accessLog)
 {
@@ -27,7 +27,8 @@ internal sealed class RequestTelemetry(EdgeMetrics metrics, AccessLogWriter acce
         var bytes = context.Features.Get<ConnectionBytes>();
         long received = bytes?.Received ?? 0, sent = bytes?.Sent ?? 0;
         var upgradable = IsUpgradable(context);
-        context.Features.Set(this);
+        var state = new EdgeRequest(this, upgradable);
+        context.Features.Set(state);
         try
         {
             await next(context).ConfigureAwait(false);
@@ -35,7 +36,7 @@ internal sealed class RequestTelemetry(EdgeMetrics metrics, AccessLogWriter acce
         finally
         {
             var status = context.Response.StatusCode;
-            var entry = context.Features.Get<ServiceEntry>();
+            var entry = state.Service;
             var elapsed = Stopwatch.GetElapsedTime(started);
             var upgraded = upgradable && IsUpgraded(context, status);
             long bytesIn, bytesOut;
@@ -55,9 +56,9 @@ internal sealed class RequestTelemetry(EdgeMetrics metrics, AccessLogWriter acce
                 var service = _metrics.For(entry);
                 service.Active.Dec();
                 service.CountStatus(status);
-                kind = Classify(context, status);
+                kind = Classify(context, state, status);
                 service.CountError(kind);
-                if (context.Features.Get<EdgeAnswer>()?.Rejection is { } rejection)
+                if (state.Answer?.Rejection is { } rejection)
                 {
                     service.CountRejected(rejection);
                 }
@@ -79,7 +80,7 @@ internal sealed class RequestTelemetry(EdgeMetrics metrics, AccessLogWriter acce
                     _ => _metrics.OtherUnrouted,
                 }).Inc();
             }
-            Recorder?.Http(context, entry, status, elapsed, bytesIn, bytesOut, kind, upgraded);
+            Recorder?.Http(context, state, status, elapsed, bytesIn, bytesOut, kind, upgraded);
             if (_access.Enabled)
             {
                 // Queued, not written: AccessLogWriter formats and writes it off the socket thread.
@@ -91,14 +92,17 @@ internal sealed class RequestTelemetry(EdgeMetrics metrics, AccessLogWriter acce
     };
 
     /// <summary>Called by the forwarding middleware once it knows the service, so in-flight gauges cover the forward.</summary>
-    public static void Routed(HttpContext context, ServiceEntry service)
+    public static void Routed(HttpContext context, ServiceEntry service) => Routed(context, EdgeRequest.Find(context), service);
+
+    /// <inheritdoc cref="Routed(HttpContext, ServiceEntry)"/>
+    public static void Routed(HttpContext context, EdgeRequest? state, ServiceEntry service)
     {
-        if (context.Features.Get<RequestTelemetry>() is { } telemetry)
+        if (state?.Telemetry is { } telemetry)
         {
-            context.Features.Set(service);
+            state.Service = service;
             var metrics = telemetry._metrics.For(service);
             metrics.Active.Inc();
-            if (IsUpgradable(context))
+            if (state.Upgradable)
             {
                 // Open while the upgraded connection lives: counted when the 101 (or for HTTP/2 the 200) goes out,
                 // until the request ends.
@@ -131,12 +135,12 @@ internal sealed class RequestTelemetry(EdgeMetrics metrics, AccessLogWriter acce
     }
 
     /// <summary>Called by the forwarding middleware when it answers a routed request itself (no static instance allocates).</summary>
-    public static void Answered(HttpContext context, EdgeAnswer answer) => context.Features.Set(answer);
+    public static void Answered(HttpContext context, EdgeAnswer answer) => EdgeRequest.Of(context).Answer = answer;
 
     /// <summary>Maps how a routed request failed to the fixed error kinds.</summary>
-    internal static ErrorKind Classify(HttpContext context, int status)
+    internal static ErrorKind Classify(HttpContext context, EdgeRequest? state, int status)
     {
-        if (context.Features.Get<EdgeAnswer>() is { } answer)
+        if (state?.Answer is { } answer)
         {
             return answer.Kind;
         }
