@@ -2,7 +2,7 @@
 # bench/profile/edges.sh: which build of the edge (or of the agent) costs less once every process has settled
 # (docs/performance.md, "The edge compiled ahead of time, optimized for speed").
 #
-#   bash bench/profile/edges.sh [--rotations N] [--prebuilt DIR] [NAME=EDGE[,AGENT] ...]
+#   bash bench/profile/edges.sh [--rotations N] [--prebuilt DIR] [--counters PATH] [NAME=EDGE[,AGENT] ...]
 #
 # Starts an nginx backend, the bare YARP hop (bench/Warren.YarpHop) and, for each NAME, an edge from the binary EDGE
 # with an agent of its own (AGENT: a warren-agent binary, or `jit` for `warren agent` from DIR's release binary;
@@ -13,17 +13,21 @@
 # Prints one line per run (req/s, CPU of edge + agent per 1,000 requests from /proc) and per target the medians, its
 # median ratio to the YARP hop's run in the same rotation, and RSS after start and at the end.
 # Without NAME=...: release=DIR/warren/warren and, when DIR has it, aot=DIR/warren-aot/warren (bench/run.sh --edge aot
-# --publish DIR). DIR: bench/run.sh --publish DIR; defaults to artifacts/bench. Needs wrk, nginx and curl. Everything
+# --publish DIR). DIR: bench/run.sh --publish DIR; defaults to artifacts/bench. --counters PATH (a dotnet-counters
+# executable: `dotnet tool install dotnet-counters --tool-path DIR`) adds, after the rotations, the bytes each process
+# allocates per request at c64 (the allocation target of docs/performance.md; "?" for a process with no diagnostics
+# port, such as the native warren-agent). Needs wrk, nginx and curl. Everything
 # listens on 127.0.0.1 from WARREN_EDGES_PORT (default 18480); every process it starts is stopped by pid at exit.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd); cd "$ROOT"
-ROTATIONS=8 BIN=$ROOT/artifacts/bench SPECS=() DUR=3 SETTLE=20 CONNS=64
+ROTATIONS=8 BIN=$ROOT/artifacts/bench SPECS=() DUR=3 SETTLE=20 CONNS=64 COUNTERS=""
 while (($#)); do
   case $1 in
+    --counters) [[ -x ${2:-} ]] || { echo "--counters needs the dotnet-counters executable" >&2; exit 2; }; COUNTERS=$2; shift ;;
     --rotations) [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || { echo "--rotations takes a whole number" >&2; exit 2; }; ROTATIONS=$2; shift ;;
     --prebuilt) [[ -n ${2:-} ]] || { echo "--prebuilt needs a folder" >&2; exit 2; }; BIN=$(cd "$2" && pwd); shift ;;
     *=*) SPECS+=("$1") ;;
-    *) echo "unknown argument: $1 (NAME=EDGE[,AGENT], --rotations N, --prebuilt DIR)" >&2; exit 2 ;;
+    *) echo "unknown argument: $1 (NAME=EDGE[,AGENT], --rotations N, --prebuilt DIR, --counters PATH)" >&2; exit 2 ;;
   esac
   shift
 done
@@ -155,4 +159,29 @@ for t in "${NAMES[@]}"; do
     END { for (i = 1; i <= n; i++) q[i] = rs[i] / r[rot[i] " yarp"]; printf "%.0f %.2f %.1f\n", median(rs, n), median(q, n), median(cs, n) }' "$W/runs.txt")
   if [[ $t == yarp ]]; then start=- end=$(rss ${GROUP[yarp]}); else start=${RSS_START[$t]} end=$(rss ${GROUP[$t]}); fi
   printf '%-12s %12s %16s %18s %14s %12s\n' "$t" "$med" "$ratio" "$cpu" "$start" "$end"
+done
+[[ -n $COUNTERS ]] || exit 0
+
+# Bytes allocated per request, per process: dotnet-counters' dotnet.gc.heap.total_allocated (reported as bytes per
+# second) over 6 s in the middle of a 10 s c64 run, divided by the requests wrk counted in those seconds (its rate).
+echo
+printf '%-12s %12s %s\n' target "req/s" "bytes allocated per request, per process"
+for t in "${NAMES[@]}"; do
+  wrk -t2 -c"$CONNS" -d10s -H 'Host: web.bench' "http://127.0.0.1:${PORT[$t]}/6b" >"$W/alloc-$t.wrk" & w=$!
+  sleep 2
+  cps=()
+  for p in ${GROUP[$t]}; do
+    "$COUNTERS" collect -p "$p" --counters 'System.Runtime[dotnet.gc.heap.total_allocated]' --format csv -o "$W/alloc-$t-$p.csv" \
+      --duration 00:00:00:06 >/dev/null 2>&1 & cps+=($!)
+  done
+  wait "${cps[@]}" "$w" || true
+  rps=$(awk '/Requests\/sec/ {print $2}' "$W/alloc-$t.wrk")
+  line=""
+  for p in ${GROUP[$t]}; do
+    # rows: timestamp,provider,counter,type,value; the first and last intervals may be partial: the middle ones count
+    b=$(awk -F, -v rps="$rps" '/total_allocated/ {v[++n] = $NF} END {s = 0; k = 0; for (i = 2; i < n; i++) {s += v[i]; k++}
+      if (k > 0 && rps > 0) printf "%.0f", s / k / rps; else printf "?"}' "$W/alloc-$t-$p.csv" 2>/dev/null || echo "?")
+    line+=" $(tr '\0' ' ' <"/proc/$p/cmdline" | awk '{print $2 == "edge" ? "edge" : ($2 == "agent" || $1 ~ /warren-agent$/ ? "agent" : "hop")}') $b"
+  done
+  printf '%-12s %12s%s\n' "$t" "${rps%.*}" "$line"
 done
