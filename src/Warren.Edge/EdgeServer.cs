@@ -226,7 +226,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
         var session = options.Session.Clone();
         session.KeepAliveInterval = config.Session.KeepaliveInterval;
         session.KeepAliveTimeout = config.Session.KeepaliveTimeout;
-        var client = undo.OwnSync(new TunnelHttpClient(session.OpenTimeout));
+        var client = undo.OwnSync(new TunnelHttpClient(session.OpenTimeout, state.Routes));
         var limitsConfig = config.Limits;
         // The abuse shield refuses banned clients at accept on every listener (docs/policy.md, "Abuse shield"), and
         // failed agent logins count towards a ban.

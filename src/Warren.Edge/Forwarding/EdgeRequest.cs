@@ -8,7 +8,7 @@ namespace Warren.Edge.Forwarding;
 
 /// <summary>
 /// What the public request path learns about one request, in one request feature that every step shares: the route
-/// the policy step resolved, the service it was routed to, where its tunnel stream goes, its policy, the edge's own
+/// the policy step resolved, the service it was routed to, where an upgrade's tunnel stream goes, its policy, the edge's own
 /// answer and the inspector's capture. Kestrel finds its own features by type tests, but one of ours sits in a list
 /// behind them, and a lookup that misses falls through to the connection's features: a dozen such lookups were about
 /// 3 % of the edge's CPU per request (docs/performance.md, "One state object per request"). Made by the telemetry
@@ -53,7 +53,7 @@ internal sealed class EdgeRequest
     /// <summary>The service the request is counted against (<see cref="RequestTelemetry.Routed"/>); null: answered by the edge itself.</summary>
     public ServiceEntry? Service { get; set; }
 
-    /// <summary>Where the request's tunnel stream goes, once the forwarding step picked a session.</summary>
+    /// <summary>Where an upgrade's tunnel stream goes, once the forwarding step picked a session (other requests go through their session's client).</summary>
     public TunnelRequest? Tunnel { get; set; }
 
     /// <summary>The service's policy, once the request passed it: the transformer applies its rewrites.</summary>

@@ -108,9 +108,19 @@ internal sealed partial class TunnelForwardingMiddleware(
         // An upgrade goes over a stream of its own, without HttpClient's connection (TunnelUpgradeHandler).
         var upgrade = state.Telemetry is null ? IsUpgrade(context) : state.Upgradable;
         var forwarderConfig = upgrade ? service.ForwarderConfig with { ActivityTimeout = limits.IdleTimeout } : service.ForwarderConfig;
-        var connection = context.Connection;
-        state.Tunnel = new TunnelRequest(service, session, routes.Grace, connection.RemoteIpAddress, connection.RemotePort);
-        var invoker = upgrade ? client.Upgrades : client.For(session);
+        HttpMessageInvoker invoker;
+        if (upgrade)
+        {
+            // The upgrade client serves every session: the request names its stream's target (TunnelTransformer puts
+            // it in the request's options). A session's own client knows its session (SessionConnector).
+            var connection = context.Connection;
+            state.Tunnel = new TunnelRequest(service, session, routes.Grace, connection.RemoteIpAddress, connection.RemotePort);
+            invoker = client.Upgrades;
+        }
+        else
+        {
+            invoker = client.For(session);
+        }
         var error = await forwarder.SendAsync(context, service.TunnelDestination, invoker, forwarderConfig, transformer).ConfigureAwait(false);
         if (error == ForwarderError.None)
         {

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net.Http;
 using Warren.Edge.Agents;
+using Warren.Edge.Routing;
 
 namespace Warren.Edge.Forwarding;
 
@@ -14,7 +15,7 @@ namespace Warren.Edge.Forwarding;
 /// A request routed to a session takes that session's client, so requests spread over a service's sessions per
 /// request rather than per pooled connection.
 /// </summary>
-internal sealed class TunnelHttpClient(TimeSpan openTimeout) : IDisposable
+internal sealed class TunnelHttpClient(TimeSpan openTimeout, RouteTable routes) : IDisposable
 {
     /// <summary>A request that took a session's client just before it was retired has this long to start sending on it.</summary>
     private static readonly TimeSpan RetireDelay = TimeSpan.FromSeconds(1);
@@ -36,7 +37,7 @@ internal sealed class TunnelHttpClient(TimeSpan openTimeout) : IDisposable
 
     private HttpMessageInvoker Create(AgentSession session)
     {
-        var created = TunnelHttpClientFactory.Create(openTimeout);
+        var created = TunnelHttpClientFactory.Create(openTimeout, new SessionConnector(session, routes));
         if (Interlocked.CompareExchange(ref session.HttpInvoker, created, null) is { } raced)
         {
             created.Dispose();

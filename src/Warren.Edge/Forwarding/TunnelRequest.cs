@@ -7,10 +7,11 @@ using Warren.Edge.Routing;
 namespace Warren.Edge.Forwarding;
 
 /// <summary>
-/// Where one forwarded request goes, resolved once by <see cref="TunnelForwardingMiddleware"/> and carried to the HTTP
-/// client's connect callback in the request's options (<see cref="TunnelTransformer"/> puts it there), so opening a
-/// stream neither matches the host again nor picks another session. The client's address is kept as values, not the
-/// request's ConnectionInfo: a connection can be made after the request that asked for it has ended.
+/// Where an upgrade request (a WebSocket) or an inspector's replay goes, carried to the stream's open in the request's
+/// options (<see cref="TunnelTransformer"/> puts an upgrade's there), so opening it neither matches the host again
+/// nor picks another session. Other requests need none: their session's client knows where its connections go
+/// (<see cref="SessionConnector"/>). The client's address is kept as values, not the request's ConnectionInfo: a
+/// stream can be opened after the request that asked for it has ended.
 /// </summary>
 internal sealed class TunnelRequest(ServiceEntry service, AgentSession session, GraceConfig grace, IPAddress? clientAddress, int clientPort)
 {
