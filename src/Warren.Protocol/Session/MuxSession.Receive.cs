@@ -318,14 +318,14 @@ public sealed partial class MuxSession
             else
             {
                 stream = new MuxStream(this, id, isLocal: false, payload.ToArray(), PeerSettings.InitialStreamWindow, _localSettings.InitialStreamWindow);
-                _streams[id] = stream;
+                Track(id, stream);
                 _peerActive++;
             }
         }
         if (stream is not null && !_accepts.Writer.TryWrite(stream))
         {
             refusal = $"the accept backlog of {Options.AcceptBacklog} is full";
-            _streams.TryRemove(id, out _);
+            Untrack(id, stream);
             lock (_stateLock)
             {
                 _peerActive--;

@@ -31,6 +31,13 @@ public sealed partial class MuxSession : IAsyncDisposable, IStreamSession
     private readonly Action? _abortTransport;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<uint, MuxStream> _streams = new();
+
+    /// <summary>
+    /// How many streams <see cref="_streams"/> holds, kept beside it (<see cref="Track"/>, <see cref="Untrack"/>):
+    /// the edge reads it per request to pick the least loaded of a service's sessions, and ConcurrentDictionary.Count takes
+    /// every one of the table's locks.
+    /// </summary>
+    private int _streamCount;
     private readonly Channel<MuxStream> _accepts;
     private readonly SemaphoreSlim _pendingOpens;
     private readonly ConcurrentQueue<(long Deadline, MuxStream Stream)> _openDeadlines = new();
@@ -102,7 +109,7 @@ public sealed partial class MuxSession : IAsyncDisposable, IStreamSession
     public TimeSpan SmoothedRtt => _keepAlive.SmoothedRtt;
 
     /// <summary>Streams in the session's table (open in at least one direction).</summary>
-    public int StreamCount => _streams.Count;
+    public int StreamCount => Math.Max(0, Volatile.Read(ref _streamCount)); // a remove can run just before its add's count
 
     /// <summary>Frames waiting for the writer (control frames plus ready streams).</summary>
     public int WriteQueueDepth => _writer.QueueDepth;
@@ -261,7 +268,7 @@ public sealed partial class MuxSession : IAsyncDisposable, IStreamSession
                 _nextLocalId += 2;
                 _lastLocalId = id;
                 stream = new MuxStream(this, id, isLocal: true, metadata.ToArray(), PeerSettings.InitialStreamWindow, _localSettings.InitialStreamWindow);
-                _streams[id] = stream;
+                Track(id, stream);
                 _localActive++;
                 // Queue the OPEN while still holding the lock that allocated the id: OPENs must reach the wire in
                 // increasing id order (the peer rejects a decreasing id, §3.1). Queued after the lock, two concurrent
@@ -395,10 +402,30 @@ public sealed partial class MuxSession : IAsyncDisposable, IStreamSession
 
     void IStreamSession.EnqueueWindowUpdate(uint streamId, uint increment) => _writer.EnqueueControl(new ControlFrame(FrameType.WindowUpdate, streamId, increment));
 
+    /// <summary>Puts a new stream in the table (ids are never reused within a session).</summary>
+    private void Track(uint id, MuxStream stream)
+    {
+        if (_streams.TryAdd(id, stream))
+        {
+            Interlocked.Increment(ref _streamCount);
+        }
+    }
+
+    /// <summary>Takes <paramref name="stream"/> out of the table; false when it was not there (forgotten already).</summary>
+    private bool Untrack(uint id, MuxStream stream)
+    {
+        if (!_streams.TryRemove(new KeyValuePair<uint, MuxStream>(id, stream)))
+        {
+            return false;
+        }
+        Interlocked.Decrement(ref _streamCount);
+        return true;
+    }
+
     /// <summary>A stream finished both directions or was reset: forget it.</summary>
     void IStreamSession.OnStreamClosed(MuxStream stream, long growth)
     {
-        if (!_streams.TryRemove(new KeyValuePair<uint, MuxStream>(stream.Id, stream)))
+        if (!Untrack(stream.Id, stream))
         {
             return;
         }
@@ -537,7 +564,10 @@ public sealed partial class MuxSession : IAsyncDisposable, IStreamSession
         {
             stream.OnSessionClosed(error);
         }
-        _streams.Clear();
+        foreach (var (id, stream) in _streams)
+        {
+            Untrack(id, stream); // one at a time, not Clear(): the count stays the table's size
+        }
         _accepts.Writer.TryComplete(error);
 
         switch (mode)
