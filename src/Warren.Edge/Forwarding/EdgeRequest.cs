@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Warren.Edge.Inspector;
 using Warren.Edge.Policy;
 using Warren.Edge.Routing;
@@ -21,18 +22,17 @@ internal sealed class EdgeRequest
     public static EdgeRequest? Find(HttpContext context) => context.Features.Get<EdgeRequest>();
 
     /// <summary>The request's state, made now if no step made one yet.</summary>
-    public static EdgeRequest Of(HttpContext context)
+    public static EdgeRequest Of(HttpContext context) => Find(context) ?? Start(context, telemetry: null);
+
+    /// <summary>Makes <paramref name="context"/>'s state and sets it as a request feature.</summary>
+    internal static EdgeRequest Start(HttpContext context, RequestTelemetry? telemetry)
     {
-        if (context.Features.Get<EdgeRequest>() is { } state)
-        {
-            return state;
-        }
-        state = new EdgeRequest(null, upgradable: false);
+        var state = new EdgeRequest(telemetry, IsUpgradable(context));
         context.Features.Set(state);
         return state;
     }
 
-    internal EdgeRequest(RequestTelemetry? telemetry, bool upgradable)
+    private EdgeRequest(RequestTelemetry? telemetry, bool upgradable)
     {
         Telemetry = telemetry;
         Upgradable = upgradable;
@@ -41,7 +41,7 @@ internal sealed class EdgeRequest
     /// <summary>The wrapper that counts the request; null where none runs.</summary>
     public RequestTelemetry? Telemetry { get; }
 
-    /// <summary>An HTTP/1.1 upgrade request or a WebSocket over HTTP/2, as the wrapper found it (false without one).</summary>
+    /// <summary>An HTTP/1.1 upgrade request, or a WebSocket over HTTP/2 (extended CONNECT, RFC 8441).</summary>
     public bool Upgradable { get; }
 
     /// <summary>Whether the policy step matched the route already (<see cref="ResolvedService"/>, null when nothing matched).</summary>
@@ -70,4 +70,8 @@ internal sealed class EdgeRequest
         RouteResolved = true;
         ResolvedService = service;
     }
+
+    private static bool IsUpgradable(HttpContext context) =>
+        context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true }
+        || (HttpMethods.IsConnect(context.Request.Method) && context.Features.Get<IHttpExtendedConnectFeature>() is { IsExtendedConnect: true });
 }

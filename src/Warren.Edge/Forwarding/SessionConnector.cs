@@ -39,7 +39,7 @@ internal sealed class SessionConnector(AgentSession session, RouteTable routes)
     /// <summary>The service "s{id}.tunnel" names: one of the session's own, or (re-registered meanwhile) the route table's.</summary>
     internal ServiceEntry? ServiceOf(string host)
     {
-        if (!host.EndsWith(TunnelHttpClientFactory.HostSuffix, StringComparison.Ordinal) || host.Length < 2 || host[0] != 's'
+        if (!host.EndsWith(TunnelHttpClientFactory.HostSuffix, StringComparison.Ordinal) || host[0] != 's'
             || !int.TryParse(host.AsSpan(1, host.Length - 1 - TunnelHttpClientFactory.HostSuffix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var id))
         {
             return null;

@@ -106,7 +106,7 @@ internal sealed partial class TunnelForwardingMiddleware(
         // Kestrel's data rates stop at an upgrade: a WebSocket's only bound is YARP's activity timeout, which restarts
         // on every byte either way. For upgrades it is limits.idle_timeout, not the service's response timeout.
         // An upgrade goes over a stream of its own, without HttpClient's connection (TunnelUpgradeHandler).
-        var upgrade = state.Telemetry is null ? IsUpgrade(context) : state.Upgradable;
+        var upgrade = state.Upgradable;
         var forwarderConfig = upgrade ? service.ForwarderConfig with { ActivityTimeout = limits.IdleTimeout } : service.ForwarderConfig;
         HttpMessageInvoker invoker;
         if (upgrade)
@@ -157,10 +157,6 @@ internal sealed partial class TunnelForwardingMiddleware(
     private static bool IsWebSocketOverHttp2(HttpContext context) =>
         context.Features.Get<IHttpExtendedConnectFeature>() is { IsExtendedConnect: true, Protocol: var protocol }
         && string.Equals(protocol, "websocket", StringComparison.OrdinalIgnoreCase);
-
-    private static bool IsUpgrade(HttpContext context) =>
-        context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true }
-        || context.Features.Get<IHttpExtendedConnectFeature>() is { IsExtendedConnect: true };
 
     private static partial class Log
     {

@@ -61,33 +61,33 @@ internal sealed partial class PolicyMiddleware(
             var authenticated = AuthenticateAsync(context, service, policy, client);
             if (!authenticated.IsCompletedSuccessfully)
             {
-                return ForwardWhenAuthenticatedAsync(authenticated, context, next, policy);
+                return ForwardWhenAuthenticatedAsync(authenticated, context, next, state, policy);
             }
             if (!authenticated.Result)
             {
                 return Task.CompletedTask;
             }
         }
-        return Forward(context, next, policy);
+        return Forward(context, next, state, policy);
     }
 
-    private async Task ForwardWhenAuthenticatedAsync(Task<bool> authenticated, HttpContext context, RequestDelegate next, ServicePolicy policy)
+    private async Task ForwardWhenAuthenticatedAsync(Task<bool> authenticated, HttpContext context, RequestDelegate next, EdgeRequest state, ServicePolicy policy)
     {
         if (await authenticated.ConfigureAwait(false))
         {
-            await Forward(context, next, policy).ConfigureAwait(false);
+            await Forward(context, next, state, policy).ConfigureAwait(false);
         }
     }
 
     /// <summary>The request passed: its policy's body limit, rewrites, timeout and error pages apply to the forwarding.</summary>
-    private Task Forward(HttpContext context, RequestDelegate next, ServicePolicy policy)
+    private Task Forward(HttpContext context, RequestDelegate next, EdgeRequest state, ServicePolicy policy)
     {
         if (policy.MaxRequestBodySize is { } maxBody && context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodyLimit
             && (bodyLimit.MaxRequestBodySize is null || maxBody < bodyLimit.MaxRequestBodySize))
         {
             bodyLimit.MaxRequestBodySize = maxBody; // lower only: the edge's own limit holds
         }
-        EdgeRequest.Of(context).Policy = policy; // TunnelTransformer applies the rewrites from it
+        state.Policy = policy; // TunnelTransformer applies the rewrites from it
         return policy.Timeout is null && policy.ErrorPages is null ? next(context) : ForwardWithTimeoutAndPagesAsync(context, next, policy);
     }
 

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
 using Warren.Edge.Forwarding;
 using Warren.Edge.Routing;
 using Warren.Protocol.Framing;
@@ -26,9 +25,7 @@ internal sealed class RequestTelemetry(EdgeMetrics metrics, AccessLogWriter acce
         var started = Stopwatch.GetTimestamp();
         var bytes = context.Features.Get<ConnectionBytes>();
         long received = bytes?.Received ?? 0, sent = bytes?.Sent ?? 0;
-        var upgradable = IsUpgradable(context);
-        var state = new EdgeRequest(this, upgradable);
-        context.Features.Set(state);
+        var state = EdgeRequest.Start(context, this);
         try
         {
             await next(context).ConfigureAwait(false);
@@ -38,7 +35,7 @@ internal sealed class RequestTelemetry(EdgeMetrics metrics, AccessLogWriter acce
             var status = context.Response.StatusCode;
             var entry = state.Service;
             var elapsed = Stopwatch.GetElapsedTime(started);
-            var upgraded = upgradable && IsUpgraded(context, status);
+            var upgraded = state.Upgradable && IsUpgraded(context, status);
             long bytesIn, bytesOut;
             if (bytes is not null && context.Request.Protocol != "HTTP/2")
             {
@@ -119,11 +116,6 @@ internal sealed class RequestTelemetry(EdgeMetrics metrics, AccessLogWriter acce
             }
         }
     }
-
-    /// <summary>An HTTP/1.1 upgrade request, or a WebSocket over HTTP/2 (extended CONNECT, RFC 8441).</summary>
-    private static bool IsUpgradable(HttpContext context) =>
-        context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true }
-        || (HttpMethods.IsConnect(context.Request.Method) && context.Features.Get<IHttpExtendedConnectFeature>() is { IsExtendedConnect: true });
 
     /// <summary>Whether an upgradable request's answer switched it: 101 for HTTP/1.1, 200 to an extended CONNECT.</summary>
     private static bool IsUpgraded(HttpContext context, int status) =>

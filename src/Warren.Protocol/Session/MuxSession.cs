@@ -34,8 +34,8 @@ public sealed partial class MuxSession : IAsyncDisposable, IStreamSession
 
     /// <summary>
     /// How many streams <see cref="_streams"/> holds, kept beside it (<see cref="Track"/>, <see cref="Untrack"/>):
-    /// the edge reads it per request to pick the least loaded of a service's sessions, and ConcurrentDictionary.Count takes
-    /// every one of the table's locks.
+    /// the edge reads it per request to pick the least loaded of a service's sessions, and
+    /// ConcurrentDictionary.Count takes every one of the table's locks.
     /// </summary>
     private int _streamCount;
     private readonly Channel<MuxStream> _accepts;
