@@ -27,6 +27,8 @@ public sealed class AgentBinaryTests(ITestOutputHelper output) : LoggedTest(outp
         var agent = Own(WarrenProcess.StartAgentBinary(Log, "warren-agent", ["--config", yaml]));
         await tunnel.WaitUntilServedAsync("app", TimeSpan.FromSeconds(60));
         await tunnel.WaitUntilServedAsync("echo");
+        // The native binary and the edge agree sealed records after TLS (docs/protocol.md §1.1).
+        await Wait.UntilAsync(() => agent.StandardOutput.Contains("over sealed records", StringComparison.Ordinal), "the agent logged its link as sealed records");
 
         using (var response = await tunnel.GetAsync("/echo"))
         {

@@ -151,7 +151,7 @@ internal sealed partial class EdgeConnection(
             _backoff.Reset();
             _refusedBackoff.Reset();
             _restartPace.EdgeAnswered();
-            Log.Connected(logger, index, config.Edge, _registrations.Count(r => r.Ok), _registrations.Count);
+            Log.Connected(logger, index, config.Edge, EdgeDialer.Describe(transport), _registrations.Count(r => r.Ok), _registrations.Count);
             using var stop = stopping.Register(() => session.GoAway("agent shutting down"));
             accepting = AcceptLoopAsync(session);
             await WhenCancelledAsync(session.GoingAway).ConfigureAwait(false);
@@ -390,8 +390,8 @@ internal sealed partial class EdgeConnection(
 
     private static partial class Log
     {
-        [LoggerMessage(120, LogLevel.Information, "Session {Index} connected to {Edge}: {Ok}/{Total} services registered", EventName = "Connected")]
-        public static partial void Connected(ILogger logger, int index, string edge, int ok, int total);
+        [LoggerMessage(120, LogLevel.Information, "Session {Index} connected to {Edge} over {Link}: {Ok}/{Total} services registered", EventName = "Connected")]
+        public static partial void Connected(ILogger logger, int index, string edge, string link, int ok, int total);
 
         [LoggerMessage(121, LogLevel.Warning, "Session {Index}: cannot reach the edge at {Edge}: {Message}", EventName = "ConnectFailed")]
         public static partial void ConnectFailed(ILogger logger, int index, string edge, string message);

@@ -8,7 +8,10 @@ using Warren.Configuration;
 
 namespace Warren.Agent.Connection;
 
-/// <summary>Opens the transport to the edge: TCP, then TLS verified by chain or by a pinned SHA-256 fingerprint.</summary>
+/// <summary>
+/// Opens the transport to the edge: TCP, then TLS verified by chain or by a pinned SHA-256 fingerprint, then sealed
+/// records when the edge agrees them (docs/protocol.md §1.1).
+/// </summary>
 /// <param name="config">The agent's configuration: where the edge is and how its certificate is checked.</param>
 /// <param name="timeout">TCP connect and TLS handshake together (<see cref="WarrenAgentOptions.DialTimeout"/>).</param>
 /// <param name="logger">Where a refused certificate or a plain link is logged.</param>
@@ -16,7 +19,7 @@ internal sealed partial class EdgeDialer(AgentConfig config, TimeSpan timeout, I
 {
     private readonly (string Host, int Port) _edge = ParseEndpoint(config.Edge);
 
-    /// <summary>The link's stream (TLS, or plain TCP when insecure) and the socket under it.</summary>
+    /// <summary>The link's stream (sealed records, TLS with an edge from before them, or plain TCP when insecure) and the socket under it.</summary>
     public async Task<(Stream Stream, LinkStream Link)> DialAsync(CancellationToken stopping)
     {
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(stopping);
@@ -51,7 +54,16 @@ internal sealed partial class EdgeDialer(AgentConfig config, TimeSpan timeout, I
                 {
                     TargetHost = _edge.Host,
                     RemoteCertificateValidationCallback = ValidateEdgeCertificate,
+                    // Sealed records when the edge agrees (docs/protocol.md §1.1); an edge that does not know them
+                    // selects nothing, and the link stays on TLS.
+                    ApplicationProtocols = [SealedLinkStream.Protocol],
                 }, cancellationToken).ConfigureAwait(false);
+                if (tls.NegotiatedApplicationProtocol == SealedLinkStream.Protocol)
+                {
+                    var sealedLink = await SealedLinkStream.StartAsync(tls, network, isClient: true, ownsSocket: true, cancellationToken).ConfigureAwait(false);
+                    await tls.DisposeAsync().ConfigureAwait(false); // the socket is the sealed stream's now
+                    return (sealedLink, network);
+                }
             }
             catch
             {
@@ -66,6 +78,14 @@ internal sealed partial class EdgeDialer(AgentConfig config, TimeSpan timeout, I
             throw;
         }
     }
+
+    /// <summary>What a dialled link runs on, for the log.</summary>
+    public static string Describe(Stream transport) => transport switch
+    {
+        SealedLinkStream => "sealed records",
+        SslStream => "TLS",
+        _ => "plain TCP",
+    };
 
     /// <summary>With a pin, only the full SHA-256 of the edge's certificate counts; without one, the normal chain check.</summary>
     private bool ValidateEdgeCertificate(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)

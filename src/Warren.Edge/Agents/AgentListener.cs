@@ -93,7 +93,14 @@ internal sealed partial class AgentListener : IAsyncDisposable
                     {
                         ServerCertificateContext = _certificate,
                         ClientCertificateRequired = false,
+                        // An agent that offers sealed records gets them; one that offers nothing stays on TLS.
+                        ApplicationProtocols = [SealedLinkStream.Protocol],
                     }, handshake.Token).ConfigureAwait(false);
+                    if (tls.NegotiatedApplicationProtocol == SealedLinkStream.Protocol)
+                    {
+                        stream = await SealedLinkStream.StartAsync(tls, network, isClient: false, ownsSocket: false, handshake.Token).ConfigureAwait(false);
+                        await tls.DisposeAsync().ConfigureAwait(false);
+                    }
                 }
                 catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException or SocketException)
                 {

@@ -30,7 +30,7 @@ public sealed class LinkStream : Stream
     internal const int WriteGather = 64 * 1024 + 4 * 512;
 
     private readonly Socket _socket;
-    private readonly bool _ownsSocket;
+    private bool _ownsSocket;
     private byte[]? _read;      // rented while it holds unread bytes
     private int _readStart;
     private int _readEnd;
@@ -94,6 +94,24 @@ public sealed class LinkStream : Stream
     }
 
     private static int RecordLength(ReadOnlySpan<byte> header) => (header[3] << 8) | header[4];
+
+    /// <summary>
+    /// Leaves TLS for sealed records (<see cref="SealedLinkStream.StartAsync"/>), at the record boundary after the
+    /// TLS stream's last read: returns what was read ahead past it (the peer's first sealed bytes), and gives the
+    /// socket up, so disposing this stream (as the TLS stream above it does) leaves the socket open.
+    /// </summary>
+    internal byte[] LeaveTls()
+    {
+        if (!_tlsRecords || _recordLeft != 0 || _headerHandedOut != 0 || _gathered != 0)
+        {
+            throw new InvalidOperationException("The link is not at a TLS record boundary.");
+        }
+        var rest = _readEnd > _readStart ? _read.AsSpan(_readStart, _readEnd - _readStart).ToArray() : [];
+        ReturnReadBuffer();
+        _tlsRecords = false;
+        _ownsSocket = false;
+        return rest;
+    }
 
     /// <summary>Writes until the next flush are gathered and sent together.</summary>
     public void BeginBatch() => _batching = true;

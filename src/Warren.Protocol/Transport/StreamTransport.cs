@@ -14,7 +14,8 @@ public static class StreamTransport
     /// rather than a reset. <paramref name="socket"/> is the connection under the stream (an SslStream does not
     /// expose it); without it nothing is sent at completion.
     /// </summary>
-    public static IDuplexPipe Create(Stream stream, Socket? socket = null) => Create(stream, socket, stream as LinkStream);
+    public static IDuplexPipe Create(Stream stream, Socket? socket = null) =>
+        stream is SealedLinkStream sealedLink ? Create(sealedLink) : Create(stream, socket, stream as LinkStream);
 
     /// <summary>
     /// Wraps <paramref name="stream"/> (the link itself, or the TLS stream over it), as above; each flush of the
@@ -23,18 +24,30 @@ public static class StreamTransport
     public static IDuplexPipe Create(Stream stream, LinkStream link)
     {
         ArgumentNullException.ThrowIfNull(link);
-        return Create(stream, link.Socket, link);
+        // Once TLS has handed over to sealed records, the link stream is out of the path.
+        return stream is SealedLinkStream sealedLink ? Create(sealedLink) : Create(stream, link.Socket, link);
+    }
+
+    /// <summary>Wraps the sealed agent link: each flush is sealed into records that leave in one send.</summary>
+    public static IDuplexPipe Create(SealedLinkStream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        var (reader, writer) = CreatePipes(stream);
+        return new DuplexPipe(reader, new ShutdownOnComplete(writer, stream.Socket, link: null, sendAtEnd: stream), () => stream.HasWholeRecord);
     }
 
     private static DuplexPipe Create(Stream stream, Socket? socket, LinkStream? link)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 8 * 1024, leaveOpen: true));
-        var writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024, leaveOpen: true));
+        var (reader, writer) = CreatePipes(stream);
         // Under TLS the reader gets one record per read; a whole record read ahead means the next read will not wait.
         Func<bool>? moreInputReady = link is not null && stream is SslStream ? () => link.HasWholeTlsRecord : null;
-        return new DuplexPipe(reader, new ShutdownOnComplete(writer, socket ?? (stream as NetworkStream)?.Socket, link), moreInputReady);
+        return new DuplexPipe(reader, new ShutdownOnComplete(writer, socket ?? (stream as NetworkStream)?.Socket, link, sendAtEnd: link), moreInputReady);
     }
+
+    private static (PipeReader, PipeWriter) CreatePipes(Stream stream) =>
+        (PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 8 * 1024, leaveOpen: true)),
+         PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024, leaveOpen: true)));
 
     /// <summary>Two connected in-memory transports, for tests and benchmarks.</summary>
     public static (IDuplexPipe Client, IDuplexPipe Server) CreateInMemoryPair(PipeOptions? options = null)
@@ -65,7 +78,8 @@ public static class StreamTransport
     /// (GOAWAY; docs/protocol.md, "Closing the transport").
     /// </para>
     /// </summary>
-    private sealed class ShutdownOnComplete(PipeWriter inner, Socket? socket, LinkStream? link) : PipeWriter
+    /// <param name="sendAtEnd">What holds the last flush's bytes until flushed itself: the link's batch, or the sealed records.</param>
+    private sealed class ShutdownOnComplete(PipeWriter inner, Socket? socket, LinkStream? link, Stream? sendAtEnd) : PipeWriter
     {
         public override bool CanGetUnflushedBytes => inner.CanGetUnflushedBytes;
         public override long UnflushedBytes => inner.UnflushedBytes;
@@ -92,7 +106,7 @@ public static class StreamTransport
             {
                 try
                 {
-                    link?.Flush(); // whatever the last batch gathered goes out before the FIN
+                    sendAtEnd?.Flush(); // whatever the last batch gathered goes out before the FIN
                 }
                 catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
                 {
@@ -110,9 +124,9 @@ public static class StreamTransport
             }
             try
             {
-                if (link is not null)
+                if (sendAtEnd is not null)
                 {
-                    await link.FlushAsync().ConfigureAwait(false); // the last batch, before the FIN
+                    await sendAtEnd.FlushAsync().ConfigureAwait(false); // the last batch, before the FIN
                 }
             }
             catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)

@@ -56,5 +56,7 @@ internal sealed class SessionPair : IAsyncDisposable
         { TransportKind.Tcp, SessionRole.Server },
         { TransportKind.Tls, SessionRole.Client },
         { TransportKind.Tls, SessionRole.Server },
+        { TransportKind.Sealed, SessionRole.Client },
+        { TransportKind.Sealed, SessionRole.Server },
     };
 }

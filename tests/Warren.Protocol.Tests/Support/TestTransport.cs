@@ -28,9 +28,9 @@ internal static class TestTransport
         await client.ConnectAsync(listener.LocalEndpoint).ConfigureAwait(false);
         var server = await accept.ConfigureAwait(false);
         server.NoDelay = true;
-        if (kind == TransportKind.Tls)
+        if (kind is TransportKind.Tls or TransportKind.Sealed)
         {
-            return await WrapTlsAsync(client, server).ConfigureAwait(false);
+            return await WrapTlsAsync(client, server, seal: kind == TransportKind.Sealed).ConfigureAwait(false);
         }
         return (Wrap(client), Wrap(server));
 
@@ -51,21 +51,38 @@ internal static class TestTransport
         return (X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pkcs12), null), certificate.GetCertHashString(HashAlgorithmName.SHA256));
     });
 
-    private static async Task<(TransportEnd Client, TransportEnd Server)> WrapTlsAsync(Socket client, Socket server)
+    private static async Task<(TransportEnd Client, TransportEnd Server)> WrapTlsAsync(Socket client, Socket server, bool seal)
     {
         var (serverCertificate, pin) = s_serverCertificate.Value; // pinned, as the agent pins the edge
         var clientLink = new LinkStream(client, ownsSocket: true);
         var serverLink = new LinkStream(server, ownsSocket: true);
         var clientTls = clientLink.StartTls(leaveInnerStreamOpen: false);
         var serverTls = serverLink.StartTls(leaveInnerStreamOpen: false);
+        List<SslApplicationProtocol>? protocols = seal ? [SealedLinkStream.Protocol] : null;
         await Task.WhenAll(
             clientTls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
             {
                 TargetHost = "link.test",
                 RemoteCertificateValidationCallback = (_, presented, _, _) => presented is not null && presented.GetCertHashString(HashAlgorithmName.SHA256) == pin,
+                ApplicationProtocols = protocols,
             }),
-            serverTls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions { ServerCertificate = serverCertificate })).ConfigureAwait(false);
-        return (new TransportEnd(StreamTransport.Create(clientTls, clientLink), clientTls.Dispose, clientTls),
-            new TransportEnd(StreamTransport.Create(serverTls, serverLink), serverTls.Dispose, serverTls));
+            serverTls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions { ServerCertificate = serverCertificate, ApplicationProtocols = protocols })).ConfigureAwait(false);
+        if (!seal)
+        {
+            return (new TransportEnd(StreamTransport.Create(clientTls, clientLink), clientTls.Dispose, clientTls),
+                new TransportEnd(StreamTransport.Create(serverTls, serverLink), serverTls.Dispose, serverTls));
+        }
+        if (clientTls.NegotiatedApplicationProtocol != SealedLinkStream.Protocol || serverTls.NegotiatedApplicationProtocol != SealedLinkStream.Protocol)
+        {
+            throw new InvalidOperationException("TLS did not agree sealed records");
+        }
+        var clientStart = SealedLinkStream.StartAsync(clientTls, clientLink, isClient: true, ownsSocket: true, CancellationToken.None);
+        var serverStart = SealedLinkStream.StartAsync(serverTls, serverLink, isClient: false, ownsSocket: true, CancellationToken.None);
+        var clientSealed = await clientStart.ConfigureAwait(false);
+        var serverSealed = await serverStart.ConfigureAwait(false);
+        await clientTls.DisposeAsync().ConfigureAwait(false); // leaves the sockets to the sealed streams
+        await serverTls.DisposeAsync().ConfigureAwait(false);
+        return (new TransportEnd(StreamTransport.Create(clientSealed), clientSealed.Dispose, clientSealed),
+            new TransportEnd(StreamTransport.Create(serverSealed), serverSealed.Dispose, serverSealed));
     }
 }

@@ -9,4 +9,6 @@ public enum TransportKind
     Tcp,
     /// <summary>TLS over a real TCP connection, through <c>LinkStream</c>: the agent link as edge and agent run it.</summary>
     Tls,
+    /// <summary>TLS that agrees sealed records, then <c>SealedLinkStream</c>: the agent link as edge and agent run it since 2026-12-07.</summary>
+    Sealed,
 }
