@@ -1106,7 +1106,7 @@ upstream); YARP one-hop (\`bench/Warren.YarpHop\`: \`IHttpForwarder\` with YARP'
 config, default ASP.NET settings (server GC), no logging); \`ssh -R\` (OpenSSH $(ssh -V 2>&1 | grep -oE 'OpenSSH_[0-9.p]+' | head -1 | cut -c9- || echo '?')
 client, default ciphers, one connection to a throwaway sshd on loopback); HAProxy $(haproxy -v 2>/dev/null | grep -oE 'version [0-9.]+' | head -1 | cut -d' ' -f2 || echo '?')
 in TCP mode for pgbench. Warren: \`warren edge\`$EDGE_NOTE and \`${AGENT[*]##*/}\` as separate Release processes, TLS agent link with the
-pinned generated certificate, one session, \`max_concurrency\` 2048 (4096 for WebSockets, 64 for the TCP service).
+pinned generated certificate and sealed records after its handshake (docs/protocol.md §1.1), one session, \`max_concurrency\` 2048 (4096 for WebSockets, 64 for the TCP service).
 wrk sends \`Host: web.bench\` to every target. Raw results: \`artifacts/bench/results.jsonl\`."
 SVG_NAME="benchmarks-concurrency-${CORES}cores.svg"
 if ((QUICK)); then DOC="$OUT/benchmarks.md" SVG="$OUT/$SVG_NAME"; else DOC=docs/benchmarks.md SVG="docs/$SVG_NAME"; fi
