@@ -114,8 +114,9 @@ public sealed class SealedLinkStream : Stream
     internal static (SealedLinkStream Client, SealedLinkStream Server) CreatePair(Socket client, Socket server, byte[] clientSecret, byte[] serverSecret, ulong rekeyEvery)
     {
         var (c2s, s2c) = DeriveKeys(clientSecret, serverSecret);
-        var (c2s2, s2c2) = DeriveKeys(clientSecret, serverSecret);
-        return (new SealedLinkStream(client, true, default, c2s, s2c, rekeyEvery), new SealedLinkStream(server, true, default, s2c2, c2s2, rekeyEvery));
+        // Each end's ciphers forget (zero) their own copy of a key.
+        return (new SealedLinkStream(client, true, default, c2s, s2c, rekeyEvery),
+            new SealedLinkStream(server, true, default, (byte[])s2c.Clone(), (byte[])c2s.Clone(), rekeyEvery));
     }
 
     /// <summary>HKDF-SHA-256 over both secrets, client's first; one key per direction (docs/protocol.md §1.1).</summary>

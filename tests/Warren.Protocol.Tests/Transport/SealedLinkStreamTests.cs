@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using System.Security.Cryptography;
 using Warren.Protocol.Tests.Support;
 using Warren.Protocol.Transport;
@@ -255,38 +256,42 @@ public sealed class SealedLinkStreamTests : IAsyncLifetime
     }
 
     /// <summary>
-    /// The switch from TLS: the edge's first sealed record can arrive in the same receive as the TLS record that
-    /// carries its secret. LinkStream read it ahead, and the sealed stream must start from those bytes.
+    /// The switch from TLS: the peer's first sealed record can arrive in the same receive as the TLS record that
+    /// carries its secret. LinkStream read it ahead, and the sealed stream must start from those bytes. Here the agent
+    /// side switches and sends at once, and the edge side reads the agent's secret only once both are in its socket.
     /// </summary>
     [Fact]
     public async Task Sealed_bytes_read_ahead_with_the_last_TLS_record_are_the_first_ones_opened()
     {
-        var (clientEnd, serverEnd) = await TestTransportSockets.TlsPairAsync(_sockets, alpn: true);
-        var (clientTls, clientLink) = clientEnd;
-        var (serverTls, serverLink) = serverEnd;
-        Assert.Equal(SealedLinkStream.Protocol, clientTls.NegotiatedApplicationProtocol);
+        var ((clientTls, clientLink), (serverTls, serverLink)) = await TestTransportSockets.TlsPairAsync(_sockets, alpn: true);
+        Assert.Equal(SealedLinkStream.Protocol, serverTls.NegotiatedApplicationProtocol);
+        Assert.Equal(SslProtocols.Tls13, serverTls.SslProtocol); // the record sizes below are TLS 1.3's
 
-        var clientSecret = RandomNumberGenerator.GetBytes(32);
-        await clientTls.WriteAsync(clientSecret);
-        await clientTls.FlushAsync();
-        // The server switches and sends at once; the client reads the server's secret only after that has arrived.
-        var server = await SealedLinkStream.StartAsync(serverTls, serverLink, isClient: false, ownsSocket: true, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
-        await serverTls.DisposeAsync();
-        await server.WriteAsync("first sealed bytes"u8.ToArray());
-        await server.FlushAsync();
-        await Task.Delay(200);
-        var serverSecret = new byte[32];
-        await clientTls.ReadExactlyAsync(serverSecret);
-        var client = SealedLinkStream.LeaveTls(clientLink, isClient: true, ownsSocket: true, clientSecret, serverSecret);
-        await clientTls.DisposeAsync(); // leaves the socket open: it is the sealed stream's now
-        Assert.True(client.HasWholeRecord); // read ahead with the TLS record, not received since
+        var serverSecret = RandomNumberGenerator.GetBytes(32);
+        await serverTls.WriteAsync(serverSecret);
+        await serverTls.FlushAsync();
+        var client = await SealedLinkStream.StartAsync(clientTls, clientLink, isClient: true, ownsSocket: true, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+        await clientTls.DisposeAsync();
+        var first = "first sealed bytes"u8.ToArray();
+        await client.WriteAsync(first);
+        await client.FlushAsync();
+        // After its handshake a TLS 1.3 client sends only application data: the secret's record (5-byte header, 32 bytes,
+        // the content type, a 16-byte tag), then the sealed record.
+        var expected = (5 + 32 + 1 + 16) + (SealedLinkStream.HeaderSize + first.Length + SealedLinkStream.TagSize);
+        await Wait.UntilAsync(() => serverLink.Socket.Available >= expected, "both records are in the edge side's socket");
+
+        var clientSecret = new byte[32];
+        await serverTls.ReadExactlyAsync(clientSecret);
+        var server = SealedLinkStream.LeaveTls(serverLink, isClient: false, ownsSocket: true, serverSecret, clientSecret);
+        await serverTls.DisposeAsync(); // leaves the socket open: it is the sealed stream's now
+        Assert.True(server.HasWholeRecord); // read ahead with the TLS record, not received since
 
         var buffer = new byte[100];
-        var n = await client.ReadAsync(buffer);
+        var n = await server.ReadAsync(buffer);
         Assert.Equal("first sealed bytes", System.Text.Encoding.ASCII.GetString(buffer, 0, n));
-        await client.WriteAsync("and back"u8.ToArray());
-        await client.FlushAsync();
-        n = await server.ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        await server.WriteAsync("and back"u8.ToArray());
+        await server.FlushAsync();
+        n = await client.ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal("and back", System.Text.Encoding.ASCII.GetString(buffer, 0, n));
     }
 
