@@ -322,6 +322,12 @@ public sealed partial class MuxSession
                 _peerActive++;
             }
         }
+        if (stream is not null && header.HasFlag(FrameFlags.Fin))
+        {
+            // Before the application can see the stream: a read it starts at once must find the FIN, not wait for
+            // one whose wake-up nobody would deliver (it hung a stream, found by the fuzz corpus's replay).
+            stream.OnData(ReadOnlySequence<byte>.Empty, fin: true, out _);
+        }
         if (stream is not null && !_accepts.Writer.TryWrite(stream))
         {
             refusal = $"the accept backlog of {Options.AcceptBacklog} is full";
@@ -343,10 +349,6 @@ public sealed partial class MuxSession
             return;
         }
         Interlocked.Increment(ref Counters._streamsAccepted);
-        if (header.HasFlag(FrameFlags.Fin))
-        {
-            stream.OnData(ReadOnlySequence<byte>.Empty, fin: true, out _);
-        }
     }
 
     private void OnGoAwayFrame(in ReadOnlySequence<byte> payload)

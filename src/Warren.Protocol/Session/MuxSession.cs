@@ -114,6 +114,9 @@ public sealed partial class MuxSession : IAsyncDisposable, IStreamSession
     /// <summary>Frames waiting for the writer (control frames plus ready streams).</summary>
     public int WriteQueueDepth => _writer.QueueDepth;
 
+    /// <summary>The writer loop took a wake-up while a producer wrote inline, and waits for that producer to pass one on (tests).</summary>
+    internal bool WriterLoopWaitsForGate => _writer.LoopWaitsForGate;
+
     /// <summary>Completes, never faulted, once the session has ended; says why.</summary>
     public Task<SessionCloseInfo> Completion => _completion.Task;
 

@@ -42,6 +42,7 @@ internal sealed class SessionWriter
         FullMode = BoundedChannelFullMode.DropWrite,
     });
     private int _gate;                         // 1 while one thread may write frames and flush
+    private int _loopWaiting;                  // 1 while the loop waits for the gate's holder to let go (TryTakeGateOrWait)
     private volatile Task<FlushResult>? _handedOffFlush; // a flush a producer could not finish; the gate came with it
     private int _queuedReplies;
     private long _flushStarted;                // timestamp while a flush is pending, else 0 (the keepalive tick watches it)
@@ -184,7 +185,8 @@ internal sealed class SessionWriter
             {
                 ReleaseGate();
             }
-            if (handedOff || _exit || _finalWritten || _unflushed || !_control.IsEmpty || !_ready.IsEmpty)
+            var loopWaits = TakeLoopWaiting();
+            if (loopWaits || handedOff || _exit || _finalWritten || _unflushed || !_control.IsEmpty || !_ready.IsEmpty)
             {
                 Signal();
             }
@@ -216,7 +218,7 @@ internal sealed class SessionWriter
                         break;
                     }
                 }
-                else if (Interlocked.CompareExchange(ref _gate, 1, 0) != 0)
+                else if (!TryTakeGateOrWait())
                 {
                     await WaitForSignalAsync().ConfigureAwait(false);
                     continue;
@@ -263,6 +265,35 @@ internal sealed class SessionWriter
             await _output.CompleteAsync().ConfigureAwait(false);
         }
     }
+
+    /// <summary>
+    /// The loop takes the gate, or leaves word that it wanted it. A wake-up it took while a producer held the gate is
+    /// spent; whatever it was for (frames, a close, <see cref="ExitWhenIdle"/>), that producer owes the loop another
+    /// once it lets go. The word is written before the second try, and the holder reads it after its release (both full
+    /// fences), so either the loop gets the gate or the holder sees the word. Without it, a close that arrived while a
+    /// producer wrote inline left the loop waiting for a wake-up nobody sent (found by the fuzz corpus's replay).
+    /// </summary>
+    private bool TryTakeGateOrWait()
+    {
+        if (Interlocked.CompareExchange(ref _gate, 1, 0) == 0)
+        {
+            TakeLoopWaiting(); // word left earlier and answered by a wake-up that came another way
+            return true;
+        }
+        Interlocked.Exchange(ref _loopWaiting, 1);
+        if (Interlocked.CompareExchange(ref _gate, 1, 0) == 0)
+        {
+            Interlocked.Exchange(ref _loopWaiting, 0);
+            return true;
+        }
+        return false;
+    }
+
+    /// <summary>After the gate's release: whether the loop left word that it waits for it (and clears the word).</summary>
+    private bool TakeLoopWaiting() => Volatile.Read(ref _loopWaiting) != 0 && Interlocked.Exchange(ref _loopWaiting, 0) != 0;
+
+    /// <summary>Whether the loop waits for a producer to let go of the gate, with no wake-up pending (tests).</summary>
+    internal bool LoopWaitsForGate => Volatile.Read(ref _loopWaiting) != 0 && _signal.Reader.Count == 0;
 
     /// <summary>
     /// Lets go of the gate with a full fence. The holder looks at the queues right after; a producer that queued a frame

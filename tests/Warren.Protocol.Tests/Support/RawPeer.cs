@@ -33,16 +33,18 @@ internal sealed class RawPeer : IAsyncDisposable
 
     /// <summary>
     /// Starts a session of <paramref name="role"/> and completes the HELLO exchange by hand. <paramref name="sessionOutput"/>
-    /// sets the pipe the session writes into (a small pause threshold makes its writes block while the peer does not read).
+    /// sets the pipe the session writes into (a small pause threshold makes its writes block while the peer does not read);
+    /// <paramref name="wrapSessionOutput"/> puts a writer of the test's own in front of it.
     /// </summary>
     public static async Task<RawPeer> StartAsync(SessionOptions? options = null, SessionRole role = SessionRole.Server, PipeOptions? sessionOutput = null, SessionSettings? peerSettings = null,
-        Microsoft.Extensions.Logging.ILogger? logger = null)
+        Microsoft.Extensions.Logging.ILogger? logger = null, Func<PipeWriter, PipeWriter>? wrapSessionOutput = null)
     {
         var toSession = new Pipe(new PipeOptions(useSynchronizationContext: false, pauseWriterThreshold: 0));
         var fromSession = new Pipe(sessionOutput ?? new PipeOptions(useSynchronizationContext: false, pauseWriterThreshold: 0));
         FrameWriter.WriteHello(toSession.Writer, new Hello(Version, Version, peerSettings ?? SessionSettings.ProtocolDefaults));
         await toSession.Writer.FlushAsync();
-        var start = MuxSession.StartAsync(new DuplexPipe(toSession.Reader, fromSession.Writer), role, options, logger, name: "under-test");
+        var output = wrapSessionOutput is null ? fromSession.Writer : wrapSessionOutput(fromSession.Writer);
+        var start = MuxSession.StartAsync(new DuplexPipe(toSession.Reader, output), role, options, logger, name: "under-test");
         var peer = new RawPeer(toSession, fromSession, await start.Within());
         var hello = await peer.ReadFrameAsync();
         Assert.Equal(FrameType.Hello, hello?.Header.Type);
