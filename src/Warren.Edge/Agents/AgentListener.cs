@@ -62,10 +62,9 @@ internal sealed partial class AgentListener : IAsyncDisposable
         return listener;
     }
 
-    private async Task ServeAsync(Socket client)
+    private async Task ServeAsync(Socket client, EndPoint? remote)
     {
         await Task.Yield(); // off the accept loop
-        var remote = client.RemoteEndPoint;
         _metrics?.Connections.WithLabels("agents").Inc();
         _metrics?.ConnectionsOpen.WithLabels("agents").Inc();
         try

@@ -100,10 +100,10 @@ internal sealed partial class PeerListener : IAsyncDisposable
         return listener;
     }
 
-    private async Task ServeAsync(Socket client)
+    private async Task ServeAsync(Socket client, EndPoint? remoteEndPoint)
     {
         await Task.Yield(); // off the accept loop
-        var remote = client.RemoteEndPoint?.ToString() ?? "?";
+        var remote = remoteEndPoint?.ToString() ?? "?";
         try
         {
             client.NoDelay = true;
@@ -145,7 +145,7 @@ internal sealed partial class PeerListener : IAsyncDisposable
                     Log.Accepted(_logger, peer, remote);
                     try
                     {
-                        await AcceptStreamsAsync(session, peer, client.RemoteEndPoint as IPEndPoint).ConfigureAwait(false);
+                        await AcceptStreamsAsync(session, peer, remoteEndPoint as IPEndPoint).ConfigureAwait(false);
                         Log.Ended(_logger, peer, (await session.Completion.ConfigureAwait(false)).ToString());
                     }
                     finally

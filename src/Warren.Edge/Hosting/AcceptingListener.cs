@@ -16,7 +16,7 @@ internal sealed class AcceptingListener : IAsyncDisposable
 {
     private readonly Socket _socket;
     private readonly int _maxConnections;
-    private readonly Func<Socket, Task> _serve;
+    private readonly Func<Socket, EndPoint?, Task> _serve;
     private readonly Action<string?, int> _refused;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _lock = new();
@@ -26,9 +26,10 @@ internal sealed class AcceptingListener : IAsyncDisposable
 
     /// <param name="socket">Bound and listening; owned from here on.</param>
     /// <param name="maxConnections">Connections open at once; one more is closed on accept.</param>
-    /// <param name="serve">Serves one accepted connection; must call <see cref="Release"/> at its end.</param>
+    /// <param name="serve">Serves one accepted connection (the socket, and its remote address read at accept: by the time
+    /// <c>serve</c> runs, a listener being disposed may have closed the socket); must call <see cref="Release"/> at its end.</param>
     /// <param name="refused">Logs a connection refused for the cap (its remote address, the cap).</param>
-    public AcceptingListener(Socket socket, int maxConnections, Func<Socket, Task> serve, Action<string?, int> refused)
+    public AcceptingListener(Socket socket, int maxConnections, Func<Socket, EndPoint?, Task> serve, Action<string?, int> refused)
     {
         _socket = socket;
         _maxConnections = maxConnections;
@@ -62,17 +63,18 @@ internal sealed class AcceptingListener : IAsyncDisposable
                 }
                 continue; // one failed accept (the client left first) is no reason to stop listening
             }
+            var remote = client.RemoteEndPoint;
             lock (_lock)
             {
                 if (_connections.Count >= _maxConnections)
                 {
-                    _refused(client.RemoteEndPoint?.ToString(), _maxConnections);
+                    _refused(remote?.ToString(), _maxConnections);
                     client.Dispose();
                     continue;
                 }
                 _connections.Add(client);
                 _running.RemoveAll(t => t.IsCompleted);
-                _running.Add(_serve(client));
+                _running.Add(_serve(client, remote));
             }
         }
     }
@@ -111,7 +113,8 @@ internal sealed class AcceptingListener : IAsyncDisposable
             }
             running = [.. _running];
         }
-        await Task.WhenAll(running).ConfigureAwait(false);
+        // A handler logs its own failures; one that still faults must not fail the edge's shutdown (nor hide the others).
+        await Task.WhenAll(running).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         _stopping.Dispose();
     }
 }
