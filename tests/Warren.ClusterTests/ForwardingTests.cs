@@ -61,6 +61,9 @@ public sealed class ForwardingTests(ITestOutputHelper output) : LoggedTest(outpu
         // c forwarded to both, a to b and b to a: each edge dialed a session only to the edges it needed.
         Assert.Equal(2, cluster["a"].PeerSessionCount); // from b and c
         Assert.Equal(2, cluster["b"].PeerSessionCount); // from a and c
+        // Each of those four links runs on sealed records, the peer handshake inside them (docs/protocol.md §10.5).
+        await Wait.UntilAsync(() => Log.Matching("Cluster: edge", "connected from", "over sealed records").Count >= 4, "four edge-to-edge links logged as sealed");
+        Assert.Empty(Log.Matching("Cluster: edge", "connected from", "over TLS"));
 
         // A WebSocket through the edge that holds nothing, both ways, then a clean close.
         using (var socket = new ClientWebSocket())
@@ -158,8 +161,10 @@ public sealed class ForwardingTests(ITestOutputHelper output) : LoggedTest(outpu
         await Log.WaitForAsync(TimeSpan.FromSeconds(30), "Cluster: refused an edge-to-edge connection from", "'mallory' could not prove the cluster secret");
         Assert.Equal(0, a.PeerSessionCount);
 
-        // The same exchange with the secret is accepted: the refusal above is the proof's, not the harness's.
-        await using (var honest = await DialTlsAsync(a.PeerAddress!, fingerprint))
+        // The same exchange with the secret is accepted: the refusal above is the proof's, not the harness's. This dialer
+        // offers sealed records, as edges do, and runs the handshake inside them; the forger above offered nothing and
+        // stayed on TLS.
+        await using (var honest = await DialSealedAsync(a.PeerAddress!, fingerprint))
         {
             using var timeout = new CancellationTokenSource(TestTimeout);
             Assert.Equal("a", await Warren.Edge.Cluster.PeerHandshake.DialAsync(honest, ClusterHarness.Secret, "honest", fingerprint, timeout.Token));
@@ -208,6 +213,26 @@ public sealed class ForwardingTests(ITestOutputHelper output) : LoggedTest(outpu
             (_, certificate, _, _) => certificate is not null && System.Security.Cryptography.SHA256.HashData(certificate.GetRawCertData()).AsSpan().SequenceEqual(fingerprint));
         await tls.AuthenticateAsClientAsync("edge");
         return tls;
+    }
+
+    /// <summary>The same, offering sealed records (docs/protocol.md §1.1): the listener must select them.</summary>
+    private static async Task<Stream> DialSealedAsync(string address, byte[] fingerprint)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(IPEndPoint.Parse(address));
+        var network = new Warren.Protocol.Transport.LinkStream(socket, ownsSocket: true);
+        var tls = network.StartTls(leaveInnerStreamOpen: false);
+        await tls.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions
+        {
+            TargetHost = "edge",
+            RemoteCertificateValidationCallback = (_, certificate, _, _) =>
+                certificate is not null && System.Security.Cryptography.SHA256.HashData(certificate.GetRawCertData()).AsSpan().SequenceEqual(fingerprint),
+            ApplicationProtocols = [Warren.Protocol.Transport.SealedLinkStream.Protocol],
+        });
+        Assert.Equal(Warren.Protocol.Transport.SealedLinkStream.Protocol, tls.NegotiatedApplicationProtocol);
+        var sealedLink = await Warren.Protocol.Transport.SealedLinkStream.StartAsync(tls, network, isClient: true, ownsSocket: true, CancellationToken.None);
+        await tls.DisposeAsync();
+        return sealedLink;
     }
 
     /// <summary>An HTTP client whose connections come from <paramref name="source"/> (any 127.0.0.0/8 address is loopback on Linux).</summary>

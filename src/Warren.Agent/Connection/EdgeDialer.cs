@@ -58,19 +58,13 @@ internal sealed partial class EdgeDialer(AgentConfig config, TimeSpan timeout, I
                     // selects nothing, and the link stays on TLS.
                     ApplicationProtocols = [SealedLinkStream.Protocol],
                 }, cancellationToken).ConfigureAwait(false);
-                if (tls.NegotiatedApplicationProtocol == SealedLinkStream.Protocol)
-                {
-                    var sealedLink = await SealedLinkStream.StartAsync(tls, network, isClient: true, ownsSocket: true, cancellationToken).ConfigureAwait(false);
-                    await tls.DisposeAsync().ConfigureAwait(false); // the socket is the sealed stream's now
-                    return (sealedLink, network);
-                }
+                return (await SealedLinkStream.SwitchIfAgreedAsync(tls, network, isClient: true, ownsSocket: true, cancellationToken).ConfigureAwait(false), network);
             }
             catch
             {
                 await tls.DisposeAsync().ConfigureAwait(false);
                 throw;
             }
-            return (tls, network);
         }
         catch
         {

@@ -95,11 +95,7 @@ internal sealed partial class AgentListener : IAsyncDisposable
                         // An agent that offers sealed records gets them; one that offers nothing stays on TLS.
                         ApplicationProtocols = [SealedLinkStream.Protocol],
                     }, handshake.Token).ConfigureAwait(false);
-                    if (tls.NegotiatedApplicationProtocol == SealedLinkStream.Protocol)
-                    {
-                        stream = await SealedLinkStream.StartAsync(tls, network, isClient: false, ownsSocket: false, handshake.Token).ConfigureAwait(false);
-                        await tls.DisposeAsync().ConfigureAwait(false);
-                    }
+                    stream = await SealedLinkStream.SwitchIfAgreedAsync(tls, network, isClient: false, ownsSocket: false, handshake.Token).ConfigureAwait(false);
                 }
                 catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException or SocketException)
                 {

@@ -193,7 +193,11 @@ internal sealed partial class PeerLink : IAsyncDisposable
                     // Pinned by the fingerprint the peer published in its heartbeat: the full SHA-256, as agents pin.
                     RemoteCertificateValidationCallback = (_, certificate, _, _) =>
                         certificate is not null && CryptographicOperations.FixedTimeEquals(SHA256.HashData(certificate.GetRawCertData()), expected),
+                    // Sealed records when the peer agrees, as agents do (docs/protocol.md §1.1); the peer handshake
+                    // then runs inside them.
+                    ApplicationProtocols = [SealedLinkStream.Protocol],
                 }, limit.Token).ConfigureAwait(false);
+                stream = await SealedLinkStream.SwitchIfAgreedAsync(tls, network, isClient: true, ownsSocket: true, limit.Token).ConfigureAwait(false);
                 fingerprint = expected;
             }
             await PeerHandshake.DialAsync(stream, _cluster.Config.Secret, _cluster.EdgeName, fingerprint, limit.Token).ConfigureAwait(false);

@@ -120,7 +120,14 @@ internal sealed partial class PeerListener : IAsyncDisposable
                     {
                         var tls = network.StartTls(leaveInnerStreamOpen: true);
                         stream = tls;
-                        await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions { ServerCertificateContext = _certificate }, handshake.Token).ConfigureAwait(false);
+                        await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+                        {
+                            ServerCertificateContext = _certificate,
+                            // An edge that offers sealed records gets them, as agents do (docs/protocol.md §1.1); one
+                            // from before them offers nothing and stays on TLS.
+                            ApplicationProtocols = [SealedLinkStream.Protocol],
+                        }, handshake.Token).ConfigureAwait(false);
+                        stream = await SealedLinkStream.SwitchIfAgreedAsync(tls, network, isClient: false, ownsSocket: false, handshake.Token).ConfigureAwait(false);
                     }
                     peer = await PeerHandshake.ListenAsync(stream, _cluster.Config.Secret, _cluster.EdgeName, _fingerprint, handshake.Token).ConfigureAwait(false);
                 }
@@ -142,7 +149,7 @@ internal sealed partial class PeerListener : IAsyncDisposable
                     {
                         _sessions.Add(session);
                     }
-                    Log.Accepted(_logger, peer, remote);
+                    Log.Accepted(_logger, peer, remote, stream switch { SealedLinkStream => "sealed records", SslStream => "TLS", _ => "plain TCP" });
                     try
                     {
                         await AcceptStreamsAsync(session, peer, remoteEndPoint as IPEndPoint).ConfigureAwait(false);
@@ -235,8 +242,8 @@ internal sealed partial class PeerListener : IAsyncDisposable
         [LoggerMessage(1760, LogLevel.Warning, "Cluster: refused an edge-to-edge connection from {Remote}: {Reason}", EventName = "ClusterPeerRefused")]
         public static partial void Refused(ILogger logger, string remote, string reason);
 
-        [LoggerMessage(1761, LogLevel.Information, "Cluster: edge {Peer} connected from {Remote}", EventName = "ClusterPeerAccepted")]
-        public static partial void Accepted(ILogger logger, string peer, string remote);
+        [LoggerMessage(1761, LogLevel.Information, "Cluster: edge {Peer} connected from {Remote} over {Link}", EventName = "ClusterPeerAccepted")]
+        public static partial void Accepted(ILogger logger, string peer, string remote, string link);
 
         [LoggerMessage(1762, LogLevel.Information, "Cluster: edge {Peer}'s session ended: {Reason}", EventName = "ClusterPeerEnded")]
         public static partial void Ended(ILogger logger, string peer, string reason);

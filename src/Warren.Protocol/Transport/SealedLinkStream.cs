@@ -74,6 +74,23 @@ public sealed class SealedLinkStream : Stream
     public Socket Socket => _socket;
 
     /// <summary>
+    /// After a TLS handshake that offered <see cref="Protocol"/> (an agent's or an edge's link, either end): the sealed
+    /// stream when the peer agreed, with <paramref name="tls"/> disposed and the socket passed on; otherwise
+    /// <paramref name="tls"/> itself, for a peer from before sealed records.
+    /// </summary>
+    public static async Task<Stream> SwitchIfAgreedAsync(SslStream tls, LinkStream link, bool isClient, bool ownsSocket, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(tls);
+        if (tls.NegotiatedApplicationProtocol != Protocol)
+        {
+            return tls;
+        }
+        var sealedLink = await StartAsync(tls, link, isClient, ownsSocket, cancellationToken).ConfigureAwait(false);
+        await tls.DisposeAsync().ConfigureAwait(false); // it no longer touches the socket
+        return sealedLink;
+    }
+
+    /// <summary>
     /// After a TLS handshake that agreed <see cref="Protocol"/>: sends this side's secret and reads the peer's over
     /// <paramref name="tls"/>, derives the two directions' keys, and leaves TLS. The socket passes from
     /// <paramref name="link"/> to the returned stream (owned by it when <paramref name="ownsSocket"/>); the caller
