@@ -151,7 +151,7 @@ internal sealed partial class EdgeConnection(
             _backoff.Reset();
             _refusedBackoff.Reset();
             _restartPace.EdgeAnswered();
-            Log.Connected(logger, index, config.Edge, EdgeDialer.Describe(transport), _registrations.Count(r => r.Ok), _registrations.Count);
+            Log.Connected(logger, index, config.Edge, SealedLinkStream.Describe(transport), _registrations.Count(r => r.Ok), _registrations.Count);
             using var stop = stopping.Register(() => session.GoAway("agent shutting down"));
             accepting = AcceptLoopAsync(session);
             await WhenCancelledAsync(session.GoingAway).ConfigureAwait(false);

@@ -73,13 +73,6 @@ internal sealed partial class EdgeDialer(AgentConfig config, TimeSpan timeout, I
         }
     }
 
-    /// <summary>What a dialled link runs on, for the log.</summary>
-    public static string Describe(Stream transport) => transport switch
-    {
-        SealedLinkStream => "sealed records",
-        SslStream => "TLS",
-        _ => "plain TCP",
-    };
 
     /// <summary>With a pin, only the full SHA-256 of the edge's certificate counts; without one, the normal chain check.</summary>
     private bool ValidateEdgeCertificate(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)

@@ -149,7 +149,7 @@ internal sealed partial class PeerListener : IAsyncDisposable
                     {
                         _sessions.Add(session);
                     }
-                    Log.Accepted(_logger, peer, remote, stream switch { SealedLinkStream => "sealed records", SslStream => "TLS", _ => "plain TCP" });
+                    Log.Accepted(_logger, peer, remote, SealedLinkStream.Describe(stream));
                     try
                     {
                         await AcceptStreamsAsync(session, peer, remoteEndPoint as IPEndPoint).ConfigureAwait(false);

@@ -90,6 +90,14 @@ public sealed class SealedLinkStream : Stream
         return sealedLink;
     }
 
+    /// <summary>What a link runs on, for the logs of both ends: sealed records, TLS, or plain TCP.</summary>
+    public static string Describe(Stream link) => link switch
+    {
+        SealedLinkStream => "sealed records",
+        SslStream => "TLS",
+        _ => "plain TCP",
+    };
+
     /// <summary>
     /// After a TLS handshake that agreed <see cref="Protocol"/>: sends this side's secret and reads the peer's over
     /// <paramref name="tls"/>, derives the two directions' keys, and leaves TLS. The socket passes from

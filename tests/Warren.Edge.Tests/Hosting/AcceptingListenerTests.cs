@@ -36,10 +36,7 @@ public sealed class AcceptingListenerTests
             seen.SetResult((remote, closed));
             listener!.Release(client);
         }, (_, _) => { });
-        listener.Start();
-        using var client = new Socket(SocketType.Stream, ProtocolType.Tcp);
-        await client.ConnectAsync((IPEndPoint)listener.LocalEndPoint).WaitAsync(Deadline);
-        await started.Task.WaitAsync(Deadline);
+        using var client = await StartAndConnectAsync(listener, started.Task);
 
         var disposing = listener.DisposeAsync().AsTask();
         await WaitForCloseAsync(client); // the listener cut the connection
@@ -69,12 +66,19 @@ public sealed class AcceptingListenerTests
                 listener!.Release(client);
             }
         }, (_, _) => { });
-        listener.Start();
-        using var client = new Socket(SocketType.Stream, ProtocolType.Tcp);
-        await client.ConnectAsync((IPEndPoint)listener.LocalEndPoint).WaitAsync(Deadline);
-        await started.Task.WaitAsync(Deadline);
+        using var client = await StartAndConnectAsync(listener, started.Task);
 
         await listener.DisposeAsync().AsTask().WaitAsync(Deadline);
+    }
+
+    /// <summary>Starts the accept loop, connects one client and waits until its handler runs.</summary>
+    private static async Task<Socket> StartAndConnectAsync(AcceptingListener listener, Task handlerStarted)
+    {
+        listener.Start();
+        var client = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync((IPEndPoint)listener.LocalEndPoint).WaitAsync(Deadline);
+        await handlerStarted.WaitAsync(Deadline);
+        return client;
     }
 
     private static Socket Listen()
