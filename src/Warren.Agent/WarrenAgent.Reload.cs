@@ -43,7 +43,7 @@ public sealed partial class WarrenAgent
             var current = Config;
             Config = next with
             {
-                Edge = _started.Edge, Edges = _started.Edges, Token = _started.Token, EdgeFingerprint = _started.EdgeFingerprint, Insecure = _started.Insecure,
+                Edge = _started.Edge, Edges = _started.Edges, Token = _started.Token, EdgeFingerprint = _started.EdgeFingerprint, Insecure = _started.Insecure, SealedRecords = _started.SealedRecords,
                 Name = _started.Name, Connections = _started.Connections, Admin = _started.Admin, AdminToken = _started.AdminToken,
                 Session = _started.Session,
             };
@@ -103,6 +103,7 @@ public sealed partial class WarrenAgent
         ConfigReload.Key("token", started.Token, next.Token),
         ConfigReload.Key("edge_fingerprint", started.EdgeFingerprint, next.EdgeFingerprint),
         ConfigReload.Key("insecure", started.Insecure, next.Insecure),
+        ConfigReload.Key("sealed_records", started.SealedRecords, next.SealedRecords),
         ConfigReload.Key("name", started.Name, next.Name),
         ConfigReload.Key("connections", started.Connections, next.Connections),
         ConfigReload.Key("admin", started.Admin, next.Admin),

@@ -24,6 +24,12 @@ public sealed record AgentConfig
     /// <summary>Plain TCP to the edge (tests only).</summary>
     public bool Insecure { get; init; }
 
+    /// <summary>
+    /// YAML key <c>sealed_records</c>: offer the edge sealed records after the TLS handshake (docs/protocol.md §1.1).
+    /// Off: the link stays on TLS for its whole life, whatever the edge supports.
+    /// </summary>
+    public bool SealedRecords { get; init; } = true;
+
     public string Name { get; init; } = Environment.MachineName;
 
     /// <summary>Sessions to open to the edge, 1..16.</summary>

@@ -20,7 +20,7 @@ public static class ConfigLoader
     public static IReadOnlyList<string> EdgeOverridableKeys { get; } =
     [
         "listen.http", "listen.https", "listen.agents", "listen.admin", "listen.tcp_address", "data",
-        "agent_tls.cert", "agent_tls.key", "agent_tls.insecure",
+        "agent_tls.cert", "agent_tls.key", "agent_tls.insecure", "agent_tls.sealed_records",
         "limits.max_request_body_size", "limits.max_connections", "limits.request_headers_timeout", "limits.idle_timeout",
         "session.keepalive_interval", "session.keepalive_timeout",
         "limits.max_connections_per_ip", "limits.max_auth_failures_per_ip", "limits.auth_failure_window", "admin_token",
@@ -38,7 +38,7 @@ public static class ConfigLoader
 
     /// <summary>The dotted keys of agent.yaml that WARREN_* variables and flags can override.</summary>
     public static IReadOnlyList<string> AgentOverridableKeys { get; } =
-        ["edge", "token", "edge_fingerprint", "insecure", "name", "connections", "admin", "admin_token", "session.keepalive_interval", "session.keepalive_timeout", "drain_timeout"];
+        ["edge", "token", "edge_fingerprint", "insecure", "sealed_records", "name", "connections", "admin", "admin_token", "session.keepalive_interval", "session.keepalive_timeout", "drain_timeout"];
 
     public static EdgeConfig LoadEdge(string? path, IReadOnlyDictionary<string, string?> environment, IReadOnlyDictionary<string, string>? overrides = null)
     {
@@ -147,7 +147,7 @@ public static class ConfigLoader
             "max_requests_per_ip_per_service", "request_queue_timeout", "min_request_body_data_rate", "min_response_data_rate",
             "data_rate_grace_period", "max_tcp_connections_per_ip", "max_tcp_connections_per_service", "ipv6_subnet_factor", "max_services_per_session",
             "max_connect_streams_per_session");
-        var tls = file.Map("agent_tls", "cert", "key", "insecure");
+        var tls = file.Map("agent_tls", "cert", "key", "insecure", "sealed_records");
         var grace = file.Map("grace", "timeout", "max_waiting", "remember");
         var access = file.Map("access_log", "output", "path", "max_size", "max_files");
         return new EdgeConfig
@@ -190,6 +190,7 @@ public static class ConfigLoader
                 Cert = tls.FilePath("cert", null),
                 Key = tls.FilePath("key", null),
                 Insecure = tls.Bool("insecure", false),
+                SealedRecords = tls.Bool("sealed_records", true),
             },
             Limits = new EdgeLimitsConfig
             {
@@ -363,7 +364,7 @@ public static class ConfigLoader
     {
         var defaults = new AgentConfig();
         var serviceDefaults = new ServiceConfig();
-        var file = reader.Map(root, "", "edge", "edges", "token", "edge_fingerprint", "insecure", "name", "connections", "admin", "admin_token", "services", "session", "drain_timeout");
+        var file = reader.Map(root, "", "edge", "edges", "token", "edge_fingerprint", "insecure", "sealed_records", "name", "connections", "admin", "admin_token", "services", "session", "drain_timeout");
         return new AgentConfig
         {
             Edge = file.String("edge", ""),
@@ -374,6 +375,7 @@ public static class ConfigLoader
             Token = file.String("token", ""),
             EdgeFingerprint = file.OptionalString("edge_fingerprint", null),
             Insecure = file.Bool("insecure", false),
+            SealedRecords = file.Bool("sealed_records", true),
             Name = file.String("name", defaults.Name),
             Connections = file.Int("connections", defaults.Connections),
             Admin = file.OptionalString("admin", null),

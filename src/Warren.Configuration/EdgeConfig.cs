@@ -139,6 +139,13 @@ public sealed record AgentLinkConfig
     public string? Key { get; init; }
 
     public bool Insecure { get; init; }
+
+    /// <summary>
+    /// YAML key <c>sealed_records</c>: whether agent and edge-to-edge links that agree it leave TLS for sealed records
+    /// after the handshake (docs/protocol.md §1.1). Off: this edge neither selects nor offers them, and every link
+    /// stays on TLS for its whole life, for operators whose rules ask for TLS on the wire.
+    /// </summary>
+    public bool SealedRecords { get; init; } = true;
 }
 
 public sealed record EdgeLimitsConfig

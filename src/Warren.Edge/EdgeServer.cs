@@ -331,7 +331,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
         var pipeline = new RequestTelemetry(metrics, accessLog) { Recorder = console }.Wrap(forward);
         // Any edge serves any service (docs/cluster.md, "Forwarding"); an edge without cluster: has no such step.
         var peers = cluster is null ? null : undo.Own(new PeerForwarder(cluster, state.Routes, app.Services.GetRequiredService<IHttpForwarder>(), session, options.Time,
-            draining: () => !metrics.IsReady, clusterLogger));
+            draining: () => !metrics.IsReady, clusterLogger) { SealedRecords = config.AgentTls.SealedRecords });
         app.Run(peers is null ? pipeline : peers.Wrap(pipeline));
 
         EdgeServer? server = null; // the admin API reaches the edge once it is built (below)
@@ -358,7 +358,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
         };
         var handler = new AgentConnectionHandler(state, tokens, authFailures, session, client, options, registrations,
             loggerFactory.CreateLogger<AgentConnectionHandler>()) { Connects = connects };
-        var agents = undo.Own(AgentListener.Start(ListenEndPoint.Parse(config.Listen.Agents), agentCertificate, handler, agentGuard, metrics,
+        var agents = undo.Own(AgentListener.Start(ListenEndPoint.Parse(config.Listen.Agents), agentCertificate, config.AgentTls.SealedRecords, handler, agentGuard, metrics,
             config.Limits.MaxConnections, loggerFactory.CreateLogger<AgentListener>(), sockets));
         // Before any listener accepts: the services known before this start route to their grace queues (503, never 404).
         var known = undo.Own(new KnownServices(config.DataDirectory, state.Routes, logger));
@@ -374,7 +374,7 @@ public sealed partial class EdgeServer : IAsyncDisposable
             AcmeMetrics.Register(metrics.Registry, acme.Manager);
             acme.Manager.Start();
         }
-        var peerListener = cluster is null ? null : undo.Own(PeerListener.Start(cluster, agentCertificate, session, peerHttp!, clusterLogger));
+        var peerListener = cluster is null ? null : undo.Own(PeerListener.Start(cluster, agentCertificate, config.AgentTls.SealedRecords, session, peerHttp!, clusterLogger));
         if (peers is not null)
         {
             // TCP services across the cluster: ports other edges hold listen here too (Cluster/PeerTcp.cs).

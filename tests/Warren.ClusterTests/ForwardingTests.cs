@@ -119,6 +119,28 @@ public sealed class ForwardingTests(ITestOutputHelper output) : LoggedTest(outpu
     }
 
     [Fact]
+    public async Task An_edge_with_sealed_records_off_keeps_its_links_to_other_edges_on_TLS_both_ways()
+    {
+        await using var cluster = await ClusterHarness.StartAsync(Log, ReservePort());
+        // a keeps every link on TLS (agent_tls.sealed_records: false); b allows sealed records, as by default.
+        await cluster.StartEdgeAsync("a", configure: c => c with { AgentTls = c.AgentTls with { SealedRecords = false } });
+        await cluster.StartEdgeAsync("b");
+        await cluster.StartAgentAsync("a", cluster.AlphaToken, "alpha", [cluster.Http("app", "app.test")]);
+        await cluster.StartAgentAsync("b", cluster.BetaToken, "beta", [cluster.Http("api", "api.test")]);
+        await Wait.UntilAsync(() => cluster["a"].Peers!.Routes.MatchHttp("api.test", "/").Length == 1 && cluster["b"].Peers!.Routes.MatchHttp("app.test", "/").Length == 1,
+            "each edge knows which edge holds the other's service");
+
+        // a dials b without offering them; b dials a, which does not select them.
+        foreach (var (edge, host) in new[] { ("a", "api.test"), ("b", "app.test") })
+        {
+            using var response = await cluster.GetAsync(edge, host);
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"{host} through edge {edge}: {(int)response.StatusCode}");
+        }
+        await Wait.UntilAsync(() => Log.Matching("Cluster: edge", "connected from", "over TLS").Count >= 2, "both edge-to-edge links logged as TLS");
+        Assert.Empty(Log.Matching("Cluster: edge", "connected from", "over sealed records"));
+    }
+
+    [Fact]
     public async Task An_edge_with_another_cluster_secret_is_refused_and_gets_no_request_through()
     {
         await using var cluster = await ClusterHarness.StartAsync(Log, ReservePort());

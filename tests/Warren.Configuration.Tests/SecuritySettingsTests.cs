@@ -243,4 +243,31 @@ public sealed class SecuritySettingsTests : IDisposable
         Assert.False(AdminAccess.IsProbe("/api/status"));
         Assert.False(AdminAccess.IsProbe("/healthz/../api/status"));
     }
+
+    [Fact]
+    public void Sealed_records_are_on_by_default_and_each_side_can_keep_its_links_on_TLS()
+    {
+        Assert.True(ConfigLoader.LoadEdge(_files.Write("edge.yaml", "# defaults\n"), TestFiles.NoEnvironment).AgentTls.SealedRecords);
+        Assert.True(ConfigLoader.LoadAgent(_files.Write("agent.yaml", AgentHeader), TestFiles.NoEnvironment).SealedRecords);
+
+        Assert.False(ConfigLoader.LoadEdge(_files.Write("edge.yaml", "agent_tls:\n  sealed_records: false\n"), TestFiles.NoEnvironment).AgentTls.SealedRecords);
+        Assert.False(ConfigLoader.LoadAgent(_files.Write("agent.yaml", AgentHeader + "sealed_records: false\n"), TestFiles.NoEnvironment).SealedRecords);
+
+        // Overridable, as the other link settings are: the environment beats the file.
+        var environment = TestFiles.NoEnvironment;
+        environment["WARREN_AGENT_TLS__SEALED_RECORDS"] = "false";
+        environment["WARREN_SEALED_RECORDS"] = "false";
+        Assert.False(ConfigLoader.LoadEdge(_files.Write("edge.yaml", "agent_tls:\n  sealed_records: true\n"), environment).AgentTls.SealedRecords);
+        Assert.False(ConfigLoader.LoadAgent(_files.Write("agent.yaml", AgentHeader + "sealed_records: true\n"), environment).SealedRecords);
+    }
+
+    [Fact]
+    public void A_sealed_records_value_that_is_not_a_bool_is_an_error_with_its_line()
+    {
+        var edge = _files.Write("edge.yaml", "agent_tls:\n  sealed_records: sometimes\n");
+        TestFiles.AssertError(TestFiles.EdgeErrors(edge), edge, 2, "agent_tls.sealed_records", "is not true or false");
+
+        var agent = _files.Write("agent.yaml", AgentHeader + "sealed_records: 1\n");
+        TestFiles.AssertError(TestFiles.AgentErrors(agent), agent, 3, "sealed_records", "is not true or false");
+    }
 }

@@ -54,9 +54,9 @@ internal sealed partial class EdgeDialer(AgentConfig config, TimeSpan timeout, I
                 {
                     TargetHost = _edge.Host,
                     RemoteCertificateValidationCallback = ValidateEdgeCertificate,
-                    // Sealed records when the edge agrees (docs/protocol.md §1.1); an edge that does not know them
-                    // selects nothing, and the link stays on TLS.
-                    ApplicationProtocols = [SealedLinkStream.Protocol],
+                    // Sealed records when the edge agrees (docs/protocol.md §1.1); an edge that does not know them or
+                    // has them off selects nothing, and the link stays on TLS, as it does with sealed_records: false.
+                    ApplicationProtocols = SealedLinkStream.Offer(config.SealedRecords),
                 }, cancellationToken).ConfigureAwait(false);
                 return (await SealedLinkStream.SwitchIfAgreedAsync(tls, network, isClient: true, ownsSocket: true, cancellationToken).ConfigureAwait(false), network);
             }

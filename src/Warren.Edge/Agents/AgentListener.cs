@@ -24,14 +24,16 @@ internal sealed partial class AgentListener : IAsyncDisposable
 
     private readonly Hosting.AcceptingListener _listener;
     private readonly SslStreamCertificateContext? _certificate;
+    private readonly List<SslApplicationProtocol>? _sealedRecords;
     private readonly AgentConnectionHandler _handler;
     private readonly AgentListenerGuard _guard;
     private readonly EdgeMetrics? _metrics;
     private readonly ILogger _logger;
 
-    private AgentListener(Socket socket, X509Certificate2? certificate, AgentConnectionHandler handler, AgentListenerGuard guard,
+    private AgentListener(Socket socket, X509Certificate2? certificate, bool sealedRecords, AgentConnectionHandler handler, AgentListenerGuard guard,
         EdgeMetrics? metrics, int maxConnections, ILogger logger)
     {
+        _sealedRecords = SealedLinkStream.Offer(sealedRecords);
         _listener = new Hosting.AcceptingListener(socket, maxConnections, ServeAsync, (remote, max) => Log.TooManyConnections(logger, remote, max));
         _certificate = certificate is null ? null : SslStreamCertificateContext.Create(certificate, additionalCertificates: null);
         _handler = handler;
@@ -43,8 +45,11 @@ internal sealed partial class AgentListener : IAsyncDisposable
     /// <summary>The bound port (the configured one, or the one chosen for port 0).</summary>
     public int Port => ((IPEndPoint)_listener.LocalEndPoint).Port;
 
-    /// <summary>Binds <paramref name="endPoint"/> and starts accepting. <paramref name="certificate"/> null means a plain TCP link (insecure).</summary>
-    public static AgentListener Start(IPEndPoint endPoint, X509Certificate2? certificate, AgentConnectionHandler handler, AgentListenerGuard guard,
+    /// <summary>
+    /// Binds <paramref name="endPoint"/> and starts accepting. <paramref name="certificate"/> null means a plain TCP link
+    /// (insecure); <paramref name="sealedRecords"/> false keeps every agent's link on TLS (agent_tls.sealed_records).
+    /// </summary>
+    public static AgentListener Start(IPEndPoint endPoint, X509Certificate2? certificate, bool sealedRecords, AgentConnectionHandler handler, AgentListenerGuard guard,
         EdgeMetrics? metrics, int maxConnections, ILogger logger, Hosting.ListenSockets sockets)
     {
         var socket = sockets.Bind("agents", endPoint); // or the previous edge's, in an upgrade (Hosting/ListenSockets.cs)
@@ -57,7 +62,7 @@ internal sealed partial class AgentListener : IAsyncDisposable
             socket.Dispose();
             throw;
         }
-        var listener = new AgentListener(socket, certificate, handler, guard, metrics, maxConnections, logger);
+        var listener = new AgentListener(socket, certificate, sealedRecords, handler, guard, metrics, maxConnections, logger);
         listener._listener.Start(); // the accept loop (Hosting/AcceptingListener.cs): ServeAsync below per connection
         return listener;
     }
@@ -92,8 +97,9 @@ internal sealed partial class AgentListener : IAsyncDisposable
                     {
                         ServerCertificateContext = _certificate,
                         ClientCertificateRequired = false,
-                        // An agent that offers sealed records gets them; one that offers nothing stays on TLS.
-                        ApplicationProtocols = [SealedLinkStream.Protocol],
+                        // An agent that offers sealed records gets them unless they are off here; one that offers
+                        // nothing stays on TLS.
+                        ApplicationProtocols = _sealedRecords,
                     }, handshake.Token).ConfigureAwait(false);
                     stream = await SealedLinkStream.SwitchIfAgreedAsync(tls, network, isClient: false, ownsSocket: false, handshake.Token).ConfigureAwait(false);
                 }

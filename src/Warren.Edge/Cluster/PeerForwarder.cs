@@ -42,6 +42,9 @@ internal sealed partial class PeerForwarder : IAsyncDisposable
 
     private readonly Func<bool> _draining;
 
+    /// <summary>Whether links to other edges offer sealed records (agent_tls.sealed_records); false keeps them on TLS.</summary>
+    public bool SealedRecords { get; init; } = true;
+
     public PeerForwarder(ClusterConnection cluster, RouteTable routes, IHttpForwarder forwarder, SessionOptions options, TimeProvider time, Func<bool> draining, ILogger logger)
     {
         _draining = draining;
@@ -91,7 +94,8 @@ internal sealed partial class PeerForwarder : IAsyncDisposable
 
     /// <summary>The session to edge <paramref name="name"/>, dialed on first use.</summary>
     public PeerLink Link(string name) => _links.GetOrAdd(name, static (n, self) => new PeerLink(n, self._cluster, self._options,
-        () => self._registry?.Edges.GetValueOrDefault(n) is { } e ? (e.Advertise, e.Fingerprint) : null, self._time, self._logger), this);
+        () => self._registry?.Edges.GetValueOrDefault(n) is { } e ? (e.Advertise, e.Fingerprint) : null, self._time, self._logger)
+        { SealedRecords = self.SealedRecords }, this);
 
     public RequestDelegate Wrap(RequestDelegate next) => context =>
         context.Features.Get<PeerOrigin>() is { } origin ? FromPeer(context, origin, next) : Route(context, next);

@@ -51,6 +51,9 @@ internal sealed partial class PeerLink : IAsyncDisposable
         _logger = logger;
     }
 
+    /// <summary>Whether the TLS handshake offers sealed records (agent_tls.sealed_records); false keeps the link on TLS.</summary>
+    public bool SealedRecords { get; init; } = true;
+
     /// <summary>The peer edge's name (cluster.name).</summary>
     public string Name { get; }
 
@@ -195,7 +198,7 @@ internal sealed partial class PeerLink : IAsyncDisposable
                         certificate is not null && CryptographicOperations.FixedTimeEquals(SHA256.HashData(certificate.GetRawCertData()), expected),
                     // Sealed records when the peer agrees, as agents do (docs/protocol.md §1.1); the peer handshake
                     // then runs inside them.
-                    ApplicationProtocols = [SealedLinkStream.Protocol],
+                    ApplicationProtocols = SealedLinkStream.Offer(SealedRecords),
                 }, limit.Token).ConfigureAwait(false);
                 stream = await SealedLinkStream.SwitchIfAgreedAsync(tls, network, isClient: true, ownsSocket: true, limit.Token).ConfigureAwait(false);
                 fingerprint = expected;

@@ -32,6 +32,7 @@ internal sealed partial class PeerListener : IAsyncDisposable
 
     private readonly AcceptingListener _listener;
     private readonly SslStreamCertificateContext? _certificate;
+    private readonly List<SslApplicationProtocol>? _sealedRecords;
     private readonly byte[] _fingerprint;
     private readonly ClusterConnection _cluster;
     private readonly SessionOptions _options;
@@ -40,8 +41,9 @@ internal sealed partial class PeerListener : IAsyncDisposable
     private readonly Lock _lock = new();
     private readonly HashSet<MuxSession> _sessions = [];
 
-    private PeerListener(Socket socket, X509Certificate2? certificate, ClusterConnection cluster, SessionOptions options, PeerHttpTransport http, ILogger logger)
+    private PeerListener(Socket socket, X509Certificate2? certificate, bool sealedRecords, ClusterConnection cluster, SessionOptions options, PeerHttpTransport http, ILogger logger)
     {
+        _sealedRecords = SealedLinkStream.Offer(sealedRecords);
         _listener = new AcceptingListener(socket, MaxConnections, ServeAsync, (remote, max) => Log.TooMany(logger, remote, max));
         _certificate = certificate is null ? null : SslStreamCertificateContext.Create(certificate, additionalCertificates: null);
         _fingerprint = PeerHandshake.Fingerprint(certificate);
@@ -69,7 +71,8 @@ internal sealed partial class PeerListener : IAsyncDisposable
         }
     }
 
-    public static PeerListener Start(ClusterConnection cluster, X509Certificate2? certificate, SessionOptions options, PeerHttpTransport http, ILogger logger)
+    /// <summary>Binds cluster.listen and starts accepting; <paramref name="sealedRecords"/> false keeps peer links on TLS (agent_tls.sealed_records).</summary>
+    public static PeerListener Start(ClusterConnection cluster, X509Certificate2? certificate, bool sealedRecords, SessionOptions options, PeerHttpTransport http, ILogger logger)
     {
         var endPoint = Warren.Configuration.ListenEndPoint.Parse(cluster.Config.Listen);
         var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
@@ -87,7 +90,7 @@ internal sealed partial class PeerListener : IAsyncDisposable
             socket.Dispose();
             throw new IOException($"cluster.listen {cluster.Config.Listen}: cannot listen: {ex.Message}", ex);
         }
-        var listener = new PeerListener(socket, certificate, cluster, options, http, logger);
+        var listener = new PeerListener(socket, certificate, sealedRecords, cluster, options, http, logger);
         var bound = (IPEndPoint)socket.LocalEndPoint!;
         listener.Advertise = cluster.Config.Advertise ?? (bound.Address.AddressFamily == AddressFamily.InterNetworkV6
             ? $"[{bound.Address}]:{bound.Port.ToString(CultureInfo.InvariantCulture)}"
@@ -123,9 +126,9 @@ internal sealed partial class PeerListener : IAsyncDisposable
                         await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
                         {
                             ServerCertificateContext = _certificate,
-                            // An edge that offers sealed records gets them, as agents do (docs/protocol.md §1.1); one
-                            // from before them offers nothing and stays on TLS.
-                            ApplicationProtocols = [SealedLinkStream.Protocol],
+                            // An edge that offers sealed records gets them, as agents do (docs/protocol.md §1.1), unless
+                            // they are off here; one from before them offers nothing and stays on TLS.
+                            ApplicationProtocols = _sealedRecords,
                         }, handshake.Token).ConfigureAwait(false);
                         stream = await SealedLinkStream.SwitchIfAgreedAsync(tls, network, isClient: false, ownsSocket: false, handshake.Token).ConfigureAwait(false);
                     }

@@ -23,6 +23,13 @@ public sealed class SealedLinkStream : Stream
     /// <summary>The ALPN protocol id that agrees to switch to sealed records after the TLS handshake.</summary>
     public static readonly SslApplicationProtocol Protocol = new("warren-sealed/1");
 
+    /// <summary>
+    /// The ALPN list a link's TLS handshake offers (client) or accepts (server): <see cref="Protocol"/> when sealed
+    /// records are allowed; none when the operator keeps the link on TLS (<c>sealed_records: false</c>), so the
+    /// handshake agrees nothing and <see cref="SwitchIfAgreedAsync"/> stays on TLS.
+    /// </summary>
+    public static List<SslApplicationProtocol>? Offer(bool sealedRecords) => sealedRecords ? [Protocol] : null;
+
     internal const int HeaderSize = 4;
     internal const int TagSize = 16;
     /// <summary>Most plaintext bytes in one record: one session flush of 64 KiB.</summary>
