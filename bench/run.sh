@@ -40,9 +40,10 @@
 #   ssh -R :+3             OpenSSH client forwarding sshd's :+3 to the backend, through a throwaway sshd on :+4
 #                          (its own config, host key and user key in the scratch folder; no system sshd touched)
 #   HAProxy :+6            TCP mode, to PostgreSQL: the L4 one-hop
-#   warren edge :+10       HTTP, :+11 admin, :+363 agents (TLS, generated certificate); TCP service pg on :+8
+#   warren edge :+10       HTTP, :+11 admin, :+363 agents (TLS, generated certificate); TCP services pg on :+8
+#                          and webtcp on :+9
 #   warren-agent           one session, pins the edge fingerprint; web.bench -> backend, ws.bench -> Kestrel,
-#                          pg -> PostgreSQL
+#                          pg -> PostgreSQL, webtcp -> backend (HTTP bytes through a TCP service, beside ssh -R)
 # With 8 or more cores, backends, load generators and the proxy under test run on separate cores (taskset): a
 # quarter for backends, a quarter for load (wrk and pgbench threads scale to it), the rest for the proxy (nginx
 # workers and HAProxy threads match it). Every process it starts is stopped by pid on exit, failure or Ctrl-C.
@@ -116,9 +117,9 @@ PG_CLIENTS=(8 1)
 WS_COUNT=2000
 P=${WARREN_BENCH_PORT:-18080}
 BACKEND=$P PROXY=$((P + 1)) YARP=$((P + 2)) SSH_FWD=$((P + 3)) SSHD_PORT=$((P + 4)) KESTREL=$((P + 5))
-HAPROXY_PORT=$((P + 6)) PG_PORT=$((P + 7)) PG_EDGE=$((P + 8))
+HAPROXY_PORT=$((P + 6)) PG_PORT=$((P + 7)) PG_EDGE=$((P + 8)) WEB_TCP_EDGE=$((P + 9))
 EDGE_HTTP=$((P + 10)) EDGE_ADMIN=$((P + 11)) EDGE_AGENTS=$((P + 363))
-ALL_PORTS=("$BACKEND" "$PROXY" "$YARP" "$SSH_FWD" "$SSHD_PORT" "$KESTREL" "$HAPROXY_PORT" "$PG_PORT" "$PG_EDGE" "$EDGE_HTTP" "$EDGE_ADMIN" "$EDGE_AGENTS")
+ALL_PORTS=("$BACKEND" "$PROXY" "$YARP" "$SSH_FWD" "$SSHD_PORT" "$KESTREL" "$HAPROXY_PORT" "$PG_PORT" "$PG_EDGE" "$WEB_TCP_EDGE" "$EDGE_HTTP" "$EDGE_ADMIN" "$EDGE_AGENTS")
 export WARREN_BENCH_TOKEN="bench-token-0123456789abcdef"
 CLK_TCK=$(getconf CLK_TCK)
 OUT="$ROOT/artifacts/bench"
@@ -305,7 +306,7 @@ groups_of() {
   case $1 in
     nginx) echo "nginx:$(tree_csv "$NGINX_PROXY_PID")" ;;
     yarp) echo "yarp:$YARP_PID" ;;
-    warren) echo "edge:$EDGE_PID agent:$AGENT_PID" ;;
+    warren | warren-tcp) echo "edge:$EDGE_PID agent:$AGENT_PID" ;;
     ssh) echo "ssh:$SSH_PID sshd:$(tree_csv "$SSHD_PID")" ;;
     haproxy) echo "haproxy:$HAPROXY_PID" ;;
     *) echo "" ;;
@@ -505,7 +506,7 @@ tokens:
   - name: bench
     token: \${WARREN_BENCH_TOKEN}
     allow_hosts: ["*.bench"]
-    allow_ports: [$PG_EDGE]
+    allow_ports: [$PG_EDGE, $WEB_TCP_EDGE]
 limits:
   max_request_body_size: 4GB
   max_connections: 20000
@@ -563,7 +564,11 @@ start_main_agent() { # NAME: the agent of the load runs, as NAME.log
   - name: pg
     port: $PG_EDGE
     target: tcp://127.0.0.1:$PG_PORT
-    max_concurrency: 64"
+    max_concurrency: 64
+  - name: webtcp
+    port: $WEB_TCP_EDGE
+    target: tcp://127.0.0.1:$BACKEND
+    max_concurrency: 2048"
   launch proxy "$1" "${AGENT[@]}" --config "$W/agent.yaml"
   AGENT_PID=$LAST_PID
 }
@@ -630,6 +635,7 @@ url_of() {
     yarp) echo "http://127.0.0.1:$YARP" ;;
     ssh) echo "http://127.0.0.1:$SSH_FWD" ;;
     warren) echo "http://127.0.0.1:$EDGE_HTTP" ;;
+    warren-tcp) echo "http://127.0.0.1:$WEB_TCP_EDGE" ;;
   esac
 }
 # run_wrk PHASE TARGET CONNS PATH SECONDS [record=1]: one wrk run, with the CPU and peak RSS of the target's processes.
@@ -1008,10 +1014,16 @@ for target in "${TARGETS[@]}"; do
   case $target in yarp | warren) run_wrk warm "$target" 64 /6b "$SETTLE" 0 ;; *) run_wrk warm "$target" 64 /6b "$WARM" 0 ;; esac
 done
 ((HAVE_SSH)) && run_wrk warm ssh 64 /6b "$WARM" 0
+run_wrk warm warren-tcp 64 /6b "$WARM" 0
 log "Concurrency: 6-byte body, ${DUR} s per run"
 for c in "${LEVELS[@]}"; do
   for target in "${TARGETS[@]}"; do run_wrk conc "$target" "$c" /6b "$DUR"; done
-  if ((HAVE_SSH)) && [[ " ${SSH_LEVELS[*]} " == *" $c "* ]]; then run_wrk conc ssh "$c" /6b "$DUR"; fi
+  # ssh -R is a TCP tunnel: beside it, the same HTTP/1.1 bytes through a Warren TCP service (the edge splices them,
+  # parsing no HTTP), so both kinds of tunnel are compared like for like as well as Warren's HTTP service.
+  if [[ " ${SSH_LEVELS[*]} " == *" $c "* ]]; then
+    ((HAVE_SSH)) && run_wrk conc ssh "$c" /6b "$DUR"
+    run_wrk conc warren-tcp "$c" /6b "$DUR"
+  fi
 done
 log "Alternated pairs: Warren and the YARP one-hop, $PAIRS pairs at each of $(csv "${PAIR_LEVELS[@]}") connections, ${DUR} s per run"
 for c in "${PAIR_LEVELS[@]}"; do

@@ -24,6 +24,7 @@ internal static class Md
         "nginx" => "nginx one-hop",
         "yarp" => "YARP one-hop",
         "ssh" => "ssh -R",
+        "warren-tcp" => "Warren TCP service",
         "haproxy" => "HAProxy one-hop",
         _ => "direct",
     };

@@ -120,6 +120,7 @@ internal static class Report
         AlternatedPairs(r, L);
         Bodies(r, L);
         Tcp(r, L);
+        Tunnels(r, L);
         Cost(r, L);
         Memory(r, L);
         Services(r, L);
@@ -234,6 +235,38 @@ internal static class Report
             var cells = p.Select(x => x is null ? "" : Inv($"{x.Tps:F0} tps ({x.LatencyMs:F3} ms)") + (x.Failed > 0 ? Inv($" [{x.Failed:F0} failed]") : ""));
             L($"| -c{c} | {string.Join(" | ", cells)} | {Ratio(p[2]?.Tps, p[1]?.Tps)} | {Ratio(p[2]?.Tps, p[0]?.Tps)} |");
             L($"| -c{c}, CPU ms per 1,000 transactions | | {N1(p[1]?.CpuPer1000)} | {N1(p[2]?.CpuPer1000)} | {Ratio(p[2]?.CpuPer1000, p[1]?.CpuPer1000)} | |");
+        }
+        L($"");
+    }
+
+    /// <summary>
+    /// ssh -R is a TCP tunnel: it carries the HTTP bytes without reading them. Beside it, the same requests through a
+    /// Warren TCP service (an L4 tunnel too) and through Warren's HTTP service (the edge parses each request, routes,
+    /// counts and logs it), on the same edge and agent.
+    /// </summary>
+    private static void Tunnels(BenchResults r, Action<FormattableString> L)
+    {
+        var levels = r.Wrk.Where(w => w.Phase == "conc" && w.Target == "warren-tcp").Select(w => w.Conns).Order().ToArray();
+        if (levels.Length == 0)
+        {
+            return;
+        }
+        L($"### Tunnels like for like: ssh -R and a Warren TCP service (6-byte body)");
+        L($"");
+        L($"ssh -R forwards bytes; so does a Warren TCP service (`webtcp` on the same edge and agent, to the same nginx). The HTTP service");
+        L($"does more per request (Kestrel, YARP, routing by host, metrics, the access and request logs), which is what the targets measure.");
+        L($"");
+        L($"| connections | | ssh -R (ssh + sshd) | Warren TCP service | **Warren** HTTP service | TCP service / ssh -R |");
+        L($"| ---: | --- | ---: | ---: | ---: | ---: |");
+        foreach (var c in levels)
+        {
+            var s = r.Find("conc", "ssh", c);
+            var t = r.Find("conc", "warren-tcp", c);
+            var h = r.Find("conc", "warren", c);
+            L($"| {c} | req/s | {N0(s?.Rps)}{(s is null ? "" : Errs(s))} | {N0(t?.Rps)}{(t is null ? "" : Errs(t))} | {N0(h?.Rps)}{(h is null ? "" : Errs(h))} | {Ratio(t?.Rps, s?.Rps)} |");
+            L($"| {c} | p50 ms | {N2(s?.P50Ms)} | {N2(t?.P50Ms)} | {N2(h?.P50Ms)} | {Ratio(t?.P50Ms, s?.P50Ms)} |");
+            L($"| {c} | CPU ms per 1,000 requests | {N1(s?.CpuPer1000)} | {N1(t?.CpuPer1000)} | {N1(h?.CpuPer1000)} | {Ratio(t?.CpuPer1000, s?.CpuPer1000)} |");
+            L($"| {c} | peak RSS MB | {Mb(s?.RssKb)} | {Mb(t?.RssKb)} | {Mb(h?.RssKb)} | {Ratio(t?.RssKb, s?.RssKb)} |");
         }
         L($"");
     }
