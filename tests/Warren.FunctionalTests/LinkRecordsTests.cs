@@ -24,8 +24,11 @@ public sealed class LinkRecordsTests(ITestOutputHelper output) : LoggedTest(outp
             ConfigureAgent = agent => agent with { SealedRecords = agentSealed },
         });
 
+        // Both ends say so: the agent's log, and the edge's log and admin API.
         Assert.Single(Log.Matching("connected to", "over TLS"));
         Assert.Empty(Log.Matching("connected to", "over sealed records"));
+        Assert.Single(Log.Matching("authenticated with token", "over TLS"));
+        Assert.Equal("TLS", Assert.Single((await tunnel.StatusAsync()).Sessions).Link);
         await AssertTrafficCrossesBothWaysAsync(tunnel);
     }
 
@@ -35,6 +38,8 @@ public sealed class LinkRecordsTests(ITestOutputHelper output) : LoggedTest(outp
         await using var tunnel = await WarrenHarness.StartAsync(Log);
 
         Assert.Single(Log.Matching("connected to", "over sealed records"));
+        Assert.Single(Log.Matching("authenticated with token", "over sealed records"));
+        Assert.Equal("sealed records", Assert.Single((await tunnel.StatusAsync()).Sessions).Link);
         await AssertTrafficCrossesBothWaysAsync(tunnel);
     }
 

@@ -294,6 +294,8 @@ public sealed class MetricsTests(ITestOutputHelper output) : LoggedTest(output)
         Assert.Contains(TokenName, text, StringComparison.Ordinal);
         Assert.Contains($"  {session.Id} ", text, StringComparison.Ordinal);
         Assert.Contains("app,dead,echo", text, StringComparison.Ordinal);
+        Assert.Contains("LINK", text, StringComparison.Ordinal);
+        Assert.Contains(" sealed records ", text, StringComparison.Ordinal); // what the agent link runs on
         Assert.Contains("SERVICES", text, StringComparison.Ordinal);
         foreach (var expected in new[] { "app.test", "dead.test", $":{stack.TcpPort}", "tcp", "http" })
         {

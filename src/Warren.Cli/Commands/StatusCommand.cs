@@ -136,12 +136,13 @@ internal static class StatusCommand
     internal static void RenderSessions(StringBuilder text, IEnumerable<JsonElement> sessions)
     {
         var now = DateTimeOffset.UtcNow;
-        Table(text, ["ID", "AGENT", "TOKEN", "REMOTE", "CONNECTED", "RTT", "STREAMS", "SERVICES"], sessions.Select(s => new[]
+        Table(text, ["ID", "AGENT", "TOKEN", "REMOTE", "LINK", "CONNECTED", "RTT", "STREAMS", "SERVICES"], sessions.Select(s => new[]
         {
             Str(s, "id"),
             Str(s, "agent"),
             Str(s, "token"),
             Str(s, "remote"),
+            Str(s, "link"), // absent from an edge before 2026-12-08: "-"
             s.TryGetProperty("connected_at", out var at) && at.TryGetDateTimeOffset(out var since)
                 ? $"{since.ToUniversalTime():yyyy-MM-dd HH:mm:ss}Z ({Ago(now - since)})" : "-",
             s.TryGetProperty("rtt_ms", out var rtt) ? string.Create(CultureInfo.InvariantCulture, $"{rtt.GetDouble():0.0} ms") : "-",

@@ -28,7 +28,7 @@ internal static class AdminApi
         Func<Task<ReloadResult>> reload)
     {
         admin.MapGet("/api/sessions", () => Results.Json(state.Sessions.OrderBy(s => s.Id).Select(Describe), AdminJson.Default.IEnumerableSessionView))
-            .WithTags("sessions").WithSummary("Agent sessions: id, agent, token, remote, connected_at, rtt_ms, streams, services").Produces(StatusCodes.Status200OK, contentType: Json);
+            .WithTags("sessions").WithSummary("Agent sessions: id, agent, token, remote, connected_at, rtt_ms, streams, services, link").Produces(StatusCodes.Status200OK, contentType: Json);
         admin.MapDelete("/api/sessions/{id:long}", (long id) =>
         {
             if (state.Sessions.FirstOrDefault(s => s.Id == id) is not { } session)
@@ -122,7 +122,7 @@ internal static class AdminApi
 
     /// <summary>One session as /api/sessions and /api/status show it.</summary>
     public static SessionView Describe(AgentSession s) => new(s.Id, s.AgentName, s.TokenName, s.Remote?.ToString(), s.ConnectedAt,
-        s.Mux.SmoothedRtt.TotalMilliseconds, s.Mux.StreamCount, s.Services.Select(x => x.Name));
+        s.Mux.SmoothedRtt.TotalMilliseconds, s.Mux.StreamCount, s.Services.Select(x => x.Name), s.Link);
 
     internal static IResult Error(int status, string message) => AdminError.Result(status, message);
 

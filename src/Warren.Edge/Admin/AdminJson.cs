@@ -17,7 +17,8 @@ internal sealed record SessionView(
     [property: JsonPropertyName("connected_at")] DateTimeOffset ConnectedAt,
     [property: JsonPropertyName("rtt_ms")] double RttMs,
     [property: JsonPropertyName("streams")] int Streams,
-    [property: JsonPropertyName("services")] IEnumerable<string> Services);
+    [property: JsonPropertyName("services")] IEnumerable<string> Services,
+    [property: JsonPropertyName("link")] string Link);
 
 /// <summary>One service with its operator state and what is open on it, as /api/services shows it.</summary>
 internal sealed record ServiceView(

@@ -30,9 +30,9 @@ internal sealed partial class AgentConnectionHandler(
     /// <summary>
     /// Runs the session over <paramref name="transport"/> until it ends. <paramref name="abort"/> tears the connection
     /// down at once (dead peer, blocked writes); <paramref name="stopping"/> ends the wait for a handshake or a login
-    /// when the edge stops.
+    /// when the edge stops. <paramref name="link"/> says what the link runs on, for the log and the admin API.
     /// </summary>
-    public async Task ServeAsync(IDuplexPipe transport, EndPoint? remote, Action abort, CancellationToken stopping)
+    public async Task ServeAsync(IDuplexPipe transport, EndPoint? remote, string link, Action abort, CancellationToken stopping)
     {
         MuxSession session;
         try
@@ -50,7 +50,7 @@ internal sealed partial class AgentConnectionHandler(
             AgentSession? agent = null;
             try
             {
-                (agent, var control) = await AuthenticateAsync(session, remote, stopping).ConfigureAwait(false);
+                (agent, var control) = await AuthenticateAsync(session, remote, link, stopping).ConfigureAwait(false);
                 if (agent is null)
                 {
                     return;
@@ -87,7 +87,7 @@ internal sealed partial class AgentConnectionHandler(
         }
     }
 
-    private async Task<(AgentSession?, ControlChannel?)> AuthenticateAsync(MuxSession session, EndPoint? remote, CancellationToken stopping)
+    private async Task<(AgentSession?, ControlChannel?)> AuthenticateAsync(MuxSession session, EndPoint? remote, string link, CancellationToken stopping)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping, session.Closing);
         timeout.CancelAfter(AuthTimeout);
@@ -140,7 +140,7 @@ internal sealed partial class AgentConnectionHandler(
             await RefuseAsync(session, channel, $"token '{grant.Name}' already has its maximum of {max} sessions", "too many sessions for this token", timeout.Token).ConfigureAwait(false);
             return (null, null);
         }
-        var agent = new AgentSession(session, grant.Name, Sanitize(hello.Agent), remote, DateTimeOffset.UtcNow) { Grant = grant };
+        var agent = new AgentSession(session, grant.Name, Sanitize(hello.Agent), remote, DateTimeOffset.UtcNow) { Grant = grant, Link = link };
         if (hello.Connect is not null && Connects is { } connects)
         {
             failures.Succeeded(remote);
@@ -148,7 +148,7 @@ internal sealed partial class AgentConnectionHandler(
             return (null, null);
         }
         await channel.SendAsync(new ControlMessage { Type = ControlMessage.AuthResult, Ok = true, Session = agent.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) }, timeout.Token).ConfigureAwait(false);
-        Log.AgentAuthenticated(logger, agent.ToString(), grant.Name);
+        Log.AgentAuthenticated(logger, agent.ToString(), grant.Name, link);
         failures.Succeeded(remote); // a live session is no longer a login in progress
         return (agent, channel);
 
@@ -221,8 +221,8 @@ internal sealed partial class AgentConnectionHandler(
         [LoggerMessage(201, LogLevel.Warning, "Agent from {Remote} presented an invalid token (agent name '{Agent}')", EventName = "AgentAuthFailed")]
         public static partial void AuthFailed(ILogger logger, string? remote, string? agent);
 
-        [LoggerMessage(202, LogLevel.Information, "Agent {Agent} authenticated with token '{Token}'", EventName = "AgentAuthenticated")]
-        public static partial void AgentAuthenticated(ILogger logger, string agent, string token);
+        [LoggerMessage(202, LogLevel.Information, "Agent {Agent} authenticated with token '{Token}' over {Link}", EventName = "AgentAuthenticated")]
+        public static partial void AgentAuthenticated(ILogger logger, string agent, string token, string link);
 
         [LoggerMessage(205, LogLevel.Information, "Agent {Agent} disconnected: {Reason}", EventName = "AgentDisconnected")]
         public static partial void AgentDisconnected(ILogger logger, string agent, string reason);

@@ -113,7 +113,7 @@ internal sealed partial class AgentListener : IAsyncDisposable
             await using (stream.ConfigureAwait(false))
             {
                 var transport = StreamTransport.Create(stream, network);
-                await _handler.ServeAsync(transport, remote, abort: client.Dispose, _listener.Stopping).ConfigureAwait(false);
+                await _handler.ServeAsync(transport, remote, SealedLinkStream.Describe(stream), abort: client.Dispose, _listener.Stopping).ConfigureAwait(false);
             }
         }
         catch (Exception ex)

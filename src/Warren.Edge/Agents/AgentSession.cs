@@ -35,6 +35,9 @@ internal sealed class AgentSession(MuxSession mux, string tokenName, string agen
     /// <summary>What the session's token may claim.</summary>
     public TokenGrant? Grant { get; init; }
 
+    /// <summary>What the link runs on: "sealed records", "TLS" or "plain TCP" (agent_tls; docs/protocol.md §1.1).</summary>
+    public string Link { get; init; } = "";
+
     public bool IsUsable => !Mux.IsGoingAway;
 
     /// <summary>This session's HTTP client (Forwarding/TunnelHttpClient.cs): set on its first request, cleared when it goes away.</summary>

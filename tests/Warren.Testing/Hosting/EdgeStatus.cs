@@ -8,7 +8,8 @@ internal sealed record EdgeStatus(EdgeStatus.Session[] Sessions, EdgeStatus.Serv
 {
     private static readonly HttpClient Admin = new() { Timeout = TimeSpan.FromSeconds(30) };
 
-    public sealed record Session(long Id, string Agent, string[] Services);
+    /// <param name="Link">What the agent link runs on: "sealed records", "TLS" or "plain TCP".</param>
+    public sealed record Session(long Id, string Agent, string[] Services, string Link);
 
     public sealed record Service(string Name, int Sessions);
 
@@ -19,7 +20,8 @@ internal sealed record EdgeStatus(EdgeStatus.Session[] Sessions, EdgeStatus.Serv
         using var document = JsonDocument.Parse(json);
         var root = document.RootElement;
         var sessions = root.GetProperty("sessions").EnumerateArray()
-            .Select(s => new Session(s.GetProperty("id").GetInt64(), s.GetProperty("agent").GetString()!, [.. s.GetProperty("services").EnumerateArray().Select(x => x.GetString()!)]))
+            .Select(s => new Session(s.GetProperty("id").GetInt64(), s.GetProperty("agent").GetString()!, [.. s.GetProperty("services").EnumerateArray().Select(x => x.GetString()!)],
+                s.GetProperty("link").GetString()!))
             .ToArray();
         var services = root.GetProperty("services").EnumerateArray()
             .Select(s => new Service(s.GetProperty("name").GetString()!, s.GetProperty("sessions").GetInt32()))
