@@ -21,6 +21,7 @@ internal static class SessionPage
               <dt>Agent</dt><dd>{E(session.AgentName)}</dd>
               <dt>Token</dt><dd>{E(session.TokenName)}</dd>
               <dt>Remote</dt><dd class="mono">{E(session.Remote?.ToString())}</dd>
+              <dt>Link</dt><dd>{E(session.Link)}</dd>
               <dt>Connected (UTC)</dt><dd class="mono">{Time(session.ConnectedAt)}</dd>
               <dt>State</dt><dd>{(session.IsUsable ? "<span class=\"badge ok\">serving</span>" : "<span class=\"badge warn\">draining</span>")}</dd>
               <dt>RTT</dt><dd>{Html.Live(key, 1, "ms")}</dd>
