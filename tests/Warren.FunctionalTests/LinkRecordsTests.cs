@@ -24,11 +24,7 @@ public sealed class LinkRecordsTests(ITestOutputHelper output) : LoggedTest(outp
             ConfigureAgent = agent => agent with { SealedRecords = agentSealed },
         });
 
-        // Both ends say so: the agent's log, and the edge's log and admin API.
-        Assert.Single(Log.Matching("connected to", "over TLS"));
-        Assert.Empty(Log.Matching("connected to", "over sealed records"));
-        Assert.Single(Log.Matching("authenticated with token", "over TLS"));
-        Assert.Equal("TLS", Assert.Single((await tunnel.StatusAsync()).Sessions).Link);
+        await AssertBothEndsSayAsync(tunnel, "TLS", not: "sealed records");
         await AssertTrafficCrossesBothWaysAsync(tunnel);
     }
 
@@ -37,9 +33,7 @@ public sealed class LinkRecordsTests(ITestOutputHelper output) : LoggedTest(outp
     {
         await using var tunnel = await WarrenHarness.StartAsync(Log);
 
-        Assert.Single(Log.Matching("connected to", "over sealed records"));
-        Assert.Single(Log.Matching("authenticated with token", "over sealed records"));
-        Assert.Equal("sealed records", Assert.Single((await tunnel.StatusAsync()).Sessions).Link);
+        await AssertBothEndsSayAsync(tunnel, "sealed records", not: "TLS");
         await AssertTrafficCrossesBothWaysAsync(tunnel);
     }
 
@@ -60,7 +54,20 @@ public sealed class LinkRecordsTests(ITestOutputHelper output) : LoggedTest(outp
         Assert.Equal(["sealed_records"], result.RestartRequired);
         Assert.True(agent.Config.SealedRecords); // what the running links were made with
         Assert.Equal(session, Assert.Single(tunnel.Edge.State.Sessions).Id);
-        Assert.Single(Log.Matching("connected to", "over sealed records"));
+        await AssertBothEndsSayAsync(tunnel, "sealed records", not: "TLS");
+    }
+
+    /// <summary>
+    /// The agent's log (written just after it is ready, so waited for), the edge's log and its admin API all name
+    /// <paramref name="link"/>, and nothing names <paramref name="not"/>.
+    /// </summary>
+    private async Task AssertBothEndsSayAsync(WarrenHarness tunnel, string link, string not)
+    {
+        await Log.WaitForAsync(TestTimeout, "connected to", $"over {link}");
+        Assert.Single(Log.Matching("connected to", $"over {link}"));
+        Assert.Empty(Log.Matching("connected to", $"over {not}"));
+        Assert.Single(Log.Matching("authenticated with token", $"over {link}"));
+        Assert.Equal(link, Assert.Single((await tunnel.StatusAsync()).Sessions).Link);
     }
 
     /// <summary>A 4 MiB download checked byte by byte and a 3 MiB upload hashed by the service: several records each way.</summary>
